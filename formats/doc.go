@@ -1,0 +1,120 @@
+// Package formats reads and writes proctrail capture files.
+//
+// This comment is the capture file's specification: enough to write a
+// reader in another language. All integers are little-endian unless said
+// otherwise.
+//
+// # File
+//
+// A capture file is a sequence of frames. Each frame is a 24-byte index
+// followed by one zstd frame (RFC 8878):
+//
+//	offset size  field
+//	0      4     0x184D2A5C   zstd skippable-frame magic
+//	4      4     16           skippable payload size
+//	8      4     "PTF1"       marker
+//	12     4     clen         length of the zstd frame that follows
+//	16     4     ulen         length of that frame once decompressed
+//	20     4     crc          CRC-32C (Castagnoli) of bytes 8..19
+//
+// Because the index is a skippable frame, the whole file is also a valid
+// zstd stream: `zstd -dc FILE` yields a plain pcapng stream that Wireshark's
+// tools read (`zstd -dc FILE | tshark -r -`). Each zstd frame carries a
+// content checksum and decompresses on its own into a whole number of
+// pcapng blocks (no block spans two frames). clen and ulen are at most
+// 64 MiB. The recorder closes a frame every second and whenever 4 MiB of
+// blocks are buffered, so a crash loses at most the open frame.
+//
+// A reader that meets bytes that are not a valid index scans forward for
+// the next valid index (magic, size, marker and CRC all match) and reports
+// the bytes skipped. A frame whose zstd data fails to decode or whose
+// checksum fails is skipped whole. A file that ends inside an index or a
+// frame has a truncated tail, reported with its length.
+//
+// # pcapng content
+//
+// The decompressed frames form one pcapng section (pcapng draft,
+// draft-ietf-opsawg-pcapng), little-endian, version 1.0. The first frame
+// holds exactly the Section Header Block and the three Interface
+// Description Blocks; later frames hold Enhanced Packet Blocks and
+// Interface Statistics Blocks. Every file of a rotated set starts with its
+// own section header and interfaces, so each is readable alone.
+//
+// Section Header Block options:
+//
+//	shb_hardware (2)    uname -m
+//	shb_os (3)          "Linux " + uname -r
+//	shb_userappl (4)    "proctrail " + version
+//	opt_comment (1)     one per fact, "proctrail.KEY=VALUE":
+//	  hostname          the host's name
+//	  kernel            uname -r
+//	  machine           uname -m
+//	  boot_time         RFC 3339 wall time at which CLOCK_MONOTONIC was 0;
+//	                    the connector's timestamps count from it
+//	  version           the recorder's version
+//	  cmdline           the recorder's argv as a JSON array of strings
+//	  capture_id        random hex id shared by the files of a rotated set
+//	  sequence          decimal number of this file in its set, from 0
+//	  start             RFC 3339 wall time the file was started
+//
+// Interfaces, always in this order, each with if_name (2), if_description
+// (3) and if_tsresol (9) = 9 (nanoseconds):
+//
+//	id  if_name     link type                 packet data
+//	0   connector   253 LINKTYPE_NETLINK      SLL header + netlink message
+//	1   audit       253 LINKTYPE_NETLINK      SLL header + netlink message
+//	2   procfs      147 LINKTYPE_USER0        a procfs record (below)
+//
+// A reader should map interfaces by if_name; when the first frame is lost it
+// may assume this order.
+//
+// Enhanced Packet Blocks carry the time of receipt (nanoseconds since the
+// Unix epoch), captured length = original length, no options. For the
+// netlink interfaces the data is a 16-byte Linux cooked (SLL v1) header,
+// big-endian: packet type 0, ARPHRD_NETLINK (824), address length 0, eight
+// zero address bytes, protocol = the netlink family (11 NETLINK_CONNECTOR,
+// 9 NETLINK_AUDIT); then the netlink datagram exactly as the kernel sent
+// it, in host byte order (struct nlmsghdr first). Connector datagrams hold
+// struct cn_msg and struct proc_event (linux/cn_proc.h); audit datagrams
+// hold the record's text after the nlmsghdr, its type in nlmsg_type.
+// A packet's data is at most 1 MiB.
+//
+// Interface Statistics Blocks carry, per source, cumulative isb_ifrecv (4)
+// = messages received and isb_ifdrop (5) = messages lost: for audit the
+// kernel's lost counter (AUDIT_GET) plus receive-buffer overruns (ENOBUFS),
+// for the connector its overruns, for procfs the reads abandoned. They are
+// written at the end of a frame whenever a counter changed, so the latest
+// one read holds the totals up to that point.
+//
+// # procfs records
+//
+// A procfs record is an 8-byte header then fields:
+//
+//	offset size field
+//	0      1    version, 1
+//	1      1    kind: 1 snapshot (alive at start), 2 read after a fork event,
+//	            3 read after an exec event, 4 the command given to
+//	            `record --` as started
+//	2      1    flags: bit 0 "gone" (the process had exited; no fields follow)
+//	3      1    reserved, 0
+//	4      4    pid (thread group id)
+//
+// Each field is a 2-byte tag, a 4-byte length n and n bytes of value; a
+// reader skips tags it does not know. Fields are optional:
+//
+//	tag value
+//	1   ppid, uint32
+//	2   tids, uint32 each, ascending (/proc/PID/task)
+//	3   start time, uint64 clock ticks since boot (/proc/PID/stat field 22)
+//	4   uids, 4 × uint32: real, effective, saved, filesystem
+//	5   gids, 4 × uint32: real, effective, saved, filesystem
+//	6   comm, bytes
+//	7   exe, bytes (readlink /proc/PID/exe)
+//	8   cmdline, bytes: the arguments, each ended by a NUL
+//	9   cwd, bytes (readlink /proc/PID/cwd)
+//	10  root, bytes (readlink /proc/PID/root)
+//	11  cgroup, bytes (/proc/PID/cgroup as read)
+//	12  namespace, repeated: uint64 inode, then the name ("mnt", "pid", …)
+//
+// Values are at most 256 KiB and records at most 1 MiB.
+package formats

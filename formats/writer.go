@@ -1,0 +1,365 @@
+package formats
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Options configure a Writer. A nil *Options or a zero field means the
+// default documented on the field.
+type Options struct {
+	// Header is written into the section header.
+	Header Header
+	// FrameSize closes a frame once this many uncompressed bytes are
+	// buffered. Default 4 MiB; at most MaxFrameSize/2.
+	FrameSize int
+	// Level is the zstd level. Default zstd.SpeedDefault (about zstd -3).
+	Level zstd.EncoderLevel
+}
+
+// DefaultFrameSize is the uncompressed size at which a frame is closed.
+const DefaultFrameSize = 4 << 20
+
+// Writer writes a capture: pcapng blocks collected into zstd frames. The
+// caller closes a frame by calling Flush (the recorder does every second);
+// a frame is also closed when it reaches Options.FrameSize. Data reaches
+// the underlying writer only when a frame closes, so a crash loses at most
+// the open frame.
+//
+// A Writer is not safe for concurrent use. Its WritePacket does not
+// allocate once the frame buffer has grown to its working size.
+type Writer struct {
+	w         io.Writer
+	enc       *zstd.Encoder
+	frameSize int
+	buf       []byte // uncompressed blocks of the open frame
+	out       []byte // the compressed frame with its index header
+	stats     [numSources]Stats
+	statsSet  [numSources]bool
+	statsNew  bool
+	written   int64
+	frames    int
+	packets   [numSources]uint64
+	err       error
+}
+
+// NewWriter writes the section header and interface descriptions of a new
+// capture file to w as its first frame and returns the Writer.
+func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.FrameSize <= 0 {
+		o.FrameSize = DefaultFrameSize
+	}
+	o.FrameSize = min(o.FrameSize, MaxFrameSize/2)
+	if o.Level == 0 {
+		o.Level = zstd.SpeedDefault
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(o.Level),
+		zstd.WithEncoderCRC(true),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, fmt.Errorf("formats: zstd encoder: %w", err)
+	}
+	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10)}
+	cw.buf = appendSectionHeader(cw.buf, &o.Header)
+	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
+	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
+	cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records")
+	if err := cw.closeFrame(); err != nil {
+		return nil, err
+	}
+	return cw, nil
+}
+
+// WritePacket appends one packet of source src received at ts (ns since the
+// Unix epoch). data is copied; the caller may reuse it at once. A netlink
+// source's data must be the netlink message as received; procfs data a
+// ProcRecord encoding.
+func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if src >= numSources {
+		return fmt.Errorf("formats: write packet: unknown source %d", src)
+	}
+	if len(data) > MaxPacket {
+		return fmt.Errorf("formats: write packet: %d bytes exceeds %d: %w", len(data), MaxPacket, ErrTooLarge)
+	}
+	capLen := len(data)
+	if src != SourceProcfs {
+		capLen += sllLen
+	}
+	pad := (4 - capLen&3) & 3
+	total := 28 + capLen + pad + 4
+	b := w.buf
+	b = binary.LittleEndian.AppendUint32(b, blockEPB)
+	b = binary.LittleEndian.AppendUint32(b, uint32(total))
+	b = binary.LittleEndian.AppendUint32(b, uint32(src))
+	b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
+	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
+	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
+	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
+	if src != SourceProcfs {
+		b = appendSLL(b, src)
+	}
+	b = append(b, data...)
+	b = append(b, zeros[:pad]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(total))
+	w.buf = b
+	w.packets[src]++
+	if len(w.buf) >= w.frameSize {
+		return w.Flush()
+	}
+	return nil
+}
+
+// SetStats records src's cumulative counters; they are written as an
+// interface statistics block when the frame closes.
+func (w *Writer) SetStats(src Source, s Stats) {
+	if src >= numSources {
+		return
+	}
+	if !w.statsSet[src] || w.stats[src] != s {
+		w.statsNew = true
+	}
+	w.stats[src] = s
+	w.statsSet[src] = true
+}
+
+// Packets returns how many packets of src were written.
+func (w *Writer) Packets(src Source) uint64 {
+	if src >= numSources {
+		return 0
+	}
+	return w.packets[src]
+}
+
+// Flush closes the open frame, preceded by interface statistics blocks for
+// counters that changed, and writes it. It does nothing when the frame is
+// empty and no counter changed.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.statsNew {
+		for i := range w.stats {
+			if w.statsSet[i] {
+				w.buf = appendStats(w.buf, Source(i), w.stats[i])
+			}
+		}
+		w.statsNew = false
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	return w.closeFrame()
+}
+
+func (w *Writer) closeFrame() error {
+	w.out = append(w.out[:0], zeros[:indexLen]...)
+	w.out = w.enc.EncodeAll(w.buf, w.out)
+	putIndex(w.out[:indexLen], len(w.out)-indexLen, len(w.buf))
+	n, err := w.w.Write(w.out)
+	w.written += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("formats: write frame: %w", err)
+		return w.err
+	}
+	w.frames++
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Close writes the open frame. It does not close the underlying writer.
+// Later calls return the first error or ErrClosed.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		if w.err == errWriterClosed {
+			return nil
+		}
+		return w.err
+	}
+	err := w.Flush()
+	w.enc.Close()
+	if err == nil {
+		w.err = errWriterClosed
+	}
+	return err
+}
+
+var errWriterClosed = fmt.Errorf("formats: writer closed")
+
+// Written returns the number of compressed bytes written so far.
+func (w *Writer) Written() int64 { return w.written }
+
+// Buffered returns the number of uncompressed bytes in the open frame.
+func (w *Writer) Buffered() int { return len(w.buf) }
+
+// Frames returns the number of frames written so far.
+func (w *Writer) Frames() int { return w.frames }
+
+var zeros [indexLen]byte
+
+// appendSLL appends a Linux cooked (SLL) header for a netlink source: all
+// fields big-endian, hatype ARPHRD_NETLINK, protocol the netlink family.
+func appendSLL(b []byte, src Source) []byte {
+	family := uint16(NetlinkConnector)
+	if src == SourceAudit {
+		family = NetlinkAudit
+	}
+	b = binary.BigEndian.AppendUint16(b, 0)   // packet type: to us
+	b = binary.BigEndian.AppendUint16(b, 824) // ARPHRD_NETLINK
+	b = binary.BigEndian.AppendUint16(b, 0)   // address length
+	b = append(b, zeros[:8]...)               // address
+	return binary.BigEndian.AppendUint16(b, family)
+}
+
+func appendOption(b []byte, code uint16, v []byte) []byte {
+	v = v[:min(len(v), 0xffff)]
+	b = binary.LittleEndian.AppendUint16(b, code)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
+	b = append(b, v...)
+	return append(b, zeros[:(4-len(v)&3)&3]...)
+}
+
+// block appends a block of type typ whose body (after type and length) is
+// produced by body, fixing up both length fields.
+func block(b []byte, typ uint32, body func([]byte) []byte) []byte {
+	start := len(b)
+	b = binary.LittleEndian.AppendUint32(b, typ)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = body(b)
+	total := len(b) - start + 4
+	binary.LittleEndian.PutUint32(b[start+4:], uint32(total))
+	return binary.LittleEndian.AppendUint32(b, uint32(total))
+}
+
+func appendSectionHeader(b []byte, h *Header) []byte {
+	return block(b, blockSHB, func(b []byte) []byte {
+		b = binary.LittleEndian.AppendUint32(b, byteOrderMagic)
+		b = binary.LittleEndian.AppendUint16(b, 1)
+		b = binary.LittleEndian.AppendUint16(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, ^uint64(0)) // section length unknown
+		if h.Machine != "" {
+			b = appendOption(b, optSHBHardware, []byte(h.Machine))
+		}
+		if h.KernelRelease != "" {
+			b = appendOption(b, optSHBOS, []byte("Linux "+h.KernelRelease))
+		}
+		b = appendOption(b, optSHBUserAppl, []byte("proctrail "+h.Version))
+		for _, kv := range headerComments(h) {
+			b = appendOption(b, optComment, []byte(kv))
+		}
+		return appendOption(b, optEnd, nil)
+	})
+}
+
+// headerComments lists the header facts as "proctrail.KEY=VALUE" comments.
+func headerComments(h *Header) []string {
+	var kv []string
+	add := func(k, v string) {
+		if v != "" {
+			kv = append(kv, commentPrefix+k+"="+v)
+		}
+	}
+	add("hostname", h.Hostname)
+	add("kernel", h.KernelRelease)
+	add("machine", h.Machine)
+	if !h.BootTime.IsZero() {
+		add("boot_time", h.BootTime.UTC().Format(time.RFC3339Nano))
+	}
+	add("version", h.Version)
+	if h.CommandLine != nil {
+		j, _ := json.Marshal(h.CommandLine)
+		add("cmdline", string(j))
+	}
+	add("capture_id", h.CaptureID)
+	add("sequence", strconv.Itoa(h.Sequence))
+	if !h.Start.IsZero() {
+		add("start", h.Start.UTC().Format(time.RFC3339Nano))
+	}
+	return kv
+}
+
+func appendInterface(b []byte, linkType uint16, name, desc string) []byte {
+	return block(b, blockIDB, func(b []byte) []byte {
+		b = binary.LittleEndian.AppendUint16(b, linkType)
+		b = binary.LittleEndian.AppendUint16(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, 0) // no snap length
+		b = appendOption(b, optIfName, []byte(name))
+		b = appendOption(b, optIfDescription, []byte(desc))
+		b = appendOption(b, optIfTsresol, []byte{9})
+		return appendOption(b, optEnd, nil)
+	})
+}
+
+func appendStats(b []byte, src Source, s Stats) []byte {
+	return block(b, blockISB, func(b []byte) []byte {
+		b = binary.LittleEndian.AppendUint32(b, uint32(src))
+		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(s.Time)>>32))
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.Time))
+		b = appendOption(b, optISBIfRecv, binary.LittleEndian.AppendUint64(nil, s.Received))
+		b = appendOption(b, optISBIfDrop, binary.LittleEndian.AppendUint64(nil, s.Dropped))
+		return appendOption(b, optEnd, nil)
+	})
+}
+
+// putIndex fills the 24-byte skippable frame that precedes every zstd
+// frame: magic, payload size 16, "PTF1", compressed and uncompressed
+// lengths, and a CRC-32C of the 12 bytes before it.
+func putIndex(b []byte, clen, ulen int) {
+	binary.LittleEndian.PutUint32(b[0:], indexMagic)
+	binary.LittleEndian.PutUint32(b[4:], indexLen-8)
+	copy(b[8:12], indexMarker)
+	binary.LittleEndian.PutUint32(b[12:], uint32(clen))
+	binary.LittleEndian.PutUint32(b[16:], uint32(ulen))
+	binary.LittleEndian.PutUint32(b[20:], crc32.Checksum(b[8:20], crcTable))
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Block types, option codes and constants of the format.
+const (
+	blockSHB = 0x0A0D0D0A
+	blockIDB = 1
+	blockISB = 5
+	blockEPB = 6
+
+	byteOrderMagic = 0x1A2B3C4D
+
+	optEnd           = 0
+	optComment       = 1
+	optSHBHardware   = 2
+	optSHBOS         = 3
+	optSHBUserAppl   = 4
+	optIfName        = 2
+	optIfDescription = 3
+	optIfTsresol     = 9
+	optISBIfRecv     = 4
+	optISBIfDrop     = 5
+
+	sllLen = 16
+
+	indexMagic  = 0x184D2A5C // a zstd skippable frame
+	indexLen    = 24
+	indexMarker = "PTF1"
+
+	commentPrefix = "proctrail."
+
+	// MaxPacket bounds one packet's data.
+	MaxPacket = 1 << 20
+	// MaxFrameSize bounds a frame's compressed and uncompressed sizes.
+	MaxFrameSize = 64 << 20
+)
