@@ -47,8 +47,8 @@ type ProcRecord struct {
 	// Kind and PID are meaningful then.
 	Gone       bool
 	PPID       int32
-	TIDs       []int32  // the tasks of /proc/PID/task, ascending
-	StartTicks uint64   // /proc/PID/stat field 22: start time in clock ticks since boot
+	TIDs       []int32   // the tasks of /proc/PID/task, ascending
+	StartTicks uint64    // /proc/PID/stat field 22: start time in clock ticks since boot
 	UIDs       [4]uint32 // real, effective, saved, filesystem (/proc/PID/status Uid:)
 	GIDs       [4]uint32 // real, effective, saved, filesystem (/proc/PID/status Gid:)
 	Comm       string
