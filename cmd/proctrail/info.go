@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"proctrail/formats"
+)
+
+func infoCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "info",
+		Usage:     "describe capture files: host, time span, messages and losses per source, integrity",
+		ArgsUsage: "FILE…",
+		Description: `Like capinfos for proctrail captures. Needs no privileges.
+
+Example:
+   proctrail info trace.zst
+   proctrail info --json trace.zst trace.1.zst`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per file, as an array"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("info: no capture file given")
+			}
+			return runInfo(c.Context, c.Args().Slice(), c.Bool("json"), c.App.Writer)
+		},
+	}
+}
+
+// fileInfo is the JSON form of a file's summary.
+type fileInfo struct {
+	File        string                `json:"file"`
+	CaptureID   string                `json:"capture_id"`
+	Sequence    int                   `json:"sequence"`
+	Host        string                `json:"host"`
+	Kernel      string                `json:"kernel"`
+	Machine     string                `json:"machine"`
+	Recorder    string                `json:"recorder_version"`
+	CommandLine []string              `json:"recorder_command_line"`
+	BootTime    *time.Time            `json:"boot_time"`
+	Start       *time.Time            `json:"start"`
+	End         *time.Time            `json:"end"`
+	Frames      int                   `json:"frames"`
+	Bytes       int64                 `json:"bytes"`
+	Sources     map[string]sourceInfo `json:"sources"`
+	Integrity   integrityInfo         `json:"integrity"`
+}
+
+type sourceInfo struct {
+	Messages uint64  `json:"messages"`
+	Received *uint64 `json:"received"` // the recorder's counter, when written
+	Lost     *uint64 `json:"lost"`
+}
+
+type integrityInfo struct {
+	OK             bool     `json:"ok"`
+	TruncatedBytes int64    `json:"truncated_bytes"`
+	CorruptBytes   int64    `json:"corrupt_bytes"`
+	Damage         []string `json:"damage"`
+}
+
+func timePtr(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := time.Unix(0, ns).UTC()
+	return &t
+}
+
+func summarizeFile(name string) (fileInfo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return fileInfo{}, err
+	}
+	defer f.Close()
+	s, err := formats.Summarize(f, name)
+	if err != nil {
+		return fileInfo{}, err
+	}
+	h := s.Header
+	fi := fileInfo{
+		File: name, CaptureID: h.CaptureID, Sequence: h.Sequence, Host: h.Hostname, Kernel: h.KernelRelease,
+		Machine: h.Machine, Recorder: h.Version, CommandLine: h.CommandLine,
+		Start: timePtr(s.First), End: timePtr(s.Last), Frames: s.Frames, Bytes: s.Bytes,
+		Sources: map[string]sourceInfo{},
+		Integrity: integrityInfo{
+			OK: s.Unreadable == 0, TruncatedBytes: s.Truncated, CorruptBytes: s.Unreadable - s.Truncated,
+			Damage: []string{},
+		},
+	}
+	if !h.BootTime.IsZero() {
+		fi.BootTime = &h.BootTime
+	}
+	for src := range formats.Source(formats.NumSources) {
+		si := sourceInfo{Messages: s.Messages[src]}
+		if s.HasStats[src] {
+			si.Received, si.Lost = &s.Stats[src].Received, &s.Stats[src].Dropped
+		}
+		fi.Sources[src.String()] = si
+	}
+	for _, d := range s.Damage {
+		fi.Integrity.Damage = append(fi.Integrity.Damage, d.Err.Error())
+	}
+	return fi, nil
+}
+
+func runInfo(ctx context.Context, files []string, asJSON bool, w io.Writer) error {
+	var infos []fileInfo
+	var errs []error
+	for _, name := range files {
+		fi, err := summarizeFile(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		infos = append(infos, fi)
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if infos == nil {
+			infos = []fileInfo{}
+		}
+		if err := enc.Encode(infos); err != nil {
+			return err
+		}
+	} else {
+		for i, fi := range infos {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			printInfo(w, fi)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func printInfo(w io.Writer, fi fileInfo) {
+	row := func(k, f string, a ...any) { fmt.Fprintf(w, "%-12s %s\n", k+":", fmt.Sprintf(f, a...)) }
+	row("File", "%s", fi.File)
+	row("Capture", "%s, file %d of the set", orUnknown(fi.CaptureID), fi.Sequence)
+	row("Host", "%s (Linux %s, %s)", orUnknown(fi.Host), orUnknown(fi.Kernel), orUnknown(fi.Machine))
+	row("Recorder", "proctrail %s: %s", orUnknown(fi.Recorder), strings.Join(fi.CommandLine, " "))
+	if fi.Start != nil {
+		row("Span", "%s to %s (%s)", fi.Start.Format(timeLayout), fi.End.Format(timeLayout), fi.End.Sub(*fi.Start))
+	} else {
+		row("Span", "no messages")
+	}
+	row("Frames", "%d, %s", fi.Frames, formatBytes(fi.Bytes))
+	for _, src := range []string{"connector", "audit", "procfs"} {
+		si := fi.Sources[src]
+		lost := "lost unknown (no statistics block)"
+		if si.Lost != nil {
+			lost = fmt.Sprintf("lost %d", *si.Lost)
+			if *si.Lost > 0 {
+				lost += "  WARNING"
+			}
+		}
+		row(src, "%d messages, %s", si.Messages, lost)
+	}
+	if fi.Integrity.OK {
+		row("Integrity", "ok")
+		return
+	}
+	row("Integrity", "%d bytes truncated tail, %d bytes corrupt", fi.Integrity.TruncatedBytes, fi.Integrity.CorruptBytes)
+	for _, d := range fi.Integrity.Damage {
+		fmt.Fprintf(w, "%-12s %s\n", "", d)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"proctrail/formats"
+	"proctrail/replay"
+)
+
+func replayCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "replay",
+		Usage:     "print the messages of captures in order, one a line, decoded",
+		ArgsUsage: "FILE…",
+		Description: `Files of a rotated set replay as one stream; separate captures are merged by
+time. Needs no privileges.
+
+Example:
+   proctrail replay trace.zst | less
+   proctrail replay --json trace.zst trace.1.zst | jq -c 'select(.source=="connector")'`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object a line"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("replay: no capture file given")
+			}
+			return runReplay(c.Context, c.Args().Slice(), c.Bool("json"), c.App.Writer)
+		},
+	}
+}
+
+// replayLine is the JSON form of a message.
+type replayLine struct {
+	Time   string              `json:"time"`
+	Source string              `json:"source"`
+	File   string              `json:"file"`
+	Offset int64               `json:"offset"`
+	Proc   *replay.ProcEvent   `json:"proc,omitempty"`
+	Audit  *auditLine          `json:"audit,omitempty"`
+	ProcFS *formats.ProcRecord `json:"procfs,omitempty"`
+	Error  string              `json:"error,omitempty"`
+}
+
+type auditLine struct {
+	Type   string `json:"type"`
+	Serial uint64 `json:"serial"`
+	Time   string `json:"time"`
+	Text   string `json:"text"`
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(timeLayout) }
+
+func runReplay(ctx context.Context, files []string, asJSON bool, w io.Writer) error {
+	s, err := replay.Open(files, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	enc := json.NewEncoder(bw)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			l := replayLine{Time: fmtTime(m.Time), Source: m.Source.String(), File: m.File, Offset: m.Offset, Proc: m.Proc, ProcFS: m.ProcFS}
+			if m.Audit != nil {
+				l.Audit = &auditLine{Type: m.Audit.Type.String(), Serial: m.Audit.Serial, Time: m.Audit.Time.UTC().Format(timeLayout), Text: m.Audit.Text}
+			}
+			if m.Err != nil {
+				l.Error = m.Err.Error()
+			}
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(bw, "%s %-9s %s\n", fmtTime(m.Time), m.Source, describe(m))
+	}
+	info := s.Info()
+	if info.UnreadableBytes > 0 {
+		fmt.Fprintf(bw, "# %d unreadable bytes\n", info.UnreadableBytes)
+		for _, d := range info.Damage {
+			fmt.Fprintf(bw, "#   %v\n", d.Err)
+		}
+	}
+	return nil
+}
+
+// describe renders a message on one line; strings that come from the
+// capture are quoted so control characters cannot forge lines.
+func describe(m *replay.Message) string {
+	switch {
+	case m.Err != nil:
+		return "undecodable: " + strconv.Quote(m.Err.Error())
+	case m.Proc != nil:
+		return describeProc(m.Proc)
+	case m.Audit != nil:
+		return m.Audit.Type.String() + " " + quoteControl(m.Audit.Text)
+	case m.ProcFS != nil:
+		p := m.ProcFS
+		if p.Gone {
+			return fmt.Sprintf("%s pid=%d gone", p.Kind, p.PID)
+		}
+		return fmt.Sprintf("%s pid=%d ppid=%d tids=%v uid=%d comm=%s exe=%s cmdline=%s cwd=%s root=%s cgroup=%s",
+			p.Kind, p.PID, p.PPID, p.TIDs, p.UIDs[0], strconv.Quote(p.Comm), strconv.Quote(p.Exe), quoteList(p.Cmdline),
+			strconv.Quote(p.Cwd), strconv.Quote(p.Root), strconv.Quote(strings.TrimSpace(p.Cgroup)))
+	}
+	return ""
+}
+
+func describeProc(e *replay.ProcEvent) string {
+	switch e.Kind {
+	case replay.ProcFork:
+		return fmt.Sprintf("fork parent=%d/%d child=%d/%d", e.ParentPID, e.ParentTGID, e.ChildPID, e.ChildTGID)
+	case replay.ProcExec:
+		return fmt.Sprintf("exec pid=%d/%d", e.PID, e.TGID)
+	case replay.ProcExit:
+		code, sig := e.ExitStatus()
+		return fmt.Sprintf("exit pid=%d/%d code=%d signal=%d parent=%d/%d", e.PID, e.TGID, code, sig, e.ParentPID, e.ParentTGID)
+	case replay.ProcUID, replay.ProcGID:
+		return fmt.Sprintf("%s pid=%d/%d real=%d effective=%d", e.Kind, e.PID, e.TGID, e.RealID, e.EffectiveID)
+	case replay.ProcComm:
+		return fmt.Sprintf("comm pid=%d/%d comm=%s", e.PID, e.TGID, strconv.Quote(e.Comm))
+	case replay.ProcPtrace:
+		return fmt.Sprintf("ptrace pid=%d/%d tracer=%d/%d", e.PID, e.TGID, e.TracerPID, e.TracerTGID)
+	case replay.ProcNone:
+		return fmt.Sprintf("none err=%d", e.Err)
+	}
+	return fmt.Sprintf("%s what=%#x pid=%d/%d", e.Kind, e.What, e.PID, e.TGID)
+}
+
+func quoteList(a []string) string {
+	q := make([]string, len(a))
+	for i, s := range a {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}
+
+// quoteControl keeps printable text as is and quotes it when it holds
+// control characters or invalid UTF-8.
+func quoteControl(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}

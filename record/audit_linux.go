@@ -1,0 +1,795 @@
+//go:build linux
+
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/rule"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Audit session modes, as returned by [AuditSession.Mode].
+const (
+	// ModeDaemon: the recorder registered itself as the audit daemon (the
+	// kernel's audit pid) and the kernel unicasts every record to it.
+	ModeDaemon = "daemon"
+	// ModeMulticast: another daemon (auditd) owns the audit pid; the
+	// recorder reads the read-only multicast group AUDIT_NLGRP_READLOG.
+	ModeMulticast = "multicast"
+)
+
+// stateFileName is the name of the saved audit state inside StateDir.
+const stateFileName = "audit-state.json"
+
+// ctlTimeout bounds the wait for a kernel reply on a control request.
+const ctlTimeout = 5 * time.Second
+
+// ErrRecorderRunning is returned by [RecoverStale] and [StartAudit] when the
+// state file belongs to a recorder that is still running.
+var ErrRecorderRunning = errors.New("record: another proctrail recorder is running")
+
+// errSessionClosed is returned by Read after Interrupt or Close. It matches
+// both net.ErrClosed and os.ErrClosed, so callers may test either.
+var errSessionClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string { return "record: audit session closed" }
+
+func (closedError) Is(target error) bool { return target == net.ErrClosed || target == os.ErrClosed }
+
+// errOverrun is returned by Read on ENOBUFS. Preallocated: an overrun happens
+// under load, when the reader can least afford garbage.
+var errOverrun error = os.NewSyscallError("recvfrom", unix.ENOBUFS)
+
+// auditState is the audit state found at start, persisted as JSON in
+// StateDir while recording.
+type auditState struct {
+	RecorderPID   int    `json:"recorder_pid"`
+	RecorderStart uint64 `json:"recorder_start_ticks"` // /proc/PID/stat starttime, guards against pid reuse
+	Mode          string `json:"mode"`
+	SavedAt       string `json:"saved_at"`
+
+	Enabled         uint32 `json:"enabled"`
+	Failure         uint32 `json:"failure"`
+	PID             uint32 `json:"pid"`
+	RateLimit       uint32 `json:"rate_limit"`
+	BacklogLimit    uint32 `json:"backlog_limit"`
+	BacklogWaitTime uint32 `json:"backlog_wait_time"`
+
+	// Rules are the kernel's rules in wire format (struct audit_rule_data).
+	Rules [][]byte `json:"rules"`
+}
+
+// AuditSession is a running audit recording: the receive socket and the
+// audit state changed for it. Read and Interrupt may be called from one
+// goroutine while Lost and Close are called from others; Read itself is not
+// safe for concurrent use.
+type AuditSession struct {
+	log       *slog.Logger
+	mode      string
+	statePath string
+	saved     auditState
+
+	conn *netlink.Conn // receive socket
+	rc   syscall.RawConn
+
+	// Read's scratch, used by readFn, which is created once so that Read
+	// does not allocate a closure per call.
+	readFn  func(fd uintptr) bool
+	rbuf    []byte
+	rn      int
+	rerr    error
+	from    unix.RawSockaddrNetlink
+	fromLen uint32
+
+	interrupted atomic.Bool
+
+	mu          sync.Mutex // guards ctl and the restore bookkeeping below
+	ctl         *libaudit.AuditClient
+	added       []rule.WireFormat
+	setPID      bool
+	setBacklog  bool
+	setWaitTime bool
+	setEnabled  bool
+	closed      bool
+	closeErr    error
+}
+
+// StartAudit recovers what a killed earlier run left behind (see
+// [RecoverStale]), saves the audit state to StateDir, then changes it for
+// recording: it raises the backlog limit, sets the backlog wait time,
+// enables audit, becomes the audit daemon unless another live process is,
+// and installs a never rule for its own pid followed by cfg.Rules, all keyed
+// [RuleKey]. Any error restores what was changed. Call [AuditSession.Close]
+// to restore the state. It needs CAP_AUDIT_CONTROL and CAP_AUDIT_READ.
+func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	rules := make([]rule.WireFormat, 0, len(c.Rules)+1)
+	never := fmt.Sprintf("-A never,exit -F pid=%d -k %s", os.Getpid(), RuleKey)
+	for _, line := range append([]string{never}, c.Rules...) {
+		wf, err := buildRule(line)
+		if err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+		rules = append(rules, wf)
+	}
+
+	if _, err := RecoverStale(c.StateDir, c.Logger); err != nil {
+		return nil, err
+	}
+
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return nil, fmt.Errorf("record: audit control socket: %w", err)
+	}
+	s := &AuditSession{
+		log:       c.Logger,
+		statePath: filepath.Join(c.StateDir, stateFileName),
+		ctl:       ctl,
+	}
+	s.readFn = s.readFd
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+
+	st, err := ctl.GetStatus()
+	if err != nil {
+		return nil, fmt.Errorf("record: audit status: %w", err)
+	}
+	if st.Enabled == 2 {
+		return nil, errImmutable
+	}
+	current, err := ctl.GetRules()
+	if err != nil {
+		return nil, fmt.Errorf("record: listing audit rules: %w", err)
+	}
+
+	s.mode = ModeDaemon
+	if st.PID != 0 && auditProcExists(int(st.PID)) {
+		s.mode = ModeMulticast
+	}
+	if err := s.dial(c.ReadBuffer); err != nil {
+		return nil, err
+	}
+
+	start, err := auditProcStartTicks(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	s.saved = auditState{
+		RecorderPID:     os.Getpid(),
+		RecorderStart:   start,
+		Mode:            s.mode,
+		SavedAt:         time.Now().UTC().Format(time.RFC3339Nano),
+		Enabled:         st.Enabled,
+		Failure:         st.Failure,
+		PID:             st.PID,
+		RateLimit:       st.RateLimit,
+		BacklogLimit:    st.BacklogLimit,
+		BacklogWaitTime: st.BacklogWaitTime,
+		Rules:           current,
+	}
+	if err := writeAuditState(c.StateDir, &s.saved); err != nil {
+		return nil, err
+	}
+
+	// From here on every change is recorded in s so Close undoes it.
+	if n, err := deleteKeyedRules(ctl, current); err != nil {
+		return nil, err
+	} else if n > 0 {
+		s.log.Info("removed " + strconv.Itoa(n) + " stale proctrail audit rules left by an earlier run")
+	}
+	if c.BacklogLimit > st.BacklogLimit {
+		s.setBacklog = true
+		if err := ctl.SetBacklogLimit(c.BacklogLimit, libaudit.WaitForReply); err != nil {
+			return nil, fmt.Errorf("record: setting audit backlog limit %d: %w", c.BacklogLimit, err)
+		}
+	}
+	if st.FeatureBitmap&libaudit.AuditFeatureBitmapBacklogWaitTime == 0 {
+		s.log.Warn("kernel cannot set the audit backlog wait time; leaving it", "feature_bitmap", st.FeatureBitmap)
+	} else if uint32(c.BacklogWaitTime) != st.BacklogWaitTime {
+		s.setWaitTime = true
+		if err := ctl.SetBacklogWaitTime(c.BacklogWaitTime, libaudit.WaitForReply); err != nil {
+			return nil, fmt.Errorf("record: setting audit backlog wait time %d: %w", c.BacklogWaitTime, err)
+		}
+	}
+	if st.Enabled == 0 {
+		s.setEnabled = true
+		if err := ctl.SetEnabled(true, libaudit.WaitForReply); err != nil {
+			return nil, fmt.Errorf("record: enabling audit: %w", err)
+		}
+	}
+	if s.mode == ModeDaemon {
+		// Registered before the rules go in, so that their first records
+		// reach us rather than the kernel log.
+		if err := s.registerDaemon(); err != nil {
+			return nil, fmt.Errorf("record: registering as audit daemon: %w", err)
+		}
+		s.setPID = true
+	}
+	for _, wf := range rules {
+		err := auditRequest(ctl, uint16(auditAddRule), wf)
+		switch {
+		case errors.Is(err, unix.EEXIST):
+			// Already there: a duplicate in cfg.Rules, added just before.
+		case err != nil:
+			line, _ := rule.ToCommandLine(wf, false)
+			return nil, fmt.Errorf("record: adding audit rule %q: %w", line, err)
+		default:
+			s.added = append(s.added, wf)
+		}
+	}
+	s.log.Info("audit recording started", "mode", s.mode, "rules", len(s.added),
+		"audit_pid", st.PID, "backlog_limit", max(c.BacklogLimit, st.BacklogLimit))
+	return s, nil
+}
+
+var errImmutable = errors.New("record: audit configuration is immutable (enabled=2): rules cannot be changed until reboot")
+
+// Audit netlink message types not exported by go-libaudit as constants.
+const (
+	auditAddRule = 1011 // AUDIT_ADD_RULE
+	auditDelRule = 1012 // AUDIT_DEL_RULE
+	nlmsgHdrLen  = unix.SizeofNlMsghdr
+)
+
+// dial opens the receive socket: unicast in daemon mode, joined to the
+// read-only multicast group otherwise.
+func (s *AuditSession) dial(readBuffer int) error {
+	var groups uint32
+	if s.mode == ModeMulticast {
+		groups = 1 << (unix.AUDIT_NLGRP_READLOG - 1)
+	}
+	conn, err := netlink.Dial(unix.NETLINK_AUDIT, &netlink.Config{Groups: groups})
+	if err != nil {
+		return fmt.Errorf("record: audit receive socket: %w", err)
+	}
+	s.conn = conn
+	// mdlayher/socket tries SO_RCVBUFFORCE first, then SO_RCVBUF; the
+	// explicit FORCE below makes sure a privileged recorder gets the full
+	// size even above net.core.rmem_max.
+	if err := conn.SetReadBuffer(readBuffer); err != nil {
+		s.log.Warn("cannot set audit socket receive buffer", "bytes", readBuffer, "err", err)
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("record: audit receive socket: %w", err)
+	}
+	s.rc = rc
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer)
+	}); err == nil && serr != nil {
+		s.log.Debug("SO_RCVBUFFORCE refused", "err", serr)
+	}
+	if n, err := conn.ReadBuffer(); err == nil {
+		s.log.Debug("audit receive socket", "mode", s.mode, "rcvbuf", n)
+	}
+	return nil
+}
+
+// registerDaemon sends AUDIT_SET pid from the receive socket: the kernel
+// remembers the port id of the socket that registered and unicasts records
+// to it. Records arriving before the ack (the kernel flushes its hold queue
+// at once) predate the recording and are dropped.
+func (s *AuditSession) registerDaemon() error {
+	req := netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(libaudit.AuditSet),
+			Flags: netlink.Request | netlink.Acknowledge,
+		},
+		Data: marshalAuditStatus(libaudit.AuditStatusPID, uint32(os.Getpid())),
+	}
+	sent, err := s.conn.Send(req)
+	if err != nil {
+		return err
+	}
+	if err := s.conn.SetReadDeadline(time.Now().Add(ctlTimeout)); err != nil {
+		return err
+	}
+	defer s.conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, MaxAuditMessage)
+	skipped := 0
+	for {
+		n, err := s.read(buf)
+		if errors.Is(err, unix.ENOBUFS) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n < nlmsgHdrLen+4 {
+			continue
+		}
+		typ := binary.NativeEndian.Uint16(buf[4:6])
+		seq := binary.NativeEndian.Uint32(buf[8:12])
+		if typ != unix.NLMSG_ERROR || seq != sent.Header.Sequence {
+			skipped++
+			continue
+		}
+		if skipped > 0 {
+			s.log.Debug("dropped audit records queued before registration", "count", skipped)
+		}
+		if errno := int32(binary.NativeEndian.Uint32(buf[nlmsgHdrLen:])); errno != 0 {
+			return unix.Errno(-errno)
+		}
+		return nil
+	}
+}
+
+// MaxAuditMessage is the largest datagram the kernel sends on the audit
+// socket: a netlink header and MAX_AUDIT_MESSAGE_LENGTH bytes of text.
+// A buffer this size never truncates a record.
+const MaxAuditMessage = nlmsgHdrLen + libaudit.AuditMessageMaxLength
+
+// Mode reports how records are received: [ModeDaemon] ("daemon") or
+// [ModeMulticast] ("multicast").
+func (s *AuditSession) Mode() string { return s.mode }
+
+// Read blocks until one netlink datagram arrives on the receive socket,
+// copies it, untouched (nlmsghdr and audit text), into buf and returns its
+// length. A buf of [MaxAuditMessage] bytes always suffices; a longer
+// datagram is truncated to len(buf) and reported with io.ErrShortBuffer.
+// After a receive buffer overrun it returns an error matching
+// errors.Is(err, unix.ENOBUFS) and reading can continue (records were
+// lost). After Interrupt or Close it returns an error matching both
+// net.ErrClosed and os.ErrClosed. Read does not
+// allocate; it is not safe for concurrent use.
+func (s *AuditSession) Read(buf []byte) (int, error) {
+	if s.interrupted.Load() {
+		return 0, errSessionClosed
+	}
+	n, err := s.read(buf)
+	if err != nil && s.interrupted.Load() && err != errOverrun {
+		return 0, errSessionClosed
+	}
+	return n, err
+}
+
+// read is Read without the interrupt check.
+func (s *AuditSession) read(buf []byte) (int, error) {
+	if len(buf) < nlmsgHdrLen {
+		return 0, io.ErrShortBuffer
+	}
+	s.rbuf, s.rn, s.rerr = buf, 0, nil
+	err := s.rc.Read(s.readFn)
+	s.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case s.rerr != nil:
+		return 0, s.rerr
+	case s.rn > len(buf):
+		return len(buf), io.ErrShortBuffer
+	}
+	return s.rn, nil
+}
+
+// readFd receives one datagram from the kernel into s.rbuf. It returns false
+// on EAGAIN so that the runtime poller waits for the socket. recvfrom gets
+// MSG_TRUNC to learn a truncated datagram's real length, and a sockaddr kept
+// in s (unix.Recvfrom would allocate one per call) to drop anything not
+// sent by the kernel (port id 0).
+func (s *AuditSession) readFd(fd uintptr) bool {
+	for {
+		s.fromLen = unix.SizeofSockaddrNetlink
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)),
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT,
+			uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&s.fromLen)))
+		switch errno {
+		case 0:
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		case unix.ENOBUFS:
+			s.rerr = errOverrun
+			return true
+		default:
+			s.rerr = os.NewSyscallError("recvfrom", errno)
+			return true
+		}
+		if s.from.Pid != 0 {
+			continue // not from the kernel
+		}
+		s.rn = int(n)
+		return true
+	}
+}
+
+// Interrupt makes a blocked Read return net.ErrClosed promptly, and every
+// later Read too. Call it before Close from another goroutine than Read's.
+func (s *AuditSession) Interrupt() error {
+	s.interrupted.Store(true)
+	if s.conn == nil {
+		return nil
+	}
+	// A deadline in the past wakes the poller; Close of the socket would
+	// too, but only once Read has left the fd, so it cannot be relied on.
+	if err := s.conn.SetReadDeadline(time.Unix(1, 0)); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("record: interrupting audit read: %w", err)
+	}
+	return nil
+}
+
+// Lost returns the kernel's audit lost counter: records dropped because the
+// backlog was full or the rate limit hit. It uses the control socket and is
+// safe to call concurrently with Read.
+func (s *AuditSession) Lost() (uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errSessionClosed
+	}
+	st, err := s.ctl.GetStatus()
+	if err != nil {
+		return 0, fmt.Errorf("record: audit status: %w", err)
+	}
+	return st.Lost, nil
+}
+
+// Close restores the audit state saved at start: it deletes the rules it
+// added, restores the backlog limit, backlog wait time and enabled flag,
+// unregisters as audit daemon if it registered, closes the sockets and
+// removes the state file. When a restore step fails the state file is kept
+// so that the next run (RecoverStale) retries. Close is idempotent; later
+// calls return the first call's result.
+func (s *AuditSession) Close() error {
+	_ = s.Interrupt()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	var errs []error
+	for i := len(s.added) - 1; i >= 0; i-- {
+		if err := auditRequest(s.ctl, auditDelRule, s.added[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+			line, _ := rule.ToCommandLine(s.added[i], false)
+			errs = append(errs, fmt.Errorf("deleting audit rule %q: %w", line, err))
+		}
+	}
+	s.added = nil
+	if s.setPID {
+		if err := auditRequest(s.ctl, libaudit.AuditSet, marshalAuditStatus(libaudit.AuditStatusPID, 0)); err != nil {
+			errs = append(errs, fmt.Errorf("unregistering as audit daemon: %w", err))
+		}
+	}
+	if s.setEnabled {
+		if err := s.ctl.SetEnabled(s.saved.Enabled == 1, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit enabled=%d: %w", s.saved.Enabled, err))
+		}
+	}
+	if s.setBacklog {
+		if err := s.ctl.SetBacklogLimit(s.saved.BacklogLimit, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit backlog limit %d: %w", s.saved.BacklogLimit, err))
+		}
+	}
+	if s.setWaitTime {
+		if err := s.ctl.SetBacklogWaitTime(int32(s.saved.BacklogWaitTime), libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit backlog wait time %d: %w", s.saved.BacklogWaitTime, err))
+		}
+	}
+	if s.conn != nil {
+		if err := s.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing audit receive socket: %w", err))
+		}
+	}
+	if err := s.ctl.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing audit control socket: %w", err))
+	}
+	if s.saved.RecorderPID != 0 { // the state file was written by us
+		if len(errs) == 0 {
+			if err := os.Remove(s.statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		} else {
+			errs = append(errs, fmt.Errorf("kept %s for the next run to retry", s.statePath))
+		}
+	}
+	if len(errs) > 0 {
+		s.closeErr = fmt.Errorf("record: restoring audit state: %w", errors.Join(errs...))
+	}
+	return s.closeErr
+}
+
+// RecoverStale undoes what a killed recorder left behind. If
+// stateDir/audit-state.json exists and the recorder that wrote it is gone,
+// it deletes every audit rule keyed [RuleKey], restores the enabled flag,
+// backlog limit and backlog wait time saved in the file, clears the audit
+// pid if the dead recorder still holds it, removes the file and returns
+// true. Without a state file it still deletes rules keyed RuleKey and
+// returns whether there were any. If the recorder that wrote the file is
+// still running it returns an error wrapping [ErrRecorderRunning]. A nil
+// logger means slog.Default().
+func RecoverStale(stateDir string, logger *slog.Logger) (bool, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if stateDir == "" {
+		stateDir = defaultStateDir
+	}
+	path := filepath.Join(stateDir, stateFileName)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("record: %w", err)
+	}
+	var saved *auditState
+	if err == nil {
+		saved = new(auditState)
+		if err := json.Unmarshal(data, saved); err != nil {
+			logger.Warn("ignoring unreadable audit state file; removing stale rules only", "path", path, "err", err)
+			saved = nil
+		} else if auditRecorderAlive(saved.RecorderPID, saved.RecorderStart) {
+			return false, fmt.Errorf("%w (pid %d, state in %s)", ErrRecorderRunning, saved.RecorderPID, path)
+		}
+	}
+
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return false, fmt.Errorf("record: audit control socket: %w", err)
+	}
+	defer ctl.Close()
+	st, err := ctl.GetStatus()
+	if err != nil {
+		return false, fmt.Errorf("record: audit status: %w", err)
+	}
+	rules, err := ctl.GetRules()
+	if err != nil {
+		return false, fmt.Errorf("record: listing audit rules: %w", err)
+	}
+	if st.Enabled == 2 {
+		if saved != nil || countKeyedRules(rules) > 0 {
+			return false, errImmutable
+		}
+		return false, nil
+	}
+	n, err := deleteKeyedRules(ctl, rules)
+	if err != nil {
+		return false, err
+	}
+	if saved == nil {
+		if n > 0 {
+			logger.Info("removed " + strconv.Itoa(n) + " stale proctrail audit rules left by an earlier run")
+		}
+		if data != nil { // the unreadable file
+			if err := os.Remove(path); err != nil {
+				return n > 0, fmt.Errorf("record: %w", err)
+			}
+		}
+		return n > 0 || data != nil, nil
+	}
+
+	var errs []error
+	if st.PID != 0 && (st.PID == uint32(saved.RecorderPID) || !auditProcExists(int(st.PID))) && st.PID != saved.PID {
+		// Only the audit daemon may unregister itself, but the kernel first
+		// pings the registered port; a dead recorder's port fails the ping
+		// and the kernel lets anyone reset the pid.
+		if err := auditRequest(ctl, libaudit.AuditSet, marshalAuditStatus(libaudit.AuditStatusPID, 0)); err != nil {
+			errs = append(errs, fmt.Errorf("clearing audit pid %d: %w", st.PID, err))
+		}
+	}
+	if st.Enabled != saved.Enabled && saved.Enabled < 2 {
+		if err := ctl.SetEnabled(saved.Enabled == 1, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit enabled=%d: %w", saved.Enabled, err))
+		}
+	}
+	if st.BacklogLimit != saved.BacklogLimit {
+		if err := ctl.SetBacklogLimit(saved.BacklogLimit, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit backlog limit %d: %w", saved.BacklogLimit, err))
+		}
+	}
+	if st.BacklogWaitTime != saved.BacklogWaitTime {
+		if err := ctl.SetBacklogWaitTime(int32(saved.BacklogWaitTime), libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit backlog wait time %d: %w", saved.BacklogWaitTime, err))
+		}
+	}
+	if len(errs) > 0 {
+		return false, fmt.Errorf("record: recovering audit state from %s: %w", path, errors.Join(errs...))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("record: %w", err)
+	}
+	logger.Info("restored the audit state left by a killed proctrail recorder",
+		"recorder_pid", saved.RecorderPID, "saved_at", saved.SavedAt, "rules_removed", n,
+		"enabled", saved.Enabled, "backlog_limit", saved.BacklogLimit, "backlog_wait_time", saved.BacklogWaitTime)
+	return true, nil
+}
+
+// writeAuditState persists st to dir/audit-state.json (dir 0700, file 0600),
+// atomically: a crash leaves the old file or the new one.
+func writeAuditState(dir string, st *auditState) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("record: audit state dir: %w", err)
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	f, err := os.CreateTemp(dir, stateFileName+".*")
+	if err != nil {
+		return fmt.Errorf("record: audit state: %w", err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, stateFileName))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("record: audit state: %w", err)
+	}
+	return nil
+}
+
+// deleteKeyedRules deletes the rules among rules whose key list contains
+// RuleKey and returns how many it deleted.
+func deleteKeyedRules(ctl *libaudit.AuditClient, rules [][]byte) (int, error) {
+	n := 0
+	for _, wf := range rules {
+		if !hasRuleKey(wf) {
+			continue
+		}
+		if err := auditRequest(ctl, auditDelRule, wf); err != nil && !errors.Is(err, unix.ENOENT) {
+			line, _ := rule.ToCommandLine(wf, false)
+			return n, fmt.Errorf("record: deleting stale audit rule %q: %w", line, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func countKeyedRules(rules [][]byte) int {
+	n := 0
+	for _, wf := range rules {
+		if hasRuleKey(wf) {
+			n++
+		}
+	}
+	return n
+}
+
+// marshalAuditStatus encodes a struct audit_status with only mask and pid set.
+func marshalAuditStatus(mask libaudit.AuditStatusMask, pid uint32) []byte {
+	st := libaudit.AuditStatus{Mask: mask, PID: pid}
+	b := make([]byte, unsafe.Sizeof(st))
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(st.Mask))
+	ne.PutUint32(b[12:], st.PID) // after mask, enabled, failure
+	return b
+}
+
+// auditRequest sends one request with NLM_F_ACK on the control client and
+// returns the kernel's errno from the ack (nil for success). go-libaudit's
+// DeleteRule ignores the errno and its AddRule hides EEXIST in a string.
+func auditRequest(ctl *libaudit.AuditClient, typ uint16, data []byte) error {
+	seq, err := ctl.Netlink.Send(syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: typ, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
+		Data:   data,
+	})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(ctlTimeout)
+	for {
+		msgs, err := ctl.Netlink.Receive(true, parseAuditReply)
+		switch {
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no reply from the kernel within %v", ctlTimeout)
+			}
+			time.Sleep(2 * time.Millisecond)
+			continue
+		case err != nil:
+			return err
+		}
+		m := msgs[0]
+		if m.Header.Seq != seq || m.Header.Type != unix.NLMSG_ERROR {
+			continue // a late reply to an earlier request
+		}
+		return libaudit.ParseNetlinkError(m.Data)
+	}
+}
+
+// parseAuditReply is go-libaudit's parser for the control socket: one
+// message per datagram, whose header length is not trusted.
+func parseAuditReply(b []byte) ([]syscall.NetlinkMessage, error) {
+	if len(b) < nlmsgHdrLen {
+		return nil, unix.EINVAL
+	}
+	ne := binary.NativeEndian
+	return []syscall.NetlinkMessage{{
+		Header: syscall.NlMsghdr{
+			Len:   ne.Uint32(b[0:]),
+			Type:  ne.Uint16(b[4:]),
+			Flags: ne.Uint16(b[6:]),
+			Seq:   ne.Uint32(b[8:]),
+			Pid:   ne.Uint32(b[12:]),
+		},
+		Data: b[nlmsgHdrLen:],
+	}}, nil
+}
+
+// auditProcExists reports whether pid names a live process (a zombie counts
+// as gone: it can no longer read a socket).
+func auditProcExists(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := auditStatFields(stat)
+	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
+}
+
+// auditRecorderAlive reports whether the recorder pid that started at start
+// (clock ticks since boot, 0 if unknown) is still running; a reused pid
+// has another start time.
+func auditRecorderAlive(pid int, start uint64) bool {
+	if !auditProcExists(pid) {
+		return false
+	}
+	if start == 0 {
+		return true
+	}
+	got, err := auditProcStartTicks(pid)
+	return err == nil && got == start
+}
+
+// auditProcStartTicks returns field 22 (starttime) of /proc/PID/stat.
+func auditProcStartTicks(pid int) (uint64, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	fields := auditStatFields(stat)
+	// fields[0] is field 3 (state), so starttime (22) is fields[19].
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// auditStatFields returns the fields of /proc/PID/stat after "pid (comm)"; comm
+// may contain blanks and parentheses, so split after its last ')'.
+func auditStatFields(stat []byte) []string {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(stat[i+1:]))
+}

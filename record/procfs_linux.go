@@ -1,0 +1,438 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"proctrail/formats"
+)
+
+// Bounds of what one Read takes from procfs. A process controls the size of
+// its own cmdline (its argv and environment area can be rewritten) and, by
+// cgroup nesting, of its cgroup file, so both are cut rather than grown
+// without limit. The caps match formats' field cap, so a record round-trips.
+const (
+	procMaxFile = 256 << 10 // cmdline, cgroup
+	// procMaxHead is read from stat and status. A stat line is under 1 KiB
+	// (comm is at most 64 bytes); the Uid: and Gid: lines come before
+	// Groups:, the only long line of status, within its first 512 bytes
+	// even with a fully escaped Name:.
+	procMaxHead = 4 << 10
+	procMaxLink = unix.PathMax // procfs readlink fails beyond a page
+)
+
+// procNamespaces are the entries of /proc/PID/ns that Read records, in the
+// order of ProcRecord.Namespaces. The names are the file names, not the
+// link text's prefix: pid_for_children reads "pid:[…]".
+var procNamespaces = [...]struct {
+	name string
+	path []byte // NUL-terminated, relative to /proc/PID
+}{
+	{"cgroup", []byte("ns/cgroup\x00")},
+	{"ipc", []byte("ns/ipc\x00")},
+	{"mnt", []byte("ns/mnt\x00")},
+	{"net", []byte("ns/net\x00")},
+	{"pid", []byte("ns/pid\x00")},
+	{"pid_for_children", []byte("ns/pid_for_children\x00")},
+	{"time", []byte("ns/time\x00")},
+	{"time_for_children", []byte("ns/time_for_children\x00")},
+	{"user", []byte("ns/user\x00")},
+	{"uts", []byte("ns/uts\x00")},
+}
+
+// NUL-terminated names relative to /proc/PID, for the raw *at syscalls.
+var (
+	procNameStat    = []byte("stat\x00")
+	procNameStatus  = []byte("status\x00")
+	procNameTask    = []byte("task\x00")
+	procNameExe     = []byte("exe\x00")
+	procNameCwd     = []byte("cwd\x00")
+	procNameRoot    = []byte("root\x00")
+	procNameCmdline = []byte("cmdline\x00")
+	procNameCgroup  = []byte("cgroup\x00")
+	procNameDot     = []byte(".\x00")
+)
+
+// ProcReader reads /proc/PID into a [formats.ProcRecord], reusing its
+// buffers between calls: in steady state a Read allocates once, for the
+// record's strings. It keeps up to about 600 KiB of buffers. A ProcReader is
+// not safe for concurrent use.
+type ProcReader struct {
+	root  string
+	path  []byte // NUL-terminated "/proc/PID"
+	head  []byte // stat and status
+	text  []byte // the record's strings, converted to one string at the end
+	dents []byte // getdents64 output
+	pids  []int32
+}
+
+// NewProcReader returns a reader of the procfs mounted at procRoot; ""
+// means "/proc". Another root serves tests and a host's procfs mounted in a
+// container.
+func NewProcReader(procRoot string) *ProcReader {
+	if procRoot == "" {
+		procRoot = "/proc"
+	}
+	return &ProcReader{
+		root:  procRoot,
+		head:  make([]byte, 0, procMaxHead),
+		text:  make([]byte, 0, 4<<10),
+		dents: make([]byte, 8<<10),
+	}
+}
+
+// Read fills rec for the process pid, which should be a thread group id (for
+// any other tid procfs shows that thread's view), and sets rec.Kind to kind.
+//
+// Read is best effort: a file that cannot be read (a kernel thread has no
+// exe, another user's process hides its links, the process exits midway)
+// leaves its field zero. When the process no longer exists, rec.Gone is set
+// and Read returns nil: a process gone before it could be read is not an
+// error. Read returns an error only when /proc/PID cannot be opened for
+// another reason, such as running out of file descriptors.
+//
+// Read overwrites every field of rec. It reuses the arrays behind rec.TIDs,
+// rec.Cmdline and rec.Namespaces, so a caller that keeps those slices past
+// the next Read into the same rec must copy them; they may be empty but
+// non-nil. The strings are new, and share one allocation.
+//
+// All files are read relative to one descriptor of /proc/PID, which pins the
+// process: if it exits and its pid is reused during the Read, the remaining
+// files fail to open instead of describing the new process.
+func (p *ProcReader) Read(pid int32, kind formats.ProcKind, rec *formats.ProcRecord) error {
+	tids, args, nss := rec.TIDs[:0], rec.Cmdline[:0], rec.Namespaces[:0]
+	*rec = formats.ProcRecord{Kind: kind, PID: pid, TIDs: tids, Cmdline: args, Namespaces: nss}
+
+	p.path = append(p.path[:0], p.root...)
+	p.path = append(p.path, '/')
+	p.path = strconv.AppendInt(p.path, int64(pid), 10)
+	p.path = append(p.path, 0)
+	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if procGone(errno) {
+		rec.Gone = true
+		return nil
+	}
+	if errno != 0 {
+		return fmt.Errorf("record: procfs: open %s: %w", p.path[:len(p.path)-1], errno)
+	}
+	defer unix.Close(dir)
+
+	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead)
+	if len(stat) == 0 && procGone(errno) {
+		rec.Gone = true
+		return nil
+	}
+	p.text = p.text[:0]
+	comm, ppid, start, _ := procParseStat(stat)
+	rec.PPID, rec.StartTicks = ppid, start
+	p.text = append(p.text, comm...)
+	commEnd := len(p.text)
+
+	status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead)
+	rec.UIDs = procParseIDs(status, "Uid:")
+	rec.GIDs = procParseIDs(status, "Gid:")
+
+	rec.TIDs = p.readTIDs(dir, rec.TIDs)
+
+	p.text = procReadlink(dir, procNameExe, p.text)
+	exeEnd := len(p.text)
+	p.text = procReadlink(dir, procNameCwd, p.text)
+	cwdEnd := len(p.text)
+	p.text = procReadlink(dir, procNameRoot, p.text)
+	rootEnd := len(p.text)
+	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile)
+	cmdEnd := len(p.text)
+	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile)
+
+	for _, ns := range procNamespaces {
+		var link [64]byte // "time_for_children" reads "time:[4026531834]"
+		n, errno := procReadlinkat(dir, ns.path, link[:])
+		if errno != 0 {
+			continue
+		}
+		if ino, ok := procParseNS(link[:n]); ok {
+			rec.Namespaces = append(rec.Namespaces, formats.Namespace{Name: ns.name, Inode: ino})
+		}
+	}
+
+	s := string(p.text)
+	rec.Comm = s[:commEnd]
+	rec.Exe = s[commEnd:exeEnd]
+	rec.Cwd = s[exeEnd:cwdEnd]
+	rec.Root = s[cwdEnd:rootEnd]
+	rec.Cgroup = s[cmdEnd:]
+	if cmd := s[rootEnd:cmdEnd]; cmd != "" {
+		// Arguments end in NUL; a process that rewrote its argv area
+		// (setproctitle) may leave no NUL at all.
+		for len(cmd) > 0 {
+			i := 0
+			for i < len(cmd) && cmd[i] != 0 {
+				i++
+			}
+			rec.Cmdline = append(rec.Cmdline, cmd[:i])
+			cmd = cmd[min(i+1, len(cmd)):]
+		}
+	}
+	return nil
+}
+
+// readTIDs appends the tids of /proc/PID/task to tids, ascending: the kernel
+// lists them in thread-list order, which pid wrap-around makes unsorted.
+func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
+	fd, errno := procOpenat(dir, procNameTask, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return tids
+	}
+	defer unix.Close(fd)
+	tids = p.appendNumericEntries(fd, tids)
+	slices.Sort(tids)
+	return slices.Compact(tids)
+}
+
+// Snapshot calls fn with a record of kind [formats.ProcSnapshot] for every
+// process alive now: the numeric entries of the procfs root, which lists
+// thread group ids only, in ascending pid order. Processes that exit before
+// they are read are skipped. fn's rec is reused between calls, as by
+// [ProcReader.Read], and must not be kept. Snapshot stops at the first error
+// of fn or Read and returns it.
+func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
+	p.path = append(append(p.path[:0], p.root...), 0)
+	fd, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fmt.Errorf("record: procfs: open %s: %w", p.root, errno)
+	}
+	p.pids = p.appendNumericEntries(fd, p.pids[:0])
+	unix.Close(fd)
+	slices.Sort(p.pids)
+	p.pids = slices.Compact(p.pids)
+
+	var rec formats.ProcRecord
+	for _, pid := range p.pids {
+		if err := p.Read(pid, formats.ProcSnapshot, &rec); err != nil {
+			return err
+		}
+		if rec.Gone {
+			continue
+		}
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendNumericEntries appends the entries of the directory fd whose names
+// are decimal numbers that fit an int32.
+func (p *ProcReader) appendNumericEntries(fd int, ids []int32) []int32 {
+	for {
+		n, err := unix.Getdents(fd, p.dents)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return ids
+		}
+		b := p.dents[:n]
+		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type,
+		// char name[], NUL-terminated within reclen.
+		for len(b) >= 19 {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if id, ok := procParseInt32(name); ok {
+				ids = append(ids, id)
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+// procGone says whether an errno from /proc/PID means the process is gone.
+func procGone(errno unix.Errno) bool {
+	return errno == unix.ENOENT || errno == unix.ESRCH
+}
+
+// procOpenat is openat(2) on a NUL-terminated name. unix.Openat would copy
+// its string argument to a fresh NUL-terminated buffer on every call, one
+// allocation per file on the recorder's hot path.
+func procOpenat(dir int, name []byte, flags int) (int, unix.Errno) {
+	for {
+		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(flags), 0, 0, 0)
+		if errno != unix.EINTR {
+			return int(fd), errno
+		}
+	}
+}
+
+// procReadlinkat is readlinkat(2) on a NUL-terminated name, without the
+// allocation of unix.Readlinkat.
+func procReadlinkat(dir int, name, buf []byte) (int, unix.Errno) {
+	n, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	return int(n), errno
+}
+
+// procReadlink appends the target of the link name to dst. An unreadable
+// link appends nothing.
+func procReadlink(dir int, name, dst []byte) []byte {
+	dst = slices.Grow(dst, procMaxLink)
+	n, errno := procReadlinkat(dir, name, dst[len(dst):len(dst)+procMaxLink])
+	if errno != 0 || n <= 0 {
+		return dst
+	}
+	return dst[:len(dst)+n]
+}
+
+// procReadFile appends up to limit bytes of the file name to dst. It returns
+// what it read before any error, and the error.
+//
+// A short read ends the file: procfs fills the buffer given whenever it has
+// the data (seq_file loops until the buffer is full, cmdline page by page),
+// so the read that would return 0 is saved, one syscall of the ~30 a Read
+// makes for each of stat, status, cmdline and cgroup.
+func procReadFile(dir int, name, dst []byte, limit int) ([]byte, unix.Errno) {
+	fd, errno := procOpenat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return dst, errno
+	}
+	defer unix.Close(fd)
+	start := len(dst)
+	for len(dst)-start < limit {
+		if len(dst) == cap(dst) {
+			// Double, but never past the limit.
+			dst = slices.Grow(dst, min(max(cap(dst), 512), start+limit-len(dst)))
+		}
+		end := min(cap(dst), start+limit)
+		n, err := unix.Read(fd, dst[len(dst):end])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			errno, _ := err.(unix.Errno)
+			return dst, errno
+		}
+		if n <= 0 {
+			break
+		}
+		short := len(dst)+n < end
+		dst = dst[:len(dst)+n]
+		if short {
+			break
+		}
+	}
+	return dst, 0
+}
+
+// procParseStat parses /proc/PID/stat. comm is field 2, between the first
+// '(' and the last ')': it may itself hold ") (", spaces and newlines, but
+// every field after it is a number or the state letter.
+func procParseStat(b []byte) (comm []byte, ppid int32, start uint64, ok bool) {
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return nil, 0, 0, false
+	}
+	comm = b[open+1 : end]
+	b = b[end+1:]
+	var havePPID bool
+	for field := 3; field <= 22; field++ {
+		for len(b) > 0 && b[0] == ' ' {
+			b = b[1:]
+		}
+		i := 0
+		for i < len(b) && b[i] != ' ' && b[i] != '\n' {
+			i++
+		}
+		tok := b[:i]
+		b = b[i:]
+		switch field {
+		case 4:
+			ppid, havePPID = procParseInt32(tok)
+		case 22:
+			v, ok := procParseUint(tok, 64)
+			return comm, ppid, v, ok && havePPID
+		}
+	}
+	return comm, ppid, 0, false
+}
+
+// procParseIDs parses the four numbers of the status line that begins with
+// key ("Uid:" or "Gid:"): real, effective, saved and filesystem ids.
+func procParseIDs(status []byte, key string) (ids [4]uint32) {
+	var line []byte
+	if bytes.HasPrefix(status, []byte(key)) {
+		line = status[len(key):]
+	} else if i := bytes.Index(status, []byte("\n"+key)); i >= 0 {
+		line = status[i+1+len(key):]
+	} else {
+		return ids
+	}
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	for k := range ids {
+		for len(line) > 0 && (line[0] == '\t' || line[0] == ' ') {
+			line = line[1:]
+		}
+		j := 0
+		for j < len(line) && line[j] != '\t' && line[j] != ' ' {
+			j++
+		}
+		v, ok := procParseUint(line[:j], 32)
+		if !ok {
+			return ids
+		}
+		ids[k] = uint32(v)
+		line = line[j:]
+	}
+	return ids
+}
+
+// procParseNS parses the inode of a namespace link, "mnt:[4026531841]".
+func procParseNS(link []byte) (uint64, bool) {
+	i := bytes.IndexByte(link, '[')
+	if i < 0 || len(link) < i+2 || link[len(link)-1] != ']' {
+		return 0, false
+	}
+	return procParseUint(link[i+1:len(link)-1], 64)
+}
+
+// procParseUint parses a non-empty decimal number of at most bits bits,
+// without the string conversion strconv.ParseUint would need.
+func procParseUint(b []byte, bits uint) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	limit := uint64(1)<<bits - 1
+	if bits == 64 {
+		limit = ^uint64(0)
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (limit-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// procParseInt32 parses a non-negative decimal int32: a pid.
+func procParseInt32(b []byte) (int32, bool) {
+	v, ok := procParseUint(b, 31)
+	return int32(v), ok
+}

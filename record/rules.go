@@ -1,0 +1,502 @@
+package record
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+	"github.com/elastic/go-libaudit/v2/rule"
+)
+
+// RuleKey is the audit key (-k) carried by every rule the recorder installs.
+// It is how a later run recognises rules left behind by a killed recorder.
+const RuleKey = "proctrail"
+
+// AuditConfig configures [StartAudit]. A nil *AuditConfig and zero fields
+// mean the defaults documented on each field.
+type AuditConfig struct {
+	// BacklogLimit is the kernel's audit backlog limit to use while
+	// recording. It is only ever raised: the larger of this and the current
+	// limit is set. Zero means 8192.
+	BacklogLimit uint32
+
+	// BacklogWaitTime is the kernel's backlog_wait_time to set while
+	// recording. The kernel counts it in jiffies (its own default is 60*HZ,
+	// one minute) and rejects values above ten times that default. Zero
+	// means 60000, the value auditd's stock rules set.
+	BacklogWaitTime int32
+
+	// Rules are auditctl-syntax rule lines, as returned by [PresetRules] or
+	// [ParseRules]. Each rule is installed with the key [RuleKey], which is
+	// added when a line lacks it. Nil means PresetRules("forensic").
+	Rules []string
+
+	// StateDir is where the audit state found at start is persisted while
+	// recording, so that a later run can restore it after a crash. Empty
+	// means "/run/proctrail".
+	StateDir string
+
+	// Logger receives mode choices and recovery reports. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// ReadBuffer is the receive socket's buffer in bytes, set with
+	// SO_RCVBUFFORCE when privileged. Zero means 16 MiB.
+	ReadBuffer int
+}
+
+// Defaults of AuditConfig.
+const (
+	defaultBacklogLimit    = 8192
+	defaultBacklogWaitTime = 60000
+	defaultStateDir        = "/run/proctrail"
+	defaultReadBuffer      = 16 << 20
+	defaultPreset          = "forensic"
+)
+
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c *AuditConfig) withDefaults() (AuditConfig, error) {
+	var out AuditConfig
+	if c != nil {
+		out = *c
+	}
+	if out.BacklogLimit == 0 {
+		out.BacklogLimit = defaultBacklogLimit
+	}
+	if out.BacklogWaitTime == 0 {
+		out.BacklogWaitTime = defaultBacklogWaitTime
+	}
+	if out.BacklogWaitTime < 0 {
+		return out, fmt.Errorf("record: negative audit backlog wait time %d", out.BacklogWaitTime)
+	}
+	if out.StateDir == "" {
+		out.StateDir = defaultStateDir
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.ReadBuffer <= 0 {
+		out.ReadBuffer = defaultReadBuffer
+	}
+	if out.Rules == nil {
+		rules, err := PresetRules(defaultPreset)
+		if err != nil {
+			return out, err
+		}
+		out.Rules = rules
+	}
+	return out, nil
+}
+
+// presets maps a preset name to the syscalls its rules audit, in rule order.
+var presets = map[string][]string{
+	// forensic covers what the analyzer rebuilds: process lifetimes and
+	// execs, the fd table (open/dup/close), renames and unlinks, the cwd,
+	// and the container plumbing (pivot_root, setns, unshare, mount).
+	"forensic": {
+		"execve", "execveat", "clone", "clone3", "fork", "vfork", "exit_group",
+		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
+		"rename", "renameat", "renameat2", "unlink", "unlinkat",
+		"chdir", "fchdir", "pivot_root", "setns", "unshare", "mount",
+	},
+}
+
+// PresetRules returns the auditctl-syntax rules of the named preset, each
+// carrying -k [RuleKey]. "forensic" is the default preset. A syscall rule is
+// made for each ABI of the running architecture (b64 and, where the kernel
+// has a compat ABI, b32), listing only the syscalls that ABI has. The
+// returned slice is the caller's.
+func PresetRules(name string) ([]string, error) {
+	syscalls, ok := presets[name]
+	if !ok {
+		known := make([]string, 0, len(presets))
+		for k := range presets {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		return nil, fmt.Errorf("record: unknown audit rule preset %q (known: %s)", name, strings.Join(known, ", "))
+	}
+	abis, err := ruleABIs()
+	if err != nil {
+		return nil, err
+	}
+	var rules []string
+	for _, ruleABI := range abis {
+		table := auparse.AuditSyscalls[ruleABI.arch]
+		names := make(map[string]bool, len(table))
+		for _, n := range table {
+			names[n] = true
+		}
+		var have []string
+		for _, sc := range syscalls {
+			if names[sc] {
+				have = append(have, sc)
+			}
+		}
+		if len(have) == 0 {
+			continue
+		}
+		rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
+			ruleABI.name, strings.Join(have, ","), RuleKey))
+	}
+	return rules, nil
+}
+
+// ruleABI is one syscall ABI of the running architecture: auditctl's name for
+// it (b64, b32) and go-libaudit's syscall table name.
+type ruleABI struct{ name, arch string }
+
+// ruleABIs mirrors go-libaudit's resolution of -F arch=b64/b32 for the
+// architecture this program was built for.
+func ruleABIs() ([]ruleABI, error) {
+	switch runtime.GOARCH {
+	case "amd64":
+		return []ruleABI{{"b64", "x86_64"}, {"b32", "i386"}}, nil
+	case "arm64":
+		return []ruleABI{{"b64", "aarch64"}, {"b32", "arm"}}, nil
+	case "ppc64", "ppc64le":
+		return []ruleABI{{"b64", runtime.GOARCH}, {"b32", "ppc"}}, nil
+	case "s390x":
+		return []ruleABI{{"b64", "s390x"}, {"b32", "s390"}}, nil
+	case "386":
+		return []ruleABI{{"b32", "i386"}}, nil
+	case "arm":
+		return []ruleABI{{"b32", "arm"}}, nil
+	}
+	return nil, fmt.Errorf("record: audit rules are not supported on %s", runtime.GOARCH)
+}
+
+// ParseRules reads auditctl rules-file syntax (as in
+// /etc/audit/rules.d/*.rules): one rule per line, blank lines and lines
+// starting with '#' skipped. Control lines (-D, -b, -e, -f, -r,
+// --backlog_wait_time, …) are rejected: the recorder manages the audit
+// state itself. Every rule is checked by building its kernel wire format;
+// errors are *RulesError values naming the line. A rule without the key
+// [RuleKey] gets " -k proctrail" appended; a rule with another key keeps it
+// and gets ours as well (the kernel joins several keys with \x01). The
+// returned slice is the caller's.
+func ParseRules(r io.Reader) ([]string, error) {
+	var rules []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for lineNo := 1; sc.Scan(); lineNo++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		parsed, hadKey, err := parseRule(line)
+		if err == nil {
+			_, err = rule.Build(parsed)
+		}
+		if err != nil {
+			return nil, &RulesError{Line: lineNo, Err: err}
+		}
+		if !hadKey {
+			line += " -k " + RuleKey
+		}
+		rules = append(rules, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("record: reading audit rules: %w", err)
+	}
+	return rules, nil
+}
+
+// RulesError is an error in a rules file, with its 1-based line number.
+type RulesError struct {
+	Line int
+	Err  error
+}
+
+func (e *RulesError) Error() string { return fmt.Sprintf("rules file line %d: %v", e.Line, e.Err) }
+
+func (e *RulesError) Unwrap() error { return e.Err }
+
+// buildRule parses one auditctl rule line, makes sure it carries RuleKey and
+// returns its kernel wire format.
+func buildRule(line string) (rule.WireFormat, error) {
+	r, _, err := parseRule(line)
+	if err != nil {
+		return nil, fmt.Errorf("audit rule %q: %w", line, err)
+	}
+	wf, err := rule.Build(r)
+	if err != nil {
+		return nil, fmt.Errorf("audit rule %q: %w", line, err)
+	}
+	return wf, nil
+}
+
+// controlOptions are auditctl options that change the audit state or list
+// it rather than describe a rule.
+var controlOptions = map[string]bool{
+	"-D": true, "-b": true, "-e": true, "-f": true, "-r": true, "-s": true,
+	"-l": true, "-i": true, "-c": true, "-R": true, "-v": true, "-t": true,
+	"-q": true, "-d": true, "-W": true, "-h": true, "-m": true,
+	"--backlog_wait_time": true, "--loginuid-immutable": true,
+	"--reset-lost": true, "--reset_backlog_wait_time_actual": true,
+	"--signal": true, "--help": true,
+}
+
+var (
+	// The same syntax go-libaudit's rule/flags accepts.
+	valueFilterRe = regexp.MustCompile(`^(\w+)\s*(<=|>=|&=|=|!=|<|>|&)(\S+)$`)
+	compareRe     = regexp.MustCompile(`^(\w+)\s*(!?=)(\w+)$`)
+)
+
+// parseRule parses an auditctl rule line (-a/-A syscall rules and -w file
+// watches) into a go-libaudit rule whose keys include RuleKey; hadKey
+// reports whether the line already had it. Keys given as -F key=… are
+// folded into the -k list, because the kernel allows only one key field per
+// rule and go-libaudit joins -k keys into that one field.
+//
+// go-libaudit's rule/flags does the same but needs a module (go-shellquote)
+// that this module does not require; this parser accepts the same flags.
+func parseRule(line string) (r rule.Rule, hadKey bool, err error) {
+	args, err := splitRuleLine(line)
+	if err != nil {
+		return nil, false, err
+	}
+	var (
+		add, prepend       string
+		filters            []rule.FilterSpec
+		syscalls, keys     []string
+		path, perms        string
+		syscallOp, watchOp bool
+	)
+	for i := 0; i < len(args); i++ {
+		opt := args[i]
+		if controlOptions[opt] || strings.HasPrefix(opt, "--backlog_wait_time=") || strings.HasPrefix(opt, "--loginuid-immutable") {
+			return nil, false, fmt.Errorf("%s is a control command, not a rule; proctrail manages the audit state itself", opt)
+		}
+		switch opt {
+		case "-a", "-A", "-F", "-C", "-S", "-w", "-p", "-k":
+		default:
+			return nil, false, fmt.Errorf("unknown option %q", opt)
+		}
+		if i+1 >= len(args) {
+			return nil, false, fmt.Errorf("option %s needs a value", opt)
+		}
+		i++
+		val := args[i]
+		switch opt {
+		case "-a", "-A":
+			if add != "" || prepend != "" {
+				return nil, false, errors.New("only one of -a or -A may be given, once")
+			}
+			if opt == "-a" {
+				add = val
+			} else {
+				prepend = val
+			}
+			syscallOp = true
+		case "-F":
+			m := valueFilterRe.FindStringSubmatch(val)
+			if m == nil {
+				return nil, false, fmt.Errorf("invalid filter %q", val)
+			}
+			if m[1] == "key" {
+				if m[2] != "=" {
+					return nil, false, fmt.Errorf("key filter %q only supports =", val)
+				}
+				keys = append(keys, m[3])
+				continue
+			}
+			filters = append(filters, rule.FilterSpec{Type: rule.ValueFilterType, LHS: m[1], Comparator: m[2], RHS: m[3]})
+			syscallOp = true
+		case "-C":
+			m := compareRe.FindStringSubmatch(val)
+			if m == nil {
+				return nil, false, fmt.Errorf("invalid comparison %q", val)
+			}
+			filters = append(filters, rule.FilterSpec{Type: rule.InterFieldFilterType, LHS: m[1], Comparator: m[2], RHS: m[3]})
+			syscallOp = true
+		case "-S":
+			for _, s := range strings.Split(val, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					syscalls = append(syscalls, s)
+				}
+			}
+			syscallOp = true
+		case "-w":
+			path = val
+			watchOp = true
+		case "-p":
+			perms = val
+			watchOp = true
+		case "-k":
+			keys = append(keys, val)
+		}
+	}
+	hadKey = slices.Contains(keys, RuleKey)
+	if !hadKey {
+		keys = append(keys, RuleKey)
+	}
+
+	switch {
+	case syscallOp && watchOp:
+		return nil, false, errors.New("a file watch (-w/-p) cannot be mixed with a syscall rule (-a/-A/-F/-C/-S)")
+	case watchOp:
+		if path == "" {
+			return nil, false, errors.New("-p needs a file watch path (-w)")
+		}
+		var access []rule.AccessType
+		for _, c := range perms {
+			switch c {
+			case 'r':
+				access = append(access, rule.ReadAccessType)
+			case 'w':
+				access = append(access, rule.WriteAccessType)
+			case 'x':
+				access = append(access, rule.ExecuteAccessType)
+			case 'a':
+				access = append(access, rule.AttributeChangeAccessType)
+			default:
+				return nil, false, fmt.Errorf("invalid file access type %q in -p %s", c, perms)
+			}
+		}
+		return &rule.FileWatchRule{Type: rule.FileWatchRuleType, Path: path, Permissions: access, Keys: keys}, hadKey, nil
+	case syscallOp:
+		spec, typ := add, rule.AppendSyscallRuleType
+		if prepend != "" {
+			spec, typ = prepend, rule.PrependSyscallRuleType
+		}
+		if spec == "" {
+			return nil, false, errors.New("a syscall rule needs -a or -A")
+		}
+		list, action, err := parseListAction(spec)
+		if err != nil {
+			return nil, false, err
+		}
+		return &rule.SyscallRule{Type: typ, List: list, Action: action, Filters: filters, Syscalls: syscalls, Keys: keys}, hadKey, nil
+	}
+	return nil, false, errors.New("not a rule: no -a, -A or -w")
+}
+
+// parseListAction parses "list,action" in either order, like auditctl.
+func parseListAction(spec string) (list, action string, err error) {
+	parts := strings.Split(spec, ",")
+	if len(parts) != 2 {
+		return "", "", fmt.Errorf("expected list,action but got %q", spec)
+	}
+	for _, p := range parts {
+		switch p = strings.TrimSpace(p); p {
+		case "task", "exit", "user", "exclude":
+			list = p
+		case "never", "always":
+			action = p
+		default:
+			return "", "", fmt.Errorf("invalid list or action %q", p)
+		}
+	}
+	if list == "" || action == "" {
+		return "", "", fmt.Errorf("expected list,action but got %q", spec)
+	}
+	return list, action, nil
+}
+
+// splitRuleLine splits a rule line into words at blanks. Single and double
+// quotes group words and are removed, as go-libaudit's parser does.
+func splitRuleLine(line string) ([]string, error) {
+	var (
+		args  []string
+		cur   strings.Builder
+		inArg bool
+		quote rune
+	)
+	for _, c := range line {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(c)
+			}
+		case c == '"' || c == '\'':
+			quote, inArg = c, true
+		case c == ' ' || c == '\t':
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(c)
+			inArg = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}
+
+// AUDIT_FILTERKEY, the rule field holding the key.
+const auditFilterKey = 210
+
+// Layout of struct audit_rule_data (linux/audit.h): flags, action,
+// field_count, mask[64], fields[64], values[64], fieldflags[64], buflen, buf.
+const (
+	auditMaxFields    = 64
+	auditBitmaskSize  = 64
+	ruleFieldsOffset  = 12 + 4*auditBitmaskSize
+	ruleValuesOffset  = ruleFieldsOffset + 4*auditMaxFields
+	ruleBufLenOffset  = ruleValuesOffset + 8*auditMaxFields
+	ruleBufOffset     = ruleBufLenOffset + 4
+	auditKeySeparator = "\x01"
+)
+
+// auditStringFields are the audit rule fields whose value is a length into buf.
+var auditStringFields = map[uint32]bool{
+	13: true, 14: true, 15: true, 16: true, 17: true, // AUDIT_SUBJ_USER..AUDIT_SUBJ_CLR
+	19: true, 20: true, 21: true, 22: true, 23: true, // AUDIT_OBJ_USER..AUDIT_OBJ_LEV_HIGH
+	105: true, 107: true, 112: true, // AUDIT_WATCH, AUDIT_DIR, AUDIT_EXE
+	auditFilterKey: true,
+}
+
+// ruleKeys returns the keys of a rule in wire format. The kernel stores
+// several keys as one string joined by \x01.
+func ruleKeys(wf []byte) []string {
+	if len(wf) < ruleBufOffset {
+		return nil
+	}
+	ne := binary.NativeEndian
+	count := min(ne.Uint32(wf[8:]), auditMaxFields)
+	buf := wf[ruleBufOffset:]
+	off := uint32(0)
+	var keys []string
+	for i := range count {
+		field := ne.Uint32(wf[ruleFieldsOffset+4*i:])
+		if !auditStringFields[field] {
+			continue
+		}
+		l := ne.Uint32(wf[ruleValuesOffset+4*i:])
+		if uint64(off)+uint64(l) > uint64(len(buf)) {
+			return keys
+		}
+		if field == auditFilterKey {
+			keys = append(keys, strings.Split(string(buf[off:off+l]), auditKeySeparator)...)
+		}
+		off += l
+	}
+	return keys
+}
+
+func hasRuleKey(wf []byte) bool {
+	for _, k := range ruleKeys(wf) {
+		if k == RuleKey {
+			return true
+		}
+	}
+	return false
+}
