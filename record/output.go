@@ -39,6 +39,11 @@ func newOutput(base string, rotateSize int64, rotateCount int, hdr formats.Heade
 	_, _ = rand.Read(id)
 	hdr.CaptureID = hex.EncodeToString(id)
 	o := &output{base: base, rotateSize: rotateSize, rotateCount: rotateCount, header: hdr, owner: own}
+	if rotateSize > 0 {
+		// Size is checked when a frame closes: frames of a quarter of the
+		// size (uncompressed) keep a file's overshoot small.
+		o.opts.FrameSize = int(min(max(rotateSize/4, 16<<10), formats.DefaultFrameSize))
+	}
 	if err := o.open(); err != nil {
 		return nil, err
 	}
@@ -73,7 +78,9 @@ func (o *output) open() error {
 			return fmt.Errorf("record: %w", err)
 		}
 	}
-	w, err := formats.NewWriter(f, &formats.Options{Header: o.header})
+	opts := o.opts
+	opts.Header = o.header
+	w, err := formats.NewWriter(f, &opts)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("record: %s: %w", name, err)
