@@ -62,4 +62,7 @@ type Result struct {
 	Lost      [formats.NumSources]uint64
 	ExitCode  int    // the command's exit code; 128+N when killed by signal N
 	AuditMode string // "daemon", "multicast", or "" without audit
+	// CPU is the recorder's own CPU time (user + system), not the
+	// command's.
+	CPU time.Duration
 }

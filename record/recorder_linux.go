@@ -180,6 +180,10 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 		res.Lost[s] = r.lost(formats.Source(s))
 	}
 	res.Duration = time.Since(r.start)
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
 	res.Files = append(res.Files, r.out.files...)
 	res.Bytes = r.out.bytesWritten()
 	if r.audit != nil {

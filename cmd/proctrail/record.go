@@ -130,7 +130,8 @@ func runRecord(ctx context.Context, cfg *record.Config, stdin io.Reader, stdout,
 }
 
 func printRecordSummary(w io.Writer, res *record.Result) {
-	fmt.Fprintf(w, "proctrail: recorded %s to %s (%s)\n", res.Duration.Round(time.Millisecond), strings.Join(res.Files, ", "), formatBytes(res.Bytes))
+	fmt.Fprintf(w, "proctrail: recorded %s to %s (%s, recorder CPU %s)\n", res.Duration.Round(time.Millisecond),
+		strings.Join(res.Files, ", "), formatBytes(res.Bytes), res.CPU.Round(time.Millisecond))
 	for s := range formats.Source(formats.NumSources) {
 		if s == formats.SourceAudit && res.AuditMode == "" {
 			fmt.Fprintf(w, "  %-9s off\n", s)
