@@ -1,0 +1,429 @@
+package replay
+
+import (
+	"container/list"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// EventEnd says why an AuditEvent was completed.
+type EventEnd uint8
+
+// The reasons an event completes. The first three are marked by the audit
+// stream itself (AuditEvent.Complete is true); the others are the
+// reassembler giving up.
+const (
+	EndEOE        EventEnd = iota + 1 // its EOE record arrived
+	EndProctitle                      // its PROCTITLE record arrived, the last before EOE
+	EndStandalone                     // a record type that is an event by itself
+	EndTimeout                        // open longer than MaxAge of capture time
+	EndEvicted                        // the oldest open event when more than MaxInFlight were open
+	EndOversize                       // it reached MaxRecords records
+	EndFlush                          // still open at Flush
+)
+
+var eventEndNames = [...]string{
+	EndEOE:        "eoe",
+	EndProctitle:  "proctitle",
+	EndStandalone: "standalone",
+	EndTimeout:    "timeout",
+	EndEvicted:    "evicted",
+	EndOversize:   "oversize",
+	EndFlush:      "flush",
+}
+
+// String returns the reason's lowercase name.
+func (e EventEnd) String() string {
+	if int(e) < len(eventEndNames) && eventEndNames[e] != "" {
+		return eventEndNames[e]
+	}
+	return fmt.Sprintf("end(%d)", uint8(e))
+}
+
+// AuditEvent is one audit event: the records that share a serial (and a
+// node, for logs gathered from several hosts), in arrival order, without
+// the EOE record.
+type AuditEvent struct {
+	Serial uint64
+	Node   string
+	// Time is the audit header time of the first record.
+	Time time.Time
+	// Received is the capture time of the first record, nanoseconds since
+	// the Unix epoch, as given to [Reassembler.Push].
+	Received int64
+	// Records are the event's records in arrival order; never empty. The
+	// slice belongs to the caller once popped.
+	Records []AuditRecord
+	// Complete is true when the audit stream marked the end of the event
+	// (End is EndEOE, EndProctitle or EndStandalone), false when the
+	// reassembler completed it on a bound; such an event may lack records.
+	Complete bool
+	End      EventEnd
+}
+
+// Default bounds of a Reassembler.
+const (
+	DefaultMaxInFlight = 1000
+	DefaultMaxAge      = 2 * time.Second
+	DefaultMaxRecords  = 2048
+	DefaultMaxReorder  = 1 << 16
+	DefaultMaxGap      = 1<<24 - 1
+)
+
+// ReassemblerOptions are the bounds of a Reassembler. A nil
+// *ReassemblerOptions, and zero fields, mean the defaults.
+type ReassemblerOptions struct {
+	// MaxInFlight bounds the open events: when one more opens, the oldest
+	// completes (EndEvicted). It also bounds the serial gaps waiting to be
+	// filled. Default DefaultMaxInFlight (1000), go-libaudit's usual
+	// setting.
+	MaxInFlight int
+	// MaxAge is how long, in capture time, an event stays open waiting for
+	// its end: an event whose first record was received more than MaxAge
+	// before the latest push completes (EndTimeout), and a serial missing
+	// for longer is counted lost. Default DefaultMaxAge (2 s).
+	MaxAge time.Duration
+	// MaxRecords bounds one event's records: the record that reaches it
+	// completes the event (EndOversize) and later records of that serial
+	// start a new one. It bounds memory together with MaxInFlight. A
+	// 2 MiB argv makes about 600 EXECVE records. Default
+	// DefaultMaxRecords (2048).
+	MaxRecords int
+	// MaxReorder is how far back, in serials, a record may arrive behind the
+	// highest serial seen and still count as late. A serial farther back is
+	// taken as a restart of the kernel's counter (a reboot between two
+	// logs): losses pending are counted and tracking starts again there.
+	// Default DefaultMaxReorder (65536).
+	MaxReorder uint32
+	// MaxGap is the largest forward jump of serials counted as loss; a
+	// larger jump is taken as a restart, not as billions of lost events
+	// (go-libaudit's maxSortRange, 2^24-1, plays this role). Default
+	// DefaultMaxGap.
+	MaxGap uint32
+}
+
+// maxNodes bounds the nodes whose serials are tracked for gaps; records of
+// further nodes are reassembled but not counted for losses.
+const maxNodes = 256
+
+// Reassembler groups audit records into events by serial, driven only by
+// the capture times it is given: the same pushes give the same pops,
+// whatever the machine or the wall clock. (go-libaudit's Reassembler
+// expires events with time.Now and emits them in serial order, so its
+// output depends on when it runs.)
+//
+// An event completes, in this order of precedence, when
+//   - its EOE record arrives (the record is not kept);
+//   - its PROCTITLE record arrives: the kernel logs it last, right before
+//     EOE (kernel/auditsc.c audit_log_exit), and auditd logs often lack EOE;
+//   - it begins with a record type that stands alone: types up to 1299
+//     (AUDIT_LAST_DAEMON: user-space and daemon records, LOGIN, …) and
+//     from 2100 (AUDIT_ANOM_LOGIN_FAILURES: user-space anomalies and
+//     responses). These are go-libaudit's rules (reassembler.go,
+//     event.Add); kernel records 1300-2099 (SYSCALL…, AVC, ANOM_ABEND…)
+//     wait for their end or a bound;
+//   - it has been open more than MaxAge of capture time (EndTimeout), the
+//     open event count exceeds MaxInFlight (the oldest is evicted), or it
+//     reaches MaxRecords.
+//
+// Serial gaps are counted as losses, as go-libaudit does: a missing serial
+// counts once it has been missing for MaxAge, falls more than MaxReorder
+// behind, or at Flush; a late record fills its gap instead. The kernel's
+// serial is 32 bits: gaps are computed modulo 2^32, so a wrap counts no
+// loss, and jumps back beyond MaxReorder or forward beyond MaxGap are
+// restarts, not losses. An EOE whose event is not open (already completed,
+// or timed out) is dropped.
+//
+// Memory is bounded by MaxInFlight events of MaxRecords records plus the
+// completed events not yet popped: call Pop until it reports false after
+// each Push. A Reassembler is not safe for concurrent use.
+type Reassembler struct {
+	opts ReassemblerOptions
+
+	now   int64      // latest capture time pushed, never decreasing
+	open  *list.List // of *openEvent, oldest first
+	index map[eventKey]*list.Element
+	done  []AuditEvent // completed, not yet popped
+	head  int          // done[head:] are still to pop
+
+	gaps map[string]*gapTracker // by node
+	lost uint64
+}
+
+type eventKey struct {
+	node   string
+	serial uint64
+}
+
+type openEvent struct {
+	key eventKey
+	ev  AuditEvent
+}
+
+// NewReassembler returns a Reassembler with the bounds of opts (nil for
+// the defaults).
+func NewReassembler(opts *ReassemblerOptions) *Reassembler {
+	var o ReassemblerOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.MaxRecords <= 0 {
+		o.MaxRecords = DefaultMaxRecords
+	}
+	if o.MaxReorder == 0 {
+		o.MaxReorder = DefaultMaxReorder
+	}
+	if o.MaxGap == 0 {
+		o.MaxGap = DefaultMaxGap
+	}
+	return &Reassembler{
+		opts:  o,
+		open:  list.New(),
+		index: map[eventKey]*list.Element{},
+		gaps:  map[string]*gapTracker{},
+	}
+}
+
+// Push adds a record received at capture time now (nanoseconds since the
+// Unix epoch). A now earlier than a previous one is taken as no time
+// passing. Push may complete events; Pop returns them.
+func (r *Reassembler) Push(now int64, rec AuditRecord) {
+	if now > r.now {
+		r.now = now
+	}
+	r.trackSerial(rec)
+	r.expire()
+
+	key := eventKey{rec.Node, rec.Serial}
+	el := r.index[key]
+	if rec.Type == auparse.AUDIT_EOE {
+		if el != nil {
+			r.complete(el, EndEOE)
+		}
+		return
+	}
+	if el == nil {
+		el = r.open.PushBack(&openEvent{key: key, ev: AuditEvent{
+			Serial:   rec.Serial,
+			Node:     rec.Node,
+			Time:     rec.Time,
+			Received: r.now,
+		}})
+		r.index[key] = el
+	}
+	oe := el.Value.(*openEvent)
+	oe.ev.Records = append(oe.ev.Records, rec)
+	switch {
+	case rec.Type == auparse.AUDIT_PROCTITLE:
+		r.complete(el, EndProctitle)
+	case len(oe.ev.Records) == 1 && standalone(rec.Type):
+		r.complete(el, EndStandalone)
+	case len(oe.ev.Records) >= r.opts.MaxRecords:
+		r.complete(el, EndOversize)
+	}
+	for r.open.Len() > r.opts.MaxInFlight {
+		r.complete(r.open.Front(), EndEvicted)
+	}
+}
+
+// standalone reports whether a record of type t is an event by itself,
+// with no EOE to follow (go-libaudit reassembler.go, event.Add).
+func standalone(t auparse.AuditMessageType) bool {
+	return t <= auparse.AUDIT_LAST_DAEMON || t >= auparse.AUDIT_ANOM_LOGIN_FAILURES
+}
+
+// Pop returns the oldest completed event not yet popped, and false when
+// there is none. Events come in the order they completed.
+func (r *Reassembler) Pop() (AuditEvent, bool) {
+	if r.head == len(r.done) {
+		return AuditEvent{}, false
+	}
+	ev := r.done[r.head]
+	r.done[r.head] = AuditEvent{}
+	r.head++
+	if r.head == len(r.done) {
+		r.done, r.head = r.done[:0], 0
+	}
+	return ev, true
+}
+
+// Flush completes every open event, oldest first (EndFlush), and counts
+// every pending serial gap as lost: the end of the stream. The Reassembler
+// may be used again afterwards.
+func (r *Reassembler) Flush() {
+	for r.open.Len() > 0 {
+		r.complete(r.open.Front(), EndFlush)
+	}
+	for _, g := range r.gaps {
+		r.lost += g.commitAll()
+	}
+}
+
+// Lost returns the number of serials found missing so far: events the
+// kernel numbered but the stream does not hold (dropped by the kernel's
+// backlog or rate limit, or by the capture).
+func (r *Reassembler) Lost() uint64 { return r.lost }
+
+// InFlight returns the number of open events.
+func (r *Reassembler) InFlight() int { return r.open.Len() }
+
+func (r *Reassembler) complete(el *list.Element, end EventEnd) {
+	oe := r.open.Remove(el).(*openEvent)
+	delete(r.index, oe.key)
+	oe.ev.End = end
+	oe.ev.Complete = end == EndEOE || end == EndProctitle || end == EndStandalone
+	r.done = append(r.done, oe.ev)
+}
+
+// expire completes events and counts gaps older than MaxAge.
+func (r *Reassembler) expire() {
+	limit := r.now - int64(r.opts.MaxAge)
+	if limit > r.now { // overflow for now near math.MinInt64
+		limit = r.now
+	}
+	for el := r.open.Front(); el != nil; el = r.open.Front() {
+		if el.Value.(*openEvent).ev.Received >= limit {
+			break
+		}
+		r.complete(el, EndTimeout)
+	}
+	for _, g := range r.gaps {
+		r.lost += g.commitBefore(limit)
+	}
+}
+
+func (r *Reassembler) trackSerial(rec AuditRecord) {
+	g := r.gaps[rec.Node]
+	if g == nil {
+		if len(r.gaps) >= maxNodes {
+			return
+		}
+		g = &gapTracker{maxRanges: r.opts.MaxInFlight}
+		r.gaps[rec.Node] = g
+	}
+	r.lost += g.see(uint32(rec.Serial), r.now, r.opts.MaxReorder, r.opts.MaxGap)
+}
+
+// gapTracker follows one node's serials. Serials are unwrapped into a
+// 64-bit count (hi) so gaps across a wrap are plain ranges.
+type gapTracker struct {
+	started   bool
+	last      uint32     // highest serial seen, as the kernel numbers it
+	hi        uint64     // last, unwrapped
+	pending   []gapRange // missing serials, ascending, oldest first
+	maxRanges int
+}
+
+// gapRange is the missing serials lo..hi (unwrapped), missing since a
+// capture time.
+type gapRange struct {
+	lo, hi uint64
+	since  int64
+}
+
+// see records serial s seen at capture time now and returns the losses it
+// makes certain.
+func (g *gapTracker) see(s uint32, now int64, maxReorder, maxGap uint32) (lost uint64) {
+	if !g.started {
+		g.started, g.last, g.hi = true, s, uint64(s)
+		return 0
+	}
+	fwd := s - g.last // modulo 2^32
+	switch {
+	case fwd == 0:
+		return 0
+	case fwd <= maxGap && fwd < 1<<31:
+		if fwd > 1 {
+			g.pending = append(g.pending, gapRange{lo: g.hi + 1, hi: g.hi + uint64(fwd) - 1, since: now})
+		}
+		g.last, g.hi = s, g.hi+uint64(fwd)
+		// Gaps too far behind can no longer be filled by a late record.
+		if g.hi > uint64(maxReorder) {
+			lost += g.commitBelow(g.hi - uint64(maxReorder))
+		}
+		for len(g.pending) > g.maxRanges {
+			lost += g.pending[0].size()
+			g.pending = g.pending[1:]
+		}
+		return lost
+	}
+	back := g.last - s // modulo 2^32
+	if fwd >= 1<<31 && back <= maxReorder {
+		g.fill(g.hi - uint64(back)) // wraps harmlessly below the first serial: no range holds it
+		return 0
+	}
+	// A restart: the counter began again elsewhere.
+	lost = g.commitAll()
+	g.last, g.hi = s, uint64(s)
+	return lost
+}
+
+func (r gapRange) size() uint64 { return r.hi - r.lo + 1 }
+
+// fill removes serial u from the pending gaps: it arrived late.
+func (g *gapTracker) fill(u uint64) {
+	i := sort.Search(len(g.pending), func(i int) bool { return g.pending[i].hi >= u })
+	if i == len(g.pending) || g.pending[i].lo > u {
+		return
+	}
+	p := g.pending[i]
+	switch {
+	case p.lo == p.hi:
+		g.pending = append(g.pending[:i], g.pending[i+1:]...)
+	case u == p.lo:
+		g.pending[i].lo++
+	case u == p.hi:
+		g.pending[i].hi--
+	default: // split in two
+		right := gapRange{lo: u + 1, hi: p.hi, since: p.since}
+		g.pending[i].hi = u - 1
+		g.pending = append(g.pending, gapRange{})
+		copy(g.pending[i+2:], g.pending[i+1:])
+		g.pending[i+1] = right
+	}
+}
+
+// commitBefore counts as lost the gaps missing since before limit.
+func (g *gapTracker) commitBefore(limit int64) (lost uint64) {
+	n := 0
+	for n < len(g.pending) && g.pending[n].since < limit {
+		lost += g.pending[n].size()
+		n++
+	}
+	g.pending = g.pending[n:]
+	return lost
+}
+
+// commitBelow counts as lost the gap serials below u.
+func (g *gapTracker) commitBelow(u uint64) (lost uint64) {
+	n := 0
+	for n < len(g.pending) && g.pending[n].lo < u {
+		p := &g.pending[n]
+		if p.hi >= u {
+			lost += u - p.lo
+			p.lo = u
+			break
+		}
+		lost += p.size()
+		n++
+	}
+	g.pending = g.pending[n:]
+	return lost
+}
+
+func (g *gapTracker) commitAll() (lost uint64) {
+	for _, p := range g.pending {
+		lost += p.size()
+	}
+	g.pending = g.pending[:0]
+	return lost
+}
