@@ -24,7 +24,7 @@ type usageError struct{ error }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "proctrail",
 		Usage:     "record process trees, file accesses and containers from the kernel; analyze them offline",
 		Version:   version,
@@ -47,11 +47,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
+		OnUsageError: onUsageError,
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
+	}
+	return app
 }
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))

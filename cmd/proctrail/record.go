@@ -28,7 +28,7 @@ Example:
    sudo proctrail record -o trace.zst -- ./suspicious-installer.sh
    sudo proctrail record -o /var/log/proctrail/host.zst --rotate-size 100M --rotate-count 10`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "capture `FILE` (created with mode 0600)", Required: true, EnvVars: []string{"PROCTRAIL_OUTPUT"}},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "capture `FILE` (created with mode 0600; required)", EnvVars: []string{"PROCTRAIL_OUTPUT"}},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (e.g. 30s, 10m)"},
 			&cli.StringFlag{Name: "rotate-size", Usage: "start a new file after `SIZE` bytes (suffixes K, M, G)", EnvVars: []string{"PROCTRAIL_ROTATE_SIZE"}},
 			&cli.IntFlag{Name: "rotate-count", Usage: "keep at most `N` files of a rotated set (0: all)", Value: 10, EnvVars: []string{"PROCTRAIL_ROTATE_COUNT"}},
@@ -39,6 +39,9 @@ Example:
 			&cli.BoolFlag{Name: "as-root", Usage: "run COMMAND as root instead of the user who ran sudo"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.String("output") == "" {
+				return usagef("record: -o FILE is required")
+			}
 			cfg, err := recordConfig(c)
 			if err != nil {
 				return err
