@@ -47,7 +47,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: onUsageError,
+		OnUsageError:   onUsageError,
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
