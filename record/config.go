@@ -33,6 +33,9 @@ type Config struct {
 	// Stdin, Stdout and Stderr are the command's; nil means /dev/null.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// ReadBuffer is the process connector socket's receive buffer in
+	// bytes; default 16 MiB. (The audit socket's is AuditConfig.ReadBuffer.)
+	ReadBuffer int
 	// Status receives a live status line every second; nil draws none.
 	Status io.Writer
 	// Logger defaults to slog.Default().
@@ -46,6 +49,9 @@ func (c *Config) withDefaults() Config {
 	out := *c
 	if out.Logger == nil {
 		out.Logger = slog.Default()
+	}
+	if out.ReadBuffer <= 0 {
+		out.ReadBuffer = defaultReadBuffer
 	}
 	if out.AuditConfig.Logger == nil {
 		out.AuditConfig.Logger = out.Logger

@@ -47,7 +47,6 @@ func checkPrivileges(audit bool) error {
 
 const (
 	procQueueLen = 1 << 14
-	readBuffer   = 32 << 20
 	// maxDatagram bounds one netlink datagram: audit records are at most
 	// MAX_AUDIT_MESSAGE_LENGTH (8970) bytes, proc events far less.
 	maxDatagram = 16 << 10
@@ -94,7 +93,7 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 	hdr.Start = r.start
 	// The connector listens before the snapshot, so no process created in
 	// between is missed.
-	r.conn, err = openConnector(readBuffer)
+	r.conn, err = openConnector(r.cfg.ReadBuffer)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +166,7 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 	<-tickDone
 
 	r.mu.Lock()
-	r.updateStats()
+	final := r.updateStats()
 	if cerr := r.out.close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -175,9 +174,8 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 	if p := r.writeErr.Load(); p != nil {
 		err = *p
 	}
-	for s := range formats.NumSources {
-		res.Messages[s] = r.received[s].Load()
-		res.Lost[s] = r.lost(formats.Source(s))
+	for s, st := range final {
+		res.Messages[s], res.Lost[s] = st.Received, st.Dropped
 	}
 	res.Duration = time.Since(r.start)
 	var ru unix.Rusage
@@ -347,15 +345,18 @@ func (r *recorder) socketDrops(s *netlinkSource, src formats.Source) uint64 {
 	return r.overruns[src].Load()
 }
 
-// updateStats hands the counters to the writer; mu must be held.
-func (r *recorder) updateStats() {
+// updateStats hands the counters to the writer and returns them; mu must
+// be held.
+func (r *recorder) updateStats() (st [formats.NumSources]formats.Stats) {
 	now := time.Now().UnixNano()
 	for s := range formats.NumSources {
 		if s == int(formats.SourceAudit) && r.audit == nil {
 			continue
 		}
-		r.out.setStats(formats.Source(s), formats.Stats{Time: now, Received: r.received[s].Load(), Dropped: r.lost(formats.Source(s))})
+		st[s] = formats.Stats{Time: now, Received: r.received[s].Load(), Dropped: r.lost(formats.Source(s))}
+		r.out.setStats(formats.Source(s), st[s])
 	}
+	return st
 }
 
 // runCommand runs the command, as the invoking user under sudo unless
