@@ -78,4 +78,3 @@ func TestIntegrationOverload(t *testing.T) {
 		t.Errorf("info does not warn about the loss: %v\n%s", err, msg)
 	}
 }
-
