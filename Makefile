@@ -7,8 +7,9 @@ FUZZTIME ?= 20s
 
 .PHONY: build test deps demo fuzz bench clean
 
+# Without cgo: the recorder can then drop its capabilities on every thread.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/proctrail ./cmd/proctrail
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/proctrail ./cmd/proctrail
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then ./scripts/install-deps; else echo "not root: skipping package install (tests that need root or tools will skip)"; fi

@@ -327,7 +327,9 @@ func auditState(t *testing.T) string {
 func buildProctrail(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "proctrail")
-	out, err := exec.Command("go", "build", "-o", bin, "proctrail/cmd/proctrail").CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, "proctrail/cmd/proctrail")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build`: capabilities can be dropped
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

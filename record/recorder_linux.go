@@ -151,6 +151,7 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 		case <-ctx.Done():
 		}
 	} else {
+		r.dropPrivileges()
 		<-ctx.Done()
 	}
 
@@ -384,6 +385,7 @@ func (r *recorder) runCommand(ctx context.Context, own *owner) (int, error) {
 	}
 	r.commandPID = cmd.Process.Pid
 	r.procQ <- procReq{int32(cmd.Process.Pid), formats.ProcCommand}
+	r.dropPrivileges()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var werr error
@@ -413,6 +415,18 @@ func (r *recorder) runCommand(ctx context.Context, own *owner) (int, error) {
 		return 1, werr
 	}
 	return 0, nil
+}
+
+// dropPrivileges drops what the recorder no longer needs, once everything
+// privileged has been opened and the command started.
+func (r *recorder) dropPrivileges() {
+	if err := dropPrivileges(); err != nil {
+		if errors.Is(err, unix.ENOTSUP) {
+			r.log.Debug("capabilities kept: this binary was built with cgo")
+			return
+		}
+		r.log.Warn("capabilities kept", "err", err)
+	}
 }
 
 // sudoOwner returns the invoking user when run under sudo.
