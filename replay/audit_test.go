@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"proctrail/internal/corpus"
+
 	"bufio"
 	"encoding/binary"
 	"errors"
@@ -433,20 +435,11 @@ func TestFieldsHandBuilt(t *testing.T) {
 	}
 }
 
-// corpusDir holds public auditd logs (see its SOURCES.md); it is not part
-// of the repository.
-const corpusDir = "/work/shared/corpus/public"
-
 // TestParseLogLineCorpus runs ParseLogLine and Fields over every line of
 // every log in the public corpus. Errors are expected (comments, ausearch
 // output, deliberately broken files, yaml); only a panic fails.
 func TestParseLogLineCorpus(t *testing.T) {
-	if _, err := os.Stat(corpusDir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing under CI: %v", err)
-		}
-		t.Skipf("public audit corpus not present at %s: %v", corpusDir, err)
-	}
+	corpusDir := corpus.Dir(t)
 	var files []string
 	err := filepath.WalkDir(corpusDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() == "SOURCES.md" {

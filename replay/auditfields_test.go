@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"proctrail/internal/corpus"
+
 	"encoding/hex"
 	"errors"
 	"os"
@@ -110,7 +112,7 @@ func TestArgvErrors(t *testing.T) {
 // The long-argument example of the public corpus (laurel's
 // record-execve-long.txt: an 8192-byte argument in three hex chunks).
 func TestArgvCorpusLong(t *testing.T) {
-	path := filepath.Join(corpusDir, "threathunters-io__laurel/src/testdata/record-execve-long.txt")
+	path := filepath.Join(corpus.Dir(t), "threathunters-io__laurel/src/testdata/record-execve-long.txt")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"cmp"
 	"container/heap"
 	"errors"
@@ -85,7 +86,7 @@ type chain struct {
 	files []fileHead
 	i     int
 	f     io.ReadCloser
-	r     *formats.Reader
+	r     recordReader
 	cur   formats.Record
 	ok    bool // cur holds a record
 	last  [formats.NumSources]formats.Stats
@@ -95,9 +96,21 @@ type chain struct {
 type fileHead struct {
 	name string
 	hdr  formats.Header
+	log  bool // an auditd text log, not a capture
 }
 
-// Stream replays one or many capture files as one ordered stream. Files of
+// recordReader is what a chain reads: a capture file or an auditd log.
+type recordReader interface {
+	Next() (formats.Record, error)
+	FrameOffset() int64
+	Stats(formats.Source) (formats.Stats, bool)
+	Damage() []formats.Damage
+	UnreadableBytes() int64
+	Close() error
+}
+
+// Stream replays one or many capture files, or auditd text logs, as one
+// ordered stream. Files of
 // one rotated set (same capture id) are read in sequence order; separate
 // sets are merged by capture time. Memory does not grow with the captures'
 // length: one reader per set, and the reassembler's bounds.
@@ -134,12 +147,12 @@ func Open(files []string, opts *Options) (*Stream, error) {
 	s := &Stream{open: o.Open, reasm: NewReassembler(o.Reassembler)}
 	sets := map[string]*chain{}
 	for _, name := range files {
-		hdr, err := readHeader(o.Open, name)
+		hdr, log, err := readHeader(o.Open, name)
 		if err != nil {
 			return nil, err
 		}
 		key := hdr.CaptureID
-		if key == "" {
+		if key == "" || log {
 			key = "file:" + name
 		}
 		c := sets[key]
@@ -148,7 +161,7 @@ func Open(files []string, opts *Options) (*Stream, error) {
 			sets[key] = c
 			s.chains = append(s.chains, c)
 		}
-		c.files = append(c.files, fileHead{name, hdr})
+		c.files = append(c.files, fileHead{name, hdr, log})
 	}
 	for _, c := range s.chains {
 		slices.SortStableFunc(c.files, func(a, b fileHead) int { return cmp.Compare(a.hdr.Sequence, b.hdr.Sequence) })
@@ -176,18 +189,23 @@ func Open(files []string, opts *Options) (*Stream, error) {
 	return s, nil
 }
 
-func readHeader(open func(string) (io.ReadCloser, error), name string) (formats.Header, error) {
+// readHeader reads a capture's section header, or reports an auditd log.
+func readHeader(open func(string) (io.ReadCloser, error), name string) (formats.Header, bool, error) {
 	f, err := open(name)
 	if err != nil {
-		return formats.Header{}, fmt.Errorf("replay: %w", err)
+		return formats.Header{}, false, fmt.Errorf("replay: %w", err)
 	}
 	defer f.Close()
-	r, err := formats.NewReader(f, &formats.ReaderOptions{Name: name})
+	br := bufio.NewReader(f)
+	if head, _ := br.Peek(5); IsLog(head) {
+		return formats.Header{}, true, nil
+	}
+	r, err := formats.NewReader(br, &formats.ReaderOptions{Name: name})
 	if err != nil {
-		return formats.Header{}, fmt.Errorf("replay: %w", err)
+		return formats.Header{}, false, fmt.Errorf("replay: %w", err)
 	}
 	defer r.Close()
-	return r.Header(), nil
+	return r.Header(), false, nil
 }
 
 // advance moves c to its next record, opening its next file as needed.
@@ -203,12 +221,16 @@ func (s *Stream) advance(c *chain) error {
 			if err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
-			r, err := formats.NewReader(f, &formats.ReaderOptions{Name: name})
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("replay: %w", err)
+			if c.files[c.i].log {
+				c.f, c.r = f, NewLogReader(f, name)
+			} else {
+				r, err := formats.NewReader(f, &formats.ReaderOptions{Name: name})
+				if err != nil {
+					f.Close()
+					return fmt.Errorf("replay: %w", err)
+				}
+				c.f, c.r = f, r
 			}
-			c.f, c.r = f, r
 		}
 		rec, err := c.r.Next()
 		if err == nil {

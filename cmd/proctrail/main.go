@@ -45,6 +45,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			recordCommand(),
 			infoCommand(),
 			replayCommand(),
+			analyzeCommand(),
+			importCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
