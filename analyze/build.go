@@ -1,0 +1,1013 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"proctrail/formats"
+	"proctrail/replay"
+)
+
+const (
+	// finalizeGrace is how long, in capture time, a process's fd table
+	// outlives its exit. Audit records reach the recorder through kauditd's
+	// queue, later than the connector's exit event (milliseconds on an idle
+	// machine, seconds under a backlog), and a close that arrives late
+	// still finds its file.
+	finalizeGrace = int64(10 * time.Second)
+	// auditClockSlack bounds how far an audit event's header time (a
+	// coarse clock, one jiffy at HZ 100, printed in milliseconds) reads
+	// before the syscall's true time.
+	auditClockSlack = int64(11 * time.Millisecond)
+	// reuseSlack: the audit header clock is coarse (jiffies, printed in
+	// milliseconds), so a header may read up to a few ms before the
+	// connector's capture time of the same process's fork.
+	reuseSlack = int64(10 * time.Millisecond)
+	// clockTick is USER_HZ, the unit of /proc/PID/stat's start time; it is
+	// 100 Hz on every architecture Linux supports.
+	clockTick = int64(10 * time.Millisecond)
+	// maxDirs bounds the directory inode table used to resolve dirfds
+	// nobody opened in view; it is cleared when full.
+	maxDirs = 1 << 16
+	// maxFDDepth bounds how many ancestors an inherited fd is looked up in.
+	maxFDDepth = 4
+	// maxCloneWindow bounds how long after a process's creation its
+	// creator's clone record may still name it.
+	maxCloneWindow = int64(60 * time.Second)
+)
+
+// How a process's parent was learned, weakest first.
+const (
+	parentNone      = iota
+	parentReported  // procfs PPID, audit ppid=, exit event: the current parent, maybe after reparenting
+	parentClone     // the creator's clone/fork/vfork audit record
+	parentConnector // the connector's fork event
+)
+
+// task is one thread of a process; start or end 0 means unknown or alive.
+type task struct {
+	tid        int32
+	start, end int64
+	// snap marks a thread listed by a procfs snapshot, not (yet) seen
+	// created by the connector.
+	snap bool
+}
+
+// identity is what a process runs as.
+type identity struct {
+	exe  string
+	argv []string
+	cwd  string
+	comm string
+}
+
+// execEntry merges one exec as the three sources see it: the connector
+// (time), audit (exe, argv, cwd, comm) and procfs (the same, read later and
+// best effort).
+type execEntry struct {
+	t                 int64
+	conn, audit, pfs  bool
+	exe, cwd, comm    string
+	argv              []string
+	path              string // the path execve was given, resolved
+	pExe, pCwd, pComm string
+	pArgv             []string
+	hasPArgv, hasArgv bool
+}
+
+type commChange struct {
+	t    int64
+	comm string
+}
+
+// access is a File being built; refs counts the fds of its process that
+// refer to it.
+type access struct {
+	f     File
+	owner *proc
+	refs  int
+}
+
+// fdEntry is one entry of a process's fd table.
+type fdEntry struct {
+	path    string
+	acc     *access // nil when the fd's access is not tracked
+	cloexec bool
+	t       int64 // when it was set
+}
+
+// proc is the builder's state for one process.
+type proc struct {
+	seq       int
+	pid       int32
+	ppid      int32
+	parent    *proc
+	parentSrc int
+	kparent   *proc // the parent the connector's fork event named
+	prev      *proc // the previous incarnation of pid
+
+	start, firstSeen int64
+	end              int64
+	forkSeen         bool // its creation is in the capture (connector fork)
+	auditCreated     bool // a clone record names it, no connector fork
+	snapshot         bool
+	startTicks       uint64
+	forkTS           uint64
+
+	tasks                   []task // tasks[0] is the main thread
+	exited, core            bool
+	exitCode, signal        int
+	auditExit               bool
+	auditExitCode           int
+	auditExitT              int64
+	uid, uidT               int64
+	base                    identity
+	baseSet                 bool
+	forkExecs               int // len(parent.execs) when it was forked
+	execs                   []*execEntry
+	comms                   []commChange
+	cwd                     string // tracked current cwd
+	firstCwd                string
+	pivot                   string // new root from pivot_root
+	containerID, runtime    string
+	cgroupSeen              bool
+	setnsTarget             *proc
+	command                 bool
+	auditExeced             bool
+	fds                     map[int32]*fdEntry
+	fdClosed                map[int32]bool
+	files                   []*access
+	finalized, queued       bool
+	resolving, baseDone     bool
+	baseMemo                identity
+	contDone, contResolving bool
+	contMemo                string
+}
+
+type dirKey struct {
+	dev   string
+	inode string
+}
+
+type builder struct {
+	procs    []*proc
+	byPID    map[int32]*proc
+	byTID    map[int32]*proc
+	queue    []*proc
+	qhead    int
+	now      int64
+	dirs     map[dirKey]string
+	commands []*proc
+	boot     int64 // the capture's boot time, ns since the Unix epoch; 0 if unknown
+	runtimes map[string]string
+	exes     map[dirKey]string      // (dev, inode) of executed files → exe
+	pending  map[int32]pendingClone // clone records ahead of their child's fork event
+}
+
+// pendingClone is a clone record whose child the connector has not shown
+// yet: the two sources race, and the creator's clone record often comes
+// first.
+type pendingClone struct {
+	creator *proc
+	t       int64
+	parent  bool // CLONE_PARENT is set, or unknown (clone3)
+}
+
+const (
+	// maxPending bounds the pending clone records.
+	maxPending = 4096
+	// pendingWindow bounds the time between a clone record and its
+	// child's fork event.
+	pendingWindow = int64(2 * time.Second)
+)
+
+func newBuilder() *builder {
+	return &builder{
+		byPID:    map[int32]*proc{},
+		byTID:    map[int32]*proc{},
+		dirs:     map[dirKey]string{},
+		runtimes: map[string]string{},
+		exes:     map[dirKey]string{},
+		pending:  map[int32]pendingClone{},
+	}
+}
+
+// Build replays s through the filter and returns the model of what
+// happened, reduced by opts (nil for everything). It reads s to io.EOF and
+// does not close it. The capture alone determines the result: Build uses
+// no clock, no map order and no live system state.
+//
+// The process connector is the authority on lifetimes, parentage and
+// threads; audit adds exe, argv, cwd, files and namespaces; procfs records
+// add the processes alive at the start, cgroups (containers) and
+// identities when audit is off. See the package documentation for the
+// rules.
+func Build(s EventSource, opts *Options) (*Model, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.PathGlob != "" {
+		if _, err := path.Match(o.PathGlob, "x"); err != nil {
+			return nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
+		}
+	}
+	b := newBuilder()
+	if bt := s.Info().BootTime; !bt.IsZero() {
+		b.boot = bt.UnixNano()
+	}
+	for {
+		ev, err := s.NextEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("analyze: %w", err)
+		}
+		b.event(&ev)
+	}
+	b.expire(1<<63 - 1)
+	return b.model(s.Info(), &o)
+}
+
+func (b *builder) event(ev *replay.Event) {
+	if ev.Time > b.now {
+		b.now = ev.Time
+	}
+	switch {
+	case ev.Proc != nil:
+		b.connector(ev.Proc, b.connTime(ev.Proc, ev.Time))
+	case ev.Audit != nil:
+		b.audit(ev.Audit, ev.Time)
+	case ev.ProcFS != nil:
+		b.procfs(ev.ProcFS, ev.Time)
+	}
+	b.expire(b.now)
+}
+
+// Bounds on a connector event's delivery delay (capture time minus kernel
+// time); outside them the kernel time is not trusted.
+const (
+	maxDeliveryDelay = int64(5 * time.Second)
+	maxClockSkew     = int64(10 * time.Millisecond)
+)
+
+// connTime is the time of a connector event: its kernel timestamp
+// (CLOCK_MONOTONIC since boot) on the capture's boot time, which is exact,
+// where the capture time can lag by milliseconds when the recorder reads a
+// burst of queued messages. A machine that slept since boot has a
+// monotonic clock behind the wall clock: when the two disagree by more
+// than a delivery delay could explain, the capture time is used.
+func (b *builder) connTime(e *replay.ProcEvent, capT int64) int64 {
+	if b.boot == 0 || e.Timestamp == 0 || e.Timestamp > 1<<62 {
+		return capT
+	}
+	k := b.boot + int64(e.Timestamp)
+	if d := capT - k; d < -maxClockSkew || d > maxDeliveryDelay {
+		return capT
+	}
+	return k
+}
+
+// newProc starts a new incarnation of pid at t.
+func (b *builder) newProc(pid int32, t int64) *proc {
+	p := &proc{seq: len(b.procs), pid: pid, start: t, firstSeen: t, uid: -1, tasks: []task{{tid: pid, start: t}}}
+	if old := b.byPID[pid]; old != nil {
+		old.prev = nil // one incarnation back is enough for late audit
+		p.prev = old
+	}
+	b.procs = append(b.procs, p)
+	b.byPID[pid] = p
+	return p
+}
+
+// implicit returns the current process of pid, creating one whose creation
+// was not seen when there is none.
+func (b *builder) implicit(pid int32, t int64) *proc {
+	if p := b.byPID[pid]; p != nil {
+		return p
+	}
+	return b.newProc(pid, t)
+}
+
+func (p *proc) setParent(parent *proc, src int) {
+	if parent == p {
+		return
+	}
+	p.parent, p.parentSrc = parent, src
+	if parent != nil {
+		p.ppid = parent.pid
+	}
+}
+
+// reportedParent records a parent the kernel or procfs reports now, used
+// only when nothing better is known.
+func (b *builder) reportedParent(p *proc, ppid int32, t int64) {
+	if p.parentSrc > parentReported || ppid <= 0 || ppid == p.pid {
+		return
+	}
+	if p.parentSrc == parentReported && p.ppid == ppid {
+		return
+	}
+	p.ppid = ppid
+	p.setParent(b.implicit(ppid, t), parentReported)
+}
+
+func (p *proc) setUID(uid int64, t int64) {
+	if t >= p.uidT || p.uid < 0 {
+		p.uid, p.uidT = uid, t
+	}
+}
+
+// live reports whether some task of p is alive.
+func (p *proc) live() bool {
+	for _, tk := range p.tasks {
+		if tk.end == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// markEnded ends p at t and queues it for finalization.
+func (b *builder) markEnded(p *proc, t int64) {
+	p.end = t
+	if !p.queued {
+		p.queued = true
+		b.queue = append(b.queue, p)
+	}
+}
+
+// revive undoes an end that proved premature (a task of p acted later).
+func (p *proc) revive() {
+	if !p.finalized {
+		p.end, p.exited = 0, false
+	}
+}
+
+// expire finalizes the processes that ended more than finalizeGrace
+// before now.
+func (b *builder) expire(now int64) {
+	for b.qhead < len(b.queue) {
+		p := b.queue[b.qhead]
+		if p.end != 0 && now-p.end < finalizeGrace && now != 1<<63-1 {
+			break
+		}
+		b.queue[b.qhead] = nil
+		b.qhead++
+		p.queued = false
+		if p.end != 0 {
+			b.finalize(p)
+		}
+	}
+	if b.qhead > 64 && b.qhead*2 > len(b.queue) {
+		n := copy(b.queue, b.queue[b.qhead:])
+		clear(b.queue[n:])
+		b.queue, b.qhead = b.queue[:n], 0
+	}
+}
+
+// finalize closes what p left open at its end and frees its fd table.
+func (b *builder) finalize(p *proc) {
+	for _, e := range p.fds {
+		if e.acc != nil && e.acc.owner == p && e.acc.f.Close == 0 {
+			e.acc.f.Close = p.end
+		}
+	}
+	p.fds, p.fdClosed = nil, nil
+	for _, tk := range p.tasks {
+		if b.byTID[tk.tid] == p {
+			delete(b.byTID, tk.tid)
+		}
+	}
+	p.finalized = true
+}
+
+// connector applies one process connector event.
+func (b *builder) connector(e *replay.ProcEvent, t int64) {
+	switch e.Kind {
+	case replay.ProcFork:
+		if e.ChildPID != e.ChildTGID {
+			b.forkThread(e, t)
+		} else {
+			b.forkProcess(e, t)
+		}
+	case replay.ProcExec:
+		b.connExec(e, t)
+	case replay.ProcExit:
+		b.exit(e, t)
+	case replay.ProcComm:
+		if e.PID == e.TGID {
+			p := b.implicit(e.TGID, t)
+			p.comms = append(p.comms, commChange{t, strings.Clone(e.Comm)})
+		}
+	case replay.ProcUID:
+		b.implicit(e.TGID, t).setUID(int64(e.RealID), t)
+	case replay.ProcCoredump:
+		b.implicit(e.TGID, t).core = true
+	}
+}
+
+func (b *builder) forkProcess(e *replay.ProcEvent, t int64) {
+	pid := e.ChildTGID
+	var parent *proc
+	if e.ParentTGID > 0 && e.ParentTGID != pid {
+		parent = b.implicit(e.ParentTGID, t)
+	}
+	if old := b.byPID[pid]; old != nil {
+		if !old.forkSeen && old.end == 0 && sameStart(old, e, t) {
+			// Its snapshot or an early record came before its fork event.
+			old.forkSeen, old.forkTS = true, e.Timestamp
+			if old.snapshot {
+				old.start = t
+			} else {
+				old.start = min(old.start, t) // its audit records came first
+			}
+			old.tasks[0].start = old.start
+			// The connector reports its threads from its fork on: a
+			// snapshot's list, read later, is redundant, and its threads
+			// would be counted twice.
+			old.tasks = slices.DeleteFunc(old.tasks, func(tk task) bool {
+				if tk.snap && b.byTID[tk.tid] == old {
+					delete(b.byTID, tk.tid)
+				}
+				return tk.snap
+			})
+			creator := old.parent
+			fromClone := old.parentSrc == parentClone
+			old.setParent(parent, parentConnector)
+			old.kparent = parent
+			if fromClone && creator != nil {
+				// Its creator's clone record and its own records came
+				// first (the sources race).
+				b.cloneParent(old, creator)
+			}
+			b.inherit(old, old.parent)
+			return
+		}
+		if old.end == 0 {
+			// Its exit was lost: the pid is new again.
+			for i := range old.tasks {
+				if old.tasks[i].end == 0 {
+					old.tasks[i].end = t
+				}
+			}
+			b.markEnded(old, t)
+		}
+	}
+	p := b.newProc(pid, t)
+	p.forkSeen, p.forkTS = true, e.Timestamp
+	p.ppid = e.ParentTGID
+	p.setParent(parent, parentConnector)
+	p.kparent = parent
+	if pc, ok := b.pending[pid]; ok {
+		delete(b.pending, pid)
+		if absDiff(pc.t, t) < pendingWindow && pc.parent {
+			b.cloneParent(p, pc.creator)
+		}
+	}
+	b.inherit(p, p.parent)
+}
+
+// cloneParent makes creator the parent of ch when the kernel's parent of
+// ch is the creator's own kernel parent: the mark of CLONE_PARENT.
+func (b *builder) cloneParent(ch, creator *proc) {
+	if creator == ch || ch.parent == creator || ch.kparent == nil || ch.kparent != creator.kparent {
+		return
+	}
+	ch.setParent(creator, parentClone)
+	ch.forkExecs = len(creator.execs)
+}
+
+// sameStart reports whether p, known before its fork event, is the process
+// that fork created: its procfs start time matches the fork's timestamp
+// (both count from boot), or it was first seen just before.
+func sameStart(p *proc, e *replay.ProcEvent, t int64) bool {
+	if p.startTicks != 0 && e.Timestamp != 0 {
+		d := int64(p.startTicks)*clockTick - int64(e.Timestamp)
+		return d > -2*clockTick && d < 2*clockTick
+	}
+	return !p.snapshot && t-p.firstSeen < int64(time.Second)
+}
+
+// inherit gives a new child what fork copies from its parent.
+func (b *builder) inherit(p, parent *proc) {
+	if parent == nil {
+		return
+	}
+	p.uid, p.uidT = parent.uid, parent.uidT
+	p.cwd = parent.cwd
+	p.forkExecs = len(parent.execs)
+}
+
+func (b *builder) forkThread(e *replay.ProcEvent, t int64) {
+	delete(b.pending, e.ChildPID)
+	p := b.implicit(e.ChildTGID, t)
+	if p.end != 0 {
+		p.revive()
+	}
+	if i := slices.IndexFunc(p.tasks, func(tk task) bool { return tk.snap && tk.tid == e.ChildPID }); i >= 0 {
+		p.tasks[i] = task{tid: e.ChildPID, start: t}
+	} else {
+		p.tasks = append(p.tasks, task{tid: e.ChildPID, start: t})
+	}
+	b.byTID[e.ChildPID] = p
+}
+
+func (b *builder) connExec(e *replay.ProcEvent, t int64) {
+	p := b.implicit(e.TGID, t)
+	if p.end != 0 {
+		p.revive()
+	}
+	// de_thread: every other thread died; the execing one is the leader now.
+	for i := range p.tasks {
+		if i == 0 {
+			p.tasks[i].end = 0
+		} else if p.tasks[i].end == 0 {
+			p.tasks[i].end = t
+		}
+	}
+	for i := lastIndex(p.execs, func(x *execEntry) bool { return x.conn }) + 1; i < len(p.execs); i++ {
+		if x := p.execs[i]; !x.conn {
+			x.conn, x.t = true, t
+			return
+		}
+	}
+	p.execs = append(p.execs, &execEntry{t: t, conn: true})
+}
+
+func lastIndex[T any](s []T, f func(T) bool) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if f(s[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// exit ends a task. The process ends with its last task, whose status is
+// the process's: every task of an exit_group or a fatal signal carries the
+// group status, a main thread that called pthread_exit carries 0 and the
+// process lives on with its other threads.
+func (b *builder) exit(e *replay.ProcEvent, t int64) {
+	p := b.byPID[e.TGID]
+	main := e.PID == e.TGID
+	if p == nil || (main && p.end != 0 && p.tasks[0].end != 0 && p.finalized) {
+		p = b.newProc(e.TGID, t)
+	}
+	b.reportedParent(p, e.ParentTGID, t)
+	if main {
+		p.tasks[0].end = t
+	} else {
+		i := lastIndex(p.tasks, func(tk task) bool { return tk.tid == e.PID && tk.end == 0 })
+		if i < 0 {
+			p.tasks = append(p.tasks, task{tid: e.PID})
+			i = len(p.tasks) - 1
+		}
+		p.tasks[i].end = t
+		if b.byTID[e.PID] == p {
+			delete(b.byTID, e.PID)
+		}
+	}
+	code, sig := e.ExitStatus()
+	// A main thread that dies of a signal or exits with a status other
+	// than pthread_exit's 0 takes the whole group with it: threads whose
+	// exit was lost end with it.
+	group := main && (sig != 0 || code != 0 || p.auditExit)
+	if (group || !p.live() || p.end != 0) && (p.end == 0 || t >= p.end) {
+		p.exited = true
+		p.exitCode, p.signal = code, sig
+		p.core = p.core || e.CoreDumped()
+		b.markEnded(p, t)
+	}
+}
+
+// procfs applies one of the recorder's procfs records.
+func (b *builder) procfs(r *formats.ProcRecord, t int64) {
+	if r.Kind == formats.ProcSnapshot {
+		if r.Gone {
+			return
+		}
+		p := b.implicit(r.PID, t)
+		if !p.forkSeen {
+			p.snapshot = true
+		}
+		b.enrich(p, r, t, true)
+		return
+	}
+	p := b.byPID[r.PID]
+	if p == nil {
+		if r.Gone {
+			return
+		}
+		p = b.newProc(r.PID, t)
+	} else if q := p.prev; q != nil && r.StartTicks != 0 && q.forkTS != 0 && p.forkTS != 0 {
+		// A read queued for the previous incarnation of a reused pid.
+		at := int64(r.StartTicks) * clockTick
+		if absDiff(at, int64(q.forkTS)) < absDiff(at, int64(p.forkTS)) {
+			p = q
+		}
+	}
+	if r.Kind == formats.ProcCommand {
+		p.command = true
+		b.commands = append(b.commands, p)
+	}
+	if r.Gone {
+		return
+	}
+	b.enrich(p, r, t, !p.forkSeen)
+	if r.Kind == formats.ProcExec || r.Kind == formats.ProcCommand {
+		if len(p.execs) > 0 {
+			x := p.execs[len(p.execs)-1]
+			if !x.pfs {
+				x.pfs = true
+				x.pExe, x.pCwd, x.pComm = procExe(r.Exe), strings.Clone(r.Cwd), strings.Clone(r.Comm)
+				if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
+					x.pArgv, x.hasPArgv = cloneStrings(r.Cmdline), true
+				}
+			}
+		}
+	}
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// enrich takes from a procfs record what the other sources may lack.
+// ident says whether its exe, cmdline and cwd describe p's base
+// identity (a snapshot, or a process whose creation was not seen).
+func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
+	if p.startTicks == 0 {
+		p.startTicks = r.StartTicks
+	}
+	if p.uid < 0 {
+		p.uid, p.uidT = int64(r.UIDs[0]), t
+	}
+	if !p.forkSeen {
+		b.reportedParent(p, r.PPID, t)
+	}
+	if ident && !p.baseSet && len(p.execs) == 0 {
+		p.baseSet = true
+		p.base = procIdentity(r)
+	}
+	if r.Cgroup != "" {
+		if id, rt := ContainerFromCgroup(r.Cgroup); id != "" {
+			p.containerID, p.runtime = id, rt
+			if _, ok := b.runtimes[id]; !ok {
+				b.runtimes[id] = rt
+			}
+		} else {
+			p.cgroupSeen = true
+		}
+	}
+	if r.Kind == formats.ProcSnapshot && !p.forkSeen {
+		for _, tid := range r.TIDs {
+			if tid == p.pid || slices.ContainsFunc(p.tasks, func(tk task) bool { return tk.tid == tid }) {
+				continue
+			}
+			p.tasks = append(p.tasks, task{tid: tid, snap: true})
+			b.byTID[tid] = p
+		}
+	}
+}
+
+func procIdentity(r *formats.ProcRecord) identity {
+	id := identity{exe: procExe(r.Exe), cwd: strings.Clone(r.Cwd), comm: strings.Clone(r.Comm)}
+	if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
+		id.argv = cloneStrings(r.Cmdline)
+	}
+	return id
+}
+
+// procExe is readlink /proc/PID/exe, or "" for the "/" a process
+// executed from an fd of an unlinked bind mount or a memfd shows.
+func procExe(s string) string {
+	if s == "/" {
+		return ""
+	}
+	return strings.Clone(s)
+}
+
+func cloneStrings(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strings.Clone(v)
+	}
+	return out
+}
+
+// baseIdentity is what p ran as before its first exec.
+func (b *builder) baseIdentity(p *proc) identity {
+	if p.baseDone {
+		return p.baseMemo
+	}
+	if p.resolving {
+		return identity{}
+	}
+	p.resolving = true
+	var id identity
+	if par := p.parent; par != nil && (p.forkSeen || p.auditCreated) {
+		if p.forkExecs > 0 && p.forkExecs <= len(par.execs) {
+			id = b.execIdentity(par.execs[p.forkExecs-1])
+		} else {
+			id = b.baseIdentity(par)
+		}
+	}
+	if p.baseSet {
+		// procfs read the process itself; what it could not read stays
+		// inherited.
+		id.exe = cmp.Or(p.base.exe, id.exe)
+		id.cwd = cmp.Or(p.base.cwd, id.cwd)
+		id.comm = cmp.Or(p.base.comm, id.comm)
+		if p.base.argv != nil {
+			id.argv = p.base.argv
+		}
+	}
+	p.resolving = false
+	p.baseDone, p.baseMemo = true, id
+	return id
+}
+
+// execIdentity merges what audit and procfs said of one exec; audit wins.
+func (b *builder) execIdentity(x *execEntry) identity {
+	id := identity{exe: x.pExe, argv: x.pArgv, cwd: x.pCwd, comm: x.pComm}
+	if x.audit {
+		if x.exe != "" {
+			id.exe = x.exe
+		}
+		if x.hasArgv {
+			id.argv = x.argv
+		}
+		if x.cwd != "" {
+			id.cwd = x.cwd
+		}
+		if x.comm != "" {
+			id.comm = x.comm
+		}
+	}
+	if id.comm == "" {
+		// The kernel names the task after the file execve was given.
+		name := x.path
+		if name == "" {
+			name = id.exe
+		}
+		if name != "" {
+			id.comm = truncComm(path.Base(name))
+		}
+	}
+	return id
+}
+
+func truncComm(s string) string {
+	if len(s) > 15 {
+		return s[:15]
+	}
+	return s
+}
+
+// containerOf is the container p ran in: its own cgroup's, else that of
+// the process whose mount namespace it joined with setns, else none when
+// its cgroup is known and names none, else its parent's.
+func (b *builder) containerOf(p *proc) string {
+	if p.contDone {
+		return p.contMemo
+	}
+	if p.contResolving {
+		return ""
+	}
+	p.contResolving = true
+	var id string
+	switch {
+	case p.containerID != "":
+		id = p.containerID
+	case p.setnsTarget != nil && b.containerOf(p.setnsTarget) != "":
+		id = b.containerOf(p.setnsTarget)
+	case p.cgroupSeen:
+	case p.parent != nil:
+		id = b.containerOf(p.parent)
+	}
+	p.contResolving = false
+	p.contDone, p.contMemo = true, id
+	return id
+}
+
+// comm is p's name at the end, and names every name it bore.
+func (b *builder) identityOf(p *proc) (id identity, names []string) {
+	base := b.baseIdentity(p)
+	names = append(names, base.comm)
+	id = base
+	var lastExec int64 = -1 << 63
+	for _, x := range p.execs {
+		xi := b.execIdentity(x)
+		names = append(names, xi.comm)
+		id, lastExec = xi, x.t
+	}
+	if len(p.execs) == 0 && p.firstCwd != "" {
+		id.cwd = p.firstCwd
+	}
+	for _, c := range p.comms {
+		names = append(names, c.comm)
+		if c.t >= lastExec {
+			id.comm = c.comm
+		}
+	}
+	return id, names
+}
+
+// model turns the builder's state into the filtered Model.
+func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
+	m := &Model{Capture: Capture{
+		Files:             slices.Clone(info.Files),
+		Host:              info.Host,
+		Kernel:            info.Kernel,
+		Start:             info.Start,
+		End:               info.End,
+		ConnectorMessages: info.Messages[formats.SourceConnector],
+		ConnectorLost:     info.Lost[formats.SourceConnector],
+		AuditMessages:     info.Messages[formats.SourceAudit],
+		AuditEvents:       info.AuditEvents,
+		AuditLost:         info.Lost[formats.SourceAudit],
+		AuditGaps:         info.AuditGaps,
+		ProcfsRecords:     info.Messages[formats.SourceProcfs],
+		UnreadableBytes:   info.UnreadableBytes,
+	}}
+	var boot int64
+	if !info.BootTime.IsZero() {
+		boot = info.BootTime.UnixNano()
+	}
+	outs := make([]*Process, len(b.procs))
+	names := make([][]string, len(b.procs))
+	for i, p := range b.procs {
+		outs[i], names[i] = b.process(p, boot, info.Start)
+	}
+
+	keep, err := b.selection(o, outs, names)
+	if err != nil {
+		return nil, err
+	}
+
+	// The forest of kept processes; a parent cycle (only hostile input
+	// makes one) is cut at its earliest process.
+	children := make([][]int, len(b.procs))
+	var roots []int
+	for i, p := range b.procs {
+		if !keep[i] {
+			continue
+		}
+		if p.parent != nil && keep[p.parent.seq] {
+			children[p.parent.seq] = append(children[p.parent.seq], i)
+		} else {
+			roots = append(roots, i)
+		}
+	}
+	order := func(a, c int) int {
+		return cmp.Or(cmp.Compare(outs[a].Start, outs[c].Start), cmp.Compare(outs[a].PID, outs[c].PID), cmp.Compare(a, c))
+	}
+	placed := make([]bool, len(b.procs))
+	var place func(root int)
+	place = func(root int) {
+		stack := []int{root}
+		placed[root] = true
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			kids := children[i]
+			slices.SortFunc(kids, order)
+			for _, k := range kids {
+				if placed[k] {
+					continue
+				}
+				placed[k] = true
+				outs[i].Children = append(outs[i].Children, outs[k])
+				stack = append(stack, k)
+			}
+		}
+	}
+	slices.SortFunc(roots, order)
+	for _, r := range roots {
+		place(r)
+	}
+	for i := range b.procs {
+		if keep[i] && !placed[i] {
+			// In a cycle: cut it here.
+			if par := b.procs[i].parent; par != nil {
+				children[par.seq] = slices.DeleteFunc(children[par.seq], func(k int) bool { return k == i })
+			}
+			roots = append(roots, i)
+			place(i)
+		}
+	}
+	slices.SortFunc(roots, order)
+	for _, r := range roots {
+		m.Processes = append(m.Processes, outs[r])
+	}
+
+	// Containers of the kept processes; rootfs from any process of it.
+	conts := map[string]*Container{}
+	for i, p := range b.procs {
+		id := outs[i].Container
+		if id == "" {
+			continue
+		}
+		c := conts[id]
+		if c == nil {
+			c = &Container{ID: id, Runtime: cmp.Or(b.runtimes[id], RuntimeUnknown)}
+			conts[id] = c
+		}
+		if c.Rootfs == "" && p.pivot != "" {
+			c.Rootfs = p.pivot
+		}
+		if keep[i] {
+			c.Processes++
+		}
+	}
+	for _, c := range conts {
+		if c.Processes > 0 {
+			m.Containers = append(m.Containers, *c)
+		}
+	}
+	slices.SortFunc(m.Containers, func(a, c Container) int { return strings.Compare(a.ID, c.ID) })
+	return m, nil
+}
+
+// process converts p to its output form.
+func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string) {
+	out := &Process{PID: p.pid, PPID: p.ppid, Start: p.start, UID: p.uid, Container: b.containerOf(p), Command: p.command}
+	if p.parent != nil {
+		out.PPID = p.parent.pid
+	}
+	if !p.forkSeen {
+		known := p.startTicks != 0 && boot != 0
+		if known {
+			out.Start = min(boot+int64(p.startTicks)*clockTick, p.start)
+		} else if p.snapshot && captureStart != 0 {
+			out.Start = min(p.start, captureStart)
+		}
+		out.BeforeCapture = !p.auditCreated && !(known && out.Start >= captureStart)
+	}
+	out.End = p.end
+	if p.exited {
+		out.Exited, out.ExitCode, out.Signal, out.CoreDumped = true, p.exitCode, p.signal, p.core
+	} else if p.auditExit {
+		out.Exited, out.ExitCode = true, p.auditExitCode
+		if out.End == 0 {
+			out.End = p.auditExitT
+		}
+	}
+	if out.End != 0 && out.End < out.Start {
+		out.End = out.Start
+	}
+	clamp := func(t int64) int64 {
+		if t < out.Start {
+			t = out.Start
+		}
+		if out.End != 0 && t > out.End {
+			t = out.End
+		}
+		return t
+	}
+
+	id, names := b.identityOf(p)
+	out.Comm, out.Exe, out.Argv, out.Cwd = id.comm, id.exe, id.argv, id.cwd
+	for _, x := range p.execs {
+		xi := b.execIdentity(x)
+		out.Execs = append(out.Execs, Exec{Time: clamp(x.t), Exe: xi.exe, Argv: xi.argv, Cwd: xi.cwd})
+	}
+	for _, tk := range p.tasks {
+		th := Thread{TID: tk.tid, Start: tk.start, End: tk.end}
+		if th.Start == 0 {
+			th.Start = out.Start
+		}
+		th.Start = clamp(th.Start)
+		if th.End == 0 {
+			th.End = out.End
+		} else {
+			th.End = clamp(th.End)
+		}
+		out.Threads = append(out.Threads, th)
+	}
+	main := out.Threads[0]
+	others := out.Threads[1:]
+	slices.SortStableFunc(others, func(a, c Thread) int { return cmp.Or(cmp.Compare(a.TID, c.TID), cmp.Compare(a.Start, c.Start)) })
+	out.Threads = append([]Thread{main}, others...)
+	for _, a := range p.files {
+		f := a.f
+		f.Open = clamp(f.Open)
+		if f.Close != 0 {
+			f.Close = max(clamp(f.Close), f.Open)
+		} else if out.End != 0 {
+			f.Close = out.End // never closed: closed at exit
+		}
+		out.Files = append(out.Files, f)
+	}
+	return out, names
+}

@@ -1,0 +1,102 @@
+package analyze
+
+import "strings"
+
+// Container runtimes as named in the JSON output.
+const (
+	RuntimeDocker     = "docker"
+	RuntimeContainerd = "containerd"
+	RuntimePodman     = "podman"
+	RuntimeCrio       = "crio"
+	RuntimeUnknown    = "unknown"
+)
+
+// scopePrefixes are the systemd scope names runtimes give a container's
+// cgroup: <prefix><64 hex>.scope. The conmon scopes of podman and cri-o
+// (libpod-conmon-…, crio-conmon-…) hold the monitor, not the container,
+// and do not match because "conmon-" is not hex.
+var scopePrefixes = []struct{ prefix, runtime string }{
+	{"docker-", RuntimeDocker},
+	{"cri-containerd-", RuntimeContainerd},
+	{"libpod-", RuntimePodman},
+	{"crio-", RuntimeCrio},
+}
+
+// ContainerFromCgroup returns the container id and runtime named by the
+// contents of a /proc/PID/cgroup file (one "hierarchy:controllers:path"
+// per line, cgroup v1 or v2), or empty strings when no line names one.
+// The id is the 64 hex digits runtimes use. Recognised path components:
+//
+//	/docker/<id>                          docker, cgroupfs driver (and runc --cgroups-path)
+//	docker-<id>.scope                     docker, systemd driver
+//	cri-containerd-<id>.scope             containerd (CRI), systemd driver
+//	libpod-<id>.scope, libpod-<id>        podman
+//	crio-<id>.scope                       cri-o
+//	/kubepods…/pod<uid>/<id>              kubernetes, cgroupfs driver: runtime unknown
+//
+// When paths nest (docker in docker), the deepest match wins.
+func ContainerFromCgroup(cgroup string) (id, runtime string) {
+	bestDepth := -1
+	for line := range strings.SplitSeq(cgroup, "\n") {
+		// The path is after the second colon; controllers hold no colon.
+		_, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		_, p, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(strings.TrimSpace(p), "/")
+		for depth := len(parts) - 1; depth > bestDepth; depth-- {
+			if cid, rt := componentID(parts, depth); cid != "" {
+				id, runtime, bestDepth = cid, rt, depth
+				break
+			}
+		}
+	}
+	return id, runtime
+}
+
+// componentID checks path component parts[i] for a container id.
+func componentID(parts []string, i int) (id, runtime string) {
+	c := parts[i]
+	name := strings.TrimSuffix(c, ".scope")
+	for _, sp := range scopePrefixes {
+		if rest, ok := strings.CutPrefix(name, sp.prefix); ok && isContainerID(rest) {
+			if sp.runtime != RuntimePodman && name == c {
+				continue // docker-<id> without .scope is not a scope name
+			}
+			return rest, sp.runtime
+		}
+	}
+	if !isContainerID(c) || i == 0 {
+		return "", ""
+	}
+	parent := parts[i-1]
+	switch {
+	case parent == "docker":
+		return c, RuntimeDocker
+	case strings.HasPrefix(parent, "pod"):
+		for _, a := range parts[:i] {
+			if strings.HasPrefix(a, "kubepods") {
+				return c, RuntimeUnknown
+			}
+		}
+	}
+	return "", ""
+}
+
+// isContainerID reports whether s is 64 lowercase hex digits.
+func isContainerID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

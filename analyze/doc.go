@@ -1,0 +1,118 @@
+// Package analyze replays a capture through a filter that rebuilds what
+// happened — the process forest, the files each process touched, the
+// containers processes ran in — and renders it as JSON or Graphviz DOT.
+//
+// [Build] reads a replay stream (or any [EventSource]) once, to its end,
+// and returns a [Model]; [WriteJSON] and [WriteDOT] render it. The result
+// depends only on the capture's bytes: no clock, no map order, no live
+// /proc. Building is sequential; memory grows with the processes and
+// file accesses the output holds, while per-process working state (the fd
+// table) is dropped shortly after a process exits.
+//
+// # Sources and their authority
+//
+// The process connector decides lifetimes, parentage and threads: a fork
+// event whose child pid differs from its child tgid creates a thread, any
+// other a process; exec and exit events are exact. Audit adds the exe,
+// argv and cwd of each exec, the files, and the container plumbing
+// (pivot_root, setns). procfs records add the processes alive when
+// recording started (the snapshot), cgroups, the recorded command's pid,
+// and identities when audit is off.
+//
+// Times are nanoseconds since the Unix epoch. A connector event's time is
+// its kernel timestamp (CLOCK_MONOTONIC) on the capture's boot time: the
+// recorder may read a burst of queued events milliseconds late, so their
+// capture times bunch up. (After a suspend the two clocks disagree by more
+// than a delivery delay and the capture time is used.) An audit event's
+// time is the capture time of its first record, but no more than 11 ms
+// after its header time: the header is the kernel's coarse clock printed
+// in milliseconds, and the capture time lags by kauditd's queue. procfs
+// records use their capture time. Every time of a process is clamped into
+// its lifetime, since audit records of its last syscalls often arrive
+// after the connector reports its exit.
+//
+// # Processes
+//
+//   - Tasks are merged by tgid into one process; its threads are listed by
+//     tid, the main thread first. A thread without an exit ends when its
+//     process ends. A process ends when its last known task exits; its exit
+//     status is the main thread's. When the main thread exits early
+//     (pthread_exit) the process lives on with its threads.
+//   - A fork of a pid already in use starts a new process (the pid was
+//     reused; the old one's lost exit ends it there). Audit events are
+//     matched to the incarnation alive at their header time.
+//   - The parent is the creator: the connector's fork event, which is never
+//     revised by later reparenting to init or a subreaper. With CLONE_PARENT
+//     (runc's nsexec) the kernel names the creator's parent; the creator's
+//     clone record, when it returns that child, makes the creator the
+//     parent. Threads belong to their process and so have its parent.
+//   - An exec ends every other thread (de_thread). Every exec is kept with
+//     its time (connector), exe, argv and cwd (audit; procfs when audit is
+//     off). argv comes from EXECVE records, never PROCTITLE, which the
+//     kernel caches at a task's first audited syscall and can show the
+//     previous command. runc re-executes itself from a memfd (execveat with
+//     AT_EMPTY_PATH, exe="/" in audit): the exe is then procfs's, or
+//     unknown. A process that never execs runs what its parent ran when it
+//     forked.
+//   - Processes in the procfs snapshot, and processes first seen in an
+//     event other than their fork, are marked before_capture; their start
+//     comes from /proc/PID/stat's start time and the capture's boot time.
+//   - Without a connector fork (audit alone), the parent is the process
+//     whose clone/fork/vfork record returned the pid, else audit's ppid=.
+//     A child's records may precede its creator's clone record, and a
+//     vfork's record follows its child's execve; both orders work. Inside a
+//     pid namespace clone returns namespace-local pids: a returned pid only
+//     counts for a process that fits (not from the snapshot, created within
+//     a minute).
+//   - An exit_group record carries no exit field; its status is in a0 and
+//     is used when the connector's exit is missing.
+//
+// # Files
+//
+// Files come from audit PATH records. PARENT items are ignored (for a
+// dirfd-relative syscall such as rm -r's unlinkat(fd, "x") the PARENT item
+// may print the cwd instead of the fd's directory). A relative name is
+// joined to the event's cwd (CWD record) or to the directory of its dirfd
+// from the fd table; a dirfd not in the table is found by the PARENT
+// item's inode among directories seen earlier; failing both, the name
+// stays relative. Paths are cleaned, not resolved through symlinks, and
+// are as the process saw them (inside a container, relative to its root).
+//
+// Each process has an fd table following open, openat, openat2, creat,
+// dup, dup2, dup3 and close, and close-on-exec at execve; a child sees
+// the fds its parent held when it forked. An open's access has an open
+// time and a close time: when its last fd closes, else when the process
+// exits. Creations (an open that created the file, op "create"), renames
+// (with "to"), unlinks, rmdirs, execs, chdirs, pivot_root and setns are
+// kept as operations with one time. Failed syscalls are dropped, except
+// opens denied with EACCES or EPERM (kept with "error").
+//
+// # Containers
+//
+// A process's container id comes from its cgroup path in procfs records
+// ([ContainerFromCgroup]: docker cgroupfs and systemd scopes, containerd
+// CRI, kubepods, podman, cri-o). A process that joins (setns) the mount
+// namespace of a process with a known container, through an fd it opened
+// on /proc/PID/ns/mnt, belongs to that container: this is how runc exec
+// and docker exec processes are attributed. Otherwise a process whose
+// cgroup was read and names no container is on the host, and one whose
+// cgroup is unknown inherits its parent's container. A container's rootfs
+// is the new root of a pivot_root by one of its processes, resolved
+// against that process's cwd before the call (runc does fchdir(rootfs);
+// pivot_root(".", "."), and the event's own CWD record is already
+// relative to the new root).
+//
+// # Filters
+//
+// [Options] keep the subtree of a pid (Pid) or of the recorded command
+// (Cmd), the processes of a container (Container, an id prefix), those
+// alive during a time window (Since, Until), those that bore a name
+// (Comm) or touched a path matching a glob (PathGlob), the latter two with
+// their ancestors. A kept process whose parent is not kept is a root.
+//
+// # Output
+//
+// [WriteJSON] writes the stable schema documented on it, times in RFC
+// 3339 UTC with nanoseconds. [WriteDOT] writes a digraph with one cluster
+// per container and, optionally, file nodes; every label is escaped.
+package analyze

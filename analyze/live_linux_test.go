@@ -1,0 +1,228 @@
+package analyze_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"proctrail/analyze"
+	"proctrail/record"
+	"proctrail/replay"
+)
+
+// Live end-to-end tests: record fresh runs of the testdata scenarios on this
+// kernel and assert facts of the analysis (parents, threads, argv, paths,
+// containers), not bytes.
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root and CI=true")
+		}
+		t.Skip("needs root: records the kernel")
+	}
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required under CI", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+}
+
+// recordAndAnalyze records cmd and returns the --cmd subtree's model.
+func recordAndAnalyze(t *testing.T, cmd ...string) *analyze.Model {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "trace.zst")
+	res, err := record.Record(context.Background(), &record.Config{Output: out, Audit: true, Command: cmd, Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("%v exited %d", cmd, res.ExitCode)
+	}
+	s, err := replay.Open([]string{out}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := analyze.Build(s, &analyze.Options{Cmd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Processes) != 1 || !m.Processes[0].Command {
+		t.Fatalf("--cmd gave %d roots, want the command", len(m.Processes))
+	}
+	// Every live model renders with the real dot.
+	var dot bytes.Buffer
+	if err := analyze.WriteDOT(&dot, m, &analyze.DOTOptions{Files: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("dot"); err == nil {
+		c := exec.Command("dot", "-Tsvg", "-o", os.DevNull)
+		c.Stdin = &dot
+		if msg, err := c.CombinedOutput(); err != nil {
+			t.Errorf("dot rejects the graph: %v\n%s", err, msg)
+		}
+	}
+	return m
+}
+
+func walk(p *analyze.Process, fn func(*analyze.Process)) {
+	fn(p)
+	for _, c := range p.Children {
+		walk(c, fn)
+	}
+}
+
+func all(m *analyze.Model) []*analyze.Process {
+	var ps []*analyze.Process
+	for _, r := range m.Processes {
+		walk(r, func(p *analyze.Process) { ps = append(ps, p) })
+	}
+	return ps
+}
+
+func find(m *analyze.Model, pred func(*analyze.Process) bool) *analyze.Process {
+	for _, p := range all(m) {
+		if pred(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+func hasFile(p *analyze.Process, path, op string) *analyze.File {
+	for i, f := range p.Files {
+		if f.Path == path && f.Op == op {
+			return &p.Files[i]
+		}
+	}
+	return nil
+}
+
+func buildC(t *testing.T, name string) string {
+	t.Helper()
+	needTool(t, "gcc")
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("gcc", "-O2", "-pthread", "-o", bin, "../testdata/scenarios/"+name+".c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	return bin
+}
+
+func TestIntegrationLivePipeline(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	script, _ := filepath.Abs("../testdata/scenarios/pipeline.sh")
+	m := recordAndAnalyze(t, "sh", script, dir)
+	sh := m.Processes[0]
+	// The pipeline's programs are children of the shell, with their argv.
+	for _, argv := range [][]string{{"tr", "a-z", "A-Z"}, {"sort"}, {"mv", "upper.txt", "../src/../out/final.txt"}, {"rm", "count.txt"}} {
+		p := find(m, func(p *analyze.Process) bool { return slices.Equal(p.Argv, argv) })
+		if p == nil {
+			t.Errorf("no process with argv %q", argv)
+		} else if p.PPID != sh.PID {
+			t.Errorf("%q: parent %d, want the shell %d", argv, p.PPID, sh.PID)
+		}
+	}
+	// Paths are absolute and clean, relative to each cwd.
+	final := filepath.Join(dir, "out", "final.txt")
+	mv := find(m, func(p *analyze.Process) bool { return len(p.Argv) > 0 && p.Argv[0] == "mv" })
+	if mv != nil {
+		if f := hasFile(mv, filepath.Join(dir, "out", "upper.txt"), "rename"); f == nil || f.To != final {
+			t.Errorf("mv files %+v: want a rename of out/upper.txt to %s", mv.Files, final)
+		}
+	}
+	rm := find(m, func(p *analyze.Process) bool { return len(p.Argv) > 0 && p.Argv[0] == "rm" })
+	if rm != nil && hasFile(rm, filepath.Join(dir, "out", "count.txt"), "unlink") == nil {
+		t.Errorf("rm files %+v: want an unlink of out/count.txt", rm.Files)
+	}
+	if f := hasFile(sh, filepath.Join(dir, "src", "input.txt"), "create"); f == nil || f.Close == 0 || f.Mode != "w" {
+		t.Errorf("the shell's redirect to src/input.txt: %+v", f)
+	}
+}
+
+func TestIntegrationLiveThreads(t *testing.T) {
+	needRoot(t)
+	m := recordAndAnalyze(t, buildC(t, "threads"))
+	p := m.Processes[0]
+	if len(p.Threads) != 4 || p.Threads[0].TID != p.PID {
+		t.Fatalf("threads %+v: want 4, main first", p.Threads)
+	}
+	main := p.Threads[0]
+	for _, th := range p.Threads[1:] {
+		if th.End <= main.End {
+			t.Errorf("thread %d ended at %d, before the main thread (%d) which exits first", th.TID, th.End, main.End)
+		}
+	}
+	if p.End != p.Threads[3].End {
+		t.Errorf("process ends at %d, its last thread at %d", p.End, p.Threads[3].End)
+	}
+}
+
+func TestIntegrationLiveOrphan(t *testing.T) {
+	needRoot(t)
+	m := recordAndAnalyze(t, buildC(t, "orphan"), "/bin/echo", "orphaned")
+	top := m.Processes[0]
+	if len(top.Children) != 1 {
+		t.Fatalf("orphan's creator has %d children, want the middle one", len(top.Children))
+	}
+	middle := top.Children[0]
+	if len(middle.Children) != 1 {
+		t.Fatalf("middle process has %d children, want the orphan (its true parent, not init)", len(middle.Children))
+	}
+	orphan := middle.Children[0]
+	if orphan.PPID != middle.PID || !slices.Equal(orphan.Argv, []string{"/bin/echo", "orphaned"}) {
+		t.Errorf("orphan ppid %d argv %q; want %d and its exec'd argv", orphan.PPID, orphan.Argv, middle.PID)
+	}
+	if len(orphan.Threads) < 2 {
+		t.Errorf("orphan threads %+v: want its own and the one it made before exec", orphan.Threads)
+	}
+}
+
+func TestIntegrationLiveContainer(t *testing.T) {
+	needRoot(t)
+	needTool(t, "runc")
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("busybox-static is required under CI")
+		}
+		t.Skip("busybox-static not installed")
+	}
+	dir := t.TempDir()
+	script, _ := filepath.Abs("../testdata/scenarios/container.sh")
+	m := recordAndAnalyze(t, "sh", script, dir)
+	if len(m.Containers) != 1 {
+		t.Fatalf("containers %+v, want one", m.Containers)
+	}
+	c := m.Containers[0]
+	if len(c.ID) != 64 || c.Runtime != "docker" || c.Rootfs != filepath.Join(dir, "bundle", "rootfs") {
+		t.Errorf("container %+v: want a 64-hex docker id and rootfs %s", c, filepath.Join(dir, "bundle", "rootfs"))
+	}
+	// The container's process wrote /data files; runc exec's process is
+	// attributed too.
+	writer := find(m, func(p *analyze.Process) bool { return hasFile(p, "/data/a.txt", "create") != nil })
+	exec := find(m, func(p *analyze.Process) bool { return hasFile(p, "/data/exec.txt", "create") != nil })
+	if writer == nil || writer.Container != c.ID {
+		t.Errorf("the process creating /data/a.txt: %+v, want it in %s", writer, c.ID)
+	}
+	if exec == nil || exec.Container != c.ID {
+		t.Errorf("the runc exec process: %+v, want it in %s", exec, c.ID)
+	}
+	for _, p := range all(m) {
+		if strings.HasPrefix(p.Comm, "runc") && len(p.Argv) > 1 && p.Argv[1] == "spec" && p.Container != "" {
+			t.Errorf("host process %d %q attributed to %s", p.PID, p.Argv, p.Container)
+		}
+	}
+}

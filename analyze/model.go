@@ -1,0 +1,163 @@
+package analyze
+
+import (
+	"errors"
+	"time"
+
+	"proctrail/replay"
+)
+
+// EventSource is what [Build] reads: a *replay.Stream, or a fake in tests.
+// NextEvent returns io.EOF after the last event; Info is complete then.
+type EventSource interface {
+	NextEvent() (replay.Event, error)
+	Info() replay.CaptureInfo
+}
+
+// ErrNoCommand is returned by [Build] when Options.Cmd asks for the
+// command's subtree but the capture holds no command record (it was
+// recorded without `record -- CMD`).
+var ErrNoCommand = errors.New("analyze: the capture has no command record (recorded without `--`)")
+
+// Options select what [Build] keeps. A nil *Options, and zero fields, mean
+// no filter: every process of the capture. Filters combine: a process is
+// kept when every set filter keeps it.
+type Options struct {
+	// Pid keeps the subtree of every process that had this pid (all its
+	// incarnations when the pid was reused). Zero means no filter.
+	Pid int32
+	// Container keeps the processes attributed to a container whose id
+	// starts with this prefix. Empty means no filter.
+	Container string
+	// Since and Until keep the processes whose lifetime overlaps the window
+	// [Since, Until]; a zero time leaves that side open. The CLI turns
+	// offsets such as "+5s" into absolute times from CaptureInfo.Start.
+	Since, Until time.Time
+	// Comm keeps the processes that bore this name (comm) at any time,
+	// with their ancestors. Empty means no filter.
+	Comm string
+	// PathGlob keeps the processes that touched a matching path, with
+	// their ancestors. The pattern is path.Match syntax; it matches a path
+	// or any of its parent directories ("/etc/*" matches /etc/ssh/sshd_config),
+	// and a pattern without a slash matches base names ("*.conf"). Empty
+	// means no filter.
+	PathGlob string
+	// Cmd keeps the subtree of the command given to `record --`; Build
+	// returns ErrNoCommand when the capture has none.
+	Cmd bool
+}
+
+// DOTOptions configure [WriteDOT]. A nil *DOTOptions means the defaults.
+type DOTOptions struct {
+	// Files adds a node per file path and read/write edges between
+	// processes and files.
+	Files bool
+	// MaxArgv bounds the characters of the argv line of a process label;
+	// zero means 60.
+	MaxArgv int
+}
+
+// Model is what happened in a capture: the process forest, with files and
+// containers. Build returns a new Model that the caller owns; renderers
+// only read it. Times are nanoseconds since the Unix epoch; zero means
+// unknown (or, for an end, still running when the capture ended).
+type Model struct {
+	Capture Capture
+	// Containers are those of the kept processes, sorted by id.
+	Containers []Container
+	// Processes are the roots of the kept forest, ordered by start time,
+	// then pid.
+	Processes []*Process
+}
+
+// Capture describes the captures the model was built from.
+type Capture struct {
+	Files      []string
+	Host       string
+	Kernel     string
+	Start, End int64
+	// Messages and lost messages per source, as counted by the replay.
+	ConnectorMessages, ConnectorLost uint64
+	AuditMessages, AuditEvents       uint64
+	AuditLost                        uint64 // the kernel's and recorder's count
+	AuditGaps                        uint64 // serials that never arrived
+	ProcfsRecords                    uint64
+	UnreadableBytes                  int64
+}
+
+// Container is a container some kept processes ran in.
+type Container struct {
+	ID      string
+	Runtime string // docker, containerd, podman, crio or unknown
+	Rootfs  string // host path of its root, from pivot_root; empty if unseen
+	// Processes counts the kept processes attributed to it.
+	Processes int
+}
+
+// Process is one process: one incarnation of a thread group id.
+type Process struct {
+	PID int32
+	// PPID is the pid of the process that created it (its true parent),
+	// or the parent the kernel or procfs reported when its creation was
+	// not seen; 0 when unknown.
+	PPID  int32
+	Start int64
+	End   int64 // 0: still running when the capture ended
+	// Exited reports whether the exit status is known; then Signal is the
+	// killing signal, or zero and ExitCode the exit status.
+	Exited     bool
+	ExitCode   int
+	Signal     int
+	CoreDumped bool
+	UID        int64 // real uid; -1 when unknown
+	Comm       string
+	// Exe, Argv and Cwd are those of its last exec, or what it inherited
+	// from its parent (or procfs showed) when it never exec'd.
+	Exe  string
+	Argv []string
+	Cwd  string
+	// BeforeCapture is set for a process that was alive before recording
+	// started: its creation is not in the capture.
+	BeforeCapture bool
+	// Command is set for the process of the command given to `record --`.
+	Command bool
+	Execs   []Exec
+	// Threads lists its tasks sorted by tid, the main thread (tid == pid)
+	// first.
+	Threads []Thread
+	Files   []File
+	// Container is the id of the container it ran in; empty when none.
+	Container string
+	Children  []*Process
+}
+
+// Exec is one successful execve or execveat.
+type Exec struct {
+	Time int64
+	Exe  string
+	Argv []string
+	Cwd  string
+}
+
+// Thread is one task of a process.
+type Thread struct {
+	TID        int32
+	Start, End int64
+}
+
+// File is one access to a path.
+type File struct {
+	Path string
+	// Op is open, create, unlink, rmdir, rename, exec, chdir, pivot_root,
+	// setns, or the syscall's name for others (mkdir, link, …).
+	Op string
+	// Mode is r, w or rw for open and create; empty when unknown.
+	Mode string
+	// Open and Close bound the access; both are the syscall's time for
+	// operations that do not open. Close is 0 while still open at the end.
+	Open, Close int64
+	// To is the new path of a rename.
+	To string
+	// Error is the errno name of a denied attempt (EACCES, EPERM).
+	Error string
+}

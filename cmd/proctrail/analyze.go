@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"proctrail/analyze"
+	"proctrail/formats"
+	"proctrail/replay"
+)
+
+func analyzeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "analyze",
+		Usage:     "rebuild process trees, files and containers from captures; write JSON, Graphviz or SVG",
+		ArgsUsage: "FILE…",
+		Description: `Replays the captures through the filter. The output depends only on the
+captures' bytes. Needs no privileges.
+
+Example:
+   proctrail analyze trace.zst > tree.json
+   proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
+   proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
+   proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
+			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
+			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
+			&cli.BoolFlag{Name: "files", Usage: "with --dot or --svg: add file nodes with read/write edges"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
+			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
+			&cli.StringFlag{Name: "container", Usage: "only processes of container `ID` (a prefix is enough)"},
+			&cli.StringFlag{Name: "since", Usage: "only processes alive after `T` (RFC 3339, or +5s from the capture's start)"},
+			&cli.StringFlag{Name: "until", Usage: "only processes alive before `T` (RFC 3339, or +1m from the capture's start)"},
+			&cli.StringFlag{Name: "comm", Usage: "only processes named `NAME`, with their ancestors"},
+			&cli.StringFlag{Name: "path", Usage: "only processes that touched a path matching `GLOB`, with their ancestors"},
+			&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to `record --`"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("analyze: no capture file given")
+			}
+			formatsSet := 0
+			for _, f := range []string{"json", "dot", "svg"} {
+				if c.Bool(f) {
+					formatsSet++
+				}
+			}
+			if formatsSet > 1 {
+				return usagef("analyze: choose one of --json, --dot, --svg")
+			}
+			opts := &analyze.Options{
+				Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
+				PathGlob: c.String("path"), Cmd: c.Bool("cmd"),
+			}
+			files := c.Args().Slice()
+			var err error
+			if opts.Since, err = parseWhen(c.String("since"), files); err != nil {
+				return usagef("analyze: --since: %v", err)
+			}
+			if opts.Until, err = parseWhen(c.String("until"), files); err != nil {
+				return usagef("analyze: --until: %v", err)
+			}
+			format := "json"
+			switch {
+			case c.Bool("dot"):
+				format = "dot"
+			case c.Bool("svg"):
+				format = "svg"
+			}
+			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// parseWhen parses an RFC 3339 time, or an offset like "+5s" from the
+// start of the first capture file.
+func parseWhen(s string, files []string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if strings.HasPrefix(s, "+") {
+		d, err := time.ParseDuration(s[1:])
+		if err != nil {
+			return time.Time{}, err
+		}
+		start, err := captureStart(files)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return start.Add(d), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// captureStart returns the earliest section-header start of the files.
+func captureStart(files []string) (time.Time, error) {
+	var start time.Time
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return time.Time{}, err
+		}
+		r, err := formats.NewReader(f, &formats.ReaderOptions{Name: name})
+		if err != nil {
+			f.Close()
+			return time.Time{}, err
+		}
+		if h := r.Header(); !h.Start.IsZero() && (start.IsZero() || h.Start.Before(start)) {
+			start = h.Start
+		}
+		r.Close()
+		f.Close()
+	}
+	if start.IsZero() {
+		return start, errors.New("the captures do not say when they started")
+	}
+	return start, nil
+}
+
+func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, format string, withFiles bool, output string, stdout, stderr io.Writer) error {
+	s, err := replay.Open(files, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	m, err := analyze.Build(s, opts)
+	if err != nil {
+		return err
+	}
+	warnLosses(stderr, m.Capture)
+	var buf bytes.Buffer
+	switch format {
+	case "json":
+		err = analyze.WriteJSON(&buf, m)
+	case "dot", "svg":
+		err = analyze.WriteDOT(&buf, m, &analyze.DOTOptions{Files: withFiles})
+	}
+	if err != nil {
+		return err
+	}
+	if format == "svg" {
+		var svg []byte
+		if svg, err = renderSVG(ctx, buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+		buf.Write(svg)
+	}
+	return writeOutput(output, stdout, buf.Bytes())
+}
+
+// renderSVG runs Graphviz's dot.
+func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
+	bin, err := exec.LookPath("dot")
+	if err != nil {
+		return nil, errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
+	}
+	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
+	cmd.Stdin = bytes.NewReader(dot)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// writeOutput writes data to the file -o names, or to stdout. The file is
+// created where -o says and nowhere else.
+func writeOutput(output string, stdout io.Writer, data []byte) error {
+	if output == "" || output == "-" {
+		w := bufio.NewWriter(stdout)
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	return os.WriteFile(output, data, 0o644)
+}
+
+// warnLosses prints one warning line on stderr when the capture lost
+// messages or bytes.
+func warnLosses(w io.Writer, c analyze.Capture) {
+	var parts []string
+	if c.ConnectorLost > 0 {
+		parts = append(parts, fmt.Sprintf("%d connector messages lost", c.ConnectorLost))
+	}
+	if c.AuditLost > 0 {
+		parts = append(parts, fmt.Sprintf("%d audit messages lost", c.AuditLost))
+	}
+	if c.UnreadableBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes of the capture unreadable", c.UnreadableBytes))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "proctrail: warning: %s; the trees may be incomplete\n", strings.Join(parts, ", "))
+	}
+}
