@@ -220,7 +220,9 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 			// Resolved against the cwd the process had before: runc does
 			// fchdir(rootfs); pivot_root(".", ".").
 			root := joinPath(p.cwd, it.name)
-			p.pivot = root
+			if strings.HasPrefix(root, "/") {
+				p.pivot = root
+			}
 			if p.cwd == root {
 				p.cwd = "/"
 			}

@@ -26,7 +26,7 @@ const (
 	auditClockSlack = int64(11 * time.Millisecond)
 	// reuseSlack: the audit header clock is coarse (jiffies, printed in
 	// milliseconds), so a header may read up to a few ms before the
-	// connector's capture time of the same process's fork.
+	// connector's time of the same process's fork.
 	reuseSlack = int64(10 * time.Millisecond)
 	// clockTick is USER_HZ, the unit of /proc/PID/stat's start time; it is
 	// 100 Hz on every architecture Linux supports.
@@ -77,7 +77,7 @@ type execEntry struct {
 	path              string // the path execve was given, resolved
 	pExe, pCwd, pComm string
 	pArgv             []string
-	hasPArgv, hasArgv bool
+	hasArgv           bool
 }
 
 type commChange struct {
@@ -134,7 +134,7 @@ type proc struct {
 	cwd                     string // tracked current cwd
 	firstCwd                string
 	pivot                   string // new root from pivot_root
-	containerID, runtime    string
+	containerID             string
 	cgroupSeen              bool
 	setnsTarget             *proc
 	command                 bool
@@ -628,7 +628,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 				x.pfs = true
 				x.pExe, x.pCwd, x.pComm = procExe(r.Exe), strings.Clone(r.Cwd), strings.Clone(r.Comm)
 				if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
-					x.pArgv, x.hasPArgv = cloneStrings(r.Cmdline), true
+					x.pArgv = cloneStrings(r.Cmdline)
 				}
 			}
 		}
@@ -661,7 +661,7 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 	}
 	if r.Cgroup != "" {
 		if id, rt := ContainerFromCgroup(r.Cgroup); id != "" {
-			p.containerID, p.runtime = id, rt
+			p.containerID = id
 			if _, ok := b.runtimes[id]; !ok {
 				b.runtimes[id] = rt
 			}

@@ -468,6 +468,28 @@ func TestSnapshotAndCommand(t *testing.T) {
 	}
 }
 
+func TestSnapshotRace(t *testing.T) {
+	// The snapshot reads a process started while recording began, after
+	// it created threads, but the connector's queued events for it are
+	// read later: its threads must not be counted twice.
+	s := newScript(t)
+	s.boot = time.Unix(0, base).Add(-time.Hour)
+	ticks := uint64(time.Hour / time.Duration(clockTick))
+	s.at(5).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 570, PPID: 1, TIDs: []int32{570, 571}, StartTicks: ticks})
+	s.at(0).fork(1, 570) // kernel times: the events happened earlier
+	s.at(1).exec(570)
+	s.at(2).thread(1, 570, 571)
+	s.at(6).exit(570, 571, 0, 0, 1)
+	s.at(7).exit(570, 570, 0, 0, 1)
+	p := one(t, s.build(nil), 570)
+	if diff := cmp.Diff([]Thread{{570, ms(0), ms(7)}, {571, ms(2), ms(6)}}, p.Threads); diff != "" {
+		t.Errorf("threads (-want +got):\n%s", diff)
+	}
+	if p.BeforeCapture {
+		t.Error("before_capture set for a process whose fork is in the capture")
+	}
+}
+
 func TestAuditOnly(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -34,10 +34,14 @@
 // # Processes
 //
 //   - Tasks are merged by tgid into one process; its threads are listed by
-//     tid, the main thread first. A thread without an exit ends when its
-//     process ends. A process ends when its last known task exits; its exit
-//     status is the main thread's. When the main thread exits early
-//     (pthread_exit) the process lives on with its threads.
+//     tid, the main thread first. A process ends when its last known task
+//     exits, with that task's status; when its main thread exits early
+//     (pthread_exit, status 0) the process lives on with its threads. A
+//     main thread killed by a signal, exiting with a non-zero status, or
+//     after an exit_group record ends the whole process, and a thread whose
+//     exit was lost (without an exit time) ends when its process ends.
+//     Threads a snapshot lists for a process whose fork the connector
+//     reports are the connector's to count, not added twice.
 //   - A fork of a pid already in use starts a new process (the pid was
 //     reused; the old one's lost exit ends it there). Audit events are
 //     matched to the incarnation alive at their header time.
@@ -45,15 +49,20 @@
 //     revised by later reparenting to init or a subreaper. With CLONE_PARENT
 //     (runc's nsexec) the kernel names the creator's parent; the creator's
 //     clone record, when it returns that child, makes the creator the
-//     parent. Threads belong to their process and so have its parent.
+//     parent. The two sources race: the clone record, and even the child's
+//     own records, often arrive before the child's fork event, so clone
+//     records wait (two seconds at most) for their child. Threads belong to
+//     their process and so have its parent.
 //   - An exec ends every other thread (de_thread). Every exec is kept with
 //     its time (connector), exe, argv and cwd (audit; procfs when audit is
 //     off). argv comes from EXECVE records, never PROCTITLE, which the
 //     kernel caches at a task's first audited syscall and can show the
-//     previous command. runc re-executes itself from a memfd (execveat with
-//     AT_EMPTY_PATH, exe="/" in audit): the exe is then procfs's, or
-//     unknown. A process that never execs runs what its parent ran when it
-//     forked.
+//     previous command. runc re-executes itself from a memfd or a bind
+//     mount of /proc/self/exe (execveat(fd, "", AT_EMPTY_PATH); audit and
+//     procfs show exe="/"): the exe is then the name the same inode was
+//     executed under before, else the fd's path; a memfd's stays unknown
+//     (empty) rather than "/". A process that never execs runs what its
+//     parent ran when it forked.
 //   - Processes in the procfs snapshot, and processes first seen in an
 //     event other than their fork, are marked before_capture; their start
 //     comes from /proc/PID/stat's start time and the capture's boot time.

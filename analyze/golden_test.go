@@ -94,7 +94,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(captures) == 0 {
-		t.Skip("no captures in ../testdata/analyze/*/ yet")
+		t.Fatal("no captures in ../testdata/analyze/*/")
 	}
 	byDir := map[string][]string{}
 	for _, c := range captures {
@@ -147,10 +147,6 @@ func TestGolden(t *testing.T) {
 					continue
 				}
 				want, err := os.ReadFile(p)
-				if errors.Is(err, os.ErrNotExist) {
-					// TODO(lead): fail once the goldens are checked in.
-					t.Skipf("no %s yet: run go test ./analyze -run Golden -update and review it", p)
-				}
 				if err != nil {
 					t.Fatal(err)
 				}

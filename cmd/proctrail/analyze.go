@@ -44,7 +44,7 @@ Example:
 			&cli.StringFlag{Name: "until", Usage: "only processes alive before `T` (RFC 3339, or +1m from the capture's start)"},
 			&cli.StringFlag{Name: "comm", Usage: "only processes named `NAME`, with their ancestors"},
 			&cli.StringFlag{Name: "path", Usage: "only processes that touched a path matching `GLOB`, with their ancestors"},
-			&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to `record --`"},
+			&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to 'record --'"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
