@@ -147,10 +147,18 @@ func runInfo(ctx context.Context, files []string, asJSON bool, w io.Writer) erro
 
 func printInfo(w io.Writer, fi fileInfo) {
 	row := func(k, f string, a ...any) { fmt.Fprintf(w, "%-12s %s\n", k+":", fmt.Sprintf(f, a...)) }
-	row("File", "%s", fi.File)
-	row("Capture", "%s, file %d of the set", orUnknown(fi.CaptureID), fi.Sequence)
-	row("Host", "%s (Linux %s, %s)", orUnknown(fi.Host), orUnknown(fi.Kernel), orUnknown(fi.Machine))
-	row("Recorder", "proctrail %s: %s", orUnknown(fi.Recorder), strings.Join(fi.CommandLine, " "))
+	// Header strings come from the capture: quote any that hold control
+	// characters, so a hostile capture cannot forge lines or drive the
+	// terminal.
+	q := func(s string) string { return quoteControl(orUnknown(s)) }
+	args := make([]string, len(fi.CommandLine))
+	for i, a := range fi.CommandLine {
+		args[i] = quoteControl(a)
+	}
+	row("File", "%s", quoteControl(fi.File))
+	row("Capture", "%s, file %d of the set", q(fi.CaptureID), fi.Sequence)
+	row("Host", "%s (Linux %s, %s)", q(fi.Host), q(fi.Kernel), q(fi.Machine))
+	row("Recorder", "proctrail %s: %s", q(fi.Recorder), strings.Join(args, " "))
 	if fi.Start != nil {
 		row("Span", "%s to %s (%s)", fi.Start.Format(timeLayout), fi.End.Format(timeLayout), fi.End.Sub(*fi.Start))
 	} else {
@@ -174,7 +182,7 @@ func printInfo(w io.Writer, fi fileInfo) {
 	}
 	row("Integrity", "%d bytes truncated tail, %d bytes corrupt", fi.Integrity.TruncatedBytes, fi.Integrity.CorruptBytes)
 	for _, d := range fi.Integrity.Damage {
-		fmt.Fprintf(w, "%-12s %s\n", "", d)
+		fmt.Fprintf(w, "%-12s %s\n", "", quoteControl(d))
 	}
 }
 

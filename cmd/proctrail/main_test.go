@@ -30,7 +30,8 @@ func testCapture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := formats.NewWriter(f, &formats.Options{Header: formats.Header{Hostname: "box", KernelRelease: "6.1", Version: "test"}})
+	w, err := formats.NewWriter(f, &formats.Options{Header: formats.Header{Hostname: "box", KernelRelease: "6.1", Version: "test",
+		CommandLine: []string{"proctrail", "record", "\x1b[31mred\nFile: forged"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,9 @@ func TestInfo(t *testing.T) {
 	code, out, stderr := runCLI(t, "info", p)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "\nFile: forged") {
+		t.Errorf("info printed control characters from the capture:\n%q", out)
 	}
 	for _, want := range []string{"Host:        box (Linux 6.1", "procfs:      1 messages", "connector:   0 messages, lost 4  WARNING", "Integrity:   ok"} {
 		if !strings.Contains(out, want) {
