@@ -14,13 +14,13 @@ import (
 	"proctrail/record"
 )
 
-// TestIntegrationDiskFull records onto a 256 KiB tmpfs: a clear error, the
+// TestIntegrationDiskFull records onto a 2 MiB tmpfs (about two frames): a clear error, the
 // capture readable up to its last whole frame, the audit state restored.
 func TestIntegrationDiskFull(t *testing.T) {
 	needRoot(t)
 	needTool(t, "auditctl")
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
@@ -28,7 +28,7 @@ func TestIntegrationDiskFull(t *testing.T) {
 	out := filepath.Join(dir, "trace.zst")
 	storm, _ := filepath.Abs("../bench/storm.sh")
 	_, err := record.Record(context.Background(), &record.Config{
-		Output: out, Audit: true, Command: []string{"sh", storm, "2", "3000"},
+		Output: out, Audit: true, Command: []string{"sh", storm, "4", "4000"},
 	})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Record on a full disk returned %v, want ENOSPC", err)

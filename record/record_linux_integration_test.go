@@ -369,6 +369,15 @@ func TestIntegrationAuditStateAfterExit(t *testing.T) {
 		}
 		check(t, "after the command exited")
 	})
+	t.Run("command killed by a signal", func(t *testing.T) {
+		cmd := exec.Command(bin, "record", "-o", filepath.Join(dir, "k.zst"), "--", "sh", "-c", "kill -KILL $$")
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 128+9 {
+			t.Errorf("record exited with %v, want 137 (128 + SIGKILL)", err)
+		}
+		check(t, "after the command was killed")
+	})
 	t.Run("SIGTERM", func(t *testing.T) {
 		cmd := exec.Command(bin, "record", "-o", filepath.Join(dir, "b.zst"), "--duration", "1m")
 		if err := cmd.Start(); err != nil {
