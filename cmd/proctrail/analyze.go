@@ -29,6 +29,7 @@ captures' bytes. Needs no privileges.
 
 Example:
    proctrail analyze trace.zst > tree.json
+   proctrail analyze trace.zst --cmd --tree --files
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
@@ -36,7 +37,8 @@ Example:
 			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
-			&cli.BoolFlag{Name: "files", Usage: "with --dot or --svg: add file nodes with read/write edges"},
+			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
+			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
 			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
 			&cli.StringFlag{Name: "container", Usage: "only processes of container `ID` (a prefix is enough)"},
@@ -51,13 +53,13 @@ Example:
 				return usagef("analyze: no capture file given")
 			}
 			formatsSet := 0
-			for _, f := range []string{"json", "dot", "svg"} {
+			for _, f := range []string{"json", "dot", "svg", "tree"} {
 				if c.Bool(f) {
 					formatsSet++
 				}
 			}
 			if formatsSet > 1 {
-				return usagef("analyze: choose one of --json, --dot, --svg")
+				return usagef("analyze: choose one of --json, --dot, --svg, --tree")
 			}
 			opts := &analyze.Options{
 				Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
@@ -77,6 +79,8 @@ Example:
 				format = "dot"
 			case c.Bool("svg"):
 				format = "svg"
+			case c.Bool("tree"):
+				format = "tree"
 			}
 			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.App.Writer, c.App.ErrWriter)
 		},
@@ -145,6 +149,8 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		err = analyze.WriteJSON(&buf, m)
 	case "dot", "svg":
 		err = analyze.WriteDOT(&buf, m, &analyze.DOTOptions{Files: withFiles})
+	case "tree":
+		err = analyze.WriteText(&buf, m, &analyze.TextOptions{Files: withFiles})
 	}
 	if err != nil {
 		return err
