@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"proctrail/analyze"
+	"proctrail/internal/testenv"
 	"proctrail/record"
 	"proctrail/replay"
 )
@@ -19,25 +20,10 @@ import (
 // kernel and assert facts of the analysis (parents, threads, argv, paths,
 // containers), not bytes.
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root and CI=true")
-		}
-		t.Skip("needs root: records the kernel")
-	}
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-}
+var (
+	needRoot = testenv.NeedRoot
+	needTool = func(t *testing.T, name string) { testenv.NeedTool(t, name) }
+)
 
 // recordAndAnalyze records cmd and returns the --cmd subtree's model.
 func recordAndAnalyze(t *testing.T, cmd ...string) *analyze.Model {

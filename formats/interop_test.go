@@ -10,20 +10,11 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/klauspost/compress/zstd"
+
+	"proctrail/internal/testenv"
 )
 
-// needTool skips when a tool is missing, except under CI where it fails.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+var needTool = testenv.NeedTool
 
 // TestPcapgoReadsCapture checks the decompressed stream against an
 // independent pcapng reader: the whole file is one zstd stream (the index

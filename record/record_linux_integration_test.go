@@ -15,32 +15,15 @@ import (
 	"time"
 
 	"proctrail/formats"
+	"proctrail/internal/testenv"
 	"proctrail/record"
 	"proctrail/replay"
 )
 
-// needRoot skips without root, except under CI where it fails.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root and CI=true")
-		}
-		t.Skip("needs root: records the kernel's process connector and audit")
-	}
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+var (
+	needRoot = testenv.NeedRoot
+	needTool = testenv.NeedTool
+)
 
 // captured is what a capture holds, decoded.
 type captured struct {

@@ -312,7 +312,7 @@ func (r *recorder) ticker(stop <-chan struct{}, cancel context.CancelFunc) {
 				lost += r.lost(formats.Source(s))
 			}
 			fmt.Fprintf(r.cfg.Status, "\r\x1b[Kconnector %d/s  audit %d/s  procfs %d/s  written %s  lost %d",
-				rate[0], rate[1], rate[2], humanBytes(written), lost)
+				rate[0], rate[1], rate[2], FormatBytes(written), lost)
 		}
 	}
 }
@@ -459,14 +459,3 @@ func hostHeader(version string, cmdline []string) (formats.Header, error) {
 	}, nil
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}

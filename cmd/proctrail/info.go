@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"proctrail/record"
 	"strings"
 	"time"
 
@@ -164,7 +165,7 @@ func printInfo(w io.Writer, fi fileInfo) {
 	} else {
 		row("Span", "no messages")
 	}
-	row("Frames", "%d, %s", fi.Frames, formatBytes(fi.Bytes))
+	row("Frames", "%d, %s", fi.Frames, record.FormatBytes(fi.Bytes))
 	for _, src := range []string{"connector", "audit", "procfs"} {
 		si := fi.Sources[src]
 		lost := "lost unknown (no statistics block)"

@@ -134,7 +134,7 @@ func runRecord(ctx context.Context, cfg *record.Config, stdin io.Reader, stdout,
 
 func printRecordSummary(w io.Writer, res *record.Result) {
 	fmt.Fprintf(w, "proctrail: recorded %s to %s (%s, recorder CPU %s)\n", res.Duration.Round(time.Millisecond),
-		strings.Join(res.Files, ", "), formatBytes(res.Bytes), res.CPU.Round(time.Millisecond))
+		strings.Join(res.Files, ", "), record.FormatBytes(res.Bytes), res.CPU.Round(time.Millisecond))
 	for s := range formats.Source(formats.NumSources) {
 		if s == formats.SourceAudit && res.AuditMode == "" {
 			fmt.Fprintf(w, "  %-9s off\n", s)
@@ -149,16 +149,4 @@ func printRecordSummary(w io.Writer, res *record.Result) {
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
