@@ -311,8 +311,12 @@ func (r *recorder) ticker(stop <-chan struct{}, cancel context.CancelFunc) {
 				rate[s], last[s] = n-last[s], n
 				lost += r.lost(formats.Source(s))
 			}
-			fmt.Fprintf(r.cfg.Status, "\r\x1b[Kconnector %d/s  audit %d/s  procfs %d/s  written %s  lost %d",
-				rate[0], rate[1], rate[2], FormatBytes(written), lost)
+			audit := "off"
+			if r.audit != nil {
+				audit = fmt.Sprintf("%d/s", rate[formats.SourceAudit])
+			}
+			fmt.Fprintf(r.cfg.Status, "\r\x1b[Kconnector %d/s  audit %s  procfs %d/s  written %s  lost %d",
+				rate[formats.SourceConnector], audit, rate[formats.SourceProcfs], FormatBytes(written), lost)
 		}
 	}
 }
