@@ -1,0 +1,37 @@
+// Package report renders an analyze model as one self-contained HTML page
+// that an analyst opens offline in a browser.
+//
+// The page is a single file: the stylesheet, the script and the model
+// (the schema 1 JSON document of the analyze package, embedded once as
+// text) are all inline, and a Content-Security-Policy forbids every fetch,
+// so the report works from file://, can be mailed around, and makes no
+// network request of any kind. Every string of the model reaches the page
+// as text, never as markup: a process named `<img src=x onerror=alert(1)>`
+// shows as those characters and runs nothing. The inline script is allowed
+// by its hash, so even markup that did get injected could not run an event
+// handler.
+//
+// The page shows the capture's header (host, kernel, time span, message
+// counts per source and a banner when any source lost messages), the
+// process forest grouped by container as a collapsible tree, a search box,
+// a detail panel for the selected process and a timeline of process
+// lifetimes. Rows are built only when their parent is expanded, as one flat
+// list indented by depth (so a fork chain thousands deep lays out like any
+// list), and the timeline draws on a canvas only the lanes in view: a
+// capture of 10,000 processes opens in well under a second.
+//
+// The search box takes words that must all match, case-insensitively, in
+// the command, argv, exe, cwd, file paths or container id of a process, or
+// equal its pid; a word may be narrowed with pid:, ppid:, comm:, argv:,
+// exe:, path: or ct:. Matching processes show with their ancestors.
+//
+// Stable hooks for tests and scripts: each process row has class "row" and
+// attributes data-pid, data-depth and data-idx (the process's index in a
+// depth-first walk of the model); each container group has class "group"
+// and data-container (empty for the host). The search box is #search, the
+// detail panel #detail (with data-pid once a process is selected), the
+// timeline #timeline, the loss banner #loss-banner, the buttons
+// #expand-all and #collapse-all. The root element gets data-ready="1" and
+// data-render-ms once the first render is done, and window.proctrail has
+// count, indexOfPid, select, search, barPoint and timings.
+package report

@@ -1,0 +1,265 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+//go:embed assets/page.html assets/style.css assets/app.js
+var assets embed.FS
+
+// SchemaVersion is the only "schema" of the analyze JSON model that
+// [WriteHTML] accepts.
+const SchemaVersion = 1
+
+// ErrSchema is wrapped by the error of [WriteHTML] for a model that is
+// valid JSON but has no top-level "schema" equal to [SchemaVersion].
+var ErrSchema = errors.New("report: model is not a schema 1 analyze document")
+
+// layout is the template cut at its placeholders once, at init; the hashes
+// of the inline style and script go into the Content-Security-Policy.
+var layout = mustPage()
+
+type pageParts struct {
+	head, afterStyle, afterModel, tail string // literal text between the inserts
+	style, script                      string
+	csp                                string
+}
+
+func mustPage() pageParts {
+	read := func(name string) string {
+		b, err := assets.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		return string(b)
+	}
+	tmpl := read("assets/page.html")
+	var p pageParts
+	p.style = read("assets/style.css")
+	p.script = read("assets/app.js")
+	// The script is allowed by its hash, not by 'unsafe-inline': injected
+	// markup, should any ever get in, could not run an event handler.
+	p.csp = "default-src 'none'; script-src " + hashSource(p.script) +
+		"; style-src " + hashSource(p.style) +
+		"; img-src data:; base-uri 'none'; form-action 'none'"
+	parts := strings.Split(tmpl, "{{")
+	if len(parts) != 5 {
+		panic("report: page template has a wrong number of placeholders")
+	}
+	var lit []string
+	for i, s := range parts {
+		if i == 0 {
+			lit = append(lit, s)
+			continue
+		}
+		name, rest, ok := strings.Cut(s, "}}")
+		if !ok {
+			panic("report: unclosed placeholder in page template")
+		}
+		want := []string{"CSP", "STYLE", "MODEL", "SCRIPT"}[i-1]
+		if name != want {
+			panic("report: page template placeholder " + name + ", want " + want)
+		}
+		lit = append(lit, rest)
+	}
+	// lit[0] CSP lit[1] STYLE lit[2] MODEL lit[3] SCRIPT lit[4]
+	p.head = lit[0] + p.csp + lit[1]
+	p.afterStyle = lit[2]
+	p.afterModel = lit[3]
+	p.tail = lit[4]
+	return p
+}
+
+func hashSource(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// WriteHTML writes the report page for model, an analyze JSON document of
+// schema 1, to w as one self-contained HTML file. It reads model and does
+// not keep it. Before writing anything it checks that model is one valid
+// JSON object whose "schema" is 1, and returns an error otherwise (wrapping
+// [ErrSchema] when only the schema is wrong). Strings that are not valid
+// UTF-8 show with U+FFFD for the bad bytes. WriteHTML is safe for
+// concurrent use.
+func WriteHTML(w io.Writer, model []byte) error {
+	if err := checkModel(model); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(layout.head) + len(layout.style) + len(layout.script) + len(model) + len(model)/8 + 1024)
+	buf.WriteString(layout.head)
+	buf.WriteString(layout.style)
+	buf.WriteString(layout.afterStyle)
+	appendScriptJSON(&buf, model)
+	buf.WriteString(layout.afterModel)
+	buf.WriteString(layout.script)
+	buf.WriteString(layout.tail)
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// checkModel checks that model is exactly one JSON object with "schema": 1.
+// It walks tokens rather than unmarshalling, so a fork chain nested deeper
+// than encoding/json's depth limit is still accepted.
+func checkModel(model []byte) error {
+	var schema json.Number
+	found := false
+	if json.Valid(model) {
+		var doc struct {
+			Schema *json.RawMessage `json:"schema"`
+		}
+		if err := json.Unmarshal(model, &doc); err != nil {
+			// Valid JSON that is not an object.
+			return fmt.Errorf("report: model is not a JSON object")
+		}
+		if doc.Schema != nil {
+			found = true
+			schema = json.Number(*doc.Schema)
+		}
+	} else {
+		// json.Valid also says no to documents nested deeper than 10,000
+		// levels, which a long fork chain produces; the token walk has no
+		// such limit and still finds every real syntax error.
+		err := walkTokens(model, func(key string, dec *json.Decoder) error {
+			if key != "schema" {
+				return nil
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return err
+			}
+			found, schema = true, json.Number(raw)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: no \"schema\"", ErrSchema)
+	}
+	if schema != json.Number(strconv.Itoa(SchemaVersion)) {
+		return fmt.Errorf("%w: \"schema\" is %.20s", ErrSchema, schema)
+	}
+	return nil
+}
+
+// walkTokens reads model as one JSON object to its end. For each key of
+// the top-level object it calls topKey, which may consume the key's value
+// with dec.Token when it returns nil; the walk skips the value otherwise.
+func walkTokens(model []byte, topKey func(key string, dec *json.Decoder) error) error {
+	dec := json.NewDecoder(bytes.NewReader(model))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("report: model is not JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("report: model is not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("report: model is not JSON: %w", err)
+		}
+		key, _ := tok.(string)
+		before := dec.InputOffset()
+		if topKey != nil {
+			if err := topKey(key, dec); err != nil {
+				return fmt.Errorf("report: model is not JSON: %w", err)
+			}
+		}
+		if dec.InputOffset() == before {
+			if err := skipValue(dec); err != nil {
+				return fmt.Errorf("report: model is not JSON: %w", err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return fmt.Errorf("report: model is not JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("report: model is not JSON: data after the top-level object")
+	}
+	return nil
+}
+
+// skipValue consumes one value with a depth counter instead of recursion.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				depth++
+			default:
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// appendScriptJSON appends the valid JSON document model so that it can
+// sit inside a <script> element: '<', '>' and '&' become \u escapes, so
+// no "</script" or "<!--" can appear, and U+2028, U+2029 and the bytes
+// of invalid UTF-8 become \u2028, \u2029 and \ufffd. In valid JSON these
+// characters only occur inside strings, where the escapes mean the same.
+func appendScriptJSON(buf *bytes.Buffer, model []byte) {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(model); {
+		c := model[i]
+		if c < utf8.RuneSelf {
+			if c == '<' || c == '>' || c == '&' {
+				buf.Write(model[start:i])
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hex[c>>4])
+				buf.WriteByte(hex[c&0xf])
+				i++
+				start = i
+				continue
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(model[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			buf.Write(model[start:i])
+			buf.WriteString(`\ufffd`)
+		case r == '\u2028' || r == '\u2029':
+			buf.Write(model[start:i])
+			buf.WriteString(`\u202`)
+			buf.WriteByte(hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	buf.Write(model[start:])
+}
