@@ -305,3 +305,59 @@ func BenchmarkReader(b *testing.B) {
 		r.Close()
 	}
 }
+
+type failWriter struct{ after int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+func TestBackgroundWriter(t *testing.T) {
+	recs := testRecords(200)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, &Options{Header: testHeader, Background: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if err := w.WritePacket(r.Source, r.Time, r.Data); err != nil {
+			t.Fatal(err)
+		}
+		if i%9 == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Written() != int64(buf.Len()) {
+		t.Errorf("Written() = %d, file has %d bytes", w.Written(), buf.Len())
+	}
+	_, got, err := readAll(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(recs, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+
+	// A write error surfaces by Close at the latest.
+	w, err = NewWriter(&failWriter{after: 2}, &Options{Background: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawErr error
+	for i := 0; i < 10 && sawErr == nil; i++ {
+		w.WritePacket(SourceAudit, 1, []byte("x"))
+		sawErr = w.Flush()
+	}
+	if cerr := w.Close(); sawErr == nil && cerr == nil {
+		t.Error("a failing writer reported no error")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -22,6 +23,12 @@ type Options struct {
 	FrameSize int
 	// Level is the zstd level. Default zstd.SpeedDefault (about zstd -3).
 	Level zstd.EncoderLevel
+	// Background compresses and writes each closed frame on a goroutine of
+	// its own, so that WritePacket and Flush return at once while the
+	// previous frame is compressed (at most one frame in flight: a Flush
+	// waits for it). Written, Frames and errors then lag by one frame; an
+	// error surfaces on a later call, and Close waits for the last write.
+	Background bool
 }
 
 // DefaultFrameSize is the uncompressed size at which a frame is closed.
@@ -44,10 +51,15 @@ type Writer struct {
 	stats     [numSources]Stats
 	statsSet  [numSources]bool
 	statsNew  bool
-	written   int64
-	frames    int
+	written   atomic.Int64
+	frames    atomic.Int64
 	packets   [numSources]uint64
 	err       error
+
+	// With Options.Background: the frame in flight and its result.
+	background bool
+	spare      []byte     // the buffer the next frame will fill
+	pending    chan error // the result of the frame in flight; nil when none
 }
 
 // NewWriter writes the section header and interface descriptions of a new
@@ -72,7 +84,7 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("formats: zstd encoder: %w", err)
 	}
-	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10)}
+	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background}
 	cw.buf = appendSectionHeader(cw.buf, &o.Header)
 	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
 	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
@@ -168,17 +180,52 @@ func (w *Writer) Flush() error {
 }
 
 func (w *Writer) closeFrame() error {
-	w.out = append(w.out[:0], zeros[:indexLen]...)
-	w.out = w.enc.EncodeAll(w.buf, w.out)
-	putIndex(w.out[:indexLen], len(w.out)-indexLen, len(w.buf))
-	n, err := w.w.Write(w.out)
-	w.written += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("formats: write frame: %w", err)
+	if !w.background {
+		err := w.writeFrame(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			w.err = err
+		}
+		return err
+	}
+	if err := w.wait(); err != nil {
+		return err
+	}
+	frame := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.pending = make(chan error, 1)
+	go func() {
+		err := w.writeFrame(frame)
+		w.spare = frame[:0] // read only after pending is received
+		w.pending <- err
+	}()
+	return nil
+}
+
+// wait waits for the frame in flight, if any, and returns its error.
+func (w *Writer) wait() error {
+	if w.pending == nil {
 		return w.err
 	}
-	w.frames++
-	w.buf = w.buf[:0]
+	err := <-w.pending
+	w.pending = nil
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// writeFrame compresses buf into one indexed frame and writes it.
+func (w *Writer) writeFrame(buf []byte) error {
+	w.out = append(w.out[:0], zeros[:indexLen]...)
+	w.out = w.enc.EncodeAll(buf, w.out)
+	putIndex(w.out[:indexLen], len(w.out)-indexLen, len(buf))
+	n, err := w.w.Write(w.out)
+	w.written.Add(int64(n))
+	if err != nil {
+		return fmt.Errorf("formats: write frame: %w", err)
+	}
+	w.frames.Add(1)
 	return nil
 }
 
@@ -192,6 +239,9 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	err := w.Flush()
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
 	w.enc.Close()
 	if err == nil {
 		w.err = errWriterClosed
@@ -201,14 +251,15 @@ func (w *Writer) Close() error {
 
 var errWriterClosed = fmt.Errorf("formats: writer closed")
 
-// Written returns the number of compressed bytes written so far.
-func (w *Writer) Written() int64 { return w.written }
+// Written returns the number of compressed bytes written so far. It is
+// safe to call from any goroutine.
+func (w *Writer) Written() int64 { return w.written.Load() }
 
 // Buffered returns the number of uncompressed bytes in the open frame.
 func (w *Writer) Buffered() int { return len(w.buf) }
 
 // Frames returns the number of frames written so far.
-func (w *Writer) Frames() int { return w.frames }
+func (w *Writer) Frames() int { return int(w.frames.Load()) }
 
 var zeros [indexLen]byte
 

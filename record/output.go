@@ -39,6 +39,10 @@ func newOutput(base string, rotateSize int64, rotateCount int, hdr formats.Heade
 	_, _ = rand.Read(id)
 	hdr.CaptureID = hex.EncodeToString(id)
 	o := &output{base: base, rotateSize: rotateSize, rotateCount: rotateCount, header: hdr, owner: own}
+	// Frames are compressed and written on a goroutine of their own, so
+	// the listeners (which append under the recorder's mutex) are not held
+	// up while a frame is compressed.
+	o.opts.Background = true
 	if rotateSize > 0 {
 		// Size is checked when a frame closes: frames of a quarter of the
 		// size (uncompressed) keep a file's overshoot small.

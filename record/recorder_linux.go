@@ -462,4 +462,3 @@ func hostHeader(version string, cmdline []string) (formats.Header, error) {
 		CommandLine:   cmdline,
 	}, nil
 }
-
