@@ -25,5 +25,11 @@ fuzz:
 demo: build
 	./scripts/demo
 
+# The benchmark of issue 4, as root: auditd, proctrail record and the floor
+# reader, then aureport, ausearch, laurel, zstd and analyze, side by side
+# (about 8 minutes; results in bench/RESULTS.md). BENCHFLAGS=--help for options.
+bench: build
+	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
+
 clean:
 	rm -rf bin
