@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"encoding/hex"
+	"math/bits"
 	"path"
 	"slices"
 	"strconv"
@@ -48,19 +49,36 @@ type call struct {
 	items   []pathItem
 	header  int64
 	t       int64
-	ev      *replay.AuditEvent
+	pid     int32
+	ppid    int32
+	uid     int64
+	hasUID  bool
+	// argv is a successful execve's, from its EXECVE records; nil when
+	// they are missing or malformed.
+	argv []string
 }
 
-// audit applies one audit event. Only syscall events matter; others
-// (CONFIG_CHANGE, USER_*, …) are skipped.
+// parser reads audit events into calls. It holds no state of the
+// analysis, only a cache, so that it can run ahead of the builder on a
+// goroutine of its own (see readEvents).
 //
 // Records are read with a small parser of their key=value text rather than
 // auparse's, which matches regular expressions and was two thirds of the
 // analysis time: only a dozen keys are needed, and the kernel writes each
 // either "quoted", as a bare token, or hex-encoded when it holds special
 // bytes (audit_log_untrustedstring).
-func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
-	c := call{ev: ev, header: ev.Time.UnixNano()}
+type parser struct {
+	syscalls map[syscallKey]string // a cache of syscall names
+}
+
+// parse reads ev, received at capture time capT, into c, its PATH items
+// appended to items, which it returns. ok is false for an event the
+// builder skips: one without a SYSCALL record (CONFIG_CHANGE, USER_*, …),
+// of an unknown syscall, or without a pid. The strings of c point into
+// ev's records.
+func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []pathItem) (ok bool, _ []pathItem) {
+	*c = call{header: ev.Time.UnixNano()}
+	first := len(items)
 	var sys *replay.AuditRecord
 	for i := range ev.Records {
 		r := &ev.Records[i]
@@ -70,19 +88,23 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 				sys = r
 			}
 		case auparse.AUDIT_CWD:
-			eachField(r.Text, func(k, v string, quoted bool) {
-				if k == "cwd" {
-					c.cwd, c.hasCwd = untrusted(v, quoted)
+			// Not in the for statement: Go would copy f at each iteration.
+			f := newFields(r.Text)
+			for f.next() {
+				if f.key == "cwd" {
+					c.cwd, c.hasCwd = untrusted(f.val, f.quoted)
 				}
-			})
+			}
 		case auparse.AUDIT_PATH:
 			var it pathItem
-			eachField(r.Text, func(k, v string, quoted bool) {
-				switch k {
+			// Not in the for statement: Go would copy f at each iteration.
+			f := newFields(r.Text)
+			for f.next() {
+				switch v := f.val; f.key {
 				case "item":
-					it.item, _ = strconv.Atoi(v)
+					it.item, _ = atoi(v)
 				case "name":
-					it.name, it.hasName = untrusted(v, quoted)
+					it.name, it.hasName = untrusted(v, f.quoted)
 				case "nametype":
 					it.nametype = v
 				case "dev":
@@ -92,41 +114,58 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 				case "mode":
 					it.dir = strings.HasPrefix(v, "04")
 				}
-			})
-			c.items = append(c.items, it)
+			}
+			items = append(items, it)
 		}
 	}
+	c.items = items[first:len(items):len(items)]
 	if sys == nil {
-		return
+		return false, items
 	}
 	var arch, num, pidS, ppidS, uidS string
-	eachField(sys.Text, func(k, v string, quoted bool) {
-		switch k {
-		case "arch":
-			arch = v
-		case "syscall":
-			num = v
-		case "success":
-			c.success = v == "yes"
-		case "exit":
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				c.exit, c.exitNum = n, true
+	// Not in the for statement: Go would copy f at each iteration.
+	f := newFields(sys.Text)
+	for f.next() {
+		// By length first: a SYSCALL record has some thirty fields, and
+		// most are not wanted.
+		k, v := f.key, f.val
+		switch len(k) {
+		case 2:
+			if k[0] == 'a' && k[1] >= '0' && k[1] <= '3' {
+				c.a[k[1]-'0'], _ = parseHex64(v)
 			}
-		case "a0", "a1", "a2", "a3":
-			c.a[k[1]-'0'], _ = strconv.ParseUint(v, 16, 64)
-		case "pid":
-			pidS = v
-		case "ppid":
-			ppidS = v
-		case "uid":
-			uidS = v
-		case "comm":
-			c.comm, _ = untrusted(v, quoted)
-		case "exe":
-			c.exe, _ = untrusted(v, quoted)
+		case 3:
+			switch k {
+			case "pid":
+				pidS = v
+			case "uid":
+				uidS = v
+			case "exe":
+				c.exe, _ = untrusted(v, f.quoted)
+			}
+		case 4:
+			switch k {
+			case "arch":
+				arch = v
+			case "exit":
+				if n, err := parseDec(v, 64); err == nil {
+					c.exit, c.exitNum = n, true
+				}
+			case "ppid":
+				ppidS = v
+			case "comm":
+				c.comm, _ = untrusted(v, f.quoted)
+			}
+		case 7:
+			switch k {
+			case "syscall":
+				num = v
+			case "success":
+				c.success = v == "yes"
+			}
 		}
-	})
-	c.sc = syscallName(arch, num)
+	}
+	c.sc = ps.syscallName(arch, num)
 	if c.exitNum && c.exit < 0 {
 		c.errno = errnoName(-c.exit)
 	}
@@ -139,19 +178,32 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 	if c.header != 0 && capT-c.header > auditClockSlack {
 		c.t = c.header + auditClockSlack
 	}
-	pid, err := strconv.ParseInt(pidS, 10, 32)
+	pid, err := parseDec(pidS, 32)
 	if err != nil || pid <= 0 || c.sc == "" {
-		return
+		return false, items
 	}
-	ppid, _ := strconv.ParseInt(ppidS, 10, 32)
-	p := b.auditProc(int32(pid), int32(ppid), &c)
-	if uid, err := strconv.ParseInt(uidS, 10, 64); err == nil {
-		p.setUID(uid, c.t)
+	ppid, _ := parseDec(ppidS, 32)
+	c.pid, c.ppid = int32(pid), int32(ppid)
+	c.uid, err = parseDec(uidS, 64)
+	c.hasUID = err == nil
+	if (c.sc == "execve" || c.sc == "execveat") && c.success {
+		if argv, err := ev.Argv(); err == nil {
+			c.argv = argv
+		}
+	}
+	return true, items
+}
+
+// audit applies one audited syscall.
+func (b *builder) audit(c *call) {
+	p := b.auditProc(c.pid, c.ppid, c)
+	if c.hasUID {
+		p.setUID(c.uid, c.t)
 	}
 	// pivot_root's CWD record is already relative to the new root: the
 	// tracked cwd, from the process's earlier events, is the one to use.
 	if c.hasCwd && c.sc != "pivot_root" {
-		p.cwd = strings.Clone(c.cwd)
+		p.cwd = b.intern(c.cwd)
 		if p.firstCwd == "" {
 			p.firstCwd = p.cwd
 		}
@@ -160,18 +212,18 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 	switch c.sc {
 	case "execve", "execveat":
 		if c.success {
-			b.auditExec(p, &c)
+			b.auditExec(p, c)
 		}
 	case "clone", "clone3", "fork", "vfork":
 		if c.success && c.exitNum && c.exit > 0 {
-			b.auditClone(p, &c)
+			b.auditClone(p, c)
 		}
 	case "exit_group":
 		// exit_group never returns: no success or exit field; the status
 		// is its argument.
 		p.auditExit, p.auditExitCode, p.auditExitT = true, int(c.a[0]&0xff), c.t
 	case "open", "openat", "openat2", "creat":
-		b.auditOpen(p, &c)
+		b.auditOpen(p, c)
 	case "close":
 		if c.success {
 			b.closeFD(p, fdArg(c.a[0]), c.t)
@@ -186,7 +238,7 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 		}
 	case "chdir":
 		if it := c.target(""); c.success && it != nil {
-			dir := b.resolve(p, &c, atFDCWD, it)
+			dir := b.resolve(p, c, atFDCWD, it)
 			p.cwd = dir
 			b.addFile(p, File{Path: dir, Op: "chdir", Open: c.t, Close: c.t})
 		}
@@ -199,7 +251,7 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 		}
 	case "rename", "renameat", "renameat2":
 		if c.success {
-			b.auditRename(p, &c)
+			b.auditRename(p, c)
 		}
 	case "unlink", "unlinkat", "rmdir":
 		if it := c.target("DELETE"); c.success && it != nil {
@@ -213,13 +265,13 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 			if c.sc == "rmdir" {
 				op = "rmdir"
 			}
-			b.addFile(p, File{Path: b.resolve(p, &c, dirfd, it), Op: op, Open: c.t, Close: c.t})
+			b.addFile(p, File{Path: b.resolve(p, c, dirfd, it), Op: op, Open: c.t, Close: c.t})
 		}
 	case "pivot_root":
 		if it := c.target(""); c.success && it != nil {
 			// Resolved against the cwd the process had before: runc does
 			// fchdir(rootfs); pivot_root(".", ".").
-			root := joinPath(p.cwd, it.name)
+			root := b.joinPath(p.cwd, it.name)
 			if strings.HasPrefix(root, "/") {
 				p.pivot = root
 			}
@@ -230,12 +282,12 @@ func (b *builder) audit(ev *replay.AuditEvent, capT int64) {
 		}
 	case "setns":
 		if c.success {
-			b.auditSetns(p, &c)
+			b.auditSetns(p, c)
 		}
 	case "unshare", "mount", "exit":
 	default:
 		if c.success {
-			b.auditOther(p, &c)
+			b.auditOther(p, c)
 		}
 	}
 }
@@ -325,7 +377,7 @@ func (b *builder) resolve(p *proc, c *call, dirfd int32, it *pathItem) string {
 			dir = b.dirs[dirKey{par.dev, par.inode}]
 		}
 	}
-	out := joinPath(dir, name)
+	out := b.joinPath(dir, name)
 	if it.dir && it.inode != "" && strings.HasPrefix(out, "/") {
 		if len(b.dirs) >= maxDirs {
 			clear(b.dirs)
@@ -337,21 +389,29 @@ func (b *builder) resolve(p *proc, c *call, dirfd int32, it *pathItem) string {
 
 // joinPath joins name to dir and cleans it; with no dir, a relative name
 // stays relative.
-func joinPath(dir, name string) string {
+func (b *builder) joinPath(dir, name string) string {
 	if strings.HasPrefix(name, "/") || dir == "" {
 		if name == "" {
 			return dir
 		}
-		return strings.Clone(path.Clean(name))
+		return b.intern(path.Clean(name))
 	}
-	return strings.Clone(path.Join(dir, name))
+	return b.intern(path.Join(dir, name))
 }
 
 func (b *builder) addFile(p *proc, f File) *access {
-	a := &access{f: f, owner: p}
+	// From a slab: accesses live to the end, and there is one an event.
+	if len(b.accesses) == 0 {
+		b.accesses = make([]access, accessSlab)
+	}
+	a := &b.accesses[0]
+	b.accesses = b.accesses[1:]
+	*a = access{f: f, owner: p}
 	p.files = append(p.files, a)
 	return a
 }
+
+const accessSlab = 256
 
 func (b *builder) auditExec(p *proc, c *call) {
 	dirfd := int32(atFDCWD)
@@ -398,11 +458,10 @@ func (b *builder) auditExec(p *proc, c *call) {
 		if len(b.exes) >= maxDirs {
 			clear(b.exes)
 		}
-		b.exes[dirKey{strings.Clone(key.dev), strings.Clone(key.inode)}] = strings.Clone(exe)
+		b.exes[dirKey{strings.Clone(key.dev), strings.Clone(key.inode)}] = b.intern(exe)
 	}
 	// argv comes from EXECVE records: PROCTITLE is cached at the task's
 	// first audited syscall and can still show the previous command.
-	argv, err := c.ev.Argv()
 	var x *execEntry
 	for i := lastIndex(p.execs, func(x *execEntry) bool { return x.audit }) + 1; i < len(p.execs); i++ {
 		if !p.execs[i].audit {
@@ -415,9 +474,10 @@ func (b *builder) auditExec(p *proc, c *call) {
 		p.execs = append(p.execs, x)
 	}
 	x.audit = true
-	x.exe, x.cwd, x.comm, x.path = strings.Clone(exe), strings.Clone(c.cwd), strings.Clone(c.comm), target
-	if err == nil && argv != nil {
-		x.argv, x.hasArgv = argv, true
+	x.exe, x.cwd, x.comm, x.path = b.intern(exe), b.intern(c.cwd), b.intern(c.comm), target
+	if c.argv != nil {
+		// Interned: the arguments point into the replay's shared blocks.
+		x.argv, x.hasArgv = b.internStrings(c.argv), true
 	}
 	if x.cwd == "" {
 		x.cwd = p.cwd
@@ -633,49 +693,188 @@ var atSyscalls = map[string]string{
 	"readlinkat": "readlink",
 }
 
-// eachField calls f for each key=value pair of an audit record's text
-// (after its audit(…): header), with the value's quotes removed; quoted
-// says it had them. Words without '=' are skipped; an unterminated quote
-// runs to the end.
-func eachField(text string, f func(key, val string, quoted bool)) {
+// fields scans the key=value pairs of an audit record's text (after its
+// audit(…): header): after each next that reports true, key and val hold
+// a pair, val without its quotes, and quoted says it had them. Words
+// without '=' are skipped; an unterminated quote runs to the end.
+//
+// It runs over every field of every record, the analysis's hottest loop:
+// bytes are classified with tables, and when the text holds no tab or
+// newline (the kernel's never do: it hex-encodes such strings) unquoted
+// values, most of the bytes, are skipped with strings.IndexByte.
+type fields struct {
+	text, key, val string
+	quoted         bool
+	plain          bool // text holds no '\t' or '\n': ' ' is the only separator
+}
+
+// fieldSkip marks the bytes skipped between pairs; fieldKeyEnd those that
+// end a key.
+var fieldSkip, fieldKeyEnd = func() (skip, keyEnd [256]bool) {
+	for _, c := range []byte{' ', '\t', '\n'} {
+		skip[c], keyEnd[c] = true, true
+	}
+	skip[':'], keyEnd['='] = true, true
+	return skip, keyEnd
+}()
+
+func newFields(text string) fields {
 	if strings.HasPrefix(text, "audit(") {
 		if i := strings.IndexByte(text, ')'); i >= 0 {
 			text = text[i+1:]
 		}
 	}
+	return fields{text: text, plain: strings.IndexByte(text, '\t') < 0 && strings.IndexByte(text, '\n') < 0}
+}
+
+func (f *fields) next() bool {
+	var ok bool
+	f.key, f.val, f.text, f.quoted, ok = nextField(f.text, f.plain)
+	return ok
+}
+
+// nextField is fields.next on values, which stay in registers.
+func nextField(text string, plain bool) (key, val, rest string, quoted, ok bool) {
 	for {
-		text = strings.TrimLeft(text, ": \t\n")
-		if text == "" {
-			return
+		i := 0
+		for i < len(text) && fieldSkip[text[i]] {
+			i++
 		}
-		i := strings.IndexAny(text, "= \t\n")
-		if i < 0 {
-			return
+		text = text[i:]
+		if plain {
+			i = indexKeyEnd(text)
+		} else {
+			i = 0
+			for i < len(text) && !fieldKeyEnd[text[i]] {
+				i++
+			}
+		}
+		if i == len(text) {
+			return "", "", "", false, false
 		}
 		if text[i] != '=' || i == 0 {
 			text = text[i+1:]
 			continue
 		}
-		key := text[:i]
-		text = text[i+1:]
-		var val string
-		quoted := false
+		key, text = text[:i], text[i+1:]
 		if text != "" && (text[0] == '"' || text[0] == '\'') {
-			q := text[0]
-			quoted = true
-			if j := strings.IndexByte(text[1:], q); j >= 0 {
-				val, text = text[1:j+1], text[j+2:]
-			} else {
-				val, text = text[1:], ""
+			if j := strings.IndexByte(text[1:], text[0]); j >= 0 {
+				return key, text[1 : j+1], text[j+2:], true, true
 			}
-		} else if j := strings.IndexAny(text, " \t\n"); j >= 0 {
-			val, text = text[:j], text[j:]
-		} else {
-			val, text = text, ""
+			return key, text[1:], "", true, true
 		}
-		f(key, val, quoted)
+		j := len(text)
+		if plain {
+			j = indexSpace(text)
+		} else {
+			for k := 0; k < len(text); k++ {
+				if c := text[k]; c == ' ' || c == '\t' || c == '\n' {
+					j = k
+					break
+				}
+			}
+		}
+		return key, text[:j], text[j:], false, true
 	}
 }
+
+// Eight bytes at a time (SWAR): matchByte(x, c) has the high bit of the
+// lowest byte of x equal to c set, and none below it (bytes above a match
+// may be marked wrongly, which the callers ignore).
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+func matchByte(x, c uint64) uint64 {
+	y := x ^ (swarLo * c)
+	return (y - swarLo) &^ y & swarHi
+}
+
+// indexSpace is the index of the first ' ' in s, or len(s).
+func indexSpace(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if m := matchByte(load64(s[i:]), ' '); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == ' ' {
+			return i
+		}
+	}
+	return i
+}
+
+// indexKeyEnd is the index of the first '=' or ' ' in s, or len(s).
+func indexKeyEnd(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s[i:])
+		if m := matchByte(x, ' ') | matchByte(x, '='); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '=' {
+			return i
+		}
+	}
+	return i
+}
+
+// load64 reads the first eight bytes of s, little-endian.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// parseDec is strconv.ParseInt(s, 10, bits), without its generality for
+// the short runs of digits audit records hold: the same results.
+func parseDec(s string, bits int) (int64, error) {
+	if n := len(s); n > 0 && n <= 9 { // 9 digits fit in 32 bits
+		var v int64
+		for i := range n {
+			c := s[i] - '0'
+			if c > 9 {
+				return strconv.ParseInt(s, 10, bits)
+			}
+			v = v*10 + int64(c)
+		}
+		return v, nil
+	}
+	return strconv.ParseInt(s, 10, bits)
+}
+
+func atoi(s string) (int, error) {
+	n, err := parseDec(s, 0)
+	return int(n), err
+}
+
+// parseHex is strconv.ParseUint(s, 16, bits), quicker the same way.
+func parseHex(s string, bits int) (uint64, error) {
+	if n := len(s); n > 0 && n <= bits/4 {
+		var v uint64
+		for i := range n {
+			c := s[i]
+			switch {
+			case c >= '0' && c <= '9':
+				c -= '0'
+			case c|0x20 >= 'a' && c|0x20 <= 'f':
+				c = c | 0x20 - 'a' + 10
+			default:
+				return strconv.ParseUint(s, 16, bits)
+			}
+			v = v<<4 | uint64(c)
+		}
+		return v, nil
+	}
+	return strconv.ParseUint(s, 16, bits)
+}
+
+func parseHex64(s string) (uint64, error) { return parseHex(s, 64) }
 
 // untrusted decodes a string the kernel logged with
 // audit_log_untrustedstring: quoted as is, else hex; "(null)" and "?" are
@@ -693,18 +892,36 @@ func untrusted(v string, quoted bool) (string, bool) {
 	return v, true
 }
 
+// syscallKey is an audit arch (AUDIT_ARCH_*) and syscall number.
+type syscallKey struct {
+	arch uint32
+	num  int
+}
+
+// maxSyscallNames bounds the builder's cache of syscall names.
+const maxSyscallNames = 1024
+
 // syscallName names a syscall by its arch (AUDIT_ARCH_*, hex) and number,
-// with auparse's tables.
-func syscallName(arch, num string) string {
-	a, err := strconv.ParseUint(arch, 16, 32)
+// with auparse's tables, whose lookup (two maps, a string key) is cached.
+func (ps *parser) syscallName(arch, num string) string {
+	a, err := parseHex(arch, 32)
 	if err != nil {
 		return ""
 	}
-	n, err := strconv.Atoi(num)
+	n, err := atoi(num)
 	if err != nil {
 		return ""
 	}
-	return auparse.AuditSyscalls[auparse.AuditArch(a).String()][n]
+	k := syscallKey{uint32(a), n}
+	name, ok := ps.syscalls[k]
+	if !ok {
+		name = auparse.AuditSyscalls[auparse.AuditArch(a).String()][n]
+		if ps.syscalls == nil || len(ps.syscalls) >= maxSyscallNames {
+			ps.syscalls = map[syscallKey]string{}
+		}
+		ps.syscalls[k] = name
+	}
+	return name
 }
 
 // errnoName names the errnos the analysis keeps; others are numbered.

@@ -4,20 +4,48 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"proctrail/replay"
 )
 
-// BenchmarkBuild replays each testdata capture through Build: bytes/s are
-// of the compressed capture; msgs/s counts its messages.
-func BenchmarkBuild(b *testing.B) {
+// benchCaptures are the testdata captures, plus the files named in
+// $PROCTRAIL_BENCH_CAPTURES (colon-separated), such as a large capture
+// made with `proctrail record -o storm.zst -- bench/storm.sh 2 3000`.
+func benchCaptures(b *testing.B) []string {
 	captures, _ := filepath.Glob("../testdata/analyze/*/capture*.zst")
+	if env := os.Getenv("PROCTRAIL_BENCH_CAPTURES"); env != "" {
+		captures = append(captures, strings.Split(env, ":")...)
+	}
 	if len(captures) == 0 {
 		b.Skip("no captures in ../testdata/analyze")
 	}
-	for _, c := range captures {
-		b.Run(filepath.Base(filepath.Dir(c)), func(b *testing.B) {
+	return captures
+}
+
+func benchName(c string) string {
+	if strings.HasPrefix(c, "../testdata/") {
+		return filepath.Base(filepath.Dir(c))
+	}
+	return strings.TrimSuffix(filepath.Base(c), ".zst")
+}
+
+// BenchmarkBuild replays each capture through Build: bytes/s are of the
+// compressed capture; msgs/s counts its messages.
+func BenchmarkBuild(b *testing.B) {
+	benchAnalyze(b, false)
+}
+
+// BenchmarkAnalyze is the whole of `proctrail analyze`: replay, then
+// BuildJSON of every process.
+func BenchmarkAnalyze(b *testing.B) {
+	benchAnalyze(b, true)
+}
+
+func benchAnalyze(b *testing.B, render bool) {
+	for _, c := range benchCaptures(b) {
+		b.Run(benchName(c), func(b *testing.B) {
 			st, err := os.Stat(c)
 			if err != nil {
 				b.Fatal(err)
@@ -30,11 +58,11 @@ func BenchmarkBuild(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				m, err := Build(s, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := WriteJSON(io.Discard, m); err != nil {
+				if render {
+					if _, err := BuildJSON(io.Discard, s, nil); err != nil {
+						b.Fatal(err)
+					}
+				} else if _, err := Build(s, nil); err != nil {
 					b.Fatal(err)
 				}
 				info := s.Info()

@@ -167,6 +167,29 @@ type builder struct {
 	runtimes map[string]string
 	exes     map[dirKey]string      // (dev, inode) of executed files → exe
 	pending  map[int32]pendingClone // clone records ahead of their child's fork event
+	strs     map[string]string      // interned strings; see intern
+	cgroups  map[string]cgroupInfo  // ContainerFromCgroup's results, by cgroup file
+	accesses []access               // the rest of the slab addFile takes from
+}
+
+// cgroupInfo is a result of ContainerFromCgroup.
+type cgroupInfo struct{ id, runtime string }
+
+// maxCgroups bounds the builder's cache of ContainerFromCgroup results.
+const maxCgroups = 1024
+
+// containerFromCgroup is ContainerFromCgroup, cached: most processes share
+// their cgroup file with others.
+func (b *builder) containerFromCgroup(cgroup string) (id, runtime string) {
+	if r, ok := b.cgroups[cgroup]; ok {
+		return r.id, r.runtime
+	}
+	id, runtime = ContainerFromCgroup(cgroup)
+	if len(b.cgroups) >= maxCgroups || len(cgroup) > maxInternLen*16 {
+		return id, runtime
+	}
+	b.cgroups[strings.Clone(cgroup)] = cgroupInfo{strings.Clone(id), runtime}
+	return id, runtime
 }
 
 // pendingClone is a clone record whose child the connector has not shown
@@ -194,6 +217,8 @@ func newBuilder() *builder {
 		runtimes: map[string]string{},
 		exes:     map[dirKey]string{},
 		pending:  map[int32]pendingClone{},
+		strs:     map[string]string{},
+		cgroups:  map[string]cgroupInfo{},
 	}
 }
 
@@ -208,34 +233,109 @@ func newBuilder() *builder {
 // identities when audit is off. See the package documentation for the
 // rules.
 func Build(s EventSource, opts *Options) (*Model, error) {
+	b, o, err := replayEvents(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b.model(s.Info(), o)
+}
+
+// replayEvents checks opts and replays s through a new builder.
+func replayEvents(s EventSource, opts *Options) (*builder, *Options, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.PathGlob != "" {
 		if _, err := path.Match(o.PathGlob, "x"); err != nil {
-			return nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
+			return nil, nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
 		}
 	}
 	b := newBuilder()
 	if bt := s.Info().BootTime; !bt.IsZero() {
 		b.boot = bt.UnixNano()
 	}
-	for {
-		ev, err := s.NextEvent()
-		if err == io.EOF {
-			break
+	batches := make(chan *eventBatch, batchesAhead)
+	free := make(chan *eventBatch, batchesAhead+2)
+	go readEvents(s, batches, free)
+	var err error
+	for bt := range batches {
+		for i := range bt.events {
+			b.event(&bt.events[i])
 		}
-		if err != nil {
-			return nil, fmt.Errorf("analyze: %w", err)
+		err = bt.err
+		clear(bt.events) // drop the references to the events
+		bt.events, bt.items = bt.events[:0], bt.items[:0]
+		select {
+		case free <- bt:
+		default:
 		}
-		b.event(&ev)
+	}
+	if err != io.EOF {
+		return nil, nil, fmt.Errorf("analyze: %w", err)
 	}
 	b.expire(1<<63 - 1)
-	return b.model(s.Info(), &o)
+	// What only the events needed goes before the model is made.
+	b.byPID, b.byTID, b.dirs, b.exes, b.pending, b.strs, b.queue = nil, nil, nil, nil, nil, nil, nil
+	return b, &o, nil
 }
 
-func (b *builder) event(ev *replay.Event) {
+// How far readEvents runs ahead of the builder: batchesAhead batches of
+// eventBatchLen events.
+const (
+	eventBatchLen = 128
+	batchesAhead  = 2
+)
+
+// parsedEvent is an event with its audit records parsed, when it has a
+// syscall the builder applies.
+type parsedEvent struct {
+	ev replay.Event
+	c  call
+	ok bool // c holds ev's syscall
+}
+
+// eventBatch is what readEvents sends: events, and after the last batch's
+// events the error that ended the source (io.EOF at its end).
+type eventBatch struct {
+	events []parsedEvent
+	items  []pathItem // the calls' PATH items
+	err    error
+}
+
+// readEvents runs on a goroutine of its own: it reads s to its end or
+// first error and parses the audit events (the pure half of the work on
+// them, most of its cost) while the builder applies the batches before,
+// in order, so the result is the same as without it. It closes out after
+// the batch holding the error.
+func readEvents(s EventSource, out chan<- *eventBatch, free <-chan *eventBatch) {
+	defer close(out)
+	var ps parser
+	bt := &eventBatch{events: make([]parsedEvent, 0, eventBatchLen)}
+	for {
+		ev, err := s.NextEvent()
+		if err != nil {
+			bt.err = err
+			out <- bt
+			return
+		}
+		bt.events = append(bt.events, parsedEvent{ev: ev})
+		if pe := &bt.events[len(bt.events)-1]; ev.Audit != nil {
+			pe.ok, bt.items = ps.parse(&pe.c, ev.Audit, ev.Time, bt.items)
+		}
+		if len(bt.events) == eventBatchLen {
+			out <- bt
+			select {
+			case bt = <-free:
+			default:
+				bt = &eventBatch{events: make([]parsedEvent, 0, eventBatchLen)}
+			}
+		}
+	}
+}
+
+func (b *builder) event(pe *parsedEvent) {
+	ev := &pe.ev
 	if ev.Time > b.now {
 		b.now = ev.Time
 	}
@@ -243,7 +343,9 @@ func (b *builder) event(ev *replay.Event) {
 	case ev.Proc != nil:
 		b.connector(ev.Proc, b.connTime(ev.Proc, ev.Time))
 	case ev.Audit != nil:
-		b.audit(ev.Audit, ev.Time)
+		if pe.ok {
+			b.audit(&pe.c)
+		}
 	case ev.ProcFS != nil:
 		b.procfs(ev.ProcFS, ev.Time)
 	}
@@ -404,7 +506,7 @@ func (b *builder) connector(e *replay.ProcEvent, t int64) {
 	case replay.ProcComm:
 		if e.PID == e.TGID {
 			p := b.implicit(e.TGID, t)
-			p.comms = append(p.comms, commChange{t, strings.Clone(e.Comm)})
+			p.comms = append(p.comms, commChange{t, b.intern(e.Comm)})
 		}
 	case replay.ProcUID:
 		b.implicit(e.TGID, t).setUID(int64(e.RealID), t)
@@ -626,9 +728,9 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 			x := p.execs[len(p.execs)-1]
 			if !x.pfs {
 				x.pfs = true
-				x.pExe, x.pCwd, x.pComm = procExe(r.Exe), strings.Clone(r.Cwd), strings.Clone(r.Comm)
+				x.pExe, x.pCwd, x.pComm = b.procExe(r.Exe), b.intern(r.Cwd), b.intern(r.Comm)
 				if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
-					x.pArgv = cloneStrings(r.Cmdline)
+					x.pArgv = b.internStrings(r.Cmdline)
 				}
 			}
 		}
@@ -657,11 +759,11 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 	}
 	if ident && !p.baseSet && len(p.execs) == 0 {
 		p.baseSet = true
-		p.base = procIdentity(r)
+		p.base = b.procIdentity(r)
 	}
 	if r.Cgroup != "" {
-		if id, rt := ContainerFromCgroup(r.Cgroup); id != "" {
-			p.containerID = id
+		if id, rt := b.containerFromCgroup(r.Cgroup); id != "" {
+			p.containerID = b.intern(id)
 			if _, ok := b.runtimes[id]; !ok {
 				b.runtimes[id] = rt
 			}
@@ -680,27 +782,55 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 	}
 }
 
-func procIdentity(r *formats.ProcRecord) identity {
-	id := identity{exe: procExe(r.Exe), cwd: strings.Clone(r.Cwd), comm: strings.Clone(r.Comm)}
+func (b *builder) procIdentity(r *formats.ProcRecord) identity {
+	id := identity{exe: b.procExe(r.Exe), cwd: b.intern(r.Cwd), comm: b.intern(r.Comm)}
 	if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
-		id.argv = cloneStrings(r.Cmdline)
+		id.argv = b.internStrings(r.Cmdline)
 	}
 	return id
 }
 
 // procExe is readlink /proc/PID/exe, or "" for the "/" a process
 // executed from an fd of an unlinked bind mount or a memfd shows.
-func procExe(s string) string {
+func (b *builder) procExe(s string) string {
 	if s == "/" {
 		return ""
 	}
-	return strings.Clone(s)
+	return b.intern(s)
 }
 
-func cloneStrings(s []string) []string {
+// Bounds of the builder's string table: strings longer than maxInternLen
+// are copied, not shared, and the table is emptied when it holds
+// maxInterned strings, so that hostile input cannot make it the larger
+// part of memory.
+const (
+	maxInternLen = 256
+	maxInterned  = 1 << 16
+)
+
+// intern returns a string equal to s in memory of the builder's own: one
+// already held when an equal string was interned before (paths, exes,
+// names and arguments repeat across processes), else a copy. The events'
+// strings point into the replay's shared blocks, which must not be kept.
+func (b *builder) intern(s string) string {
+	if len(s) > maxInternLen || b.strs == nil {
+		return strings.Clone(s)
+	}
+	if v, ok := b.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(b.strs) >= maxInterned {
+		clear(b.strs)
+	}
+	b.strs[v] = v
+	return v
+}
+
+func (b *builder) internStrings(s []string) []string {
 	out := make([]string, len(s))
 	for i, v := range s {
-		out[i] = strings.Clone(v)
+		out[i] = b.intern(v)
 	}
 	return out
 }
@@ -825,7 +955,38 @@ func (b *builder) identityOf(p *proc) (id identity, names []string) {
 
 // model turns the builder's state into the filtered Model.
 func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
-	m := &Model{Capture: Capture{
+	m := &Model{Capture: captureOf(info)}
+	boot := bootOf(info)
+	outs := make([]*Process, len(b.procs))
+	names := make([][]string, len(b.procs))
+	for i, p := range b.procs {
+		outs[i], names[i] = b.process(p, boot, info.Start)
+		p.files = nil // in outs[i] now
+	}
+
+	keep, err := b.selection(o, outs, names)
+	if err != nil {
+		return nil, err
+	}
+	start := make([]int64, len(outs))
+	for i, out := range outs {
+		start[i] = out.Start
+	}
+	roots, kids := b.forest(keep, start)
+	for i, ks := range kids {
+		for _, k := range ks {
+			outs[i].Children = append(outs[i].Children, outs[k])
+		}
+	}
+	for _, r := range roots {
+		m.Processes = append(m.Processes, outs[r])
+	}
+	m.Containers = b.containers(keep, func(i int) string { return outs[i].Container })
+	return m, nil
+}
+
+func captureOf(info replay.CaptureInfo) Capture {
+	return Capture{
 		Files:             slices.Clone(info.Files),
 		Host:              info.Host,
 		Kernel:            info.Kernel,
@@ -839,26 +1000,22 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 		AuditGaps:         info.AuditGaps,
 		ProcfsRecords:     info.Messages[formats.SourceProcfs],
 		UnreadableBytes:   info.UnreadableBytes,
-	}}
-	var boot int64
-	if !info.BootTime.IsZero() {
-		boot = info.BootTime.UnixNano()
 	}
-	outs := make([]*Process, len(b.procs))
-	names := make([][]string, len(b.procs))
-	for i, p := range b.procs {
-		outs[i], names[i] = b.process(p, boot, info.Start)
-	}
+}
 
-	keep, err := b.selection(o, outs, names)
-	if err != nil {
-		return nil, err
+func bootOf(info replay.CaptureInfo) int64 {
+	if info.BootTime.IsZero() {
+		return 0
 	}
+	return info.BootTime.UnixNano()
+}
 
-	// The forest of kept processes; a parent cycle (only hostile input
-	// makes one) is cut at its earliest process.
+// forest lays out the forest of the kept processes, given each process's
+// output start time: the roots, and each process's children, in output
+// order (start, pid, then order of creation). A parent cycle (only
+// hostile input makes one) is cut at its earliest process.
+func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int) {
 	children := make([][]int, len(b.procs))
-	var roots []int
 	for i, p := range b.procs {
 		if !keep[i] {
 			continue
@@ -870,24 +1027,24 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 		}
 	}
 	order := func(a, c int) int {
-		return cmp.Or(cmp.Compare(outs[a].Start, outs[c].Start), cmp.Compare(outs[a].PID, outs[c].PID), cmp.Compare(a, c))
+		return cmp.Or(cmp.Compare(start[a], start[c]), cmp.Compare(b.procs[a].pid, b.procs[c].pid), cmp.Compare(a, c))
 	}
+	kids = make([][]int, len(b.procs))
 	placed := make([]bool, len(b.procs))
-	var place func(root int)
-	place = func(root int) {
+	place := func(root int) {
 		stack := []int{root}
 		placed[root] = true
 		for len(stack) > 0 {
 			i := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			kids := children[i]
-			slices.SortFunc(kids, order)
-			for _, k := range kids {
+			cs := children[i]
+			slices.SortFunc(cs, order)
+			for _, k := range cs {
 				if placed[k] {
 					continue
 				}
 				placed[k] = true
-				outs[i].Children = append(outs[i].Children, outs[k])
+				kids[i] = append(kids[i], k)
 				stack = append(stack, k)
 			}
 		}
@@ -907,14 +1064,15 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 		}
 	}
 	slices.SortFunc(roots, order)
-	for _, r := range roots {
-		m.Processes = append(m.Processes, outs[r])
-	}
+	return roots, kids
+}
 
-	// Containers of the kept processes; rootfs from any process of it.
+// containers lists the containers of the kept processes, given each
+// process's container id; the rootfs comes from any process of it.
+func (b *builder) containers(keep []bool, containerOf func(int) string) []Container {
 	conts := map[string]*Container{}
 	for i, p := range b.procs {
-		id := outs[i].Container
+		id := containerOf(i)
 		if id == "" {
 			continue
 		}
@@ -930,30 +1088,39 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 			c.Processes++
 		}
 	}
+	var out []Container
 	for _, c := range conts {
 		if c.Processes > 0 {
-			m.Containers = append(m.Containers, *c)
+			out = append(out, *c)
 		}
 	}
-	slices.SortFunc(m.Containers, func(a, c Container) int { return strings.Compare(a.ID, c.ID) })
-	return m, nil
+	slices.SortFunc(out, func(a, c Container) int { return strings.Compare(a.ID, c.ID) })
+	return out
+}
+
+// outStart is p's start time in the output, and whether it was alive
+// before the capture started.
+func outStart(p *proc, boot, captureStart int64) (start int64, before bool) {
+	start = p.start
+	if !p.forkSeen {
+		known := p.startTicks != 0 && boot != 0
+		if known {
+			start = min(boot+int64(p.startTicks)*clockTick, p.start)
+		} else if p.snapshot && captureStart != 0 {
+			start = min(p.start, captureStart)
+		}
+		before = !p.auditCreated && !(known && start >= captureStart)
+	}
+	return start, before
 }
 
 // process converts p to its output form.
 func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string) {
-	out := &Process{PID: p.pid, PPID: p.ppid, Start: p.start, UID: p.uid, Container: b.containerOf(p), Command: p.command}
+	out := &Process{PID: p.pid, PPID: p.ppid, UID: p.uid, Container: b.containerOf(p), Command: p.command}
 	if p.parent != nil {
 		out.PPID = p.parent.pid
 	}
-	if !p.forkSeen {
-		known := p.startTicks != 0 && boot != 0
-		if known {
-			out.Start = min(boot+int64(p.startTicks)*clockTick, p.start)
-		} else if p.snapshot && captureStart != 0 {
-			out.Start = min(p.start, captureStart)
-		}
-		out.BeforeCapture = !p.auditCreated && !(known && out.Start >= captureStart)
-	}
+	out.Start, out.BeforeCapture = outStart(p, boot, captureStart)
 	out.End = p.end
 	if p.exited {
 		out.Exited, out.ExitCode, out.Signal, out.CoreDumped = true, p.exitCode, p.signal, p.core
@@ -978,10 +1145,14 @@ func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string
 
 	id, names := b.identityOf(p)
 	out.Comm, out.Exe, out.Argv, out.Cwd = id.comm, id.exe, id.argv, id.cwd
+	if len(p.execs) > 0 {
+		out.Execs = make([]Exec, 0, len(p.execs))
+	}
 	for _, x := range p.execs {
 		xi := b.execIdentity(x)
 		out.Execs = append(out.Execs, Exec{Time: clamp(x.t), Exe: xi.exe, Argv: xi.argv, Cwd: xi.cwd})
 	}
+	out.Threads = make([]Thread, 0, len(p.tasks))
 	for _, tk := range p.tasks {
 		th := Thread{TID: tk.tid, Start: tk.start, End: tk.end}
 		if th.Start == 0 {
@@ -995,10 +1166,11 @@ func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string
 		}
 		out.Threads = append(out.Threads, th)
 	}
-	main := out.Threads[0]
-	others := out.Threads[1:]
-	slices.SortStableFunc(others, func(a, c Thread) int { return cmp.Or(cmp.Compare(a.TID, c.TID), cmp.Compare(a.Start, c.Start)) })
-	out.Threads = append([]Thread{main}, others...)
+	// The main thread first, the others by tid.
+	slices.SortStableFunc(out.Threads[1:], func(a, c Thread) int { return cmp.Or(cmp.Compare(a.TID, c.TID), cmp.Compare(a.Start, c.Start)) })
+	if len(p.files) > 0 {
+		out.Files = make([]File, 0, len(p.files))
+	}
 	for _, a := range p.files {
 		f := a.f
 		f.Open = clamp(f.Open)

@@ -322,8 +322,13 @@ func TestFinalizeFreesState(t *testing.T) {
 	s.at(4).exit(96, 96, 0, 0, 1)
 	s.at(4+2*float64(finalizeGrace)/1e6).fork(1, 98) // time passes
 	b := newBuilder()
-	for i := range s.evs {
-		b.event(&s.evs[i])
+	var ps parser
+	for _, ev := range s.evs {
+		pe := parsedEvent{ev: ev}
+		if ev.Audit != nil {
+			pe.ok, _ = ps.parse(&pe.c, ev.Audit, ev.Time, nil)
+		}
+		b.event(&pe)
 	}
 	p := b.byPID[96]
 	if p == nil || !p.finalized || p.fds != nil || len(b.byTID) != 0 || len(b.queue)-b.qhead != 0 {

@@ -3,11 +3,16 @@
 // containers processes ran in — and renders it as JSON or Graphviz DOT.
 //
 // [Build] reads a replay stream (or any [EventSource]) once, to its end,
-// and returns a [Model]; [WriteJSON] and [WriteDOT] render it. The result
+// and returns a [Model]; [WriteJSON] and [WriteDOT] render it, and
+// [BuildJSON] does both for JSON without holding the Model. The result
 // depends only on the capture's bytes: no clock, no map order, no live
-// /proc. Building is sequential; memory grows with the processes and
-// file accesses the output holds, while per-process working state (the fd
-// table) is dropped shortly after a process exits.
+// /proc. Events are applied in order, one at a time; only the parsing of
+// audit records runs ahead, on a goroutine of its own, as the replay's
+// decoding and reassembly do on theirs, so no schedule can change the
+// result. Memory grows with the processes and file accesses the output
+// holds, while per-process working state (the fd table) is dropped
+// shortly after a process exits, and strings the output repeats (paths,
+// executables, names) are held once.
 //
 // # Sources and their authority
 //

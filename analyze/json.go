@@ -1,11 +1,11 @@
 package analyze
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // SchemaVersion is the "schema" of the JSON output. Fields may be added
@@ -15,111 +15,6 @@ const SchemaVersion = 1
 // TimeLayout is how the JSON output writes times: RFC 3339 in UTC with
 // nanoseconds, always nine digits so that every time has the same width.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z"
-
-// jtime is a time in ns since the Unix epoch, written with TimeLayout; a
-// nil *jtime is null.
-type jtime int64
-
-func (t jtime) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(TimeLayout)+2)
-	b = append(b, '"')
-	b = time.Unix(0, int64(t)).UTC().AppendFormat(b, TimeLayout)
-	return append(b, '"'), nil
-}
-
-// optTime is nil for 0 (unknown or not yet).
-func optTime(t int64) *jtime {
-	if t == 0 {
-		return nil
-	}
-	v := jtime(t)
-	return &v
-}
-
-type jsonDoc struct {
-	Schema     int             `json:"schema"`
-	Capture    jsonCapture     `json:"capture"`
-	Containers []jsonContainer `json:"containers"`
-	Processes  []*jsonProcess  `json:"processes"`
-}
-
-type jsonCapture struct {
-	Files           []string    `json:"files"`
-	Host            string      `json:"host"`
-	Kernel          string      `json:"kernel"`
-	Start           *jtime      `json:"start"`
-	End             *jtime      `json:"end"`
-	Sources         jsonSources `json:"sources"`
-	UnreadableBytes int64       `json:"unreadable_bytes"`
-}
-
-type jsonSources struct {
-	Connector struct {
-		Messages uint64 `json:"messages"`
-		Lost     uint64 `json:"lost"`
-	} `json:"connector"`
-	Audit struct {
-		Messages uint64 `json:"messages"`
-		Events   uint64 `json:"events"`
-		Lost     uint64 `json:"lost"`
-		Gaps     uint64 `json:"gaps"`
-	} `json:"audit"`
-	Procfs struct {
-		Records uint64 `json:"records"`
-	} `json:"procfs"`
-}
-
-type jsonContainer struct {
-	ID        string `json:"id"`
-	Runtime   string `json:"runtime"`
-	Rootfs    string `json:"rootfs"`
-	Processes int    `json:"processes"`
-}
-
-type jsonProcess struct {
-	PID           int32          `json:"pid"`
-	PPID          int32          `json:"ppid"`
-	Start         jtime          `json:"start"`
-	End           *jtime         `json:"end"`
-	ExitCode      *int           `json:"exit_code"`
-	Signal        *int           `json:"signal"`
-	CoreDumped    bool           `json:"core_dumped,omitempty"`
-	UID           *int64         `json:"uid"`
-	Comm          string         `json:"comm"`
-	Exe           string         `json:"exe"`
-	Argv          []string       `json:"argv"`
-	Cwd           string         `json:"cwd"`
-	BeforeCapture bool           `json:"before_capture"`
-	Command       bool           `json:"command,omitempty"`
-	Execs         []jsonExec     `json:"execs"`
-	Threads       []jsonThread   `json:"threads"`
-	Files         []jsonFile     `json:"files"`
-	Container     *string        `json:"container"`
-	Children      []*jsonProcess `json:"children"`
-}
-
-type jsonExec struct {
-	Time jtime    `json:"time"`
-	Exe  string   `json:"exe"`
-	Argv []string `json:"argv"`
-	Cwd  string   `json:"cwd"`
-}
-
-type jsonThread struct {
-	TID   int32  `json:"tid"`
-	Start jtime  `json:"start"`
-	End   *jtime `json:"end"`
-}
-
-type jsonFile struct {
-	Path  string `json:"path"`
-	Op    string `json:"op"`
-	Mode  string `json:"mode,omitempty"`
-	Open  jtime  `json:"open"`
-	Close *jtime `json:"close"`
-	To    string `json:"to,omitempty"`
-	Error string `json:"error,omitempty"`
-}
 
 // WriteJSON writes m as one indented JSON document in the stable schema
 // (SchemaVersion; the README documents it):
@@ -142,89 +37,478 @@ type jsonFile struct {
 // Times are RFC 3339 UTC with nine fractional digits (TimeLayout). Lists
 // are never null. The same model always gives the same bytes; strings
 // that are not valid UTF-8 are written with U+FFFD for the bad bytes.
+//
+// The document is streamed to w in pieces of about 64 KiB as it is
+// encoded, with the bytes encoding/json's indented encoder would write
+// (no HTML escaping): the output of a large model is never held whole.
 func WriteJSON(w io.Writer, m *Model) error {
-	doc := jsonDoc{Schema: SchemaVersion, Containers: []jsonContainer{}, Processes: []*jsonProcess{}}
-	c := m.Capture
-	doc.Capture = jsonCapture{
-		Files: nonNil(c.Files), Host: c.Host, Kernel: c.Kernel,
-		Start: optTime(c.Start), End: optTime(c.End), UnreadableBytes: c.UnreadableBytes,
+	e := newJSONEnc(w)
+	e.head(&m.Capture, m.Containers)
+	writeForest(e, m.Processes, func(p *Process) []*Process { return p.Children }, func(p *Process) *Process { return p })
+	return e.end()
+}
+
+// BuildJSON is [Build] then [WriteJSON]: it writes the same bytes, but
+// without opts' filters it never holds the whole Model. Each process is
+// made into its output form when its turn comes, written and dropped, and
+// the builder's record of its files freed: memory is the builder's own,
+// not twice that. With filters, which need every process at once to
+// choose, it is Build then WriteJSON. It returns the Model's Capture.
+func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
+	if opts != nil && *opts != (Options{}) {
+		m, err := Build(s, opts)
+		if err != nil {
+			return Capture{}, err
+		}
+		return m.Capture, WriteJSON(w, m)
 	}
-	s := &doc.Capture.Sources
-	s.Connector.Messages, s.Connector.Lost = c.ConnectorMessages, c.ConnectorLost
-	s.Audit.Messages, s.Audit.Events, s.Audit.Lost, s.Audit.Gaps = c.AuditMessages, c.AuditEvents, c.AuditLost, c.AuditGaps
-	s.Procfs.Records = c.ProcfsRecords
-	for _, ct := range m.Containers {
-		doc.Containers = append(doc.Containers, jsonContainer(ct))
+	b, _, err := replayEvents(s, nil)
+	if err != nil {
+		return Capture{}, err
 	}
-	for _, p := range m.Processes {
-		doc.Processes = append(doc.Processes, toJSON(p))
+	info := s.Info()
+	c := captureOf(info)
+	boot := bootOf(info)
+	// The identities and containers first, in the order model computes
+	// them: they are memoized, and a parent cycle makes the memos depend
+	// on that order.
+	start := make([]int64, len(b.procs))
+	keep := make([]bool, len(b.procs))
+	for i, p := range b.procs {
+		b.containerOf(p)
+		b.baseIdentity(p)
+		start[i], _ = outStart(p, boot, info.Start)
+		keep[i] = true
 	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&doc); err != nil {
-		return fmt.Errorf("analyze: json: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("analyze: json: %w", err)
+	roots, kids := b.forest(keep, start)
+	e := newJSONEnc(w)
+	e.head(&c, b.containers(keep, func(i int) string { return b.containerOf(b.procs[i]) }))
+	writeForest(e, roots,
+		func(i int) []int { return kids[i] },
+		func(i int) *Process {
+			p := b.procs[i]
+			out, _ := b.process(p, boot, info.Start)
+			p.files = nil
+			return out
+		})
+	return c, e.end()
+}
+
+// jsonChunk is how many bytes the encoder gathers before writing them.
+const jsonChunk = 64 << 10
+
+// jsonEnc appends the document to buf and writes buf out whenever it
+// passes jsonChunk. After a write error it stops writing and keeps err.
+type jsonEnc struct {
+	w     io.Writer
+	buf   []byte
+	err   error
+	depth int
+	first bool // no member written yet in the innermost object or array
+	// The date and time to the second of the last time written, and which
+	// second it was: most times of a capture share their second with the
+	// one before.
+	sec    int64
+	secStr []byte
+}
+
+func newJSONEnc(w io.Writer) *jsonEnc {
+	return &jsonEnc{w: w, buf: make([]byte, 0, jsonChunk+4096)}
+}
+
+// end finishes the document and writes out what is left.
+func (e *jsonEnc) end() error {
+	e.close('}')
+	e.buf = append(e.buf, '\n')
+	e.flush()
+	if e.err != nil {
+		return fmt.Errorf("analyze: json: %w", e.err)
 	}
 	return nil
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+func (e *jsonEnc) flush() {
+	if e.err == nil && len(e.buf) > 0 {
+		_, e.err = e.w.Write(e.buf)
 	}
-	return s
+	e.buf = e.buf[:0]
 }
 
-// toJSON converts a process tree without recursion, so that a deep fork
-// chain cannot exhaust the stack.
-func toJSON(root *Process) *jsonProcess {
-	type item struct {
-		p   *Process
-		dst **jsonProcess
+func (e *jsonEnc) newline() {
+	if len(e.buf) >= jsonChunk {
+		e.flush()
 	}
-	var out *jsonProcess
-	stack := []item{{root, &out}}
+	e.buf = append(e.buf, '\n')
+	for n := 2 * e.depth; n > 0; n -= len(jsonIndent) {
+		e.buf = append(e.buf, jsonIndent[:min(n, len(jsonIndent))]...)
+	}
+}
+
+// jsonIndent is as many spaces as a line usually needs, in one piece.
+const jsonIndent = "                                                                "
+
+// open starts an object or array; close ends it, "{}" or "[]" when empty.
+func (e *jsonEnc) open(c byte) {
+	e.buf = append(e.buf, c)
+	e.depth++
+	e.first = true
+}
+
+func (e *jsonEnc) close(c byte) {
+	e.depth--
+	if !e.first {
+		e.newline()
+	}
+	e.buf = append(e.buf, c)
+	e.first = false
+}
+
+// elem starts an element of an array.
+func (e *jsonEnc) elem() {
+	if !e.first {
+		e.buf = append(e.buf, ',')
+	}
+	e.first = false
+	e.newline()
+}
+
+// key starts a member of an object; name needs no escaping.
+func (e *jsonEnc) key(name string) {
+	e.elem()
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `": `...)
+}
+
+func (e *jsonEnc) str(s string) { e.buf = appendJSONString(e.buf, s) }
+
+func (e *jsonEnc) int(n int64) { e.buf = strconv.AppendInt(e.buf, n, 10) }
+
+func (e *jsonEnc) uint(n uint64) { e.buf = strconv.AppendUint(e.buf, n, 10) }
+
+func (e *jsonEnc) bool(b bool) { e.buf = strconv.AppendBool(e.buf, b) }
+
+func (e *jsonEnc) null() { e.buf = append(e.buf, "null"...) }
+
+// time writes t (ns since the Unix epoch) with TimeLayout.
+func (e *jsonEnc) time(t int64) {
+	sec, ns := t/1e9, t%1e9
+	if ns < 0 {
+		sec, ns = sec-1, ns+1e9
+	}
+	if e.secStr == nil || sec != e.sec {
+		e.sec = sec
+		e.secStr = time.Unix(sec, 0).UTC().AppendFormat(e.secStr[:0], "2006-01-02T15:04:05")
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, e.secStr...)
+	var frac [11]byte
+	frac[0], frac[10] = '.', 'Z'
+	for i := 9; i >= 1; i-- {
+		frac[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	e.buf = append(e.buf, frac[:]...)
+	e.buf = append(e.buf, '"')
+}
+
+// optTime writes t, or null for 0 (unknown or not yet).
+func (e *jsonEnc) optTime(t int64) {
+	if t == 0 {
+		e.null()
+		return
+	}
+	e.time(t)
+}
+
+func (e *jsonEnc) strings(s []string) {
+	e.open('[')
+	for _, v := range s {
+		e.elem()
+		e.str(v)
+	}
+	e.close(']')
+}
+
+// head writes the document up to its processes.
+func (e *jsonEnc) head(c *Capture, containers []Container) {
+	e.open('{')
+	e.key("schema")
+	e.int(SchemaVersion)
+	e.key("capture")
+	e.open('{')
+	e.key("files")
+	e.strings(c.Files)
+	e.key("host")
+	e.str(c.Host)
+	e.key("kernel")
+	e.str(c.Kernel)
+	e.key("start")
+	e.optTime(c.Start)
+	e.key("end")
+	e.optTime(c.End)
+	e.key("sources")
+	e.open('{')
+	e.key("connector")
+	e.open('{')
+	e.key("messages")
+	e.uint(c.ConnectorMessages)
+	e.key("lost")
+	e.uint(c.ConnectorLost)
+	e.close('}')
+	e.key("audit")
+	e.open('{')
+	e.key("messages")
+	e.uint(c.AuditMessages)
+	e.key("events")
+	e.uint(c.AuditEvents)
+	e.key("lost")
+	e.uint(c.AuditLost)
+	e.key("gaps")
+	e.uint(c.AuditGaps)
+	e.close('}')
+	e.key("procfs")
+	e.open('{')
+	e.key("records")
+	e.uint(c.ProcfsRecords)
+	e.close('}')
+	e.close('}')
+	e.key("unreadable_bytes")
+	e.int(c.UnreadableBytes)
+	e.close('}')
+	e.key("containers")
+	e.open('[')
+	for i := range containers {
+		ct := &containers[i]
+		e.elem()
+		e.open('{')
+		e.key("id")
+		e.str(ct.ID)
+		e.key("runtime")
+		e.str(ct.Runtime)
+		e.key("rootfs")
+		e.str(ct.Rootfs)
+		e.key("processes")
+		e.int(int64(ct.Processes))
+		e.close('}')
+	}
+	e.close(']')
+	e.key("processes")
+}
+
+// writeForest writes the processes member: a list of process trees,
+// without recursion, so that a deep fork chain cannot exhaust the stack.
+// kids gives a node's children and proc its process, whose Children are
+// not read.
+//
+// (Encoding runs of processes on several goroutines was tried: the bytes
+// of a process depend only on it, its depth and whether it is the first of
+// its siblings. It saved nothing measurable, the replay before being the
+// longer part by far, and the buffers in flight cost 10 MiB.)
+func writeForest[N any](e *jsonEnc, roots []N, kids func(N) []N, proc func(N) *Process) {
+	type level struct {
+		kids []N
+		next int
+	}
+	stack := []level{{kids: roots}}
+	e.open('[')
 	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		p := it.p
-		j := &jsonProcess{
-			PID: p.PID, PPID: p.PPID, Start: jtime(p.Start), End: optTime(p.End),
-			CoreDumped: p.CoreDumped, Comm: p.Comm, Exe: p.Exe, Argv: nonNil(p.Argv), Cwd: p.Cwd,
-			BeforeCapture: p.BeforeCapture, Command: p.Command,
-			Execs: []jsonExec{}, Threads: []jsonThread{}, Files: []jsonFile{},
-			Children: make([]*jsonProcess, len(p.Children)),
-		}
-		if p.Exited {
-			if p.Signal != 0 {
-				j.Signal = &p.Signal
-			} else {
-				j.ExitCode = &p.ExitCode
+		top := &stack[len(stack)-1]
+		if top.next == len(top.kids) {
+			// The list is done; so is the process whose children it held.
+			e.close(']')
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 {
+				e.close('}')
 			}
+			continue
 		}
-		if p.UID >= 0 {
-			j.UID = &p.UID
-		}
-		if p.Container != "" {
-			j.Container = &p.Container
-		}
-		for _, x := range p.Execs {
-			j.Execs = append(j.Execs, jsonExec{Time: jtime(x.Time), Exe: x.Exe, Argv: nonNil(x.Argv), Cwd: x.Cwd})
-		}
-		for _, t := range p.Threads {
-			j.Threads = append(j.Threads, jsonThread{TID: t.TID, Start: jtime(t.Start), End: optTime(t.End)})
-		}
-		for _, f := range p.Files {
-			j.Files = append(j.Files, jsonFile{Path: f.Path, Op: f.Op, Mode: f.Mode, Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, Error: f.Error})
-		}
-		*it.dst = j
-		for i := len(p.Children) - 1; i >= 0; i-- {
-			stack = append(stack, item{p.Children[i], &j.Children[i]})
-		}
+		n := top.kids[top.next]
+		top.next++
+		e.elem()
+		e.process(proc(n))
+		e.key("children")
+		e.open('[')
+		stack = append(stack, level{kids: kids(n)})
 	}
-	return out
+}
+
+// process writes p's members up to its children.
+func (e *jsonEnc) process(p *Process) {
+	e.open('{')
+	e.key("pid")
+	e.int(int64(p.PID))
+	e.key("ppid")
+	e.int(int64(p.PPID))
+	e.key("start")
+	e.time(p.Start)
+	e.key("end")
+	e.optTime(p.End)
+	e.key("exit_code")
+	if p.Exited && p.Signal == 0 {
+		e.int(int64(p.ExitCode))
+	} else {
+		e.null()
+	}
+	e.key("signal")
+	if p.Exited && p.Signal != 0 {
+		e.int(int64(p.Signal))
+	} else {
+		e.null()
+	}
+	if p.CoreDumped {
+		e.key("core_dumped")
+		e.bool(true)
+	}
+	e.key("uid")
+	if p.UID >= 0 {
+		e.int(p.UID)
+	} else {
+		e.null()
+	}
+	e.key("comm")
+	e.str(p.Comm)
+	e.key("exe")
+	e.str(p.Exe)
+	e.key("argv")
+	e.strings(p.Argv)
+	e.key("cwd")
+	e.str(p.Cwd)
+	e.key("before_capture")
+	e.bool(p.BeforeCapture)
+	if p.Command {
+		e.key("command")
+		e.bool(true)
+	}
+	e.key("execs")
+	e.open('[')
+	for i := range p.Execs {
+		x := &p.Execs[i]
+		e.elem()
+		e.open('{')
+		e.key("time")
+		e.time(x.Time)
+		e.key("exe")
+		e.str(x.Exe)
+		e.key("argv")
+		e.strings(x.Argv)
+		e.key("cwd")
+		e.str(x.Cwd)
+		e.close('}')
+	}
+	e.close(']')
+	e.key("threads")
+	e.open('[')
+	for _, t := range p.Threads {
+		e.elem()
+		e.open('{')
+		e.key("tid")
+		e.int(int64(t.TID))
+		e.key("start")
+		e.time(t.Start)
+		e.key("end")
+		e.optTime(t.End)
+		e.close('}')
+	}
+	e.close(']')
+	e.key("files")
+	e.open('[')
+	for i := range p.Files {
+		f := &p.Files[i]
+		e.elem()
+		e.open('{')
+		e.key("path")
+		e.str(f.Path)
+		e.key("op")
+		e.str(f.Op)
+		if f.Mode != "" {
+			e.key("mode")
+			e.str(f.Mode)
+		}
+		e.key("open")
+		e.time(f.Open)
+		e.key("close")
+		e.optTime(f.Close)
+		if f.To != "" {
+			e.key("to")
+			e.str(f.To)
+		}
+		if f.Error != "" {
+			e.key("error")
+			e.str(f.Error)
+		}
+		e.close('}')
+	}
+	e.close(']')
+	e.key("container")
+	if p.Container != "" {
+		e.str(p.Container)
+	} else {
+		e.null()
+	}
+}
+
+// jsonSafe marks the ASCII bytes a JSON string holds as they are: all but
+// the control characters, '"' and '\\'.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := ' '; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as encoding/json writes it without
+// HTML escaping: \b \f \n \r \t and \uXXXX for other control characters,
+// U+FFFD for each invalid UTF-8 byte, and U+2028 and U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

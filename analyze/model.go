@@ -9,6 +9,8 @@ import (
 
 // EventSource is what [Build] reads: a *replay.Stream, or a fake in tests.
 // NextEvent returns io.EOF after the last event; Info is complete then.
+// Build calls NextEvent on a goroutine of its own, which parses events
+// ahead of the filter, and Info before and after it, never at once.
 type EventSource interface {
 	NextEvent() (replay.Event, error)
 	Info() replay.CaptureInfo

@@ -232,6 +232,9 @@ func (r *Reader) readFrame() error {
 
 var errSkipFrame = errors.New("skip frame")
 
+// frameSlack is the unit frame buffers are allocated in.
+const frameSlack = 64 << 10
+
 // resync slides a window over the file until it holds a valid index.
 func (r *Reader) resync(start int64) error {
 	for {
@@ -270,7 +273,7 @@ func (r *Reader) readFrameBody() error {
 		return errSkipFrame
 	}
 	if int64(cap(r.cbuf)) < clen {
-		r.cbuf = make([]byte, clen)
+		r.cbuf = make([]byte, min(clen+frameSlack-clen%frameSlack, int64(r.maxFrame)))
 	}
 	r.cbuf = r.cbuf[:clen]
 	n, err := io.ReadFull(r.br, r.cbuf)
@@ -282,7 +285,11 @@ func (r *Reader) readFrameBody() error {
 		return io.EOF
 	}
 	if int64(cap(r.ubuf)) < ulen {
-		r.ubuf = make([]byte, 0, ulen)
+		// Frames close on a block boundary past a size (the recorder's
+		// 4 MiB), so their lengths differ by a few bytes: rounded up, one
+		// buffer serves them all instead of each slightly larger one
+		// allocating anew.
+		r.ubuf = make([]byte, 0, min(ulen+frameSlack-ulen%frameSlack, int64(r.maxFrame)))
 	}
 	out, err := r.dec.DecodeAll(r.cbuf, r.ubuf[:0])
 	if err == nil && int64(len(out)) != ulen {

@@ -2,13 +2,16 @@ package replay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/google/go-cmp/cmp"
 
 	"proctrail/formats"
@@ -121,6 +124,209 @@ func TestOpenErrors(t *testing.T) {
 	for _, files := range [][]string{nil, {filepath.Join(dir, "missing.zst")}, {junk}} {
 		if s, err := Open(files, nil); err == nil || s != nil {
 			t.Errorf("Open(%q) = %v, %v; want an error", files, s, err)
+		}
+	}
+}
+
+// checkSharedDecode fails when decodeAuditShared and DecodeAuditMessage
+// disagree on msg: the same record (but for the cached body), the same
+// fields, or the same error.
+func checkSharedDecode(t *testing.T, msg []byte) {
+	t.Helper()
+	want, werr := DecodeAuditMessage(msg)
+	got, gerr := decodeAuditShared(bytes.Clone(msg))
+	if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+		t.Fatalf("decodeAuditShared(%q) error %v, DecodeAuditMessage %v", msg, gerr, werr)
+	}
+	if diff := cmp.Diff(want, got, ignoreBody); diff != "" {
+		t.Fatalf("decodeAuditShared(%q) (-DecodeAuditMessage +decodeAuditShared):\n%s", msg, diff)
+	}
+	if werr != nil {
+		return
+	}
+	wf, werr := want.Fields()
+	gf, gerr := got.Fields()
+	if diff := cmp.Diff(wf, gf); diff != "" || (werr == nil) != (gerr == nil) {
+		t.Fatalf("Fields of %q differ (%v, %v) (-DecodeAuditMessage +decodeAuditShared):\n%s", msg, werr, gerr, diff)
+	}
+}
+
+var sharedDecodeSeeds = [][]byte{
+	auditMsg(uint16(auparse.AUDIT_SYSCALL), textSyscall, false),
+	auditMsg(uint16(auparse.AUDIT_SYSCALL), textSyscall+"\x00\x00", true),
+	auditMsg(uint16(auparse.AUDIT_EOE), textEOE, true),
+	auditMsg(uint16(auparse.AUDIT_PATH), "  "+textPath+" \n\x00", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "audit(+1.-5:7)", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "audit(1.5:4294967296): x=1", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "audit(1795729552.269:4294967295): x=1", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "audit(99999999999999999999.1:1): x=1", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "audit(1:5.7): x=1", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "no header", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "\u00a0audit(1.2:3)\u0085", false),
+	auditMsg(uint16(auparse.AUDIT_GET), "\x01\x02", false),
+	auditMsg(nlmsgError, "\xfe\xff\xff\xff", false),
+	auditMsg(uint16(auparse.AUDIT_CWD), "", false)[:10],
+	append(auditMsg(uint16(auparse.AUDIT_CWD), "audit(1.2:3)", false)[:4], 0xff, 0xff),
+}
+
+func TestDecodeAuditSharedMatches(t *testing.T) {
+	for _, msg := range sharedDecodeSeeds {
+		checkSharedDecode(t, msg)
+	}
+	big := make([]byte, 4)
+	binary.LittleEndian.PutUint32(big, 1<<31)
+	checkSharedDecode(t, append(big, auditMsg(uint16(auparse.AUDIT_CWD), "audit(1.2:3)", false)[4:]...))
+}
+
+func FuzzDecodeAuditShared(f *testing.F) {
+	for _, msg := range sharedDecodeSeeds {
+		f.Add(msg)
+	}
+	f.Fuzz(checkSharedDecode)
+}
+
+// writeMixed writes a capture of n audit events (some never ended, some
+// records undecodable), connector and procfs messages, frames of a few
+// messages each, and returns its path.
+func writeMixed(t *testing.T, dir, name string, hdr formats.Header, t0 int64, n int) string {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := formats.NewWriter(&buf, &formats.Options{Header: hdr, FrameSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		ts := t0 + int64(i)*int64(time.Millisecond)
+		serial := 1000 + i
+		text := fmt.Sprintf("audit(1700000000.%03d:%d): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c items=1 ppid=1 pid=%d comm=\"x\" exe=\"/x\"", i%1000, serial, 100+i%7)
+		w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_SYSCALL), text, i%2 == 0))
+		if i%5 != 0 { // every fifth event never ends
+			w.WritePacket(formats.SourceAudit, ts+1, auditMsg(uint16(auparse.AUDIT_EOE), fmt.Sprintf("audit(1700000000.%03d:%d): ", i%1000, serial), false))
+		}
+		switch i % 4 {
+		case 0:
+			w.WritePacket(formats.SourceConnector, ts+2, procMsg(procEventExec, 0, uint64(ts), uint32(100+i%7), uint32(100+i%7)))
+		case 1:
+			rec := formats.ProcRecord{Kind: formats.ProcExec, PID: int32(100 + i%7), Comm: "x"}
+			b, _ := rec.AppendBinary(nil)
+			w.WritePacket(formats.SourceProcfs, ts+2, b)
+		case 2:
+			w.WritePacket(formats.SourceAudit, ts+2, []byte("junk"))
+		}
+	}
+	w.SetStats(formats.SourceAudit, formats.Stats{Time: 1, Received: uint64(n), Dropped: 3})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestNextEventMerger checks that NextEvent gives the same events, and
+// Info after each, with the merger goroutine as without it, on merged
+// sets, rotated files and a damaged one, at any GOMAXPROCS.
+func TestNextEventMerger(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a0 := formats.Header{CaptureID: "a", Start: t0}
+	a1 := a0
+	a1.Sequence = 1
+	b := formats.Header{CaptureID: "b", Start: t0.Add(time.Millisecond)}
+	files := []string{
+		writeMixed(t, dir, "a.zst", a0, t0.UnixNano(), 900),
+		writeMixed(t, dir, "a.1.zst", a1, t0.UnixNano()+int64(900*time.Millisecond), 700),
+		writeMixed(t, dir, "b.zst", b, t0.UnixNano()+int64(500*time.Microsecond), 1500),
+	}
+	raw, _ := os.ReadFile(files[2])
+	os.WriteFile(files[2], raw[:len(raw)*2/3], 0o600) // a truncated tail
+
+	type step struct {
+		Ev   string
+		Info CaptureInfo
+	}
+	read := func(inline bool) []step {
+		s, err := Open(files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if inline {
+			s.mode = modeMessages // NextEvent after Next: no merger
+		}
+		var steps []step
+		for {
+			ev, err := s.NextEvent()
+			if err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			desc := fmt.Sprintf("%d %v %q %d", ev.Time, ev.Source, ev.File, ev.Offset)
+			switch {
+			case ev.Audit != nil:
+				desc += fmt.Sprintf(" audit %d %d records %v", ev.Audit.Serial, len(ev.Audit.Records), ev.Audit.End)
+			case ev.Proc != nil:
+				desc += fmt.Sprintf(" proc %v %d", ev.Proc.Kind, ev.Proc.PID)
+			case ev.ProcFS != nil:
+				desc += fmt.Sprintf(" procfs %d", ev.ProcFS.PID)
+			}
+			steps = append(steps, step{desc, s.Info()})
+			if err == io.EOF {
+				return steps
+			}
+		}
+	}
+	want := read(true)
+	if len(want) < 2000 || want[len(want)-1].Info.UnreadableBytes == 0 || want[len(want)-1].Info.Undecodable == 0 {
+		t.Fatalf("the capture lacks what the test needs: %d events, %+v", len(want), want[len(want)-1].Info)
+	}
+	for _, procs := range []int{1, 4} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			errText := cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error()) })
+			if diff := cmp.Diff(want, read(false), errText); diff != "" {
+				t.Errorf("events with the merger (-without +with):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNextThenNextEvent checks the documented rule: a Stream is read with
+// one of Next and NextEvent.
+func TestNextThenNextEvent(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "t.zst", formats.Header{CaptureID: "x"}, []int64{1, 2, 3}, 0)
+	s, err := Open([]string{p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NextEvent(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(); err == nil {
+		t.Error("Next after NextEvent did not fail")
+	}
+	s.Close()
+	if _, err := s.NextEvent(); err == nil {
+		t.Error("NextEvent after Close did not fail")
+	}
+	// Closing a stream in the middle stops its goroutines (the race
+	// detector and goleak-style checks would see them otherwise).
+	s2, err := Open([]string{p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	s2.Close()
+}
+
+// TestAuditReplyTypesBound guards decodeAuditShared's shortcut: every
+// reply type is at most AUDIT_GET_FEATURE.
+func TestAuditReplyTypesBound(t *testing.T) {
+	for typ := range auditReplyTypes {
+		if typ > auparse.AUDIT_GET_FEATURE {
+			t.Errorf("reply type %v is above AUDIT_GET_FEATURE: decodeAuditShared would take it for a record", typ)
 		}
 	}
 }

@@ -138,32 +138,41 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		return err
 	}
 	defer s.Close()
+	if format == "json" {
+		// Built and written as one: the whole model is never held.
+		return writeOutput(output, stdout, func(w io.Writer) error {
+			c, err := analyze.BuildJSON(w, s, opts)
+			if err == nil {
+				warnLosses(stderr, c)
+			}
+			return err
+		})
+	}
 	m, err := analyze.Build(s, opts)
 	if err != nil {
 		return err
 	}
 	warnLosses(stderr, m.Capture)
-	var buf bytes.Buffer
+	// The renderers stream: a large model's output is never held whole,
+	// except for --svg, which dot needs at once.
+	var render func(io.Writer) error
 	switch format {
-	case "json":
-		err = analyze.WriteJSON(&buf, m)
-	case "dot", "svg":
-		err = analyze.WriteDOT(&buf, m, &analyze.DOTOptions{Files: withFiles})
-	case "tree":
-		err = analyze.WriteText(&buf, m, &analyze.TextOptions{Files: withFiles})
-	}
-	if err != nil {
-		return err
-	}
-	if format == "svg" {
-		var svg []byte
-		if svg, err = renderSVG(ctx, buf.Bytes()); err != nil {
+	case "dot":
+		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, &analyze.DOTOptions{Files: withFiles}) }
+	case "svg":
+		var dot bytes.Buffer
+		if err := analyze.WriteDOT(&dot, m, &analyze.DOTOptions{Files: withFiles}); err != nil {
 			return err
 		}
-		buf.Reset()
-		buf.Write(svg)
+		svg, err := renderSVG(ctx, dot.Bytes())
+		if err != nil {
+			return err
+		}
+		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
+	case "tree":
+		render = func(w io.Writer) error { return analyze.WriteText(w, m, &analyze.TextOptions{Files: withFiles}) }
 	}
-	return writeOutput(output, stdout, buf.Bytes())
+	return writeOutput(output, stdout, render)
 }
 
 // renderSVG runs Graphviz's dot.
@@ -182,17 +191,53 @@ func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// writeOutput writes data to the file -o names, or to stdout. The file is
-// created where -o says and nowhere else.
-func writeOutput(output string, stdout io.Writer, data []byte) error {
+// writeOutput runs render on the file -o names, or on stdout. The file is
+// created where -o says and nowhere else, at render's first write, so that
+// an analysis that fails first leaves it alone; it is removed when render
+// or the write fails later, so that no truncated output is left behind.
+func writeOutput(output string, stdout io.Writer, render func(io.Writer) error) error {
 	if output == "" || output == "-" {
-		w := bufio.NewWriter(stdout)
-		if _, err := w.Write(data); err != nil {
+		w := bufio.NewWriterSize(stdout, 64<<10)
+		if err := render(w); err != nil {
 			return err
 		}
 		return w.Flush()
 	}
-	return os.WriteFile(output, data, 0o644)
+	f := &lazyFile{name: output}
+	w := bufio.NewWriterSize(f, 64<<10)
+	err := render(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil && f.f == nil {
+		_, err = f.Write(nil) // an empty output is still a file
+	}
+	if f.f != nil {
+		if cerr := f.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(output)
+		}
+	}
+	return err
+}
+
+// lazyFile creates its file at the first Write.
+type lazyFile struct {
+	name string
+	f    *os.File
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	return l.f.Write(p)
 }
 
 // warnLosses prints one warning line on stderr when the capture lost
