@@ -17,6 +17,7 @@ import (
 	"proctrail/analyze"
 	"proctrail/formats"
 	"proctrail/replay"
+	"proctrail/report"
 )
 
 func analyzeCommand() *cli.Command {
@@ -30,6 +31,7 @@ captures' bytes. Needs no privileges.
 Example:
    proctrail analyze trace.zst > tree.json
    proctrail analyze trace.zst --cmd --tree --files
+   proctrail analyze trace.zst --html -o report.html
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
@@ -38,6 +40,7 @@ Example:
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
 			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
+			&cli.BoolFlag{Name: "html", Usage: "write a self-contained HTML report to open in a browser (use with -o)"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
 			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
@@ -53,13 +56,13 @@ Example:
 				return usagef("analyze: no capture file given")
 			}
 			formatsSet := 0
-			for _, f := range []string{"json", "dot", "svg", "tree"} {
+			for _, f := range []string{"json", "dot", "svg", "tree", "html"} {
 				if c.Bool(f) {
 					formatsSet++
 				}
 			}
 			if formatsSet > 1 {
-				return usagef("analyze: choose one of --json, --dot, --svg, --tree")
+				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html")
 			}
 			opts := &analyze.Options{
 				Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
@@ -81,6 +84,8 @@ Example:
 				format = "svg"
 			case c.Bool("tree"):
 				format = "tree"
+			case c.Bool("html"):
+				format = "html"
 			}
 			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.App.Writer, c.App.ErrWriter)
 		},
@@ -138,6 +143,16 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		return err
 	}
 	defer s.Close()
+	if format == "html" {
+		// The report embeds the JSON model once: build it in memory.
+		var model bytes.Buffer
+		c, err := analyze.BuildJSON(&model, s, opts)
+		if err != nil {
+			return err
+		}
+		warnLosses(stderr, c)
+		return writeOutput(output, stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
+	}
 	if format == "json" {
 		// Built and written as one: the whole model is never held.
 		return writeOutput(output, stdout, func(w io.Writer) error {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"proctrail/internal/testenv"
+	"strings"
 	"testing"
 )
 
@@ -43,4 +45,47 @@ func TestWriteOutput(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestAnalyzeFormats(t *testing.T) {
+	capture := "../../testdata/analyze/pipeline/capture.zst"
+	for _, tc := range []struct {
+		flag, prefix string
+	}{
+		{"--json", "{"}, {"--dot", "digraph"}, {"--tree", "vm  "}, {"--html", "<!DOCTYPE html>"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, _, stderr := runCLI(t, "analyze", "--cmd", tc.flag, "-o", out, capture)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(strings.TrimSpace(string(b)), tc.prefix) {
+				t.Errorf("output starts %q, want %q", b[:min(len(b), 40)], tc.prefix)
+			}
+		})
+	}
+	t.Run("--svg", func(t *testing.T) {
+		testenv.NeedTool(t, "dot")
+		code, out, stderr := runCLI(t, "analyze", "--cmd", "--svg", capture)
+		if code != 0 || !strings.Contains(out, "<svg") {
+			t.Fatalf("exit %d, stderr %s, output %.80q", code, stderr, out)
+		}
+	})
+	t.Run("--svg without dot", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		code, _, stderr := runCLI(t, "analyze", "--svg", capture)
+		if code != 1 || !strings.Contains(stderr, "needs Graphviz's dot") {
+			t.Errorf("exit %d, stderr %q: want a clear error", code, stderr)
+		}
+	})
+	t.Run("two formats", func(t *testing.T) {
+		if code, _, _ := runCLI(t, "analyze", "--dot", "--html", capture); code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+	})
 }
