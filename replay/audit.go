@@ -12,8 +12,10 @@ import (
 
 // AuditRecord is one audit record: one netlink message from NETLINK_AUDIT,
 // or one line of an auditd log. Its header (type, serial, time) is parsed
-// when it is decoded; its key=value body only when Fields is first called
-// (the result is cached and shared by copies of the record).
+// when it is decoded; its key=value body only when Fields is called. Records
+// from DecodeAuditMessage and ParseLogLine cache the parsed body, shared by
+// their copies; records a Stream builds (which parses headers itself, without
+// auparse) carry no cache and are parsed again on each Fields call.
 //
 // Records compare with go-cmp only with cmpopts.IgnoreUnexported(AuditRecord{}):
 // the cached body is unexported. The zero AuditRecord has no header and no
@@ -69,8 +71,10 @@ func newRecord(m *auparse.AuditMessage, node string) AuditRecord {
 // key= removed; values "", "?" and "(null)" dropped; a USER record's
 // msg='…' flattened into the record.
 //
-// The first call parses, later calls return the same map, which is shared
-// by every copy of the record: callers must not modify it. Fields is safe
+// For a record with a cached body the first call parses and later calls
+// return the same map, shared by every copy of the record; for one without
+// (built by hand or by a Stream) each call parses anew. Callers must not
+// modify the map. Fields is safe
 // for concurrent use. It returns a nil map exactly when the error is
 // non-nil. auparse fails on whole records it cannot enrich: a SYSCALL
 // without arch, an EXECVE whose long argument was split into a1[0], a1[1]…
