@@ -166,8 +166,9 @@ func (r *recorder) run(ctx context.Context) (res *Result, err error) {
 	close(tickStop)
 	<-tickDone
 
+	final := r.collectStats()
 	r.mu.Lock()
-	final := r.updateStats()
+	r.setStats(final)
 	if cerr := r.out.close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -294,8 +295,11 @@ func (r *recorder) ticker(stop <-chan struct{}, cancel context.CancelFunc) {
 			return
 		case <-t.C:
 		}
+		// The counters are read outside the lock: reading the kernel's
+		// (AUDIT_GET, /proc/net/netlink) must not hold up the listeners.
+		st := r.collectStats()
 		r.mu.Lock()
-		r.updateStats()
+		r.setStats(st)
 		err := r.out.flush()
 		written := r.out.bytesWritten()
 		r.mu.Unlock()
@@ -309,7 +313,7 @@ func (r *recorder) ticker(stop <-chan struct{}, cancel context.CancelFunc) {
 			for s := range formats.NumSources {
 				n := r.received[s].Load()
 				rate[s], last[s] = n-last[s], n
-				lost += r.lost(formats.Source(s))
+				lost += st[s].Dropped
 			}
 			audit := "off"
 			if r.audit != nil {
@@ -350,18 +354,25 @@ func (r *recorder) socketDrops(s *netlinkSource, src formats.Source) uint64 {
 	return r.overruns[src].Load()
 }
 
-// updateStats hands the counters to the writer and returns them; mu must
-// be held.
-func (r *recorder) updateStats() (st [formats.NumSources]formats.Stats) {
+// collectStats reads every source's counters.
+func (r *recorder) collectStats() (st [formats.NumSources]formats.Stats) {
 	now := time.Now().UnixNano()
 	for s := range formats.NumSources {
 		if s == int(formats.SourceAudit) && r.audit == nil {
 			continue
 		}
 		st[s] = formats.Stats{Time: now, Received: r.received[s].Load(), Dropped: r.lost(formats.Source(s))}
-		r.out.setStats(formats.Source(s), st[s])
 	}
 	return st
+}
+
+// setStats hands the counters to the writer; mu must be held.
+func (r *recorder) setStats(st [formats.NumSources]formats.Stats) {
+	for s := range formats.NumSources {
+		if st[s].Time != 0 {
+			r.out.setStats(formats.Source(s), st[s])
+		}
+	}
 }
 
 // runCommand runs the command, as the invoking user under sudo unless
