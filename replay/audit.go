@@ -56,7 +56,7 @@ func newRecord(m *auparse.AuditMessage, node string) AuditRecord {
 		Serial: uint64(m.Sequence),
 		Time:   m.Timestamp,
 		Node:   node,
-		Text:   m.RawData,
+		Text:   strings.TrimRight(m.RawData, "\x00 \t\n\r\f\v"),
 		body:   &recordBody{msg: m},
 	}
 }
