@@ -205,9 +205,12 @@ func (r *recorder) listen(src formats.Source, read func([]byte) (int, error), st
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errors.Is(err, unix.EINTR) || errors.Is(err, errShortRead) || errors.Is(err, io.ErrShortBuffer) {
+			if errors.Is(err, io.ErrShortBuffer) {
 				r.overruns[src].Add(1) // a datagram we could not keep whole
 				continue
+			}
+			if errors.Is(err, unix.EINTR) || errors.Is(err, errShortRead) {
+				continue // nothing was lost
 			}
 			r.fail(fmt.Errorf("record: %s: %w", src, err), stop)
 			return
