@@ -184,7 +184,9 @@ func DecodeAuditMessage(msg []byte) (AuditRecord, error) {
 	if auditReplyTypes[typ] {
 		return AuditRecord{}, fmt.Errorf("%w: audit %v reply", ErrControl, typ)
 	}
-	text := bytes.TrimRight(msg[nlmsgHdrLen:], "\x00")
+	// Trailing NULs and whitespace in any order: the kernel pads with NULs,
+	// and the stream's fast path trims the same set.
+	text := bytes.TrimRight(msg[nlmsgHdrLen:], "\x00 \t\n\r\f\v")
 	m, err := auparse.Parse(typ, string(text))
 	if err != nil {
 		return AuditRecord{}, fmt.Errorf("%w: audit %v record: %v", ErrMalformed, typ, err)
