@@ -33,6 +33,7 @@ Example:
    proctrail analyze trace.zst --cmd --tree --files
    proctrail analyze trace.zst --html -o report.html
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
+   proctrail analyze trace.zst --prov -o trace.prov.json
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
 		Flags: []cli.Flag{
@@ -41,6 +42,7 @@ Example:
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
 			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
 			&cli.BoolFlag{Name: "html", Usage: "write a self-contained HTML report to open in a browser (use with -o)"},
+			&cli.BoolFlag{Name: "prov", Usage: "write W3C PROV-JSON for provenance tools (processes as activities, files as entities)"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
 			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
@@ -56,13 +58,13 @@ Example:
 				return usagef("analyze: no capture file given")
 			}
 			formatsSet := 0
-			for _, f := range []string{"json", "dot", "svg", "tree", "html"} {
+			for _, f := range []string{"json", "dot", "svg", "tree", "html", "prov"} {
 				if c.Bool(f) {
 					formatsSet++
 				}
 			}
 			if formatsSet > 1 {
-				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html")
+				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html, --prov")
 			}
 			opts := &analyze.Options{
 				Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
@@ -86,6 +88,8 @@ Example:
 				format = "tree"
 			case c.Bool("html"):
 				format = "html"
+			case c.Bool("prov"):
+				format = "prov"
 			}
 			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.App.Writer, c.App.ErrWriter)
 		},
@@ -186,6 +190,8 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
 	case "tree":
 		render = func(w io.Writer) error { return analyze.WriteText(w, m, &analyze.TextOptions{Files: withFiles}) }
+	case "prov":
+		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
 	}
 	return writeOutput(output, stdout, render)
 }

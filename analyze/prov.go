@@ -1,0 +1,526 @@
+package analyze
+
+import (
+	"cmp"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// PROVNamespace is the namespace of proctrail's names in [WritePROV]'s
+// output, bound to the prefix "proctrail". It names kinds and attributes,
+// not a document: nothing is served there, and it never changes.
+const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
+
+// WritePROV writes m as one W3C PROV-JSON document
+// (https://www.w3.org/submissions/prov-json/), for provenance tools such
+// as the Python prov library or ProvToolbox. Its "prefix" block binds
+// "proctrail" to [PROVNamespace]; "prov" and "xsd" are predefined. Times
+// are xsd:dateTime in UTC with nine fractional digits (TimeLayout).
+//
+// Records, and their ids:
+//
+//   - Each process is an activity "proctrail:process/PID-START" (START in
+//     nanoseconds since the Unix epoch; "~2", "~3"… are appended in the
+//     rare case of two processes with the same pid and start) with
+//     prov:type proctrail:Process, prov:startTime, prov:endTime when it
+//     ended, prov:label its comm, and the attributes proctrail:pid, ppid,
+//     uid, comm, exe, argv, cwd (of its last exec), exit_code or signal,
+//     core_dumped, before_capture, command and container, each as in the
+//     JSON output and only when known or set. argv is one string, the
+//     JSON text of the array: a PROV attribute's values are a set, with
+//     no order and no repeats.
+//   - Each path an access below names is one entity "proctrail:file/PATH"
+//     ("proctrail:relfile/PATH" for a path left relative), with the
+//     path's bytes other than letters, digits, "-", "_", ".", "~" and "/"
+//     (and a final ".") percent-encoded, so that any name is a valid
+//     qualified name and distinct paths are distinct entities. prov:type
+//     is proctrail:Executable for a path that was executed, else
+//     proctrail:File; prov:label and proctrail:path hold the path.
+//   - Each known uid is an agent "proctrail:user/UID" with prov:type
+//     proctrail:User and proctrail:uid, and each process with a known uid
+//     is wasAssociatedWith it (prov:role proctrail:uid, the real uid).
+//   - Each child is wasInformedBy its parent (its creator).
+//   - Containers are attributes: proctrail:container on the activities of
+//     the processes that ran in one, not bundles, so that a tree crossing
+//     into a container stays one graph.
+//
+// Accesses become relations between the process and the path's entity,
+// timed by the syscall (an open's open time, with proctrail:close for its
+// close time and proctrail:mode for r, w or rw):
+//
+//	exec (Process.Execs)            used, prov:role proctrail:executable,
+//	                                with proctrail:argv and proctrail:cwd
+//	exec (Files: the path named,    used, prov:role proctrail:exec; left
+//	  a symlink, /proc/self/exe)    out when it is an exe of the process
+//	open r, open without a mode     used
+//	open w                          wasGeneratedBy
+//	open rw                         used and wasGeneratedBy
+//	create, mkdir, mknod, symlink,  wasGeneratedBy
+//	  chmod, chown, utime, truncate
+//	rename                          wasInvalidatedBy (old path),
+//	                                wasGeneratedBy (new path), and
+//	                                wasDerivedFrom (new from old)
+//	unlink, rmdir                   wasInvalidatedBy
+//	chdir, pivot_root, setns and    used
+//	  any other operation
+//	denied (Files[].Error)          left out: nothing was used
+//
+// Each relation has prov:role proctrail:OP (the access's op, or
+// "executable") except wasDerivedFrom. Relation ids are blank nodes
+// numbered in the order written, per kind: "_:u1" (used), "_:g1"
+// (wasGeneratedBy), "_:x1" (wasInvalidatedBy), "_:d1" (wasDerivedFrom),
+// "_:i1" (wasInformedBy), "_:a1" (wasAssociatedWith).
+//
+// Activities and relations follow the forest depth first, children in the
+// model's order; entities are sorted by path and agents by uid. Every
+// section is present, empty or not. The same model always gives the same
+// bytes, and any name gives valid JSON: strings are escaped as WriteJSON
+// escapes them, with U+FFFD for bytes that are not UTF-8.
+func WritePROV(w io.Writer, m *Model) error {
+	procs := preorder(m.Processes)
+	ids := provProcessIDs(procs)
+	var edges []provEdge
+	for i, p := range procs {
+		edges = appendProvEdges(edges, i, p)
+	}
+	// Entities: every path an edge names, executed or not.
+	exec := map[string]bool{}
+	for _, ed := range edges {
+		exec[ed.path] = exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+	}
+	paths := make([]string, 0, len(exec))
+	for s := range exec {
+		paths = append(paths, s)
+	}
+	slices.Sort(paths)
+	var uids []int64
+	for _, p := range procs {
+		if p.UID >= 0 {
+			uids = append(uids, p.UID)
+		}
+	}
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+
+	e := newJSONEnc(w)
+	e.open('{')
+	e.key("prefix")
+	e.open('{')
+	e.key("proctrail")
+	e.str(PROVNamespace)
+	e.close('}')
+
+	e.key("activity")
+	e.open('{')
+	for i, p := range procs {
+		e.provRecord(ids[i])
+		e.provActivity(p)
+		e.close('}')
+	}
+	e.close('}')
+
+	e.key("entity")
+	e.open('{')
+	for _, s := range paths {
+		typ := "proctrail:File"
+		if exec[s] {
+			typ = "proctrail:Executable"
+		}
+		e.provNode(provFileID(s), typ, s)
+		e.key("proctrail:path")
+		e.str(s)
+		e.close('}')
+	}
+	e.close('}')
+
+	e.key("agent")
+	e.open('{')
+	for _, u := range uids {
+		e.provNode(provUserID(u), "proctrail:User", "uid "+strconv.FormatInt(u, 10))
+		e.key("proctrail:uid")
+		e.int(u)
+		e.close('}')
+	}
+	e.close('}')
+
+	for _, k := range []struct {
+		name, blank, ent, act string
+		kind                  provKind
+	}{
+		{"used", "_:u", "prov:entity", "prov:activity", provUsed},
+		{"wasGeneratedBy", "_:g", "prov:entity", "prov:activity", provGenerated},
+		{"wasInvalidatedBy", "_:x", "prov:entity", "prov:activity", provInvalidated},
+	} {
+		e.key(k.name)
+		e.open('{')
+		n := 0
+		for i := range edges {
+			ed := &edges[i]
+			if ed.kind != k.kind {
+				continue
+			}
+			n++
+			e.provRecord(k.blank + strconv.Itoa(n))
+			// PROV-JSON orders neither; PROV-N puts the activity first in
+			// used and the entity first in the others.
+			if k.kind == provUsed {
+				e.key(k.act)
+				e.str(ids[ed.proc])
+				e.key(k.ent)
+				e.str(provFileID(ed.path))
+			} else {
+				e.key(k.ent)
+				e.str(provFileID(ed.path))
+				e.key(k.act)
+				e.str(ids[ed.proc])
+			}
+			if ed.time != 0 {
+				e.key("prov:time")
+				e.time(ed.time)
+			}
+			e.key("prov:role")
+			e.provQName("proctrail:" + provEscape(ed.role))
+			if ed.mode != "" {
+				e.key("proctrail:mode")
+				e.str(ed.mode)
+			}
+			if ed.close != 0 && ed.close != ed.time {
+				e.key("proctrail:close")
+				e.provTime(ed.close)
+			}
+			if ed.exec != nil {
+				e.key("proctrail:argv")
+				e.provArgv(ed.exec.Argv)
+				if ed.exec.Cwd != "" {
+					e.key("proctrail:cwd")
+					e.str(ed.exec.Cwd)
+				}
+			}
+			e.close('}')
+		}
+		e.close('}')
+	}
+
+	e.key("wasDerivedFrom")
+	e.open('{')
+	n := 0
+	for i := range edges {
+		ed := &edges[i]
+		if ed.kind != provGenerated || ed.from == "" {
+			continue
+		}
+		n++
+		e.provRecord("_:d" + strconv.Itoa(n))
+		e.key("prov:generatedEntity")
+		e.str(provFileID(ed.path))
+		e.key("prov:usedEntity")
+		e.str(provFileID(ed.from))
+		e.key("prov:activity")
+		e.str(ids[ed.proc])
+		e.close('}')
+	}
+	e.close('}')
+
+	e.key("wasInformedBy")
+	e.open('{')
+	n = 0
+	idOf := make(map[*Process]string, len(procs))
+	for i, p := range procs {
+		idOf[p] = ids[i]
+	}
+	for i, p := range procs {
+		for _, ch := range p.Children {
+			n++
+			e.provRecord("_:i" + strconv.Itoa(n))
+			e.key("prov:informed")
+			e.str(idOf[ch])
+			e.key("prov:informant")
+			e.str(ids[i])
+			e.close('}')
+		}
+	}
+	e.close('}')
+
+	e.key("wasAssociatedWith")
+	e.open('{')
+	n = 0
+	for i, p := range procs {
+		if p.UID < 0 {
+			continue
+		}
+		n++
+		e.provRecord("_:a" + strconv.Itoa(n))
+		e.key("prov:activity")
+		e.str(ids[i])
+		e.key("prov:agent")
+		e.str(provUserID(p.UID))
+		e.key("prov:role")
+		e.provQName("proctrail:uid")
+		e.close('}')
+	}
+	e.close('}')
+
+	return e.end()
+}
+
+// preorder lists a forest depth first, parents before children, without
+// recursion: a deep fork chain cannot exhaust the stack.
+func preorder(roots []*Process) []*Process {
+	var out []*Process
+	stack := slices.Clone(roots)
+	slices.Reverse(stack)
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		out = append(out, p)
+		for i := len(p.Children) - 1; i >= 0; i-- {
+			stack = append(stack, p.Children[i])
+		}
+	}
+	return out
+}
+
+// provProcessIDs returns the activity id of each process.
+func provProcessIDs(procs []*Process) []string {
+	ids := make([]string, len(procs))
+	seen := make(map[string]bool, len(procs))
+	for i, p := range procs {
+		base := "proctrail:process/" + strconv.Itoa(int(p.PID)) + "-" + strconv.FormatInt(p.Start, 10)
+		id := base
+		for n := 2; seen[id]; n++ {
+			id = base + "~" + strconv.Itoa(n)
+		}
+		seen[id] = true
+		ids[i] = id
+	}
+	return ids
+}
+
+func provUserID(uid int64) string { return "proctrail:user/" + strconv.FormatInt(uid, 10) }
+
+// provFileID returns the entity id of a path.
+func provFileID(path string) string {
+	if strings.HasPrefix(path, "/") {
+		return "proctrail:file" + provEscape(path)
+	}
+	return "proctrail:relfile/" + provEscape(path)
+}
+
+// provEscape percent-encodes s into the local part of a qualified name
+// that PROV-N, PROV-XML and PROV-O all take: letters, digits and "-_.~/"
+// stay, but not a final "." (PROV-N's grammar forbids it). Any byte
+// string has its own encoding.
+func provEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		keep := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '~' || c == '/' || c == '.' && i < len(s)-1
+		if keep {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)+16), s[:i]...)
+		}
+		b = append(b, '%', upperHex[c>>4], upperHex[c&0xF])
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+const upperHex = "0123456789ABCDEF"
+
+type provKind uint8
+
+const (
+	provUsed provKind = iota
+	provGenerated
+	provInvalidated
+)
+
+// provEdge is one relation between a process and a path. A generation
+// with from set is a rename's, which also makes a wasDerivedFrom.
+type provEdge struct {
+	kind        provKind
+	proc        int // index into the preorder
+	path, from  string
+	role, mode  string
+	time, close int64
+	exec        *Exec // set for the used of an exec's executable
+}
+
+// provGenerating are the operations other than open and rename whose
+// paths are new or changed afterwards.
+var provGenerating = map[string]bool{
+	"create": true, "mkdir": true, "mknod": true, "symlink": true,
+	"chmod": true, "chown": true, "utime": true, "truncate": true,
+}
+
+// appendProvEdges appends the relations of process i, p: its execs, then
+// its file accesses, in the model's order.
+func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
+	for j := range p.Execs {
+		x := &p.Execs[j]
+		if x.Exe != "" {
+			dst = append(dst, provEdge{kind: provUsed, proc: i, path: x.Exe, role: "executable", time: x.Time, exec: x})
+		}
+	}
+	for j := range p.Files {
+		f := &p.Files[j]
+		if f.Error != "" || f.Path == "" {
+			continue
+		}
+		ed := provEdge{proc: i, path: f.Path, role: f.Op, time: f.Open}
+		if f.Op == "open" || f.Op == "create" {
+			ed.mode, ed.close = f.Mode, f.Close
+		}
+		switch {
+		case f.Op == "exec":
+			if slices.ContainsFunc(p.Execs, func(x Exec) bool { return x.Exe == f.Path }) {
+				continue
+			}
+			dst = append(dst, ed)
+		case f.Op == "open":
+			if f.Mode != "w" {
+				dst = append(dst, ed)
+			}
+			if f.Mode == "w" || f.Mode == "rw" {
+				ed.kind = provGenerated
+				dst = append(dst, ed)
+			}
+		case provGenerating[f.Op]:
+			ed.kind = provGenerated
+			dst = append(dst, ed)
+		case f.Op == "rename":
+			ed.kind = provInvalidated
+			dst = append(dst, ed)
+			if f.To != "" {
+				dst = append(dst, provEdge{kind: provGenerated, proc: i, path: f.To, from: f.Path, role: f.Op, time: f.Open})
+			}
+		case f.Op == "unlink" || f.Op == "rmdir":
+			ed.kind = provInvalidated
+			dst = append(dst, ed)
+		default:
+			dst = append(dst, ed)
+		}
+	}
+	return dst
+}
+
+// provRecord starts the record id: {.
+func (e *jsonEnc) provRecord(id string) {
+	e.elem()
+	e.str(id)
+	e.buf = append(e.buf, ": "...)
+	e.open('{')
+}
+
+// provNode starts the record of an entity or agent with its type and
+// label.
+func (e *jsonEnc) provNode(id, typ, label string) {
+	e.provRecord(id)
+	e.key("prov:type")
+	e.provQName(typ)
+	e.key("prov:label")
+	e.str(label)
+}
+
+// provActivity writes the members of p's activity.
+func (e *jsonEnc) provActivity(p *Process) {
+	if p.Start != 0 {
+		e.key("prov:startTime")
+		e.time(p.Start)
+	}
+	if p.End != 0 {
+		e.key("prov:endTime")
+		e.time(p.End)
+	}
+	e.key("prov:type")
+	e.provQName("proctrail:Process")
+	if label := cmp.Or(p.Comm, p.Exe); label != "" {
+		e.key("prov:label")
+		e.str(label)
+	}
+	e.key("proctrail:pid")
+	e.int(int64(p.PID))
+	e.key("proctrail:ppid")
+	e.int(int64(p.PPID))
+	if p.UID >= 0 {
+		e.key("proctrail:uid")
+		e.int(p.UID)
+	}
+	for _, a := range [...]struct{ name, v string }{{"comm", p.Comm}, {"exe", p.Exe}} {
+		if a.v != "" {
+			e.key("proctrail:" + a.name)
+			e.str(a.v)
+		}
+	}
+	if len(p.Argv) > 0 {
+		e.key("proctrail:argv")
+		e.provArgv(p.Argv)
+	}
+	if p.Cwd != "" {
+		e.key("proctrail:cwd")
+		e.str(p.Cwd)
+	}
+	switch {
+	case p.Exited && p.Signal != 0:
+		e.key("proctrail:signal")
+		e.int(int64(p.Signal))
+	case p.Exited:
+		e.key("proctrail:exit_code")
+		e.int(int64(p.ExitCode))
+	}
+	for _, a := range [...]struct {
+		name string
+		v    bool
+	}{{"core_dumped", p.CoreDumped}, {"before_capture", p.BeforeCapture}, {"command", p.Command}} {
+		if a.v {
+			e.key("proctrail:" + a.name)
+			e.bool(true)
+		}
+	}
+	if p.Container != "" {
+		e.key("proctrail:container")
+		e.str(p.Container)
+	}
+}
+
+// provQName writes a qualified name as a PROV-JSON typed value.
+func (e *jsonEnc) provQName(q string) {
+	e.open('{')
+	e.key("$")
+	e.str(q)
+	e.key("type")
+	e.str("prov:QUALIFIED_NAME")
+	e.close('}')
+}
+
+// provTime writes t as a typed xsd:dateTime value.
+func (e *jsonEnc) provTime(t int64) {
+	e.open('{')
+	e.key("$")
+	e.time(t)
+	e.key("type")
+	e.str("xsd:dateTime")
+	e.close('}')
+}
+
+// provArgv writes argv as a string holding its compact JSON text.
+func (e *jsonEnc) provArgv(argv []string) {
+	b := []byte{'['}
+	for i, a := range argv {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, a)
+	}
+	e.str(string(append(b, ']')))
+}
