@@ -438,6 +438,11 @@ func parseHeaderComment(h *Header, c string) {
 		}
 	case "capture_id":
 		h.CaptureID = v
+	case "imported_from":
+		var files []string
+		if json.Unmarshal([]byte(v), &files) == nil {
+			h.ImportedFrom = files
+		}
 	case "sequence":
 		h.Sequence, _ = strconv.Atoi(v)
 	case "start":
@@ -551,4 +556,12 @@ func (r *Reader) packet(body []byte) (Record, bool, error) {
 		data = data[sllLen:]
 	}
 	return Record{Source: ifc.src, Time: tsOf(body[4:], ifc.scale), Data: data}, true, nil
+}
+
+// IsCapture reports whether b, the first bytes of a file, begin like a
+// proctrail capture: with a frame index (at least its first 12 bytes).
+// It says nothing of the rest; NewReader checks it.
+func IsCapture(b []byte) bool {
+	return len(b) >= 12 && binary.LittleEndian.Uint32(b) == indexMagic &&
+		binary.LittleEndian.Uint32(b[4:]) == indexLen-8 && string(b[8:12]) == indexMarker
 }

@@ -59,6 +59,9 @@ type Header struct {
 	CaptureID     string    // random id shared by all files of one rotated set
 	Sequence      int       // 0-based number of this file within its set
 	Start         time.Time // when the recorder wrote this section header
+	// ImportedFrom names the auditd logs a capture was imported from
+	// (`proctrail import`); nil for a recording.
+	ImportedFrom []string
 }
 
 // Record is one packet of a capture: a netlink message from a kernel source

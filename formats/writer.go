@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,11 @@ type Options struct {
 	// waits for it). Written, Frames and errors then lag by one frame; an
 	// error surfaces on a later call, and Close waits for the last write.
 	Background bool
+	// Sources are the interfaces to declare, in this order (their
+	// interface ids). Nil means all three: connector, audit, procfs.
+	// WritePacket and SetStats refuse a source not declared. A capture
+	// imported from auditd logs declares audit alone.
+	Sources []Source
 }
 
 // DefaultFrameSize is the uncompressed size at which a frame is closed.
@@ -54,6 +60,7 @@ type Writer struct {
 	written   atomic.Int64
 	frames    atomic.Int64
 	packets   [numSources]uint64
+	ifid      [numSources]int32 // interface id of each source; -1: not declared
 	err       error
 
 	// With Options.Background: the frame in flight and its result.
@@ -86,9 +93,25 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 	}
 	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background}
 	cw.buf = appendSectionHeader(cw.buf, &o.Header)
-	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
-	cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
-	cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records")
+	if o.Sources == nil {
+		o.Sources = []Source{SourceConnector, SourceAudit, SourceProcfs}
+	}
+	cw.ifid = [numSources]int32{-1, -1, -1}
+	for _, src := range o.Sources {
+		if src >= numSources || cw.ifid[src] >= 0 {
+			enc.Close()
+			return nil, fmt.Errorf("formats: source %d declared twice or unknown", src)
+		}
+		cw.ifid[src] = int32(slices.Index(o.Sources, src))
+		switch src {
+		case SourceConnector:
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
+		case SourceAudit:
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
+		case SourceProcfs:
+			cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records")
+		}
+	}
 	if err := cw.closeFrame(); err != nil {
 		return nil, err
 	}
@@ -103,8 +126,8 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if src >= numSources {
-		return fmt.Errorf("formats: write packet: unknown source %d", src)
+	if src >= numSources || w.ifid[src] < 0 {
+		return fmt.Errorf("formats: write packet: source %d not declared", src)
 	}
 	if len(data) > MaxPacket {
 		return fmt.Errorf("formats: write packet: %d bytes exceeds %d: %w", len(data), MaxPacket, ErrTooLarge)
@@ -118,7 +141,7 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	b := w.buf
 	b = binary.LittleEndian.AppendUint32(b, blockEPB)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
-	b = binary.LittleEndian.AppendUint32(b, uint32(src))
+	b = binary.LittleEndian.AppendUint32(b, uint32(w.ifid[src]))
 	b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
 	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
 	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
@@ -140,7 +163,7 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 // SetStats records src's cumulative counters; they are written as an
 // interface statistics block when the frame closes.
 func (w *Writer) SetStats(src Source, s Stats) {
-	if src >= numSources {
+	if src >= numSources || w.ifid[src] < 0 {
 		return
 	}
 	if !w.statsSet[src] || w.stats[src] != s {
@@ -168,7 +191,7 @@ func (w *Writer) Flush() error {
 	if w.statsNew {
 		for i := range w.stats {
 			if w.statsSet[i] {
-				w.buf = appendStats(w.buf, Source(i), w.stats[i])
+				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i])
 			}
 		}
 		w.statsNew = false
@@ -337,6 +360,10 @@ func headerComments(h *Header) []string {
 		add("cmdline", string(j))
 	}
 	add("capture_id", h.CaptureID)
+	if h.ImportedFrom != nil {
+		j, _ := json.Marshal(h.ImportedFrom)
+		add("imported_from", string(j))
+	}
 	add("sequence", strconv.Itoa(h.Sequence))
 	if !h.Start.IsZero() {
 		add("start", h.Start.UTC().Format(time.RFC3339Nano))
@@ -356,9 +383,9 @@ func appendInterface(b []byte, linkType uint16, name, desc string) []byte {
 	})
 }
 
-func appendStats(b []byte, src Source, s Stats) []byte {
+func appendStats(b []byte, id uint32, s Stats) []byte {
 	return block(b, blockISB, func(b []byte) []byte {
-		b = binary.LittleEndian.AppendUint32(b, uint32(src))
+		b = binary.LittleEndian.AppendUint32(b, id)
 		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(s.Time)>>32))
 		b = binary.LittleEndian.AppendUint32(b, uint32(s.Time))
 		b = appendOption(b, optISBIfRecv, binary.LittleEndian.AppendUint64(nil, s.Received))

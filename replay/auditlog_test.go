@@ -52,8 +52,15 @@ func TestLogReader(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
 	}
-	if d := l.Damage(); len(d) != 1 || !strings.Contains(d[0].Err.Error(), "line 5") {
-		t.Errorf("damage %v: want the line that is not a record", d)
+	st := l.LogStats()
+	if st.Lines != 6 || st.Records != 4 || st.NotRecords != 1 || st.Truncated != 0 || st.UnknownType != 0 {
+		t.Errorf("stats %+v: want 6 lines, 4 records, 1 not a record", st)
+	}
+	if len(st.Issues) != 1 || st.Issues[0].Line != 5 || st.Issues[0].Problem != NotRecord {
+		t.Errorf("issues %+v: want line 5, not a record", st.Issues)
+	}
+	if d := l.Damage(); len(d) != 0 {
+		t.Errorf("damage %v: a line that is not a record is not damage", d)
 	}
 }
 

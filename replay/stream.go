@@ -78,6 +78,9 @@ type CaptureInfo struct {
 	// Damage says where.
 	UnreadableBytes int64
 	Damage          []formats.Damage
+	// Logs describes each auditd log read to its end, in the order they
+	// ended: its lines skipped and why.
+	Logs []LogStats
 }
 
 // Options configure a Stream. A nil *Options means the defaults.
@@ -253,12 +256,17 @@ func readHeader(open func(string) (io.ReadCloser, error), name string) (formats.
 		return formats.Header{}, false, fmt.Errorf("replay: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if head, _ := br.Peek(5); IsLog(head) {
+	br := bufio.NewReaderSize(f, SniffLen)
+	head, _ := br.Peek(SniffLen)
+	kind := Sniff(head)
+	if kind == KindLog {
 		return formats.Header{}, true, nil
 	}
 	r, err := formats.NewReader(br, &formats.ReaderOptions{Name: name})
 	if err != nil {
+		if kind == KindUnknown && len(head) > 0 {
+			return formats.Header{}, false, fmt.Errorf("replay: %w; nor is it an auditd log (binary data)", err)
+		}
 		return formats.Header{}, false, fmt.Errorf("replay: %w", err)
 	}
 	defer r.Close()
@@ -295,6 +303,7 @@ type fileEnd struct {
 	seen       [formats.NumSources]bool
 	unreadable int64
 	damage     []formats.Damage
+	log        *LogStats // of an auditd log
 }
 
 // batch is what a chain's reader sends: messages, then the files that
@@ -375,6 +384,17 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), stop <-chan struc
 			end.stats[src], end.seen[src] = r.Stats(src)
 		}
 		end.unreadable, end.damage = r.UnreadableBytes(), r.Damage()
+		if l, ok := r.(*LogReader); ok {
+			st := l.LogStats()
+			end.log = &st
+			if st.Records == 0 {
+				r.Close()
+				f.Close()
+				b.err = fmt.Errorf("replay: %s: no audit record in %d lines: not an auditd log", fh.name, st.Lines)
+				send()
+				return
+			}
+		}
 		r.Close()
 		f.Close()
 		b.ends = append(b.ends, end)
@@ -546,6 +566,9 @@ func (s *Stream) advance(c *chain) error {
 				}
 				s.info.UnreadableBytes += e.unreadable
 				s.info.Damage = append(s.info.Damage, e.damage...)
+				if e.log != nil {
+					s.info.Logs = append(s.info.Logs, *e.log)
+				}
 			}
 			err := b.err
 			c.b, c.at, c.ok = nil, nil, false
@@ -705,7 +728,7 @@ func (s *Stream) NextEvent() (Event, error) {
 			if s.ei < len(b.items) {
 				it := &b.items[s.ei]
 				s.ei++
-				it.counts.apply(&s.evInfo, b.damage)
+				it.counts.apply(&s.evInfo, b.damage, b.logs)
 				if it.err != nil {
 					s.evErr = it.err
 					return Event{}, it.err
@@ -740,6 +763,7 @@ type evBatch struct {
 	// a prefix of it. The merger only appends to it: the elements of the
 	// prefix are never written again.
 	damage []formats.Damage
+	logs   []LogStats // likewise, Info's Logs
 }
 
 type evItem struct {
@@ -758,20 +782,25 @@ type infoCounts struct {
 	auditGaps       uint64
 	undecodable     uint64
 	unreadableBytes int64
-	damage          int
+	damage, logs    int
 }
 
 func countsOf(i *CaptureInfo) infoCounts {
-	return infoCounts{i.Start, i.End, i.Messages, i.Lost, i.AuditEvents, i.AuditGaps, i.Undecodable, i.UnreadableBytes, len(i.Damage)}
+	return infoCounts{i.Start, i.End, i.Messages, i.Lost, i.AuditEvents, i.AuditGaps, i.Undecodable, i.UnreadableBytes, len(i.Damage), len(i.Logs)}
 }
 
-// apply sets the counters of i, and its Damage to the prefix of damage.
-func (c *infoCounts) apply(i *CaptureInfo, damage []formats.Damage) {
+// apply sets the counters of i, and its Damage and Logs to the prefixes
+// of damage and logs.
+func (c *infoCounts) apply(i *CaptureInfo, damage []formats.Damage, logs []LogStats) {
 	i.Start, i.End, i.Messages, i.Lost = c.start, c.end, c.messages, c.lost
 	i.AuditEvents, i.AuditGaps, i.Undecodable, i.UnreadableBytes = c.auditEvents, c.auditGaps, c.undecodable, c.unreadableBytes
 	i.Damage = nil
 	if c.damage > 0 {
 		i.Damage = damage[:c.damage:c.damage]
+	}
+	i.Logs = nil
+	if c.logs > 0 {
+		i.Logs = logs[:c.logs:c.logs]
 	}
 }
 
@@ -791,7 +820,7 @@ func (s *Stream) merge() {
 		if err == nil && len(b.items) < eventBatchLen {
 			continue
 		}
-		b.damage = s.info.Damage
+		b.damage, b.logs = s.info.Damage, s.info.Logs
 		select {
 		case s.events <- b:
 		case <-s.stop:
@@ -802,7 +831,7 @@ func (s *Stream) merge() {
 		}
 		select {
 		case b = <-s.evFree:
-			b.items, b.damage = b.items[:0], nil
+			b.items, b.damage, b.logs = b.items[:0], nil, nil
 		default:
 			b = &evBatch{items: make([]evItem, 0, eventBatchLen)}
 		}

@@ -38,6 +38,7 @@ Example:
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
 			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
@@ -91,7 +92,7 @@ Example:
 			case c.Bool("prov"):
 				format = "prov"
 			}
-			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.App.Writer, c.App.ErrWriter)
+			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.Bool(verboseFlag), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -141,12 +142,13 @@ func captureStart(files []string) (time.Time, error) {
 	return start, nil
 }
 
-func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, format string, withFiles bool, output string, stdout, stderr io.Writer) error {
+func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, format string, withFiles bool, output string, verbose bool, stdout, stderr io.Writer) error {
 	s, err := replay.Open(files, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	defer func() { reportLogs(stderr, s.Info().Logs, verbose) }()
 	if format == "html" {
 		// The report embeds the JSON model once: build it in memory.
 		var model bytes.Buffer

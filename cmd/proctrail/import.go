@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -18,61 +19,89 @@ func importCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "turn auditd text logs into a capture file",
 		ArgsUsage: "LOG…",
-		Description: `Each record of the logs (raw or enriched format) becomes an audit message of
-the capture, timed by its audit header. analyze, replay and info also read
-auditd logs directly; import makes a compact capture of them to share.
+		Description: `Each record of the logs (raw or enriched format, plain or gzip-compressed,
+recognised by content) becomes an audit message of the capture, timed by its
+audit header; the capture declares the audit interface alone, and its section
+header names the logs it was imported from. Lines that are not records are
+counted (listed with --verbose). analyze, replay and info also read auditd logs
+directly; import makes a compact capture of them to share.
 
 Example:
    proctrail import -o old.zst /var/log/audit/audit.log.1 /var/log/audit/audit.log`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "capture `FILE` to write (mode 0600; required)"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of the logs that was skipped, with file and line number"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 || c.String("output") == "" {
 				return usagef("import: give -o FILE and at least one log")
 			}
-			return runImport(c.Context, c.Args().Slice(), c.String("output"), c.App.ErrWriter)
+			return runImport(c.Context, c.Args().Slice(), c.String("output"), c.Bool(verboseFlag), c.App.ErrWriter)
 		},
 	}
 }
 
-func runImport(ctx context.Context, logs []string, output string, stderr io.Writer) error {
+func runImport(ctx context.Context, logs []string, output string, verbose bool, stderr io.Writer) (err error) {
 	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	w, err := formats.NewWriter(f, &formats.Options{Header: formats.Header{Version: version, CommandLine: os.Args}})
+	defer func() {
+		if err != nil {
+			os.Remove(output) // no half capture left behind
+		}
+	}()
+	w, err := formats.NewWriter(f, &formats.Options{
+		Header:  formats.Header{Version: version, CommandLine: os.Args, ImportedFrom: logs},
+		Sources: []formats.Source{formats.SourceAudit},
+	})
 	if err != nil {
 		return err
 	}
-	var n, skipped uint64
+	// Refuse what is not a log before reading anything.
 	for _, name := range logs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		lf, err := os.Open(name)
 		if err != nil {
 			return err
 		}
-		l := replay.NewLogReader(lf, name)
-		for {
-			rec, err := l.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				lf.Close()
-				return err
-			}
-			if err := w.WritePacket(rec.Source, rec.Time, rec.Data); err != nil {
-				lf.Close()
-				return err
-			}
-			n++
-		}
-		skipped += uint64(len(l.Damage()))
+		head, _ := bufio.NewReaderSize(lf, replay.SniffLen).Peek(replay.SniffLen)
 		lf.Close()
+		switch replay.Sniff(head) {
+		case replay.KindCapture:
+			return fmt.Errorf("import: %s is a proctrail capture already", name)
+		case replay.KindUnknown:
+			return fmt.Errorf("import: %s is not an auditd log (binary data)", name)
+		}
+	}
+	// The replay stream merges the logs by time, as analyze reads them:
+	// rotated logs may come in any order, and the capture is in order.
+	s, err := replay.Open(logs, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	defer func() { reportLogs(stderr, s.Info().Logs, verbose) }()
+	var n uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.WritePacket(formats.SourceAudit, m.Time, m.Raw); err != nil {
+			return err
+		}
+		n++
+	}
+	var skipped int64
+	for _, l := range s.Info().Logs {
+		skipped += l.Skipped()
 	}
 	w.SetStats(formats.SourceAudit, formats.Stats{Time: 1, Received: n})
 	if err := w.Close(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,26 +15,32 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"proctrail/formats"
+	"proctrail/replay"
 )
 
 func infoCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "info",
-		Usage:     "describe capture files: host, time span, messages and losses per source, integrity",
+		Usage:     "describe capture files and auditd logs: host, time span, messages and losses per source, integrity",
 		ArgsUsage: "FILE…",
 		Description: `Like capinfos for proctrail captures. Needs no privileges.
 
+An auditd log (plain or gzip-compressed, recognised by content) is described
+by its records, time span and the lines that are not records.
+
 Example:
    proctrail info trace.zst
-   proctrail info --json trace.zst trace.1.zst`,
+   proctrail info --json trace.zst trace.1.zst
+   proctrail info /var/log/audit/audit.log.2.gz`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per file, as an array"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with its line number"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("info: no capture file given")
 			}
-			return runInfo(c.Context, c.Args().Slice(), c.Bool("json"), c.App.Writer)
+			return runInfo(c.Context, c.Args().Slice(), c.Bool("json"), c.Bool(verboseFlag), c.App.Writer)
 		},
 	}
 }
@@ -41,6 +48,9 @@ Example:
 // fileInfo is the JSON form of a file's summary.
 type fileInfo struct {
 	File        string                `json:"file"`
+	Format      string                `json:"format"` // "capture" or "auditd log"
+	Gzip        bool                  `json:"gzip"`
+	Imported    []string              `json:"imported_from"`
 	CaptureID   string                `json:"capture_id"`
 	Sequence    int                   `json:"sequence"`
 	Host        string                `json:"host"`
@@ -55,6 +65,18 @@ type fileInfo struct {
 	Bytes       int64                 `json:"bytes"`
 	Sources     map[string]sourceInfo `json:"sources"`
 	Integrity   integrityInfo         `json:"integrity"`
+	Log         *logInfo              `json:"log,omitempty"` // an auditd log's lines
+}
+
+// logInfo counts an auditd log's lines; see replay.LogStats.
+type logInfo struct {
+	Lines        int64    `json:"lines"`
+	Records      int64    `json:"records"`
+	NotRecords   int64    `json:"not_records"`
+	Truncated    int64    `json:"truncated"`
+	UnknownTypes int64    `json:"unknown_types"`
+	UnknownKept  int64    `json:"unknown_types_kept"`
+	Issues       []string `json:"issues"` // "line N: what", with --verbose
 }
 
 type sourceInfo struct {
@@ -78,19 +100,24 @@ func timePtr(ns int64) *time.Time {
 	return &t
 }
 
-func summarizeFile(name string) (fileInfo, error) {
+func summarizeFile(name string, verbose bool) (fileInfo, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return fileInfo{}, err
 	}
 	defer f.Close()
-	s, err := formats.Summarize(f, name)
+	br := bufio.NewReaderSize(f, replay.SniffLen)
+	head, _ := br.Peek(replay.SniffLen)
+	if replay.Sniff(head) == replay.KindLog {
+		return summarizeLog(br, name, verbose)
+	}
+	s, err := formats.Summarize(br, name)
 	if err != nil {
 		return fileInfo{}, err
 	}
 	h := s.Header
 	fi := fileInfo{
-		File: name, CaptureID: h.CaptureID, Sequence: h.Sequence, Host: h.Hostname, Kernel: h.KernelRelease,
+		File: name, Format: "capture", Imported: h.ImportedFrom, CaptureID: h.CaptureID, Sequence: h.Sequence, Host: h.Hostname, Kernel: h.KernelRelease,
 		Machine: h.Machine, Recorder: h.Version, CommandLine: h.CommandLine,
 		Start: timePtr(s.First), End: timePtr(s.Last), Frames: s.Frames, Bytes: s.Bytes,
 		Sources: map[string]sourceInfo{},
@@ -115,11 +142,54 @@ func summarizeFile(name string) (fileInfo, error) {
 	return fi, nil
 }
 
-func runInfo(ctx context.Context, files []string, asJSON bool, w io.Writer) error {
+// summarizeLog reads an auditd log to its end.
+func summarizeLog(r io.Reader, name string, verbose bool) (fileInfo, error) {
+	l := replay.NewLogReader(r, name)
+	fi := fileInfo{File: name, Format: "auditd log", Sequence: -1, Sources: map[string]sourceInfo{}}
+	var first, last int64
+	var n uint64
+	for {
+		rec, err := l.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fileInfo{}, err
+		}
+		if n == 0 || rec.Time < first {
+			first = rec.Time
+		}
+		last = max(last, rec.Time)
+		n++
+	}
+	st := l.LogStats()
+	if st.Records == 0 {
+		return fileInfo{}, fmt.Errorf("%s: no audit record in %d lines: not an auditd log", name, st.Lines)
+	}
+	fi.Gzip, fi.Start, fi.End = st.Gzip, timePtr(first), timePtr(last)
+	for src := range formats.Source(formats.NumSources) {
+		fi.Sources[src.String()] = sourceInfo{}
+	}
+	fi.Sources["audit"] = sourceInfo{Messages: n}
+	fi.Log = &logInfo{Lines: st.Lines, Records: st.Records, NotRecords: st.NotRecords, Truncated: st.Truncated,
+		UnknownTypes: st.UnknownType, UnknownKept: st.UnknownKept, Issues: []string{}}
+	if verbose {
+		for _, is := range st.Issues {
+			fi.Log.Issues = append(fi.Log.Issues, fmt.Sprintf("line %d: %v", is.Line, is.Err))
+		}
+	}
+	fi.Integrity = integrityInfo{OK: l.UnreadableBytes() == 0, CorruptBytes: l.UnreadableBytes(), Damage: []string{}}
+	for _, d := range l.Damage() {
+		fi.Integrity.Damage = append(fi.Integrity.Damage, d.Err.Error())
+	}
+	return fi, nil
+}
+
+func runInfo(ctx context.Context, files []string, asJSON, verbose bool, w io.Writer) error {
 	var infos []fileInfo
 	var errs []error
 	for _, name := range files {
-		fi, err := summarizeFile(name)
+		fi, err := summarizeFile(name, verbose)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -157,7 +227,19 @@ func printInfo(w io.Writer, fi fileInfo) {
 		args[i] = quoteControl(a)
 	}
 	row("File", "%s", quoteControl(fi.File))
-	row("Capture", "%s, file %d of the set", q(fi.CaptureID), fi.Sequence)
+	if fi.Log != nil {
+		printLogInfo(w, row, fi)
+		return
+	}
+	if fi.Imported != nil {
+		files := make([]string, len(fi.Imported))
+		for i, f := range fi.Imported {
+			files[i] = quoteControl(f)
+		}
+		row("Capture", "imported from auditd logs %s", strings.Join(files, " "))
+	} else {
+		row("Capture", "%s, file %d of the set", q(fi.CaptureID), fi.Sequence)
+	}
 	row("Host", "%s (Linux %s, %s)", q(fi.Host), q(fi.Kernel), q(fi.Machine))
 	row("Recorder", "proctrail %s: %s", q(fi.Recorder), strings.Join(args, " "))
 	if fi.Start != nil {
@@ -167,6 +249,9 @@ func printInfo(w io.Writer, fi fileInfo) {
 	}
 	row("Frames", "%d, %s", fi.Frames, record.FormatBytes(fi.Bytes))
 	for _, src := range []string{"connector", "audit", "procfs"} {
+		if fi.Imported != nil && src != "audit" {
+			continue // an import declares the audit interface alone
+		}
 		si := fi.Sources[src]
 		lost := "lost unknown (no statistics block)"
 		if si.Lost != nil {
@@ -185,6 +270,26 @@ func printInfo(w io.Writer, fi fileInfo) {
 	for _, d := range fi.Integrity.Damage {
 		fmt.Fprintf(w, "%-12s %s\n", "", quoteControl(d))
 	}
+}
+
+func printLogInfo(w io.Writer, row func(k, f string, a ...any), fi fileInfo) {
+	format := "auditd log"
+	if fi.Gzip {
+		format += ", gzip-compressed"
+	}
+	row("Format", "%s", format)
+	row("Span", "%s to %s (%s)", fi.Start.Format(timeLayout), fi.End.Format(timeLayout), fi.End.Sub(*fi.Start))
+	l := fi.Log
+	row("Lines", "%d: %d audit records, %d not records, %d truncated, %d of unknown types (%d kept)",
+		l.Lines, l.Records, l.NotRecords, l.Truncated, l.UnknownTypes, l.UnknownKept)
+	for _, is := range l.Issues {
+		fmt.Fprintf(w, "%-12s %s\n", "", quoteControl(is))
+	}
+	if fi.Integrity.OK {
+		row("Integrity", "ok")
+		return
+	}
+	row("Integrity", "%d bytes in truncated lines", fi.Integrity.CorruptBytes)
 }
 
 func orUnknown(s string) string {
