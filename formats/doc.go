@@ -35,8 +35,8 @@
 //
 // The decompressed frames form one pcapng section (pcapng draft,
 // draft-ietf-opsawg-pcapng), little-endian, version 1.0. The first frame
-// holds exactly the Section Header Block and the three Interface
-// Description Blocks; later frames hold Enhanced Packet Blocks and
+// holds exactly the Section Header Block and the Interface Description
+// Blocks; later frames hold Enhanced Packet Blocks and
 // Interface Statistics Blocks. Every file of a rotated set starts with its
 // own section header and interfaces, so each is readable alone.
 //
@@ -56,9 +56,12 @@
 //	  capture_id        random hex id shared by the files of a rotated set
 //	  sequence          decimal number of this file in its set, from 0
 //	  start             RFC 3339 wall time the file was started
+//	  imported_from     for a capture made by `proctrail import`: the
+//	                    auditd logs it was made from, a JSON array
 //
-// Interfaces, always in this order, each with if_name (2), if_description
-// (3) and if_tsresol (9) = 9 (nanoseconds):
+// Interfaces, each with if_name (2), if_description (3) and if_tsresol
+// (9) = 9 (nanoseconds). A recording declares all three, in this order; a
+// capture imported from auditd logs declares audit alone (id 0):
 //
 //	id  if_name     link type                 packet data
 //	0   connector   253 LINKTYPE_NETLINK      SLL header + netlink message
@@ -66,7 +69,7 @@
 //	2   procfs      147 LINKTYPE_USER0        a procfs record (below)
 //
 // A reader should map interfaces by if_name; when the first frame is lost it
-// may assume this order.
+// may assume the recording's order.
 //
 // Enhanced Packet Blocks carry the time of receipt (nanoseconds since the
 // Unix epoch), captured length = original length, no options. For the
@@ -77,6 +80,14 @@
 // it, in host byte order (struct nlmsghdr first). Connector datagrams hold
 // struct cn_msg and struct proc_event (linux/cn_proc.h); audit datagrams
 // hold the record's text after the nlmsghdr, its type in nlmsg_type.
+// One correction is made: the kernel's unicast to the audit daemon sets
+// nlmsg_len to the text's length without the 16-byte header
+// (kernel/audit.c audit_log_end), which makes the datagram an invalid
+// netlink message (Wireshark reports it malformed); the recorder stores
+// nlmsg_len = the datagram's length, as the kernel's multicast copy has it.
+// Readers must still accept the uncorrected form (captures made before
+// the correction, such as the analyzer's test captures, hold it): the
+// text is every byte after the header.
 // A packet's data is at most 1 MiB.
 //
 // Interface Statistics Blocks carry, per source, cumulative isb_ifrecv (4)

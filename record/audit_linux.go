@@ -420,6 +420,16 @@ func (s *AuditSession) readFd(fd uintptr) bool {
 			continue // not from the kernel
 		}
 		s.rn = int(n)
+		// The kernel's unicast to the audit daemon sets nlmsg_len to the
+		// text's length alone (kernel/audit.c audit_log_end; the multicast
+		// copy is corrected in kauditd_send_multicast_skb). Captures store
+		// well-formed netlink messages, which Wireshark's dissector and any
+		// LINKTYPE_NETLINK reader expect: cover the header.
+		if s.rn >= nlmsgHdrLen && s.rn <= len(s.rbuf) {
+			if l := binary.NativeEndian.Uint32(s.rbuf); int(l) == s.rn-nlmsgHdrLen {
+				binary.NativeEndian.PutUint32(s.rbuf, uint32(s.rn))
+			}
+		}
 		return true
 	}
 }
