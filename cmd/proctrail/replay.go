@@ -3,13 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/urfave/cli/v2"
 
 	"proctrail/formats"
@@ -24,17 +27,34 @@ func replayCommand() *cli.Command {
 		Description: `Files of a rotated set replay as one stream; separate captures are merged by
 time. Needs no privileges.
 
+--format audit writes only the audit records, as the lines auditd writes to
+/var/log/audit/audit.log (raw format), for ausearch and aureport.
+
 Example:
    proctrail replay trace.zst | less
-   proctrail replay --json trace.zst trace.1.zst | jq -c 'select(.source=="connector")'`,
+   proctrail replay --json trace.zst trace.1.zst | jq -c 'select(.source=="connector")'
+   proctrail replay --format audit trace.zst > trace.log && ausearch --input trace.log -i`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "one JSON object a line"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "`FORMAT` of the output: text (one message a line, decoded), json (one JSON object a line) or audit (auditd log lines of the audit records)"},
+			&cli.BoolFlag{Name: "json", Usage: "the same as --format json"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("replay: no capture file given")
 			}
-			return runReplay(c.Context, c.Args().Slice(), c.Bool("json"), c.App.Writer)
+			format := c.String("format")
+			switch format {
+			case "text", "json", "audit":
+			default:
+				return usagef("replay: --format %q: want text, json or audit", format)
+			}
+			if c.Bool("json") {
+				if c.IsSet("format") && format != "json" {
+					return usagef("replay: --json and --format %s contradict each other", format)
+				}
+				format = "json"
+			}
+			return runReplay(c.Context, c.Args().Slice(), format, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -62,7 +82,10 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(timeLayout) }
 
-func runReplay(ctx context.Context, files []string, asJSON bool, w io.Writer) error {
+// runReplay writes the messages of files to w in format (text, json or
+// audit). With audit, warnings go to ew, for w holds a log that ausearch
+// reads.
+func runReplay(ctx context.Context, files []string, format string, w, ew io.Writer) error {
 	s, err := replay.Open(files, nil)
 	if err != nil {
 		return err
@@ -71,6 +94,11 @@ func runReplay(ctx context.Context, files []string, asJSON bool, w io.Writer) er
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	enc := json.NewEncoder(bw)
+	var (
+		line        []byte
+		undecodable int // audit messages that are neither records nor control messages
+		cut         int // records cut to auditd's line length
+	)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -82,7 +110,31 @@ func runReplay(ctx context.Context, files []string, asJSON bool, w io.Writer) er
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		switch format {
+		case "audit":
+			if m.Source != formats.SourceAudit {
+				continue
+			}
+			if m.Err != nil {
+				// A control message, or a binary message auditd drops
+				// (AUDIT_REPLACE), is no loss.
+				logged := len(m.Raw) < 6 || replay.AuditdLogs(auparse.AuditMessageType(binary.LittleEndian.Uint16(m.Raw[4:6])))
+				if logged && !errors.Is(m.Err, replay.ErrControl) {
+					undecodable++
+				}
+				continue
+			}
+			if !replay.AuditdLogs(m.Audit.Type) {
+				continue
+			}
+			line = replay.AppendLogLine(line[:0], *m.Audit)
+			if len(line)-1 >= replay.MaxAuditdLine {
+				cut++
+			}
+			if _, err := bw.Write(line); err != nil {
+				return err
+			}
+		case "json":
 			l := replayLine{Time: fmtTime(m.Time), Source: m.Source.String(), File: m.File, Offset: m.Offset, Proc: m.Proc, ProcFS: m.ProcFS}
 			if m.Audit != nil {
 				l.Audit = &auditLine{Type: m.Audit.Type.String(), Serial: m.Audit.Serial, Time: m.Audit.Time.UTC().Format(timeLayout), Text: m.Audit.Text}
@@ -93,11 +145,26 @@ func runReplay(ctx context.Context, files []string, asJSON bool, w io.Writer) er
 			if err := enc.Encode(l); err != nil {
 				return err
 			}
-			continue
+		default:
+			fmt.Fprintf(bw, "%s %-9s %s\n", fmtTime(m.Time), m.Source, describe(m))
 		}
-		fmt.Fprintf(bw, "%s %-9s %s\n", fmtTime(m.Time), m.Source, describe(m))
 	}
 	info := s.Info()
+	if format == "audit" {
+		if undecodable > 0 {
+			fmt.Fprintf(ew, "proctrail: warning: %d audit messages could not be decoded and are not in the log\n", undecodable)
+		}
+		if cut > 0 {
+			fmt.Fprintf(ew, "proctrail: warning: %d records reached auditd's line length of %d bytes and were cut, as auditd cuts them\n", cut, replay.MaxAuditdLine)
+		}
+		if info.UnreadableBytes > 0 {
+			fmt.Fprintf(ew, "proctrail: warning: %d unreadable bytes\n", info.UnreadableBytes)
+			for _, d := range info.Damage {
+				fmt.Fprintf(ew, "proctrail:   %s\n", quoteControl(d.Err.Error()))
+			}
+		}
+		return nil
+	}
 	if info.UnreadableBytes > 0 {
 		fmt.Fprintf(bw, "# %d unreadable bytes\n", info.UnreadableBytes)
 		for _, d := range info.Damage {
