@@ -67,17 +67,20 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //	  any other operation
 //	denied (Files[].Error)          left out: nothing was used
 //
-// Each relation has prov:role proctrail:OP (the access's op, or
-// "executable") except wasDerivedFrom. Relation ids are blank nodes
-// numbered in the order written, per kind: "_:u1" (used), "_:g1"
-// (wasGeneratedBy), "_:x1" (wasInvalidatedBy), "_:d1" (wasDerivedFrom),
-// "_:i1" (wasInformedBy), "_:a1" (wasAssociatedWith).
+// Each used, wasGeneratedBy and wasInvalidatedBy has prov:role
+// proctrail:OP, the access's op ("executable" for an exec's program).
+// Relation ids are blank nodes numbered in the order written, per kind:
+// "_:u1" (used), "_:g1" (wasGeneratedBy), "_:x1" (wasInvalidatedBy),
+// "_:d1" (wasDerivedFrom), "_:i1" (wasInformedBy), "_:a1"
+// (wasAssociatedWith).
 //
 // Activities and relations follow the forest depth first, children in the
 // model's order; entities are sorted by path and agents by uid. Every
 // section is present, empty or not. The same model always gives the same
 // bytes, and any name gives valid JSON: strings are escaped as WriteJSON
-// escapes them, with U+FFFD for bytes that are not UTF-8.
+// escapes them, with U+FFFD for bytes that are not UTF-8. WritePROV only
+// reads m; unlike WriteJSON it holds the relations of the whole model
+// before writing them (about 100 bytes per file access).
 func WritePROV(w io.Writer, m *Model) error {
 	procs := preorder(m.Processes)
 	ids := provProcessIDs(procs)
