@@ -33,7 +33,7 @@ Example:
    proctrail analyze trace.zst --cmd --tree --files
    proctrail analyze trace.zst --html -o report.html
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
-   proctrail analyze trace.zst --prov -o trace.prov.json
+   proctrail analyze --prov -o trace.prov.json trace.zst
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
 		Flags: []cli.Flag{
