@@ -59,7 +59,8 @@ func testRecords(n int) []Record {
 	for i := range recs {
 		src := Source(i % numSources)
 		data := []byte(fmt.Sprintf("message %d %s", i, bytes.Repeat([]byte{'x'}, i%7)))
-		recs[i] = Record{Source: src, Time: 1_700_000_000_000_000_000 + int64(i)*1000, Data: data}
+		// Whole milliseconds: every source's time unit (see TimeUnit).
+		recs[i] = Record{Source: src, Time: 1_700_000_000_000_000_000 + int64(i)*1_000_000, Data: data}
 	}
 	return recs
 }
@@ -82,6 +83,46 @@ func readAll(t testing.TB, b []byte) (*Reader, []Record, error) {
 		}
 		rec.Data = append([]byte(nil), rec.Data...)
 		out = append(out, rec)
+	}
+}
+
+// TestTimeUnits checks that audit receipt times are kept to the
+// millisecond (truncated), connector and procfs times to the nanosecond,
+// in packets and statistics alike, and that pcapng's if_tsresol says so.
+func TestTimeUnits(t *testing.T) {
+	const ts = 1_700_000_000_123_456_789
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src := range Source(numSources) {
+		w.WritePacket(src, ts, []byte("x"))
+		w.SetStats(src, Stats{Time: ts, Received: 1})
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := readAll(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Source]int64{SourceConnector: ts, SourceAudit: 1_700_000_000_123_000_000, SourceProcfs: ts}
+	for _, rec := range got {
+		if rec.Time != want[rec.Source] || rec.Time%TimeUnit(rec.Source) != 0 {
+			t.Errorf("%s: time %d, want %d", rec.Source, rec.Time, want[rec.Source])
+		}
+	}
+	r, _ := NewReader(bytes.NewReader(buf.Bytes()), nil)
+	for r.Next(); ; {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+	}
+	for src := range Source(numSources) {
+		if st, ok := r.Stats(src); !ok || st.Time != want[src] {
+			t.Errorf("%s statistics time %d (%v), want %d", src, st.Time, ok, want[src])
+		}
 	}
 }
 
@@ -359,5 +400,28 @@ func TestBackgroundWriter(t *testing.T) {
 	}
 	if cerr := w.Close(); sawErr == nil && cerr == nil {
 		t.Error("a failing writer reported no error")
+	}
+}
+
+// TestLostHeaderFrame corrupts the first frame, which holds the section
+// header and the interfaces: the packets after it are read with the
+// recording's fixed interface order and time units.
+func TestLostHeaderFrame(t *testing.T) {
+	recs := testRecords(30)
+	for i := range recs {
+		recs[i].Time += int64(recs[i].Source) * 123_456 // sub-ms, except for audit
+		recs[i].Time -= recs[i].Time % TimeUnit(recs[i].Source)
+	}
+	b := writeCapture(t, recs, 10)
+	b[indexLen+5] ^= 0xff // inside the first frame's zstd data
+	r, got, err := readAll(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(recs, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	if r.UnreadableBytes() == 0 {
+		t.Error("the lost first frame is not reported")
 	}
 }

@@ -42,6 +42,19 @@ type iface struct {
 	src   Source // numSources when the interface is not one of ours
 	sll   bool   // packets start with a Linux cooked header
 	scale int64  // nanoseconds per timestamp unit
+	// guessed: the first frame was lost and scale is the recording's
+	// default; a raw time too large for it is taken as nanoseconds (a
+	// capture from before audit times were kept in milliseconds).
+	guessed bool
+}
+
+// ts reads a block's 8-byte timestamp in nanoseconds.
+func (ifc *iface) ts(b []byte) int64 {
+	raw := uint64(binary.LittleEndian.Uint32(b))<<32 | uint64(binary.LittleEndian.Uint32(b[4:]))
+	if ifc.guessed && raw > 1e15 {
+		return int64(raw)
+	}
+	return int64(raw) * ifc.scale
 }
 
 // Reader streams the records of one capture file. Its memory is bounded by
@@ -107,6 +120,12 @@ func NewReader(r io.Reader, opts *ReaderOptions) (*Reader, error) {
 			// A truncated first frame: the file holds nothing readable, but
 			// it is still a capture; Next reports io.EOF.
 			cr.err = io.EOF
+			return cr, nil
+		}
+		if err == errSkipFrame {
+			// The header frame is corrupt (reported as damage): read on,
+			// with the recording's interfaces standing in (see ifaceFor).
+			cr.ubuf, cr.pos = cr.ubuf[:0], 0
 			return cr, nil
 		}
 		return nil, err
@@ -496,7 +515,7 @@ func (r *Reader) ifaceFor(id uint32) (iface, error) {
 		return r.ifaces[id], nil
 	}
 	if len(r.ifaces) == 0 && id < numSources {
-		return iface{src: Source(id), sll: Source(id) != SourceProcfs, scale: 1}, nil
+		return iface{src: Source(id), sll: Source(id) != SourceProcfs, scale: tsUnit[id], guessed: true}, nil
 	}
 	return iface{}, fmt.Errorf("interface %d not described: %w", id, ErrCorrupt)
 }
@@ -509,7 +528,7 @@ func (r *Reader) interfaceStatistics(body []byte) error {
 	if err != nil || ifc.src >= numSources {
 		return err
 	}
-	s := Stats{Time: tsOf(body[4:], ifc.scale)}
+	s := Stats{Time: ifc.ts(body[4:])}
 	err = forOptions(body[12:], func(code uint16, v []byte) {
 		if len(v) < 8 {
 			return
@@ -527,10 +546,6 @@ func (r *Reader) interfaceStatistics(body []byte) error {
 	r.stats[ifc.src] = s
 	r.seen[ifc.src] = true
 	return nil
-}
-
-func tsOf(b []byte, scale int64) int64 {
-	return int64(uint64(binary.LittleEndian.Uint32(b))<<32|uint64(binary.LittleEndian.Uint32(b[4:]))) * scale
 }
 
 func (r *Reader) packet(body []byte) (Record, bool, error) {
@@ -555,7 +570,7 @@ func (r *Reader) packet(body []byte) (Record, bool, error) {
 		}
 		data = data[sllLen:]
 	}
-	return Record{Source: ifc.src, Time: tsOf(body[4:], ifc.scale), Data: data}, true, nil
+	return Record{Source: ifc.src, Time: ifc.ts(body[4:]), Data: data}, true, nil
 }
 
 // IsCapture reports whether b, the first bytes of a file, begin like a

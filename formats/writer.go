@@ -105,11 +105,11 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 		cw.ifid[src] = int32(slices.Index(o.Sources, src))
 		switch src {
 		case SourceConnector:
-			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)", src)
 		case SourceAudit:
-			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)", src)
 		case SourceProcfs:
-			cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records")
+			cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records", src)
 		}
 	}
 	if err := cw.closeFrame(); err != nil {
@@ -142,6 +142,7 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	b = binary.LittleEndian.AppendUint32(b, blockEPB)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	b = binary.LittleEndian.AppendUint32(b, uint32(w.ifid[src]))
+	ts /= tsUnit[src]
 	b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
 	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
 	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
@@ -191,7 +192,7 @@ func (w *Writer) Flush() error {
 	if w.statsNew {
 		for i := range w.stats {
 			if w.statsSet[i] {
-				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i])
+				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i].Time/tsUnit[i], w.stats[i])
 			}
 		}
 		w.statsNew = false
@@ -371,23 +372,35 @@ func headerComments(h *Header) []string {
 	return kv
 }
 
-func appendInterface(b []byte, linkType uint16, name, desc string) []byte {
+// tsResol is each source's if_tsresol: the power of ten of its timestamp
+// unit, and tsUnit that unit in nanoseconds. Audit receipt times are kept
+// to the millisecond: the record's own header has ms, and the sub-ms
+// digits of a receipt time, which only tell how kauditd's wake-ups fell,
+// were half of a capture's compressed size. The connector and procfs keep
+// nanoseconds (few packets; the connector's own kernel timestamp is ns).
+var (
+	tsResol = [numSources]byte{9, 3, 9}
+	tsUnit  = [numSources]int64{1, 1e6, 1}
+)
+
+func appendInterface(b []byte, linkType uint16, name, desc string, src Source) []byte {
 	return block(b, blockIDB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint16(b, linkType)
 		b = binary.LittleEndian.AppendUint16(b, 0)
 		b = binary.LittleEndian.AppendUint32(b, 0) // no snap length
 		b = appendOption(b, optIfName, []byte(name))
 		b = appendOption(b, optIfDescription, []byte(desc))
-		b = appendOption(b, optIfTsresol, []byte{9})
+		b = appendOption(b, optIfTsresol, []byte{tsResol[src]})
 		return appendOption(b, optEnd, nil)
 	})
 }
 
-func appendStats(b []byte, id uint32, s Stats) []byte {
+// appendStats appends an ISB; ts is s.Time in the interface's unit.
+func appendStats(b []byte, id uint32, ts int64, s Stats) []byte {
 	return block(b, blockISB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint32(b, id)
-		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(s.Time)>>32))
-		b = binary.LittleEndian.AppendUint32(b, uint32(s.Time))
+		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
+		b = binary.LittleEndian.AppendUint32(b, uint32(ts))
 		b = appendOption(b, optISBIfRecv, binary.LittleEndian.AppendUint64(nil, s.Received))
 		b = appendOption(b, optISBIfDrop, binary.LittleEndian.AppendUint64(nil, s.Dropped))
 		return appendOption(b, optEnd, nil)
@@ -441,3 +454,12 @@ const (
 	// MaxFrameSize bounds a frame's compressed and uncompressed sizes.
 	MaxFrameSize = 64 << 20
 )
+
+// TimeUnit returns the unit, in nanoseconds, in which a capture keeps the
+// receipt times of src: a time written is truncated to a multiple of it.
+func TimeUnit(src Source) int64 {
+	if src >= numSources {
+		return 1
+	}
+	return tsUnit[src]
+}
