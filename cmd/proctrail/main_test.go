@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,5 +142,30 @@ func TestRecordWithoutPrivileges(t *testing.T) {
 	code, _, stderr := runCLI(t, "record", "-o", filepath.Join(t.TempDir(), "x.zst"), "--duration", "1s")
 	if code != 1 || !strings.Contains(stderr, "needs root") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestInterspersedFlags(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	for _, tc := range []struct{ in, want string }{
+		{"proctrail analyze trace.zst --dot", "proctrail analyze --dot -- trace.zst"},
+		{"proctrail analyze a.zst --pid 7 b.zst -o out.json --tree", "proctrail analyze --pid 7 -o out.json --tree -- a.zst b.zst"},
+		{"proctrail analyze --since=+5s a.zst", "proctrail analyze --since=+5s -- a.zst"},
+		{"proctrail analyze a.zst -- --odd-name", "proctrail analyze -- a.zst --odd-name"},
+		{"proctrail --verbose replay a.zst --format audit", "proctrail --verbose replay --format audit -- a.zst"},
+		{"proctrail info --json", "proctrail info --json"},
+		{"proctrail record -o t.zst -- ls -l", "proctrail record -o t.zst -- ls -l"},
+		{"proctrail record -o t.zst ls -l", "proctrail record -o t.zst ls -l"},
+		{"proctrail nosuch a -x", "proctrail nosuch a -x"},
+	} {
+		got := strings.Join(interspersed(app, strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+	// The README's own command line.
+	code, out, stderr := runCLI(t, "analyze", "../../testdata/analyze/pipeline/capture.zst", "--dot")
+	if code != 0 || !strings.HasPrefix(out, "digraph") {
+		t.Errorf("analyze FILE --dot: exit %d, %s", code, stderr)
 	}
 }
