@@ -328,3 +328,13 @@ func TestInfoLog(t *testing.T) {
 		t.Errorf("span %v to %v", fi.Start, fi.End)
 	}
 }
+
+// TestReplayLogProblems: replay reports skipped lines like analyze.
+func TestReplayLogProblems(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	os.WriteFile(p, []byte("# comment\ntype=CWD msg=audit(1.001:1): cwd=\"/\"\n"), 0o600)
+	code, out, stderr := runCLI(t, "replay", p, "--verbose")
+	if code != 0 || !strings.Contains(out, `CWD audit(1.001:1): cwd="/"`) || !strings.Contains(stderr, p+":1: not an audit record") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}

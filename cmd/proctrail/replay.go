@@ -37,6 +37,7 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "`FORMAT` of the output: text (one message a line, decoded), json (one JSON object a line) or audit (auditd log lines of the audit records)"},
 			&cli.BoolFlag{Name: "json", Usage: "the same as --format json"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -54,7 +55,7 @@ Example:
 				}
 				format = "json"
 			}
-			return runReplay(c.Context, c.Args().Slice(), format, c.App.Writer, c.App.ErrWriter)
+			return runReplay(c.Context, c.Args().Slice(), format, c.Bool(verboseFlag), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -85,12 +86,13 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(timeLayout)
 // runReplay writes the messages of files to w in format (text, json or
 // audit). With audit, warnings go to ew, for w holds a log that ausearch
 // reads.
-func runReplay(ctx context.Context, files []string, format string, w, ew io.Writer) error {
+func runReplay(ctx context.Context, files []string, format string, verbose bool, w, ew io.Writer) error {
 	s, err := replay.Open(files, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	defer func() { reportLogs(ew, s.Info().Logs, verbose) }()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	enc := json.NewEncoder(bw)
