@@ -28,17 +28,17 @@ func reportLogs(w io.Writer, logs []replay.LogStats, verbose bool) {
 		add(l.NotRecords, "not audit records")
 		add(l.Truncated, "truncated")
 		add(l.UnknownType-l.UnknownKept, "of unknown record types")
-		msg := fmt.Sprintf("proctrail: %s: %d of %d lines skipped", quoteControl(l.File), l.Skipped(), l.Lines)
-		if len(why) > 0 {
-			msg += " (" + strings.Join(why, ", ") + ")"
+		var parts []string
+		if n := l.Skipped(); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %d lines skipped (%s)", n, l.Lines, strings.Join(why, ", ")))
 		}
 		if l.UnknownKept > 0 {
-			msg += fmt.Sprintf("; %d records of unknown types kept", l.UnknownKept)
+			parts = append(parts, fmt.Sprintf("%d records of unknown types kept", l.UnknownKept))
 		}
 		if !verbose {
-			msg += "; --verbose lists them"
+			parts = append(parts, "--verbose lists them")
 		}
-		fmt.Fprintln(w, msg)
+		fmt.Fprintf(w, "proctrail: %s: %s\n", quoteControl(l.File), strings.Join(parts, "; "))
 		if !verbose {
 			continue
 		}
