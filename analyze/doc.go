@@ -1,6 +1,7 @@
 // Package analyze replays a capture through a filter that rebuilds what
 // happened — the process forest, the files each process touched, the
-// containers processes ran in — and renders it as JSON or Graphviz DOT.
+// containers processes ran in — and renders it as JSON, Graphviz DOT, a
+// text tree or W3C PROV-JSON.
 //
 // [Build] reads a replay stream (or any [EventSource]) once, to its end,
 // and returns a [Model]; [WriteJSON] and [WriteDOT] render it, and
@@ -129,4 +130,7 @@
 // [WriteJSON] writes the stable schema documented on it, times in RFC
 // 3339 UTC with nanoseconds. [WriteDOT] writes a digraph with one cluster
 // per container and, optionally, file nodes; every label is escaped.
+// [WriteText] writes an indented tree for terminals, with control
+// characters quoted. [WritePROV] writes PROV-JSON: processes as
+// activities, paths as entities, users as agents (the mapping is on it).
 package analyze

@@ -36,19 +36,7 @@ func WriteDOT(w io.Writer, m *Model, opts *DOTOptions) error {
 	bw := bufio.NewWriter(w)
 
 	// Processes in depth-first order; node ids follow it.
-	var procs []*Process
-	var stack []*Process
-	for i := len(m.Processes) - 1; i >= 0; i-- {
-		stack = append(stack, m.Processes[i])
-	}
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		procs = append(procs, p)
-		for i := len(p.Children) - 1; i >= 0; i-- {
-			stack = append(stack, p.Children[i])
-		}
-	}
+	procs := preorder(m.Processes)
 	id := make(map[*Process]string, len(procs))
 	for i, p := range procs {
 		id[p] = "p" + strconv.Itoa(i)

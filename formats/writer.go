@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -356,15 +357,19 @@ func headerComments(h *Header) []string {
 		add("boot_time", h.BootTime.UTC().Format(time.RFC3339Nano))
 	}
 	add("version", h.Version)
-	if h.CommandLine != nil {
-		j, _ := json.Marshal(h.CommandLine)
-		add("cmdline", string(j))
+	// JSON without HTML escaping: "a > b", not "a \u003e b", in capinfos.
+	list := func(k string, v []string) {
+		if v != nil {
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			enc.Encode(v)
+			add(k, strings.TrimSuffix(b.String(), "\n"))
+		}
 	}
+	list("cmdline", h.CommandLine)
 	add("capture_id", h.CaptureID)
-	if h.ImportedFrom != nil {
-		j, _ := json.Marshal(h.ImportedFrom)
-		add("imported_from", string(j))
-	}
+	list("imported_from", h.ImportedFrom)
 	add("sequence", strconv.Itoa(h.Sequence))
 	if !h.Start.IsZero() {
 		add("start", h.Start.UTC().Format(time.RFC3339Nano))

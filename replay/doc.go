@@ -16,6 +16,12 @@
 //     counts serial gaps as losses. [AuditEvent.Argv] rebuilds an execve's
 //     argument vector, long arguments split across records included.
 //
+// Around them: [Open] makes one [Stream] of any number of captures and
+// auditd logs, told apart by content ([Sniff]); [LogReader] reads an
+// auditd log (raw or enriched, plain or gzip) as recorded messages,
+// counting the lines it skips ([LogStats]); [AppendLogLine] writes an
+// audit record back as auditd writes it, for ausearch and aureport.
+//
 // Netlink integers are host order; captures come from little-endian hosts
 // and are decoded little-endian. Decoders never panic and never allocate
 // more than their input justifies; their errors wrap [ErrTruncated],
