@@ -307,6 +307,9 @@ func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 		} else {
 			b.reportedParent(p, ppid, c.t)
 		}
+		if !c.success || (c.sc != "execve" && c.sc != "execveat") {
+			p.firstComm, p.firstExe = b.intern(c.comm), b.intern(c.exe)
+		}
 		return p
 	}
 	if p.prev != nil && p.forkSeen && c.header != 0 && c.header < p.start-reuseSlack {

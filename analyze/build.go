@@ -128,6 +128,10 @@ type proc struct {
 	uid, uidT               int64
 	base                    identity
 	baseSet                 bool
+	// firstComm and firstExe are those of the first audit record that
+	// named the process, when it was unknown then: the last resort of
+	// its identity (audit alone, a child forked in a pid namespace).
+	firstComm, firstExe string
 	forkExecs               int // len(parent.execs) when it was forked
 	execs                   []*execEntry
 	comms                   []commChange
@@ -862,6 +866,8 @@ func (b *builder) baseIdentity(p *proc) identity {
 			id.argv = p.base.argv
 		}
 	}
+	id.comm = cmp.Or(id.comm, p.firstComm)
+	id.exe = cmp.Or(id.exe, p.firstExe)
 	p.resolving = false
 	p.baseDone, p.baseMemo = true, id
 	return id
@@ -905,8 +911,9 @@ func truncComm(s string) string {
 }
 
 // containerOf is the container p ran in: its own cgroup's, else that of
-// the process whose mount namespace it joined with setns, else none when
-// its cgroup is known and names none, else its parent's.
+// the process whose mount namespace it joined with setns, else, when its
+// cgroup is unknown and it called pivot_root, the one it started there,
+// else none when its cgroup is known and names none, else its parent's.
 func (b *builder) containerOf(p *proc) string {
 	if p.contDone {
 		return p.contMemo
@@ -921,6 +928,14 @@ func (b *builder) containerOf(p *proc) string {
 		id = p.containerID
 	case p.setnsTarget != nil && b.containerOf(p.setnsTarget) != "":
 		id = b.containerOf(p.setnsTarget)
+	case p.pivot != "" && !p.cgroupSeen:
+		// No cgroups (an auditd log): moving to a new root is what
+		// starts a container.
+		cid, rt := ContainerFromRootfs(p.pivot)
+		id = b.intern(cid)
+		if b.runtimes[id] == "" {
+			b.runtimes[id] = rt
+		}
 	case p.cgroupSeen:
 	case p.parent != nil:
 		id = b.containerOf(p.parent)

@@ -679,3 +679,22 @@ func TestParentCycle(t *testing.T) {
 		t.Errorf("%d processes in %q, want 2", n, pids(m.Processes))
 	}
 }
+
+func TestContainerFromRootfs(t *testing.T) {
+	const id = "9516a9c4b2bf47cb60c9cb98f2a20c69c732ecbb65d0e9c820a6f9e5dfe325d5"
+	for _, tc := range []struct{ rootfs, id, runtime string }{
+		{"/run/containerd/io.containerd.runtime.v2.task/moby/" + id + "/rootfs", id, RuntimeDocker},
+		{"/run/docker/containerd/daemon/io.containerd.runtime.v1.linux/moby/" + id + "/rootfs", id, RuntimeDocker},
+		{"/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + id + "/rootfs", id, RuntimeContainerd},
+		{"/var/lib/containers/storage/overlay-containers/" + id + "/userdata/rootfs", id, RuntimeUnknown},
+		// An overlay layer's directory is no container id.
+		{"/var/lib/docker/overlay2/" + id + "/merged", "rootfs:/var/lib/docker/overlay2/" + id + "/merged", RuntimeUnknown},
+		{"/tmp/bundle/rootfs", "rootfs:/tmp/bundle/rootfs", RuntimeUnknown},
+		{"/", "rootfs:/", RuntimeUnknown},
+	} {
+		gotID, gotRT := ContainerFromRootfs(tc.rootfs)
+		if gotID != tc.id || gotRT != tc.runtime {
+			t.Errorf("%s: %q %q, want %q %q", tc.rootfs, gotID, gotRT, tc.id, tc.runtime)
+		}
+	}
+}

@@ -100,3 +100,33 @@ func isContainerID(s string) bool {
 	}
 	return true
 }
+
+// ContainerFromRootfs names the container whose root a process moved to
+// with pivot_root, for captures without cgroups (auditd logs): the id in
+// a runtime's bundle path when the path is one, else "rootfs:" and the
+// path itself, which is all audit tells. Recognised bundle paths:
+//
+//	…/io.containerd.runtime.v2.task/moby/<id>/rootfs     docker
+//	…/io.containerd.runtime.v1.linux/moby/<id>/rootfs    docker
+//	…/io.containerd.runtime.v2.task/<namespace>/<id>/rootfs   containerd
+//	…/overlay-containers/<id>/…                          podman or cri-o: runtime unknown
+//
+// A 64-hex component elsewhere (an overlay layer's directory) is not a
+// container id, and is not taken for one.
+func ContainerFromRootfs(rootfs string) (id, runtime string) {
+	parts := strings.Split(rootfs, "/")
+	for i := len(parts) - 1; i >= 2; i-- {
+		if !isContainerID(parts[i]) {
+			continue
+		}
+		switch parent, grand := parts[i-1], parts[i-2]; {
+		case strings.HasPrefix(grand, "io.containerd.runtime.") && parent == "moby":
+			return parts[i], RuntimeDocker
+		case strings.HasPrefix(grand, "io.containerd.runtime."):
+			return parts[i], RuntimeContainerd
+		case parent == "overlay-containers":
+			return parts[i], RuntimeUnknown
+		}
+	}
+	return "rootfs:" + rootfs, RuntimeUnknown
+}
