@@ -119,19 +119,19 @@ type proc struct {
 	startTicks       uint64
 	forkTS           uint64
 
-	tasks                   []task // tasks[0] is the main thread
-	exited, core            bool
-	exitCode, signal        int
-	auditExit               bool
-	auditExitCode           int
-	auditExitT              int64
-	uid, uidT               int64
-	base                    identity
-	baseSet                 bool
+	tasks            []task // tasks[0] is the main thread
+	exited, core     bool
+	exitCode, signal int
+	auditExit        bool
+	auditExitCode    int
+	auditExitT       int64
+	uid, uidT        int64
+	base             identity
+	baseSet          bool
 	// firstComm and firstExe are those of the first audit record that
 	// named the process, when it was unknown then: the last resort of
 	// its identity (audit alone, a child forked in a pid namespace).
-	firstComm, firstExe string
+	firstComm, firstExe     string
 	forkExecs               int // len(parent.execs) when it was forked
 	execs                   []*execEntry
 	comms                   []commChange
