@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"container/list"
 	"fmt"
 	"sort"
 	"time"
@@ -143,14 +142,24 @@ const maxNodes = 256
 type Reassembler struct {
 	opts ReassemblerOptions
 
-	now   int64      // latest capture time pushed, never decreasing
-	open  *list.List // of *openEvent, oldest first
-	index map[eventKey]*list.Element
+	now int64 // latest capture time pushed, never decreasing
+	// queue holds the open events in the order they opened, from qhead
+	// on; an event completed out of order stays in it, marked closed,
+	// until it reaches the front (so completing one costs no search).
+	queue []*openEvent
+	qhead int
+	nopen int // open events in queue
+	index map[eventKey]*openEvent
+	last  *openEvent   // the open event of the previous record, if any
+	free  []*openEvent // closed events off the queue, for reuse
+	recs  []AuditRecord
 	done  []AuditEvent // completed, not yet popped
 	head  int          // done[head:] are still to pop
 
-	gaps map[string]*gapTracker // by node
-	lost uint64
+	gaps    map[string]*gapTracker // by node
+	lastGap *gapTracker            // of the previous record's node
+	lastGN  string
+	lost    uint64
 }
 
 type eventKey struct {
@@ -159,9 +168,15 @@ type eventKey struct {
 }
 
 type openEvent struct {
-	key eventKey
-	ev  AuditEvent
+	key    eventKey
+	ev     AuditEvent
+	closed bool
 }
+
+// recordsCap is the room an event's records get at first, carved from a
+// shared slab: most events have 2 to 6 records, and their slices then
+// cost no allocation of their own.
+const recordsCap = 4
 
 // NewReassembler returns a Reassembler with the bounds of opts (nil for
 // the defaults).
@@ -187,8 +202,7 @@ func NewReassembler(opts *ReassemblerOptions) *Reassembler {
 	}
 	return &Reassembler{
 		opts:  o,
-		open:  list.New(),
-		index: map[eventKey]*list.Element{},
+		index: map[eventKey]*openEvent{},
 		gaps:  map[string]*gapTracker{},
 	}
 }
@@ -204,35 +218,75 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 	r.expire()
 
 	key := eventKey{rec.Node, rec.Serial}
-	el := r.index[key]
+	// Records of one event mostly come one after the other.
+	oe := r.last
+	if oe == nil || oe.closed || oe.key != key {
+		oe = r.index[key]
+	}
 	if rec.Type == auparse.AUDIT_EOE {
-		if el != nil {
-			r.complete(el, EndEOE)
+		if oe != nil {
+			r.complete(oe, EndEOE)
 		}
 		return
 	}
-	if el == nil {
-		el = r.open.PushBack(&openEvent{key: key, ev: AuditEvent{
-			Serial:   rec.Serial,
-			Node:     rec.Node,
-			Time:     rec.Time,
-			Received: r.now,
-		}})
-		r.index[key] = el
+	if oe == nil {
+		oe = r.openEvent(key, rec)
 	}
-	oe := el.Value.(*openEvent)
+	r.last = oe
 	oe.ev.Records = append(oe.ev.Records, rec)
 	switch {
 	case rec.Type == auparse.AUDIT_PROCTITLE:
-		r.complete(el, EndProctitle)
+		r.complete(oe, EndProctitle)
 	case len(oe.ev.Records) == 1 && standalone(rec.Type):
-		r.complete(el, EndStandalone)
+		r.complete(oe, EndStandalone)
 	case len(oe.ev.Records) >= r.opts.MaxRecords:
-		r.complete(el, EndOversize)
+		r.complete(oe, EndOversize)
 	}
-	for r.open.Len() > r.opts.MaxInFlight {
-		r.complete(r.open.Front(), EndEvicted)
+	for r.nopen > r.opts.MaxInFlight {
+		r.complete(r.front(), EndEvicted)
 	}
+}
+
+// openEvent opens the event of key, whose first record is rec.
+func (r *Reassembler) openEvent(key eventKey, rec AuditRecord) *openEvent {
+	var oe *openEvent
+	if n := len(r.free); n > 0 {
+		oe, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		oe = new(openEvent)
+	}
+	if len(r.recs) < recordsCap {
+		r.recs = make([]AuditRecord, 64*recordsCap)
+	}
+	*oe = openEvent{key: key, ev: AuditEvent{
+		Serial:   rec.Serial,
+		Node:     rec.Node,
+		Time:     rec.Time,
+		Received: r.now,
+		Records:  r.recs[:0:recordsCap],
+	}}
+	r.recs = r.recs[recordsCap:]
+	r.queue = append(r.queue, oe)
+	r.index[key] = oe
+	r.nopen++
+	return oe
+}
+
+// front returns the oldest open event, dropping the closed ones before it
+// from the queue; nil when none is open.
+func (r *Reassembler) front() *openEvent {
+	for r.qhead < len(r.queue) {
+		oe := r.queue[r.qhead]
+		if !oe.closed {
+			return oe
+		}
+		r.queue[r.qhead] = nil
+		r.qhead++
+		r.free = append(r.free, oe)
+	}
+	// Empty: start the queue over, keeping its array.
+	r.queue, r.qhead = r.queue[:0], 0
+	return nil
 }
 
 // standalone reports whether a record of type t is an event by itself,
@@ -260,8 +314,8 @@ func (r *Reassembler) Pop() (AuditEvent, bool) {
 // every pending serial gap as lost: the end of the stream. The Reassembler
 // may be used again afterwards.
 func (r *Reassembler) Flush() {
-	for r.open.Len() > 0 {
-		r.complete(r.open.Front(), EndFlush)
+	for oe := r.front(); oe != nil; oe = r.front() {
+		r.complete(oe, EndFlush)
 	}
 	for _, g := range r.gaps {
 		r.lost += g.commitAll()
@@ -274,14 +328,31 @@ func (r *Reassembler) Flush() {
 func (r *Reassembler) Lost() uint64 { return r.lost }
 
 // InFlight returns the number of open events.
-func (r *Reassembler) InFlight() int { return r.open.Len() }
+func (r *Reassembler) InFlight() int { return r.nopen }
 
-func (r *Reassembler) complete(el *list.Element, end EventEnd) {
-	oe := r.open.Remove(el).(*openEvent)
+func (r *Reassembler) complete(oe *openEvent, end EventEnd) {
 	delete(r.index, oe.key)
 	oe.ev.End = end
 	oe.ev.Complete = end == EndEOE || end == EndProctitle || end == EndStandalone
 	r.done = append(r.done, oe.ev)
+	oe.ev = AuditEvent{} // the records are the caller's now
+	oe.closed = true
+	r.nopen--
+	// Keep the queue from growing behind a long-open event: compact
+	// when closed events make up most of it.
+	if q := len(r.queue) - r.qhead; q > 1024 && r.nopen < q/4 {
+		n := 0
+		for _, e := range r.queue[r.qhead:] {
+			if e.closed {
+				r.free = append(r.free, e)
+			} else {
+				r.queue[n] = e
+				n++
+			}
+		}
+		clear(r.queue[n:])
+		r.queue, r.qhead = r.queue[:n], 0
+	}
 }
 
 // expire completes events and counts gaps older than MaxAge.
@@ -290,11 +361,15 @@ func (r *Reassembler) expire() {
 	if limit > r.now { // overflow for now near math.MinInt64
 		limit = r.now
 	}
-	for el := r.open.Front(); el != nil; el = r.open.Front() {
-		if el.Value.(*openEvent).ev.Received >= limit {
+	for oe := r.front(); oe != nil; oe = r.front() {
+		if oe.ev.Received >= limit {
 			break
 		}
-		r.complete(el, EndTimeout)
+		r.complete(oe, EndTimeout)
+	}
+	if len(r.gaps) == 1 {
+		r.lost += r.lastGap.commitBefore(limit) // the usual single node
+		return
 	}
 	for _, g := range r.gaps {
 		r.lost += g.commitBefore(limit)
@@ -302,13 +377,17 @@ func (r *Reassembler) expire() {
 }
 
 func (r *Reassembler) trackSerial(rec AuditRecord) {
-	g := r.gaps[rec.Node]
-	if g == nil {
-		if len(r.gaps) >= maxNodes {
-			return
+	g := r.lastGap
+	if g == nil || r.lastGN != rec.Node {
+		g = r.gaps[rec.Node]
+		if g == nil {
+			if len(r.gaps) >= maxNodes {
+				return
+			}
+			g = &gapTracker{maxRanges: r.opts.MaxInFlight}
+			r.gaps[rec.Node] = g
 		}
-		g = &gapTracker{maxRanges: r.opts.MaxInFlight}
-		r.gaps[rec.Node] = g
+		r.lastGap, r.lastGN = g, rec.Node
 	}
 	r.lost += g.see(uint32(rec.Serial), r.now, r.opts.MaxReorder, r.opts.MaxGap)
 }
