@@ -133,5 +133,8 @@
 //	11  cgroup, bytes (/proc/PID/cgroup as read)
 //	12  namespace, repeated: uint64 inode, then the name ("mnt", "pid", …)
 //
-// Values are at most 256 KiB and records at most 1 MiB.
+// Values are at most 256 KiB and records at most 1 MiB. A fork record
+// (kind 2) holds ppid, start time, uids, gids, comm and cgroup only: the
+// child's other facts are its parent's until it execs, and an exec gets a
+// record of its own.
 package formats

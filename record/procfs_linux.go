@@ -90,6 +90,9 @@ func NewProcReader(procRoot string) *ProcReader {
 // Read fills rec for the process pid, which should be a thread group id (for
 // any other tid procfs shows that thread's view), and sets rec.Kind to kind.
 //
+// For kind formats.ProcFork only stat, status and cgroup are read (ppid,
+// start time, comm, ids, cgroup).
+//
 // Read is best effort: a file that cannot be read (a kernel thread has no
 // exe, another user's process hides its links, the process exits midway)
 // leaves its field zero. When the process no longer exists, rec.Gone is set
@@ -137,6 +140,18 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcKind, rec *formats.ProcRec
 	status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead)
 	rec.UIDs = procParseIDs(status, "Uid:")
 	rec.GIDs = procParseIDs(status, "Gid:")
+
+	if kind == formats.ProcFork {
+		// A child just forked has its parent's exe, cwd, root, argv and
+		// namespaces (audit's clone record tells new namespaces), and its
+		// exec, if any, gets a read of its own: only what the analysis
+		// needs of a fork is read (start time, ids, cgroup), 5 system
+		// calls instead of 16. This was a third of the recorder's CPU.
+		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile)
+		s := string(p.text)
+		rec.Comm, rec.Cgroup = s[:commEnd], s[commEnd:]
+		return nil
+	}
 
 	rec.TIDs = p.readTIDs(dir, rec.TIDs)
 

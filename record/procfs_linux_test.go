@@ -44,7 +44,7 @@ func lockedThread(t *testing.T) int32 {
 
 func readSelf(t *testing.T, p *ProcReader, rec *formats.ProcRecord) {
 	t.Helper()
-	if err := p.Read(int32(os.Getpid()), formats.ProcFork, rec); err != nil {
+	if err := p.Read(int32(os.Getpid()), formats.ProcExec, rec); err != nil {
 		t.Fatalf("Read(self): %v", err)
 	}
 	if rec.Gone {
@@ -58,7 +58,7 @@ func TestProcReaderReadSelf(t *testing.T) {
 	var rec formats.ProcRecord
 	readSelf(t, NewProcReader(""), &rec)
 
-	if rec.Kind != formats.ProcFork || rec.PID != pid {
+	if rec.Kind != formats.ProcExec || rec.PID != pid {
 		t.Errorf("Kind, PID = %v, %d; want fork, %d", rec.Kind, rec.PID, pid)
 	}
 	if rec.PPID != int32(os.Getppid()) {
@@ -315,7 +315,7 @@ func TestProcReaderReadAllocs(t *testing.T) {
 	readSelf(t, p, &rec)
 	pid := int32(os.Getpid())
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := p.Read(pid, formats.ProcFork, &rec); err != nil {
+		if err := p.Read(pid, formats.ProcExec, &rec); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -390,7 +390,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/ns/time_for_children": "->time:[18446744073709551615]",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcFork, PID: 42, PPID: 7, StartTicks: 123456789012,
+			Kind: formats.ProcExec, PID: 42, PPID: 7, StartTicks: 123456789012,
 			TIDs: []int32{7, 42, 1000},
 			UIDs: [4]uint32{1000, 1001, 1002, 4294967294},
 			GIDs: [4]uint32{100, 101, 102, 103},
@@ -413,7 +413,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/task/42/": "",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcFork, PID: 42, PPID: 2, StartTicks: 5, TIDs: []int32{42},
+			Kind: formats.ProcExec, PID: 42, PPID: 2, StartTicks: 5, TIDs: []int32{42},
 			UIDs: [4]uint32{1000, 1001, 1002, 4294967294}, GIDs: [4]uint32{100, 101, 102, 103},
 			Comm: "kworker/0:1-events",
 		},
@@ -424,7 +424,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cmdline": "postgres: checkpointer ",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcFork, PID: 42, PPID: 1, StartTicks: 5,
+			Kind: formats.ProcExec, PID: 42, PPID: 1, StartTicks: 5,
 			Comm: "postgres", Cmdline: []string{"postgres: checkpointer "},
 		},
 	}, {
@@ -435,7 +435,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cgroup":  long,
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcFork, PID: 42, PPID: 1, StartTicks: 5, Comm: "x",
+			Kind: formats.ProcExec, PID: 42, PPID: 1, StartTicks: 5, Comm: "x",
 			Cmdline: []string{long[:procMaxFile]}, Cgroup: long[:procMaxFile],
 		},
 	}, {
@@ -445,22 +445,22 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/status": "Uid:\t1\t2\t3\t4\n",
 			"42/cgroup": "0::/\n",
 		},
-		want: formats.ProcRecord{Kind: formats.ProcFork, PID: 42, UIDs: [4]uint32{1, 2, 3, 4}, Cgroup: "0::/\n"},
+		want: formats.ProcRecord{Kind: formats.ProcExec, PID: 42, UIDs: [4]uint32{1, 2, 3, 4}, Cgroup: "0::/\n"},
 	}, {
 		name:  "no stat",
 		files: map[string]string{"42/cmdline": "x\x00"},
-		want:  formats.ProcRecord{Kind: formats.ProcFork, PID: 42, Gone: true},
+		want:  formats.ProcRecord{Kind: formats.ProcExec, PID: 42, Gone: true},
 	}, {
 		name:  "no process",
 		files: map[string]string{"43/stat": fakeStat(43, "x", 1, 5)},
-		want:  formats.ProcRecord{Kind: formats.ProcFork, PID: 42, Gone: true},
+		want:  formats.ProcRecord{Kind: formats.ProcExec, PID: 42, Gone: true},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewProcReader(fakeProc(t, tt.files))
 			var got formats.ProcRecord
 			readSelf(t, NewProcReader(""), &got) // Read must overwrite every field
-			if err := p.Read(42, formats.ProcFork, &got); err != nil {
+			if err := p.Read(42, formats.ProcExec, &got); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
@@ -562,7 +562,7 @@ func BenchmarkProcReaderRead(b *testing.B) {
 	var rec formats.ProcRecord
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.Read(pid, formats.ProcFork, &rec); err != nil {
+		if err := p.Read(pid, formats.ProcExec, &rec); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -575,5 +575,23 @@ func BenchmarkProcReaderSnapshot(b *testing.B) {
 		if err := p.Snapshot(func(*formats.ProcRecord) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestProcReaderReadFork checks that a fork read holds what the analysis
+// needs of a fork, and only that.
+func TestProcReaderReadFork(t *testing.T) {
+	var full, fork formats.ProcRecord
+	p := NewProcReader("")
+	readSelf(t, p, &full)
+	if err := p.Read(int32(os.Getpid()), formats.ProcFork, &fork); err != nil {
+		t.Fatal(err)
+	}
+	if fork.Kind != formats.ProcFork || fork.PPID != full.PPID || fork.StartTicks != full.StartTicks || fork.UIDs != full.UIDs ||
+		fork.GIDs != full.GIDs || fork.Comm != full.Comm || fork.Cgroup != full.Cgroup || fork.Cgroup == "" {
+		t.Errorf("fork read %+v\nfull read %+v", fork, full)
+	}
+	if fork.Exe != "" || fork.Cwd != "" || fork.Root != "" || len(fork.Cmdline) != 0 || len(fork.TIDs) != 0 || len(fork.Namespaces) != 0 {
+		t.Errorf("fork read holds more than stat, status and cgroup: %+v", fork)
 	}
 }
