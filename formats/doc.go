@@ -63,22 +63,22 @@
 // (9). A recording declares all three, in this order; a capture imported
 // from auditd logs declares audit alone (id 0):
 //
-//	id  if_name     link type               if_tsresol  packet data
-//	0   connector   253 LINKTYPE_NETLINK    9 (ns)      SLL header + netlink message
-//	1   audit       253 LINKTYPE_NETLINK    3 (ms)      SLL header + netlink message
-//	2   procfs      147 LINKTYPE_USER0      9 (ns)      a procfs record (below)
+//	id  if_name     link type                 packet data
+//	0   connector   253 LINKTYPE_NETLINK      SLL header + netlink message
+//	1   audit       253 LINKTYPE_NETLINK      SLL header + netlink message
+//	2   procfs      147 LINKTYPE_USER0        a procfs record (below)
 //
-// Audit receipt times are kept to the millisecond, truncated: the record's
-// own header has milliseconds, and the sub-millisecond digits of receipt
-// times (noise of kauditd's wake-ups) were half the compressed size of a
-// capture. Captures written before this choice have if_tsresol 9 on every
-// interface; readers honour if_tsresol, whatever it is.
+// Every interface has if_tsresol 9 (nanoseconds); readers should honour
+// if_tsresol whatever it is. Audit receipt times are truncated to whole
+// milliseconds (older captures keep nanoseconds): the record's own header
+// has milliseconds, and the sub-millisecond digits of receipt times, noise
+// of kauditd's wake-ups, were 40% of a capture's compressed size.
 //
 // A reader should map interfaces by if_name; when the first frame is lost it
 // may assume the recording's order.
 //
-// Enhanced Packet Blocks carry the time of receipt (since the Unix epoch,
-// in the interface's unit), captured length = original length, no options. For the
+// Enhanced Packet Blocks carry the time of receipt (nanoseconds since the
+// Unix epoch), captured length = original length, no options. For the
 // netlink interfaces the data is a 16-byte Linux cooked (SLL v1) header,
 // big-endian: packet type 0, ARPHRD_NETLINK (824), address length 0, eight
 // zero address bytes, protocol = the netlink family (11 NETLINK_CONNECTOR,

@@ -42,18 +42,11 @@ type iface struct {
 	src   Source // numSources when the interface is not one of ours
 	sll   bool   // packets start with a Linux cooked header
 	scale int64  // nanoseconds per timestamp unit
-	// guessed: the first frame was lost and scale is the recording's
-	// default; a raw time too large for it is taken as nanoseconds (a
-	// capture from before audit times were kept in milliseconds).
-	guessed bool
 }
 
 // ts reads a block's 8-byte timestamp in nanoseconds.
 func (ifc *iface) ts(b []byte) int64 {
 	raw := uint64(binary.LittleEndian.Uint32(b))<<32 | uint64(binary.LittleEndian.Uint32(b[4:]))
-	if ifc.guessed && raw > 1e15 {
-		return int64(raw)
-	}
 	return int64(raw) * ifc.scale
 }
 
@@ -515,7 +508,7 @@ func (r *Reader) ifaceFor(id uint32) (iface, error) {
 		return r.ifaces[id], nil
 	}
 	if len(r.ifaces) == 0 && id < numSources {
-		return iface{src: Source(id), sll: Source(id) != SourceProcfs, scale: tsUnit[id], guessed: true}, nil
+		return iface{src: Source(id), sll: Source(id) != SourceProcfs, scale: 1}, nil
 	}
 	return iface{}, fmt.Errorf("interface %d not described: %w", id, ErrCorrupt)
 }

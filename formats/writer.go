@@ -143,7 +143,7 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	b = binary.LittleEndian.AppendUint32(b, blockEPB)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	b = binary.LittleEndian.AppendUint32(b, uint32(w.ifid[src]))
-	ts /= tsUnit[src]
+	ts -= ts % tsUnit[src]
 	b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
 	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
 	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
@@ -193,7 +193,7 @@ func (w *Writer) Flush() error {
 	if w.statsNew {
 		for i := range w.stats {
 			if w.statsSet[i] {
-				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i].Time/tsUnit[i], w.stats[i])
+				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i].Time, w.stats[i])
 			}
 		}
 		w.statsNew = false
@@ -377,16 +377,16 @@ func headerComments(h *Header) []string {
 	return kv
 }
 
-// tsResol is each source's if_tsresol: the power of ten of its timestamp
-// unit, and tsUnit that unit in nanoseconds. Audit receipt times are kept
-// to the millisecond: the record's own header has ms, and the sub-ms
-// digits of a receipt time, which only tell how kauditd's wake-ups fell,
-// were half of a capture's compressed size. The connector and procfs keep
-// nanoseconds (few packets; the connector's own kernel timestamp is ns).
-var (
-	tsResol = [numSources]byte{9, 3, 9}
-	tsUnit  = [numSources]int64{1, 1e6, 1}
-)
+// tsUnit is the unit, in nanoseconds, to which each source's receipt
+// times are truncated. Audit receipt times are kept to the millisecond:
+// the record's own header has ms, and the sub-ms digits of a receipt time,
+// which only tell how kauditd's wake-ups fell, were 40% of a capture's
+// compressed size. They are still written in nanoseconds (if_tsresol 9):
+// whole milliseconds in ns compressed 15% better than a count of
+// milliseconds (if_tsresol 3), measured with bench/capsize. The connector
+// and procfs keep nanoseconds (few packets; the connector's own kernel
+// timestamp is ns).
+var tsUnit = [numSources]int64{1, 1e6, 1}
 
 func appendInterface(b []byte, linkType uint16, name, desc string, src Source) []byte {
 	return block(b, blockIDB, func(b []byte) []byte {
@@ -395,12 +395,12 @@ func appendInterface(b []byte, linkType uint16, name, desc string, src Source) [
 		b = binary.LittleEndian.AppendUint32(b, 0) // no snap length
 		b = appendOption(b, optIfName, []byte(name))
 		b = appendOption(b, optIfDescription, []byte(desc))
-		b = appendOption(b, optIfTsresol, []byte{tsResol[src]})
+		b = appendOption(b, optIfTsresol, []byte{9})
 		return appendOption(b, optEnd, nil)
 	})
 }
 
-// appendStats appends an ISB; ts is s.Time in the interface's unit.
+// appendStats appends an ISB; ts is s.Time in the interface's unit (ns).
 func appendStats(b []byte, id uint32, ts int64, s Stats) []byte {
 	return block(b, blockISB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint32(b, id)

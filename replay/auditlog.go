@@ -121,7 +121,10 @@ func NewLogReader(r io.Reader, name string) *LogReader {
 		l.stats.Gzip = true
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			l.err = fmt.Errorf("replay: %s: %w", name, err)
+			// A damaged gzip header: damage, like any read error.
+			l.stats.Lines++
+			l.issue(Truncated, false, fmt.Errorf("reading stopped: %w (gzip: %v)", ErrTruncated, err))
+			l.err = io.EOF
 			return l
 		}
 		br = bufio.NewReaderSize(zr, 64<<10)

@@ -3,6 +3,7 @@ package replay
 import (
 	"proctrail/internal/corpus"
 
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
 
 	"proctrail/formats"
 )
@@ -145,6 +147,13 @@ func TestLogReaderCorpus(t *testing.T) {
 func FuzzLogReader(f *testing.F) {
 	f.Add([]byte(sampleLog))
 	f.Add([]byte("type=UNKNOWN[1334] msg=audit(1.1:1): x=1\nnode= type=\n"))
+	f.Add([]byte("# comment\n  type=CWD msg=audit(1.1:1): cwd=\"/\"\nx audispd: node=a type=EOE msg=audit(1.1:1): \ntype=NOPE msg=audit(1.1:2): \n"))
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte(sampleLog))
+	zw.Close()
+	f.Add(z.Bytes())
+	f.Add(z.Bytes()[:z.Len()/2])
 	f.Fuzz(func(t *testing.T, in []byte) {
 		l := NewLogReader(strings.NewReader(string(in)), "fuzz.log")
 		for i := 0; ; i++ {
@@ -152,6 +161,10 @@ func FuzzLogReader(f *testing.F) {
 			if err != nil {
 				if err != io.EOF {
 					t.Fatalf("Next: %v", err)
+				}
+				st := l.LogStats()
+				if st.Records != int64(i) || st.Records+st.Skipped() > st.Lines || st.UnknownKept > st.UnknownType || len(st.Issues) > MaxLogIssues {
+					t.Fatalf("stats %+v after %d records", st, i)
 				}
 				return
 			}
