@@ -94,7 +94,7 @@ func (s *LogStats) Skipped() int64 {
 // into YAML or indented text), and a record preceded by a syslog prefix
 // ("... audispd: type=SYSCALL msg=audit(...)") is found. Lines that are not
 // records, cut records and records of unknown types are counted in
-// [LogReader.Stats], never fatal; cut records and read errors (a damaged
+// [LogReader.LogStats], never fatal; cut records and read errors (a damaged
 // gzip stream) are also [LogReader.Damage]. Memory is bounded by
 // MaxLogLine.
 //
