@@ -42,6 +42,26 @@ Example:
 }
 
 func runImport(ctx context.Context, logs []string, output string, verbose bool, stderr io.Writer) (err error) {
+	// Refuse what is not a log, and an output that is one of the logs,
+	// before the output is touched.
+	outInfo, _ := os.Stat(output)
+	for _, name := range logs {
+		lf, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		head, _ := bufio.NewReaderSize(lf, replay.SniffLen).Peek(replay.SniffLen)
+		fi, _ := lf.Stat()
+		lf.Close()
+		switch {
+		case outInfo != nil && fi != nil && os.SameFile(outInfo, fi):
+			return usagef("import: the output %s is one of the logs", output)
+		case replay.Sniff(head) == replay.KindCapture:
+			return fmt.Errorf("import: %s is a proctrail capture already", name)
+		case replay.Sniff(head) == replay.KindUnknown:
+			return fmt.Errorf("import: %s is not an auditd log (binary data)", name)
+		}
+	}
 	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
@@ -59,21 +79,6 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 	if err != nil {
 		return err
 	}
-	// Refuse what is not a log before reading anything.
-	for _, name := range logs {
-		lf, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		head, _ := bufio.NewReaderSize(lf, replay.SniffLen).Peek(replay.SniffLen)
-		lf.Close()
-		switch replay.Sniff(head) {
-		case replay.KindCapture:
-			return fmt.Errorf("import: %s is a proctrail capture already", name)
-		case replay.KindUnknown:
-			return fmt.Errorf("import: %s is not an auditd log (binary data)", name)
-		}
-	}
 	// The replay stream merges the logs by time, as analyze reads them:
 	// rotated logs may come in any order, and the capture is in order.
 	s, err := replay.Open(logs, nil)
@@ -81,7 +86,12 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 		return err
 	}
 	defer s.Close()
-	defer func() { reportLogs(stderr, s.Info().Logs, verbose) }()
+	reported := false
+	defer func() {
+		if !reported {
+			reportLogs(stderr, s.Info().Logs, verbose)
+		}
+	}()
 	var n uint64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -107,6 +117,8 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 	if err := w.Close(); err != nil {
 		return err
 	}
+	reportLogs(stderr, s.Info().Logs, verbose)
+	reported = true
 	fmt.Fprintf(stderr, "proctrail: imported %d audit records into %s (%d lines skipped)\n", n, output, skipped)
 	return f.Close()
 }

@@ -290,6 +290,14 @@ func TestImport(t *testing.T) {
 		t.Errorf("the import analyzes differently from its logs (-logs +capture):\n%s", diff)
 	}
 
+	// The output may not be one of the logs: refused before it is touched.
+	if code, _, stderr := runCLI(t, "import", "-o", newer, older, newer); code != 2 || !strings.Contains(stderr, "is one of the logs") {
+		t.Errorf("import -o LOG LOG: exit %d, %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(newer); string(b) != strings.Join(lines[12:], "") {
+		t.Error("import -o LOG LOG changed the log")
+	}
+
 	// A capture is no log; a text without records neither; no output is
 	// left behind.
 	for _, bad := range []string{out, filepath.Join(dir, "empty.log")} {
