@@ -178,6 +178,13 @@ func (p *ProcRecord) UnmarshalBinary(b []byte) error {
 	p.Gone = b[2]&procFlagGone != 0
 	p.PID = int32(binary.LittleEndian.Uint32(b[4:8]))
 	b = b[procHeaderLen:]
+	// The string fields are cut from one copy of the body: one allocation
+	// instead of one per field.
+	all, total := string(b), len(b)
+	str := func(v []byte) string {
+		off := total - len(b) - len(v) // v ends where b now starts
+		return all[off : off+len(v)]
+	}
 	for len(b) > 0 {
 		if len(b) < 6 {
 			return fmt.Errorf("formats: procfs record field header of %d bytes: %w", len(b), ErrCorrupt)
@@ -213,21 +220,24 @@ func (p *ProcRecord) UnmarshalBinary(b []byte) error {
 				dst[i] = binary.LittleEndian.Uint32(v[4*i:])
 			}
 		case tagComm:
-			p.Comm = string(v)
+			p.Comm = str(v)
 		case tagExe:
-			p.Exe = string(v)
+			p.Exe = str(v)
 		case tagCmdline:
-			s := strings.TrimSuffix(string(v), "\x00")
+			s := strings.TrimSuffix(str(v), "\x00")
 			p.Cmdline = strings.Split(s, "\x00")
 		case tagCwd:
-			p.Cwd = string(v)
+			p.Cwd = str(v)
 		case tagRoot:
-			p.Root = string(v)
+			p.Root = str(v)
 		case tagCgroup:
-			p.Cgroup = string(v)
+			p.Cgroup = str(v)
 		case tagNS:
 			if len(v) >= 8 {
-				p.Namespaces = append(p.Namespaces, Namespace{Name: string(v[8:]), Inode: binary.LittleEndian.Uint64(v)})
+				if p.Namespaces == nil {
+					p.Namespaces = make([]Namespace, 0, 8) // a process has 8 to 10
+				}
+				p.Namespaces = append(p.Namespaces, Namespace{Name: str(v)[8:], Inode: binary.LittleEndian.Uint64(v)})
 			}
 		}
 	}
