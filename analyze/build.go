@@ -1015,7 +1015,15 @@ func captureOf(info replay.CaptureInfo) Capture {
 		AuditGaps:         info.AuditGaps,
 		ProcfsRecords:     info.Messages[formats.SourceProcfs],
 		UnreadableBytes:   info.UnreadableBytes,
+		SkippedLines:      skippedLines(info.Logs),
 	}
+}
+
+func skippedLines(logs []replay.LogStats) (n int64) {
+	for i := range logs {
+		n += logs[i].Skipped()
+	}
+	return n
 }
 
 func bootOf(info replay.CaptureInfo) int64 {

@@ -54,7 +54,8 @@ func ExampleWriteJSON() {
 	//         "records": 1
 	//       }
 	//     },
-	//     "unreadable_bytes": 0
+	//     "unreadable_bytes": 0,
+	//     "skipped_lines": 0
 	//   },
 	//   "containers": [],
 	//   "processes": [

@@ -24,7 +24,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	             "sources": {"connector": {"messages", "lost"},
 //	                         "audit": {"messages", "events", "lost", "gaps"},
 //	                         "procfs": {"records"}},
-//	             "unreadable_bytes"},
+//	             "unreadable_bytes", "skipped_lines"},
 //	 "containers": [{"id", "runtime", "rootfs", "processes"}],
 //	 "processes": [P…]}
 //	P = {"pid", "ppid", "start", "end"|null, "exit_code"|null, "signal"|null,
@@ -275,6 +275,8 @@ func (e *jsonEnc) head(c *Capture, containers []Container) {
 	e.close('}')
 	e.key("unreadable_bytes")
 	e.int(c.UnreadableBytes)
+	e.key("skipped_lines")
+	e.int(c.SkippedLines)
 	e.close('}')
 	e.key("containers")
 	e.open('[')

@@ -47,6 +47,7 @@ type jsonCapture struct {
 	End             *jtime      `json:"end"`
 	Sources         jsonSources `json:"sources"`
 	UnreadableBytes int64       `json:"unreadable_bytes"`
+	SkippedLines    int64       `json:"skipped_lines"`
 }
 
 type jsonSources struct {
@@ -125,6 +126,7 @@ func refWriteJSON(w io.Writer, m *Model) error {
 	doc.Capture = jsonCapture{
 		Files: refNonNil(c.Files), Host: c.Host, Kernel: c.Kernel,
 		Start: optTime(c.Start), End: optTime(c.End), UnreadableBytes: c.UnreadableBytes,
+		SkippedLines: c.SkippedLines,
 	}
 	s := &doc.Capture.Sources
 	s.Connector.Messages, s.Connector.Lost = c.ConnectorMessages, c.ConnectorLost

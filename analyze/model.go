@@ -85,6 +85,9 @@ type Capture struct {
 	AuditGaps                        uint64 // serials that never arrived
 	ProcfsRecords                    uint64
 	UnreadableBytes                  int64
+	// SkippedLines counts the lines of auditd logs that gave no record
+	// (see replay.LogStats.Skipped); 0 for captures.
+	SkippedLines int64
 }
 
 // Container is a container some kept processes ran in.

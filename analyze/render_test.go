@@ -89,7 +89,7 @@ func TestJSONSchema(t *testing.T) {
 		t.Errorf("schema = %v, want 1", doc["schema"])
 	}
 	capt := doc["capture"].(map[string]any)
-	check("capture", capt, []string{"files", "host", "kernel", "start", "end", "sources", "unreadable_bytes"})
+	check("capture", capt, []string{"files", "host", "kernel", "start", "end", "sources", "unreadable_bytes", "skipped_lines"})
 	src := capt["sources"].(map[string]any)
 	check("sources", src, []string{"connector", "audit", "procfs"})
 	check("connector", src["connector"], []string{"messages", "lost"})

@@ -620,7 +620,7 @@ func TestBrowserHostile(t *testing.T) {
 	}
 
 	banner := eval[string](t, tb, `var b = document.getElementById('loss-banner'); b.hidden ? '' : b.textContent`)
-	for _, w := range []string{"connector lost 3", "audit lost 12", "2 sequence gaps", "4,096 bytes"} {
+	for _, w := range []string{"connector lost 3", "audit lost 12", "2 sequence gaps", "4,096 bytes", "7 lines of the auditd logs were skipped"} {
 		if !strings.Contains(banner, w) {
 			t.Errorf("loss banner %q lacks %q", banner, w)
 		}

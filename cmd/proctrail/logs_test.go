@@ -21,7 +21,8 @@ import (
 // jsonModel is the part of analyze's JSON output the tests look at.
 type jsonModel struct {
 	Capture struct {
-		Sources struct {
+		SkippedLines int `json:"skipped_lines"`
+		Sources      struct {
 			Audit struct {
 				Messages int `json:"messages"`
 				Events   int `json:"events"`
@@ -232,7 +233,10 @@ func TestAnalyzeAuditOnly(t *testing.T) {
 func TestAnalyzeLogProblems(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "audit.log")
 	os.WriteFile(p, []byte("type=CWD msg=audit(1.001:1): cwd=\"/\"\nnot a record\ntype=SYSCALL msg=audit(1.0\ntype=NOSUCHTYPE msg=audit(1.001:2): x=1\n"), 0o600)
-	_, stderr := analyzeJSON(t, p)
+	m, stderr := analyzeJSON(t, p)
+	if m.Capture.SkippedLines != 3 {
+		t.Errorf("JSON skipped_lines = %d, want 3", m.Capture.SkippedLines)
+	}
 	want := p + ": 3 of 4 lines skipped (1 not audit records, 1 truncated, 1 of unknown record types); --verbose lists them"
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr %q\nwant %q", stderr, want)

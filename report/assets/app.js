@@ -225,6 +225,7 @@
     if (num(au.lost) > 0) warn.push('audit lost ' + fmtInt(au.lost) + ' messages');
     if (num(au.gaps) > 0) warn.push('audit has ' + fmtInt(au.gaps) + ' sequence gaps');
     if (num(cap.unreadable_bytes) > 0) warn.push(fmtInt(cap.unreadable_bytes) + ' bytes of the capture could not be read');
+    if (num(cap.skipped_lines) > 0) warn.push(fmtInt(cap.skipped_lines) + ' lines of the auditd logs were skipped');
     if (warn.length) {
       var bn = $('loss-banner');
       bn.textContent = '⚠ Incomplete capture: ' + warn.join('; ') +
