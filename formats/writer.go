@@ -106,11 +106,11 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 		cw.ifid[src] = int32(slices.Index(o.Sources, src))
 		switch src {
 		case SourceConnector:
-			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)", src)
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")
 		case SourceAudit:
-			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)", src)
+			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "audit", "Linux audit (NETLINK_AUDIT)")
 		case SourceProcfs:
-			cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records", src)
+			cw.buf = appendInterface(cw.buf, LinkTypeProcfs, "procfs", "proctrail procfs records")
 		}
 	}
 	if err := cw.closeFrame(); err != nil {
@@ -193,7 +193,7 @@ func (w *Writer) Flush() error {
 	if w.statsNew {
 		for i := range w.stats {
 			if w.statsSet[i] {
-				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i].Time, w.stats[i])
+				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i])
 			}
 		}
 		w.statsNew = false
@@ -388,7 +388,7 @@ func headerComments(h *Header) []string {
 // timestamp is ns).
 var tsUnit = [numSources]int64{1, 1e6, 1}
 
-func appendInterface(b []byte, linkType uint16, name, desc string, src Source) []byte {
+func appendInterface(b []byte, linkType uint16, name, desc string) []byte {
 	return block(b, blockIDB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint16(b, linkType)
 		b = binary.LittleEndian.AppendUint16(b, 0)
@@ -400,12 +400,12 @@ func appendInterface(b []byte, linkType uint16, name, desc string, src Source) [
 	})
 }
 
-// appendStats appends an ISB; ts is s.Time in the interface's unit (ns).
-func appendStats(b []byte, id uint32, ts int64, s Stats) []byte {
+// appendStats appends an ISB for interface id.
+func appendStats(b []byte, id uint32, s Stats) []byte {
 	return block(b, blockISB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint32(b, id)
-		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
-		b = binary.LittleEndian.AppendUint32(b, uint32(ts))
+		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(s.Time)>>32))
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.Time))
 		b = appendOption(b, optISBIfRecv, binary.LittleEndian.AppendUint64(nil, s.Received))
 		b = appendOption(b, optISBIfDrop, binary.LittleEndian.AppendUint64(nil, s.Dropped))
 		return appendOption(b, optEnd, nil)
