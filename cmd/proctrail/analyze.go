@@ -23,27 +23,30 @@ import (
 func analyzeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "analyze",
-		Usage:     "rebuild process trees, files and containers from captures; write JSON, Graphviz or SVG",
+		Usage:     "rebuild process trees, files and containers from captures or auditd logs; write JSON, Graphviz, SVG, HTML or PROV",
 		ArgsUsage: "FILE…",
-		Description: `Replays the captures through the filter. The output depends only on the
-captures' bytes. Needs no privileges.
+		Description: `Replays the captures through the filter. auditd logs (plain or gzip, told apart
+by content) are read as well; lines skipped in them are counted on stderr and
+listed with --verbose. The output depends only on the input's bytes. Needs no
+privileges.
 
 Example:
    proctrail analyze trace.zst > tree.json
    proctrail analyze trace.zst --cmd --tree --files
    proctrail analyze trace.zst --html -o report.html
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
-   proctrail analyze --prov -o trace.prov.json trace.zst
+   proctrail analyze trace.zst --prov -o trace.prov.json
+   proctrail analyze /var/log/audit/audit.log.1 /var/log/audit/audit.log --tree
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
-			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
 			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
 			&cli.BoolFlag{Name: "html", Usage: "write a self-contained HTML report to open in a browser (use with -o)"},
 			&cli.BoolFlag{Name: "prov", Usage: "write W3C PROV-JSON for provenance tools (processes as activities, files as entities)"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
 			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},

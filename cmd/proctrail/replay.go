@@ -22,10 +22,12 @@ import (
 func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "replay",
-		Usage:     "print the messages of captures in order, one a line, decoded",
+		Usage:     "print the messages of captures or auditd logs in order, one a line, decoded",
 		ArgsUsage: "FILE…",
 		Description: `Files of a rotated set replay as one stream; separate captures are merged by
-time. Needs no privileges.
+time. auditd logs (plain or gzip, told apart by content) replay as their audit
+records; lines skipped in them are counted on stderr, listed with --verbose.
+Needs no privileges.
 
 --format audit writes only the audit records, as the lines auditd writes to
 /var/log/audit/audit.log (raw format), for ausearch and aureport.
