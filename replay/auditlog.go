@@ -275,7 +275,7 @@ func (l *LogReader) Next() (formats.Record, error) {
 		}
 		rec, p, err := l.parse(line)
 		if err != nil {
-			l.issue(p, false, err)
+			l.issue(p, false, fmt.Errorf("%w: %q", err, snippet(line)))
 			continue
 		}
 		l.stats.Records++
@@ -284,6 +284,20 @@ func (l *LogReader) Next() (formats.Record, error) {
 }
 
 var errNotRecord = errors.New("not an audit record")
+
+// snippet is the start of a line, to show in an issue: at most 60 bytes,
+// not cutting a UTF-8 sequence, with "…" when cut.
+func snippet(line []byte) string {
+	const max = 60
+	if len(line) <= max {
+		return string(line)
+	}
+	n := max
+	for n > max-4 && n > 0 && line[n]&0xc0 == 0x80 {
+		n--
+	}
+	return string(line[:n]) + "…"
+}
 
 // parse turns "[node=N ]type=NAME msg=audit(S.MS:SERIAL): BODY[\x1dENRICHED]"
 // into a record without parsing BODY: decoding is the stream's job. On

@@ -8,7 +8,8 @@ import (
 	"proctrail/replay"
 )
 
-// verboseFlag lists the lines of auditd logs that were skipped.
+// verboseFlag names the flag of analyze, replay, info and import that lists
+// the lines of auditd logs that were skipped.
 const verboseFlag = "verbose"
 
 // reportLogs tells, on w, what was skipped in the auditd logs read: a line
