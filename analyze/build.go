@@ -1015,15 +1015,8 @@ func captureOf(info replay.CaptureInfo) Capture {
 		AuditGaps:         info.AuditGaps,
 		ProcfsRecords:     info.Messages[formats.SourceProcfs],
 		UnreadableBytes:   info.UnreadableBytes,
-		SkippedLines:      skippedLines(info.Logs),
+		SkippedLines:      info.SkippedLines(),
 	}
-}
-
-func skippedLines(logs []replay.LogStats) (n int64) {
-	for i := range logs {
-		n += logs[i].Skipped()
-	}
-	return n
 }
 
 func bootOf(info replay.CaptureInfo) int64 {

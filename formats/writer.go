@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -98,12 +97,12 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 		o.Sources = []Source{SourceConnector, SourceAudit, SourceProcfs}
 	}
 	cw.ifid = [numSources]int32{-1, -1, -1}
-	for _, src := range o.Sources {
+	for i, src := range o.Sources {
 		if src >= numSources || cw.ifid[src] >= 0 {
 			enc.Close()
 			return nil, fmt.Errorf("formats: source %d declared twice or unknown", src)
 		}
-		cw.ifid[src] = int32(slices.Index(o.Sources, src))
+		cw.ifid[src] = int32(i)
 		switch src {
 		case SourceConnector:
 			cw.buf = appendInterface(cw.buf, LinkTypeNetlink, "connector", "process connector (NETLINK_CONNECTOR, CN_IDX_PROC)")

@@ -83,6 +83,15 @@ type CaptureInfo struct {
 	Logs []LogStats
 }
 
+// SkippedLines counts the lines of the auditd logs read that gave no
+// record (see LogStats.Skipped).
+func (i *CaptureInfo) SkippedLines() (n int64) {
+	for k := range i.Logs {
+		n += i.Logs[k].Skipped()
+	}
+	return n
+}
+
 // Options configure a Stream. A nil *Options means the defaults.
 type Options struct {
 	// Reassembler bounds the audit reassembler.

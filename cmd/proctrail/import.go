@@ -53,12 +53,12 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 		head, _ := bufio.NewReaderSize(lf, replay.SniffLen).Peek(replay.SniffLen)
 		fi, _ := lf.Stat()
 		lf.Close()
-		switch {
+		switch kind := replay.Sniff(head); {
 		case outInfo != nil && fi != nil && os.SameFile(outInfo, fi):
 			return usagef("import: the output %s is one of the logs", output)
-		case replay.Sniff(head) == replay.KindCapture:
+		case kind == replay.KindCapture:
 			return fmt.Errorf("import: %s is a proctrail capture already", name)
-		case replay.Sniff(head) == replay.KindUnknown:
+		case kind == replay.KindUnknown:
 			return fmt.Errorf("import: %s is not an auditd log (binary data)", name)
 		}
 	}
@@ -109,16 +109,13 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 		}
 		n++
 	}
-	var skipped int64
-	for _, l := range s.Info().Logs {
-		skipped += l.Skipped()
-	}
+	info := s.Info()
 	w.SetStats(formats.SourceAudit, formats.Stats{Time: 1, Received: n})
 	if err := w.Close(); err != nil {
 		return err
 	}
-	reportLogs(stderr, s.Info().Logs, verbose)
+	reportLogs(stderr, info.Logs, verbose)
 	reported = true
-	fmt.Fprintf(stderr, "proctrail: imported %d audit records into %s (%d lines skipped)\n", n, output, skipped)
+	fmt.Fprintf(stderr, "proctrail: imported %d audit records into %s (%d lines skipped)\n", n, output, info.SkippedLines())
 	return f.Close()
 }
