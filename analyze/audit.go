@@ -402,16 +402,33 @@ func (b *builder) joinPath(dir, name string) string {
 	return b.intern(path.Join(dir, name))
 }
 
-func (b *builder) addFile(p *proc, f File) *access {
-	// From a slab: accesses live to the end, and there is one an event.
+// addFile appends f to p's file accesses and returns its offset in the
+// spool.
+func (b *builder) addFile(p *proc, f File) int64 {
+	off := b.spool.add(p.lastFile, &f)
+	if p.files == 0 {
+		p.files = off + 1
+	}
+	p.lastFile = off + 1
+	return off
+}
+
+// openAccess makes the access at off, just added to p, an open file.
+func (b *builder) openAccess(p *proc, off int64) *access {
+	// From a slab: there is one an open.
 	if len(b.accesses) == 0 {
 		b.accesses = make([]access, accessSlab)
 	}
 	a := &b.accesses[0]
 	b.accesses = b.accesses[1:]
-	*a = access{f: f, owner: p}
-	p.files = append(p.files, a)
+	*a = access{off: off, owner: p}
 	return a
+}
+
+// closeAccess closes a at t.
+func (b *builder) closeAccess(a *access, t int64) {
+	a.close = t
+	b.spool.setClose(a.off, t)
 }
 
 const accessSlab = 256
@@ -597,7 +614,7 @@ func (b *builder) auditOpen(p *proc, c *call) {
 	if !c.exitNum || c.exit < 0 {
 		return
 	}
-	a := b.addFile(p, f)
+	a := b.openAccess(p, b.addFile(p, f))
 	b.setFD(p, int32(c.exit), &fdEntry{path: f.Path, acc: a, cloexec: known && flags&oCloexec != 0, t: c.t}, c.t)
 }
 

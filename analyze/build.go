@@ -85,12 +85,12 @@ type commChange struct {
 	comm string
 }
 
-// access is a File being built; refs counts the fds of its process that
-// refer to it.
+// access is an open file: its record in the spool, and the fds of its
+// process that refer to it (refs). It closes with the last of them.
 type access struct {
-	f     File
-	owner *proc
-	refs  int
+	off, close int64
+	owner      *proc
+	refs       int
 }
 
 // fdEntry is one entry of a process's fd table.
@@ -131,21 +131,23 @@ type proc struct {
 	// firstComm and firstExe are those of the first audit record that
 	// named the process, when it was unknown then: the last resort of
 	// its identity (audit alone, a child forked in a pid namespace).
-	firstComm, firstExe     string
-	forkExecs               int // len(parent.execs) when it was forked
-	execs                   []*execEntry
-	comms                   []commChange
-	cwd                     string // tracked current cwd
-	firstCwd                string
-	pivot                   string // new root from pivot_root
-	containerID             string
-	cgroupSeen              bool
-	setnsTarget             *proc
-	command                 bool
-	auditExeced             bool
-	fds                     map[int32]*fdEntry
-	fdClosed                map[int32]bool
-	files                   []*access
+	firstComm, firstExe string
+	forkExecs           int // len(parent.execs) when it was forked
+	execs               []*execEntry
+	comms               []commChange
+	cwd                 string // tracked current cwd
+	firstCwd            string
+	pivot               string // new root from pivot_root
+	containerID         string
+	cgroupSeen          bool
+	setnsTarget         *proc
+	command             bool
+	auditExeced         bool
+	fds                 map[int32]*fdEntry
+	fdClosed            map[int32]bool
+	// files and lastFile are the offset+1 of p's first and last file
+	// access in the builder's spool; 0: none.
+	files, lastFile         int64
 	finalized, queued       bool
 	resolving, baseDone     bool
 	baseMemo                identity
@@ -173,7 +175,8 @@ type builder struct {
 	pending  map[int32]pendingClone // clone records ahead of their child's fork event
 	strs     map[string]string      // interned strings; see intern
 	cgroups  map[string]cgroupInfo  // ContainerFromCgroup's results, by cgroup file
-	accesses []access               // the rest of the slab addFile takes from
+	accesses []access               // the rest of the slab openAccess takes from
+	spool    *fileSpool             // the file accesses of every process
 }
 
 // cgroupInfo is a result of ContainerFromCgroup.
@@ -223,6 +226,7 @@ func newBuilder() *builder {
 		pending:  map[int32]pendingClone{},
 		strs:     map[string]string{},
 		cgroups:  map[string]cgroupInfo{},
+		spool:    newFileSpool(),
 	}
 }
 
@@ -241,7 +245,23 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.model(s.Info(), o)
+	defer b.spool.close()
+	m, err := b.model(s.Info(), o)
+	if err == nil {
+		err = b.spoolErr()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// spoolErr is the error of the file access spool, if it had one.
+func (b *builder) spoolErr() error {
+	if b.spool.err != nil {
+		return fmt.Errorf("analyze: temporary file of file accesses: %w", b.spool.err)
+	}
+	return nil
 }
 
 // replayEvents checks opts and replays s through a new builder.
@@ -276,6 +296,7 @@ func replayEvents(s EventSource, opts *Options) (*builder, *Options, error) {
 		}
 	}
 	if err != io.EOF {
+		b.spool.close()
 		return nil, nil, fmt.Errorf("analyze: %w", err)
 	}
 	b.expire(1<<63 - 1)
@@ -481,8 +502,8 @@ func (b *builder) expire(now int64) {
 // finalize closes what p left open at its end and frees its fd table.
 func (b *builder) finalize(p *proc) {
 	for _, e := range p.fds {
-		if e.acc != nil && e.acc.owner == p && e.acc.f.Close == 0 {
-			e.acc.f.Close = p.end
+		if e.acc != nil && e.acc.owner == p && e.acc.close == 0 {
+			b.closeAccess(e.acc, p.end)
 		}
 	}
 	p.fds, p.fdClosed = nil, nil
@@ -975,8 +996,7 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	outs := make([]*Process, len(b.procs))
 	names := make([][]string, len(b.procs))
 	for i, p := range b.procs {
-		outs[i], names[i] = b.process(p, boot, info.Start)
-		p.files = nil // in outs[i] now
+		outs[i], names[i] = b.process(p, boot, info.Start, true)
 	}
 
 	keep, err := b.selection(o, outs, names)
@@ -1131,7 +1151,9 @@ func outStart(p *proc, boot, captureStart int64) (start int64, before bool) {
 }
 
 // process converts p to its output form.
-func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string) {
+//
+// With files false, out.Files is left empty: see [builder.files].
+func (b *builder) process(p *proc, boot, captureStart int64, files bool) (*Process, []string) {
 	out := &Process{PID: p.pid, PPID: p.ppid, UID: p.uid, Container: b.containerOf(p), Command: p.command}
 	if p.parent != nil {
 		out.PPID = p.parent.pid
@@ -1149,15 +1171,7 @@ func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string
 	if out.End != 0 && out.End < out.Start {
 		out.End = out.Start
 	}
-	clamp := func(t int64) int64 {
-		if t < out.Start {
-			t = out.Start
-		}
-		if out.End != 0 && t > out.End {
-			t = out.End
-		}
-		return t
-	}
+	clamp := func(t int64) int64 { return clampTo(t, out.Start, out.End) }
 
 	id, names := b.identityOf(p)
 	out.Comm, out.Exe, out.Argv, out.Cwd = id.comm, id.exe, id.argv, id.cwd
@@ -1184,18 +1198,44 @@ func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string
 	}
 	// The main thread first, the others by tid.
 	slices.SortStableFunc(out.Threads[1:], func(a, c Thread) int { return cmp.Or(cmp.Compare(a.TID, c.TID), cmp.Compare(a.Start, c.Start)) })
-	if len(p.files) > 0 {
-		out.Files = make([]File, 0, len(p.files))
-	}
-	for _, a := range p.files {
-		f := a.f
-		f.Open = clamp(f.Open)
-		if f.Close != 0 {
-			f.Close = max(clamp(f.Close), f.Open)
-		} else if out.End != 0 {
-			f.Close = out.End // never closed: closed at exit
+	if files {
+		for f := range b.files(p, out) {
+			out.Files = append(out.Files, *f)
 		}
-		out.Files = append(out.Files, f)
 	}
 	return out, names
+}
+
+// clampTo brings t within [start, end]; end 0 is no end.
+func clampTo(t, start, end int64) int64 {
+	if t < start {
+		t = start
+	}
+	if end != 0 && t > end {
+		t = end
+	}
+	return t
+}
+
+// files yields the file accesses of p, whose output form without files is
+// out, in the order they were made. The File is valid until the next.
+func (b *builder) files(p *proc, out *Process) func(yield func(*File) bool) {
+	return func(yield func(*File) bool) {
+		for next := p.files; next != 0; {
+			var f *File
+			f, next = b.spool.get(next - 1)
+			if f == nil {
+				return
+			}
+			f.Open = clampTo(f.Open, out.Start, out.End)
+			if f.Close != 0 {
+				f.Close = max(clampTo(f.Close, out.Start, out.End), f.Open)
+			} else if out.End != 0 {
+				f.Close = out.End // never closed: closed at exit
+			}
+			if !yield(f) {
+				return
+			}
+		}
+	}
 }

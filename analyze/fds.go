@@ -38,8 +38,8 @@ func (b *builder) setFD(p *proc, fd int32, e *fdEntry, t int64) {
 	b.closeFD(p, fd, t)
 	if p.finalized {
 		// A late event of an exited process: the access ended with it.
-		if e.acc != nil && e.acc.owner == p && e.acc.f.Close == 0 {
-			e.acc.f.Close = p.end
+		if e.acc != nil && e.acc.owner == p && e.acc.close == 0 {
+			b.closeAccess(e.acc, p.end)
 		}
 		return
 	}
@@ -63,8 +63,8 @@ func (b *builder) closeFD(p *proc, fd int32, t int64) {
 		delete(p.fds, fd)
 		if a := e.acc; a != nil && a.owner == p {
 			a.refs--
-			if a.refs <= 0 && a.f.Close == 0 {
-				a.f.Close = t
+			if a.refs <= 0 && a.close == 0 {
+				b.closeAccess(a, t)
 			}
 		}
 	}

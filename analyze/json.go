@@ -52,7 +52,8 @@ func WriteJSON(w io.Writer, m *Model) error {
 // without opts' filters it never holds the whole Model. Each process is
 // made into its output form when its turn comes, written and dropped, and
 // the builder's record of its files freed: memory is the builder's own,
-// not twice that. With filters, which need every process at once to
+// not twice that; its file accesses are read back from the builder's
+// spool as they are written. With filters, which need every process at once to
 // choose, it is Build then WriteJSON. It returns the Model's Capture.
 func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	if opts != nil && *opts != (Options{}) {
@@ -66,6 +67,7 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	if err != nil {
 		return Capture{}, err
 	}
+	defer b.spool.close()
 	info := s.Info()
 	c := captureOf(info)
 	boot := bootOf(info)
@@ -87,11 +89,14 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 		func(i int) []int { return kids[i] },
 		func(i int) *Process {
 			p := b.procs[i]
-			out, _ := b.process(p, boot, info.Start)
-			p.files = nil
+			out, _ := b.process(p, boot, info.Start, false)
+			e.moreFiles = b.files(p, out)
 			return out
 		})
-	return c, e.end()
+	if err := e.end(); err != nil {
+		return c, err
+	}
+	return c, b.spoolErr()
 }
 
 // jsonChunk is how many bytes the encoder gathers before writing them.
@@ -110,6 +115,9 @@ type jsonEnc struct {
 	// one before.
 	sec    int64
 	secStr []byte
+	// moreFiles, when set, yields the files of the next process after its
+	// Files; process clears it.
+	moreFiles func(yield func(*File) bool)
 }
 
 func newJSONEnc(w io.Writer) *jsonEnc {
@@ -416,30 +424,13 @@ func (e *jsonEnc) process(p *Process) {
 	e.key("files")
 	e.open('[')
 	for i := range p.Files {
-		f := &p.Files[i]
-		e.elem()
-		e.open('{')
-		e.key("path")
-		e.str(f.Path)
-		e.key("op")
-		e.str(f.Op)
-		if f.Mode != "" {
-			e.key("mode")
-			e.str(f.Mode)
+		e.file(&p.Files[i])
+	}
+	if e.moreFiles != nil {
+		for f := range e.moreFiles {
+			e.file(f)
 		}
-		e.key("open")
-		e.time(f.Open)
-		e.key("close")
-		e.optTime(f.Close)
-		if f.To != "" {
-			e.key("to")
-			e.str(f.To)
-		}
-		if f.Error != "" {
-			e.key("error")
-			e.str(f.Error)
-		}
-		e.close('}')
+		e.moreFiles = nil
 	}
 	e.close(']')
 	e.key("container")
@@ -448,6 +439,33 @@ func (e *jsonEnc) process(p *Process) {
 	} else {
 		e.null()
 	}
+}
+
+// file writes one member of a process's files.
+func (e *jsonEnc) file(f *File) {
+	e.elem()
+	e.open('{')
+	e.key("path")
+	e.str(f.Path)
+	e.key("op")
+	e.str(f.Op)
+	if f.Mode != "" {
+		e.key("mode")
+		e.str(f.Mode)
+	}
+	e.key("open")
+	e.time(f.Open)
+	e.key("close")
+	e.optTime(f.Close)
+	if f.To != "" {
+		e.key("to")
+		e.str(f.To)
+	}
+	if f.Error != "" {
+		e.key("error")
+		e.str(f.Error)
+	}
+	e.close('}')
 }
 
 // jsonSafe marks the ASCII bytes a JSON string holds as they are: all but

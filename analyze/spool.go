@@ -1,0 +1,221 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+)
+
+// fileSpool holds the file accesses of every process, encoded, in the
+// order they were made; each process chains its own. The accesses are the
+// part of the model that grows with the events (a process that opens a
+// file a million times has a million accesses), so once they pass
+// spoolMem bytes they move to an unlinked temporary file: the analysis
+// then keeps in memory only what is still open, and its memory follows
+// the processes, not the events. The output is the same either way.
+//
+// A record at offset o is
+//
+//	len   uint32  the record's length, this field included
+//	next  int64   offset+1 of the process's next record; 0: none yet
+//	open  int64
+//	close int64   patched when the access closes
+//	path, op, mode, to, error: each a uvarint length and the bytes
+//
+// all integers little-endian.
+type fileSpool struct {
+	f       *os.File // nil while in memory
+	base    int64    // the offset of buf[0]; what is before it is in f
+	buf     []byte
+	sizes   spoolSizes
+	noFile  bool
+	err     error
+	rbuf    []byte // the read cache: bytes from roff on
+	roff    int64
+	strs    map[string]string // decoded strings, interned
+	scratch File
+}
+
+// spoolSizes are the sizes a fileSpool works with; tests make them small.
+type spoolSizes struct {
+	mem   int // kept in memory up to this many bytes, then a temporary file
+	write int // with a file, written in pieces of this
+	read  int // read in pieces of at least this
+}
+
+var defaultSpoolSizes = spoolSizes{mem: 4 << 20, write: 1 << 20, read: 64 << 10}
+
+const (
+	spoolHeader = 4 + 3*8
+	spoolNext   = 4
+	spoolClose  = 4 + 2*8
+	spoolStrs   = 4096 // decoded strings kept interned
+)
+
+func newFileSpool() *fileSpool { return &fileSpool{sizes: defaultSpoolSizes} }
+
+// add appends f after the record at prev+1 (0: f is the first of its
+// process) and returns f's offset.
+func (s *fileSpool) add(prev int64, f *File) int64 {
+	off := s.base + int64(len(s.buf))
+	start := len(s.buf)
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, 0)
+	s.buf = binary.LittleEndian.AppendUint64(s.buf, 0)
+	s.buf = binary.LittleEndian.AppendUint64(s.buf, uint64(f.Open))
+	s.buf = binary.LittleEndian.AppendUint64(s.buf, uint64(f.Close))
+	for _, str := range [...]string{f.Path, f.Op, f.Mode, f.To, f.Error} {
+		s.buf = binary.AppendUvarint(s.buf, uint64(len(str)))
+		s.buf = append(s.buf, str...)
+	}
+	binary.LittleEndian.PutUint32(s.buf[start:], uint32(len(s.buf)-start))
+	if prev != 0 {
+		s.patch(prev-1+spoolNext, off+1)
+	}
+	s.spill()
+	return off
+}
+
+// setClose patches the close time of the record at off.
+func (s *fileSpool) setClose(off, t int64) { s.patch(off+spoolClose, t) }
+
+// patch writes v at offset at, in memory or in the file.
+func (s *fileSpool) patch(at, v int64) {
+	if at >= s.base {
+		binary.LittleEndian.PutUint64(s.buf[at-s.base:], uint64(v))
+		return
+	}
+	if s.rbuf != nil && at+8 > s.roff && at < s.roff+int64(len(s.rbuf)) {
+		s.rbuf = nil
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(v))
+	if _, err := s.f.WriteAt(b[:], at); err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// spill moves the buffer to the file when it is due.
+func (s *fileSpool) spill() {
+	if s.f == nil {
+		if len(s.buf) < s.sizes.mem || s.noFile {
+			return
+		}
+		f, err := os.CreateTemp("", "proctrail-analyze-*")
+		if err != nil {
+			// No temporary file: the accesses stay in memory.
+			s.noFile = true
+			return
+		}
+		// Unlinked at once: nothing is left behind, even after a crash.
+		os.Remove(f.Name())
+		s.f = f
+	} else if len(s.buf) < s.sizes.write {
+		return
+	}
+	if _, err := s.f.WriteAt(s.buf, s.base); err != nil && s.err == nil {
+		s.err = err
+	}
+	s.base += int64(len(s.buf))
+	s.buf = s.buf[:0]
+}
+
+// read returns n bytes at off, valid until the next read.
+func (s *fileSpool) read(off int64, n int) []byte {
+	if off >= s.base {
+		if off-s.base+int64(n) > int64(len(s.buf)) {
+			s.fail(off)
+			return nil
+		}
+		return s.buf[off-s.base:][:n]
+	}
+	if s.rbuf == nil || off < s.roff || off+int64(n) > s.roff+int64(len(s.rbuf)) {
+		size := int64(max(n, s.sizes.read))
+		size = min(size, s.base-off)
+		if size < int64(n) {
+			// A record does not straddle base: records are whole in buf or
+			// in the file.
+			s.fail(off)
+			return nil
+		}
+		if cap(s.rbuf) < int(size) {
+			s.rbuf = make([]byte, size)
+		}
+		s.rbuf = s.rbuf[:size]
+		if _, err := s.f.ReadAt(s.rbuf, off); err != nil {
+			s.rbuf = nil
+			if s.err == nil {
+				s.err = err
+			}
+			return nil
+		}
+		s.roff = off
+	}
+	return s.rbuf[off-s.roff:][:n]
+}
+
+func (s *fileSpool) fail(off int64) {
+	if s.err == nil {
+		s.err = fmt.Errorf("no record at offset %d", off)
+	}
+}
+
+// get decodes the record at off into a File valid until the next get, and
+// returns the offset+1 of the next record of its process (0: none).
+func (s *fileSpool) get(off int64) (*File, int64) {
+	h := s.read(off, spoolHeader)
+	if h == nil {
+		return nil, 0
+	}
+	n := int(binary.LittleEndian.Uint32(h))
+	next := int64(binary.LittleEndian.Uint64(h[spoolNext:]))
+	f := &s.scratch
+	f.Open = int64(binary.LittleEndian.Uint64(h[spoolNext+8:]))
+	f.Close = int64(binary.LittleEndian.Uint64(h[spoolClose:]))
+	if n < spoolHeader {
+		s.fail(off)
+		return nil, 0
+	}
+	r := s.read(off, n)
+	if r == nil {
+		return nil, 0
+	}
+	r = r[spoolHeader:]
+	for _, dst := range [...]*string{&f.Path, &f.Op, &f.Mode, &f.To, &f.Error} {
+		l, k := binary.Uvarint(r)
+		if k <= 0 || l > uint64(len(r)-k) {
+			s.fail(off)
+			return nil, 0
+		}
+		*dst = s.str(r[k : k+int(l)])
+		r = r[k+int(l):]
+	}
+	return f, next
+}
+
+// str returns b as a string, interned: paths and names repeat.
+func (s *fileSpool) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if v, ok := s.strs[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if len(b) > maxInternLen {
+		return v
+	}
+	if s.strs == nil || len(s.strs) >= spoolStrs {
+		s.strs = make(map[string]string)
+	}
+	s.strs[v] = v
+	return v
+}
+
+// close releases the temporary file.
+func (s *fileSpool) close() {
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	s.buf, s.rbuf, s.strs = nil, nil, nil
+}

@@ -1,0 +1,182 @@
+package analyze
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"proctrail/replay"
+)
+
+// Sizes that put the spool in a file from its first record, write it in
+// small pieces and read it in pieces smaller than a record.
+var tinySpoolSizes = []spoolSizes{
+	{mem: 0, write: 1, read: 1},
+	{mem: 100, write: 300, read: 50},
+	{mem: 0, write: 4096, read: 7},
+}
+
+func withSpoolSizes(t *testing.T, z spoolSizes) {
+	t.Helper()
+	old := defaultSpoolSizes
+	defaultSpoolSizes = z
+	t.Cleanup(func() { defaultSpoolSizes = old })
+}
+
+// TestFileSpool adds, closes and reads back accesses of several processes
+// against a plain list of them, in memory and in a file.
+func TestFileSpool(t *testing.T) {
+	for _, z := range append([]spoolSizes{defaultSpoolSizes}, tinySpoolSizes...) {
+		t.Run(fmt.Sprintf("%+v", z), func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			rng := rand.New(rand.NewPCG(1, uint64(z.mem+z.read)))
+			s := newFileSpool()
+			s.sizes = z
+			type rec struct {
+				off int64
+				f   File
+			}
+			const procs = 5
+			want := make([][]*rec, procs)
+			last := make([]int64, procs)
+			var all []*rec
+			for i := range 3000 {
+				p := rng.IntN(procs)
+				f := File{
+					Path:  "/p/" + strings.Repeat("x", rng.IntN(40)) + fmt.Sprint(i),
+					Op:    []string{"open", "create", "rename", "unlink"}[rng.IntN(4)],
+					Mode:  []string{"", "r", "w", "rw"}[rng.IntN(4)],
+					Open:  int64(i) * 1e6,
+					Close: int64(rng.IntN(2)) * (int64(i)*1e6 + 5),
+				}
+				if f.Op == "rename" {
+					f.To = "/to\x00\n\xff" + fmt.Sprint(i)
+				}
+				if rng.IntN(10) == 0 {
+					f.Error = "EACCES"
+				}
+				if rng.IntN(500) == 0 {
+					f.Path = "/long/" + strings.Repeat("é", 100_000)
+				}
+				r := &rec{off: s.add(last[p], &f), f: f}
+				last[p] = r.off + 1
+				want[p] = append(want[p], r)
+				all = append(all, r)
+				// Close some access made before, maybe long before.
+				if c := all[rng.IntN(len(all))]; c.f.Close == 0 {
+					c.f.Close = int64(i)*1e6 + 7
+					s.setClose(c.off, c.f.Close)
+				}
+			}
+			for p, recs := range want {
+				next := recs[0].off + 1
+				for i, r := range recs {
+					if next != r.off+1 {
+						t.Fatalf("process %d access %d: next %d, want %d", p, i, next-1, r.off)
+					}
+					var f *File
+					f, next = s.get(next - 1)
+					if f == nil {
+						t.Fatalf("process %d access %d: %v", p, i, s.err)
+					}
+					if diff := cmp.Diff(r.f, *f); diff != "" {
+						t.Fatalf("process %d access %d (-want +got):\n%s", p, i, diff)
+					}
+				}
+				if next != 0 {
+					t.Fatalf("process %d: next %d after its last access", p, next-1)
+				}
+			}
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+			if inFile := s.f != nil; inFile != (z.mem < 1<<20) {
+				t.Errorf("in a file: %v, with %+v", inFile, z)
+			}
+			s.close()
+			if left, _ := filepath.Glob(filepath.Join(os.Getenv("TMPDIR"), "*")); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			// A bad offset is an error, not a panic.
+			if f, _ := s.get(1 << 40); f != nil || s.err == nil {
+				t.Errorf("get of a bad offset: %v, %v", f, s.err)
+			}
+		})
+	}
+}
+
+// TestSpoolInFileSameOutput checks that the output does not depend on
+// where the file accesses are spooled: memory, a temporary file written
+// and read in small pieces, or memory again when no temporary file can be
+// made.
+func TestSpoolInFileSameOutput(t *testing.T) {
+	type input struct {
+		name string
+		src  func() EventSource
+	}
+	var inputs []input
+	captures, _ := filepath.Glob("../testdata/analyze/*/capture*.zst")
+	if len(captures) == 0 {
+		t.Fatal("no captures in ../testdata/analyze")
+	}
+	for _, c := range captures {
+		inputs = append(inputs, input{filepath.Base(filepath.Dir(c)), func() EventSource {
+			s, err := replay.Open([]string{c}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}})
+	}
+	rich := richScript(t)
+	inputs = append(inputs, input{"rich", func() EventSource { return rich.source() }})
+	out := func(src func() EventSource) (json []byte, m *Model) {
+		var buf bytes.Buffer
+		if _, err := BuildJSON(&buf, src(), nil); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Build(src(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes(), m
+	}
+	for _, in := range inputs {
+		t.Run(in.name, func(t *testing.T) {
+			wantJSON, wantModel := out(in.src)
+			files := 0
+			walk(wantModel.Processes, func(p *Process) { files += len(p.Files) })
+			if files == 0 {
+				t.Fatal("no file accesses to spool")
+			}
+			check := func(what string) {
+				t.Helper()
+				gotJSON, gotModel := out(in.src)
+				if !bytes.Equal(gotJSON, wantJSON) {
+					t.Fatalf("%s: JSON differs (-want +got):\n%s", what, cmp.Diff(string(wantJSON), string(gotJSON)))
+				}
+				if diff := cmp.Diff(wantModel, gotModel); diff != "" {
+					t.Fatalf("%s: model differs (-want +got):\n%s", what, diff)
+				}
+			}
+			for _, z := range tinySpoolSizes {
+				withSpoolSizes(t, z)
+				dir := t.TempDir()
+				t.Setenv("TMPDIR", dir)
+				check(fmt.Sprintf("in a file, %+v", z))
+				if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+					t.Errorf("left behind: %v", left)
+				}
+				t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
+				check(fmt.Sprintf("no temporary file, %+v", z))
+			}
+		})
+	}
+}
