@@ -240,5 +240,17 @@ func FuzzBuildJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := fuzzScript(t, data)
 		checkBuildJSON(t, func() EventSource { return s.source() }, nil)
+		// The same bytes with the file accesses in a temporary file.
+		var want, got bytes.Buffer
+		if _, err := BuildJSON(&want, s.source(), nil); err != nil {
+			t.Fatal(err)
+		}
+		withSpoolSizes(t, tinySpoolSizes[0])
+		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("spooled to a file, BuildJSON differs (-want +got):\n%s", cmp.Diff(want.String(), got.String()))
+		}
 	})
 }

@@ -38,12 +38,13 @@ type fileSpool struct {
 
 // spoolSizes are the sizes a fileSpool works with; tests make them small.
 type spoolSizes struct {
-	mem   int // kept in memory up to this many bytes, then a temporary file
-	write int // with a file, written in pieces of this
-	read  int // read in pieces of at least this
+	// mem is the buffer: the spool is in memory while it fits, then in a
+	// temporary file written a buffer at a time.
+	mem  int
+	read int // read in pieces of at least this
 }
 
-var defaultSpoolSizes = spoolSizes{mem: 4 << 20, write: 1 << 20, read: 64 << 10}
+var defaultSpoolSizes = spoolSizes{mem: 4 << 20, read: 64 << 10}
 
 const (
 	spoolHeader = 4 + 3*8
@@ -57,6 +58,19 @@ func newFileSpool() *fileSpool { return &fileSpool{sizes: defaultSpoolSizes} }
 // add appends f after the record at prev+1 (0: f is the first of its
 // process) and returns f's offset.
 func (s *fileSpool) add(prev int64, f *File) int64 {
+	n := spoolHeader
+	for _, str := range [...]string{f.Path, f.Op, f.Mode, f.To, f.Error} {
+		n += binary.MaxVarintLen64 + len(str)
+	}
+	if len(s.buf)+n > cap(s.buf) {
+		// Full: to the file, so that the buffer never grows and is never
+		// copied, but for a record larger than the buffer, or with no file.
+		if s.buf == nil {
+			s.buf = make([]byte, 0, max(s.sizes.mem, n))
+		} else {
+			s.spill()
+		}
+	}
 	off := s.base + int64(len(s.buf))
 	start := len(s.buf)
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, 0)
@@ -71,7 +85,6 @@ func (s *fileSpool) add(prev int64, f *File) int64 {
 	if prev != 0 {
 		s.patch(prev-1+spoolNext, off+1)
 	}
-	s.spill()
 	return off
 }
 
@@ -94,12 +107,12 @@ func (s *fileSpool) patch(at, v int64) {
 	}
 }
 
-// spill moves the buffer to the file when it is due.
+// spill moves the buffer to the file, made at the first spill.
 func (s *fileSpool) spill() {
+	if s.noFile || len(s.buf) == 0 {
+		return
+	}
 	if s.f == nil {
-		if len(s.buf) < s.sizes.mem || s.noFile {
-			return
-		}
 		f, err := os.CreateTemp("", "proctrail-analyze-*")
 		if err != nil {
 			// No temporary file: the accesses stay in memory.
@@ -109,8 +122,6 @@ func (s *fileSpool) spill() {
 		// Unlinked at once: nothing is left behind, even after a crash.
 		os.Remove(f.Name())
 		s.f = f
-	} else if len(s.buf) < s.sizes.write {
-		return
 	}
 	if _, err := s.f.WriteAt(s.buf, s.base); err != nil && s.err == nil {
 		s.err = err

@@ -56,7 +56,7 @@ func newRecord(m *auparse.AuditMessage, node string) AuditRecord {
 		Serial: uint64(m.Sequence),
 		Time:   m.Timestamp,
 		Node:   node,
-		Text:   strings.TrimRight(m.RawData, "\x00 \t\n\r\f\v"),
+		Text:   trimText(m.RawData),
 		body:   &recordBody{msg: m},
 	}
 }
@@ -229,4 +229,19 @@ func ParseLogLine(line string) (AuditRecord, error) {
 		return AuditRecord{}, fmt.Errorf("%w: audit log line: %v", ErrMalformed, err)
 	}
 	return newRecord(m, node), nil
+}
+
+// trimText is strings.TrimRight(s, "\x00 \t\n\r\f\v"), without the cutset
+// table TrimRight builds on every call: a record's text ends at its last
+// byte that is neither a NUL nor ASCII space.
+func trimText(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case 0, ' ', '\t', '\n', '\r', '\f', '\v':
+			s = s[:len(s)-1]
+		default:
+			return s
+		}
+	}
+	return s
 }

@@ -511,3 +511,11 @@ func TestParseLogLineCorpus(t *testing.T) {
 	t.Logf("%d files, %d lines: %d parsed (%d failed), %d with Fields errors, %d events with Argv errors",
 		len(files), lines, parsed, lines-parsed, fieldErrs, argvErrs)
 }
+
+func TestTrimText(t *testing.T) {
+	for _, s := range []string{"", "\x00", "a", "a \x00\f\v\r\n\t", " a b\x00 \x00", "\x00\x00", "é\xff\x85 ", "x\x00y"} {
+		if got, want := trimText(s), strings.TrimRight(s, "\x00 \t\n\r\f\v"); got != want {
+			t.Errorf("trimText(%q) = %q, want %q", s, got, want)
+		}
+	}
+}

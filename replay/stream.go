@@ -473,7 +473,7 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	text := bytes.TrimRight(msg[nlmsgHdrLen:], "\x00")
 	line := strings.TrimSpace(unsafe.String(unsafe.SliceData(text), len(text)))
 	// As newRecord: no trailing NULs or spaces in any order.
-	line = strings.TrimRight(line, "\x00 \t\n\r\f\v")
+	line = trimText(line)
 	// auparse's parseAuditHeader: "…(SEC.MSEC:SERIAL)…".
 	start := strings.IndexByte(line, '(')
 	if start < 0 {
