@@ -245,7 +245,7 @@ func FuzzBuildJSON(f *testing.F) {
 		if _, err := BuildJSON(&want, s.source(), nil); err != nil {
 			t.Fatal(err)
 		}
-		withSpoolSizes(t, tinySpoolSizes[0])
+		withSpoolSizes(t, spoolSizes{mem: 512, read: 256})
 		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
 			t.Fatal(err)
 		}
