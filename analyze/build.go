@@ -995,13 +995,19 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	boot := bootOf(info)
 	outs := make([]*Process, len(b.procs))
 	names := make([][]string, len(b.procs))
+	files := !o.NoFiles || o.PathGlob != ""
 	for i, p := range b.procs {
-		outs[i], names[i] = b.process(p, boot, info.Start, true)
+		outs[i], names[i] = b.process(p, boot, info.Start, files)
 	}
 
 	keep, err := b.selection(o, outs, names)
 	if err != nil {
 		return nil, err
+	}
+	if o.NoFiles {
+		for _, out := range outs {
+			out.Files = nil
+		}
 	}
 	start := make([]int64, len(outs))
 	for i, out := range outs {

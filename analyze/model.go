@@ -47,6 +47,10 @@ type Options struct {
 	// Cmd keeps the subtree of the command given to `record --`; Build
 	// returns ErrNoCommand when the capture has none.
 	Cmd bool
+	// NoFiles leaves every process's Files empty, for outputs that do not
+	// show them: the file accesses, which grow with the events, then stay
+	// out of memory. PathGlob still selects by them.
+	NoFiles bool
 }
 
 // DOTOptions configure [WriteDOT]. A nil *DOTOptions means the defaults.

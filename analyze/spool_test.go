@@ -180,3 +180,48 @@ func TestSpoolInFileSameOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestNoFiles checks that Options.NoFiles drops the files and nothing
+// else, and that PathGlob still selects by them.
+func TestNoFiles(t *testing.T) {
+	captures, _ := filepath.Glob("../testdata/analyze/*/capture*.zst")
+	if len(captures) == 0 {
+		t.Fatal("no captures in ../testdata/analyze")
+	}
+	for _, c := range captures {
+		t.Run(filepath.Base(filepath.Dir(c)), func(t *testing.T) {
+			build := func(o *Options) *Model {
+				s, err := replay.Open([]string{c}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				m, err := Build(s, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			all := build(nil)
+			var glob string
+			walk(all.Processes, func(p *Process) {
+				if glob == "" && len(p.Files) > 0 {
+					glob = p.Files[len(p.Files)-1].Path
+				}
+				p.Files = nil
+			})
+			if diff := cmp.Diff(all, build(&Options{NoFiles: true})); diff != "" {
+				t.Fatalf("NoFiles (-want +got):\n%s", diff)
+			}
+			byGlob := build(&Options{PathGlob: glob})
+			walk(byGlob.Processes, func(p *Process) { p.Files = nil })
+			got := build(&Options{PathGlob: glob, NoFiles: true})
+			if diff := cmp.Diff(byGlob, got); diff != "" {
+				t.Fatalf("NoFiles with PathGlob %q (-want +got):\n%s", glob, diff)
+			}
+			if len(got.Processes) == 0 {
+				t.Fatalf("PathGlob %q selected nothing", glob)
+			}
+		})
+	}
+}

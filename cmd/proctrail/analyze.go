@@ -172,6 +172,12 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 			return err
 		})
 	}
+	if !withFiles && format != "prov" {
+		// dot, svg and tree show files only with --files.
+		o := *opts
+		o.NoFiles = true
+		opts = &o
+	}
 	m, err := analyze.Build(s, opts)
 	if err != nil {
 		return err
