@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -24,8 +25,8 @@ import (
 //
 // all integers little-endian.
 type fileSpool struct {
-	f       *os.File // nil while in memory
-	base    int64    // the offset of buf[0]; what is before it is in f
+	f       spoolFile // nil while in memory
+	base    int64     // the offset of buf[0]; what is before it is in f
 	buf     []byte
 	sizes   spoolSizes
 	noFile  bool
@@ -34,6 +35,24 @@ type fileSpool struct {
 	roff    int64
 	strs    map[string]string // decoded strings, interned
 	scratch File
+}
+
+// spoolFile is the temporary file of a fileSpool.
+type spoolFile interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+}
+
+// createSpoolFile makes a spool's temporary file, unlinked at once:
+// nothing is left behind, even after a crash. Tests replace it.
+var createSpoolFile = func() (spoolFile, error) {
+	f, err := os.CreateTemp("", "proctrail-analyze-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 // spoolSizes are the sizes a fileSpool works with; tests make them small.
@@ -102,8 +121,10 @@ func (s *fileSpool) patch(at, v int64) {
 	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(v))
-	if _, err := s.f.WriteAt(b[:], at); err != nil && s.err == nil {
-		s.err = err
+	if _, err := s.f.WriteAt(b[:], at); err != nil {
+		if s.toMemory(err); s.f == nil {
+			s.patch(at, v)
+		}
 	}
 }
 
@@ -113,21 +134,37 @@ func (s *fileSpool) spill() {
 		return
 	}
 	if s.f == nil {
-		f, err := os.CreateTemp("", "proctrail-analyze-*")
+		f, err := createSpoolFile()
 		if err != nil {
 			// No temporary file: the accesses stay in memory.
 			s.noFile = true
 			return
 		}
-		// Unlinked at once: nothing is left behind, even after a crash.
-		os.Remove(f.Name())
 		s.f = f
 	}
-	if _, err := s.f.WriteAt(s.buf, s.base); err != nil && s.err == nil {
-		s.err = err
+	if _, err := s.f.WriteAt(s.buf, s.base); err != nil {
+		s.toMemory(err)
+		return
 	}
 	s.base += int64(len(s.buf))
 	s.buf = s.buf[:0]
+}
+
+// toMemory brings the spool back into memory after a write to its file
+// failed (a full disk, say): the analysis goes on in memory. Only when
+// what the file holds cannot be read back is werr the spool's error.
+func (s *fileSpool) toMemory(werr error) {
+	all := make([]byte, s.base, s.base+int64(len(s.buf)))
+	if _, err := s.f.ReadAt(all, 0); err != nil {
+		if s.err == nil {
+			s.err = werr
+		}
+		return
+	}
+	s.buf = append(all, s.buf...)
+	s.base, s.rbuf = 0, nil
+	s.f.Close()
+	s.f, s.noFile = nil, true
 }
 
 // read returns n bytes at off, valid until the next read.

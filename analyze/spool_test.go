@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -223,5 +224,94 @@ func TestNoFiles(t *testing.T) {
 				t.Fatalf("PathGlob %q selected nothing", glob)
 			}
 		})
+	}
+}
+
+// failingFile is a temporary file whose writes fail after the first n,
+// and whose reads fail when readErr is set.
+type failingFile struct {
+	*os.File
+	n       int
+	readErr bool
+}
+
+func (f *failingFile) WriteAt(b []byte, off int64) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("no space left on device")
+	}
+	f.n--
+	return f.File.WriteAt(b, off)
+}
+
+func (f *failingFile) ReadAt(b []byte, off int64) (int, error) {
+	if f.readErr {
+		return 0, errors.New("input/output error")
+	}
+	return f.File.ReadAt(b, off)
+}
+
+// TestFileSpoolWriteFails checks that a spool whose file stops taking
+// writes goes on in memory with every record intact, and that one whose
+// file cannot be read back either reports an error instead of panicking.
+func TestFileSpoolWriteFails(t *testing.T) {
+	for _, readErr := range []bool{false, true} {
+		for _, n := range []int{0, 1, 5, 40} {
+			t.Run(fmt.Sprintf("writes=%d/readErr=%v", n, readErr), func(t *testing.T) {
+				old := createSpoolFile
+				t.Cleanup(func() { createSpoolFile = old })
+				var made *failingFile
+				createSpoolFile = func() (spoolFile, error) {
+					f, err := os.CreateTemp(t.TempDir(), "spool")
+					made = &failingFile{File: f, n: n, readErr: readErr && n > 0}
+					return made, err
+				}
+				s := newFileSpool()
+				s.sizes = spoolSizes{mem: 64, read: 16}
+				var offs []int64
+				var want []File
+				prev := int64(0)
+				for i := range 200 {
+					f := File{Path: fmt.Sprint("/f/", i), Op: "open", Mode: "r", Open: int64(i)}
+					off := s.add(prev, &f)
+					prev = off + 1
+					offs, want = append(offs, off), append(want, f)
+					if i%3 == 0 {
+						// Close an access made long before: a patch in the file.
+						j := i / 2
+						want[j].Close = int64(i) + 1000
+						s.setClose(offs[j], want[j].Close)
+					}
+				}
+				if made == nil {
+					t.Fatal("the spool never made its file")
+				}
+				if readErr && n > 0 {
+					for next := offs[0] + 1; next != 0 && s.err == nil; {
+						_, next = s.get(next - 1)
+					}
+					if s.err == nil {
+						t.Fatal("no error although the file could not be read back")
+					}
+					return
+				}
+				if s.f != nil || !s.noFile {
+					t.Fatalf("still on the file after a failed write: f=%v noFile=%v", s.f, s.noFile)
+				}
+				next := offs[0] + 1
+				for i := range want {
+					var f *File
+					f, next = s.get(next - 1)
+					if f == nil {
+						t.Fatalf("access %d: %v", i, s.err)
+					}
+					if diff := cmp.Diff(want[i], *f); diff != "" {
+						t.Fatalf("access %d (-want +got):\n%s", i, diff)
+					}
+				}
+				if next != 0 || s.err != nil {
+					t.Fatalf("next %d, err %v", next, s.err)
+				}
+			})
+		}
 	}
 }
