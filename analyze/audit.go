@@ -298,12 +298,12 @@ func fdArg(a uint64) int32 { return int32(uint32(a)) }
 // incarnation of pid alive at the event's header time, or a new one when
 // pid is unknown (its creation was not seen, or audit is the only source).
 func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
-	p := b.byPID[pid]
+	p := b.get(b.byPID[pid])
 	if p == nil {
 		p = b.newProc(pid, c.t)
 		if pc, ok := b.pending[pid]; ok && absDiff(pc.t, c.t) < pendingWindow {
 			delete(b.pending, pid)
-			b.auditCreated(p, pc.creator, pc.t)
+			b.auditCreated(p, b.get(pc.creator), pc.t)
 		} else {
 			b.reportedParent(p, ppid, c.t)
 		}
@@ -312,9 +312,9 @@ func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 		}
 		return p
 	}
-	if p.prev != nil && p.forkSeen && c.header != 0 && c.header < p.start-reuseSlack {
+	if p.prev.p != nil && p.forkSeen && c.header != 0 && c.header < p.start-reuseSlack {
 		// A late event of the previous process of a reused pid.
-		return p.prev
+		return b.get(p.prev)
 	}
 	if p.parentSrc < parentReported {
 		b.reportedParent(p, ppid, c.t)
@@ -537,7 +537,7 @@ func (b *builder) auditClone(p *proc, c *call) {
 	if _, thread := b.byTID[pid]; thread {
 		return
 	}
-	ch := b.byPID[pid]
+	ch := b.get(b.byPID[pid])
 	if ch == nil || (ch.forkSeen && ch.start < c.t-pendingWindow) {
 		// The child's fork event has not come yet.
 		if len(b.pending) >= maxPending {
@@ -548,7 +548,7 @@ func (b *builder) auditClone(p *proc, c *call) {
 			}
 		}
 		if len(b.pending) < maxPending {
-			b.pending[pid] = pendingClone{creator: p, t: c.t, parent: parentFlag}
+			b.pending[pid] = pendingClone{creator: link(p), t: c.t, parent: parentFlag}
 		}
 		return
 	}
@@ -643,12 +643,12 @@ func (b *builder) auditSetns(p *proc, c *call) {
 	if !ok || ns != "mnt" {
 		return
 	}
-	target := b.byPID[pid]
-	if target != nil && target.prev != nil && target.start > e.t {
-		target = target.prev // the pid was reused after the fd was opened
+	target := b.get(b.byPID[pid])
+	if target != nil && target.prev.p != nil && target.start > e.t {
+		target = b.get(target.prev) // the pid was reused after the fd was opened
 	}
 	if target != nil && target != p {
-		p.setnsTarget = target
+		p.setnsTarget = link(target)
 	}
 }
 

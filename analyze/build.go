@@ -20,6 +20,10 @@ const (
 	// machine, seconds under a backlog), and a close that arrives late
 	// still finds its file.
 	finalizeGrace = int64(10 * time.Second)
+	// retireDelay is how long, in capture time, a process's state stays
+	// in memory after its end (see retire): most late records come
+	// within it, and each that comes later brings the state back once.
+	retireDelay = int64(time.Second)
 	// auditClockSlack bounds how far an audit event's header time (a
 	// coarse clock, one jiffy at HZ 100, printed in milliseconds) reads
 	// before the syscall's true time.
@@ -101,25 +105,60 @@ type fdEntry struct {
 	t       int64 // when it was set
 }
 
-// proc is the builder's state for one process.
+// proc is the builder's state for one process: a stub that stays in
+// memory, and its procState, which goes to the spool when the process is
+// retired (retireDelay after its end) and comes back when something needs
+// it: see [builder.retire] and [builder.get].
+// Code that reaches a proc through a link (parent, kparent, prev,
+// setnsTarget, byPID, a pending clone's creator) calls get before it
+// reads the state; the stub's own fields need no get.
 type proc struct {
-	seq       int
-	pid       int32
+	*procState // nil while retired
+	seq        int
+	pid        int32
+	parent     procLink
+	// retired is the offset+1 of the state's last record in the spool;
+	// 0 when it was never retired.
+	retired int64
+	// files and lastFile are the offset+1 of p's first and last file
+	// access in the builder's spool; 0: none.
+	files, lastFile int64
+	// The output's memos (see baseIdentity and containerOf), kept here
+	// so that a retired process need not come back for them.
+	resolving, baseDone     bool
+	contDone, contResolving bool
+	baseMemo                *identity
+	contMemo                string
+	// What expire and finalize use, kept here so that they need not
+	// bring a retired process back.
+	end               int64
+	tasks             []task // tasks[0] is the main thread
+	fds               map[int32]*fdEntry
+	fdClosed          map[int32]bool
+	finalized, queued bool
+	retireQueued      bool
+}
+
+// procLink refers to a proc that may be retired: builder.get brings it
+// back.
+type procLink struct{ p *proc }
+
+func link(p *proc) procLink { return procLink{p} }
+
+// procState is what a proc holds besides its stub.
+type procState struct {
 	ppid      int32
-	parent    *proc
 	parentSrc int
-	kparent   *proc // the parent the connector's fork event named
-	prev      *proc // the previous incarnation of pid
+	kparent   procLink // the parent the connector's fork event named
+	prev      procLink // the previous incarnation of pid
 
 	start, firstSeen int64
-	end              int64
 	forkSeen         bool // its creation is in the capture (connector fork)
 	auditCreated     bool // a clone record names it, no connector fork
 	snapshot         bool
 	startTicks       uint64
 	forkTS           uint64
 
-	tasks            []task // tasks[0] is the main thread
 	exited, core     bool
 	exitCode, signal int
 	auditExit        bool
@@ -140,19 +179,9 @@ type proc struct {
 	pivot               string // new root from pivot_root
 	containerID         string
 	cgroupSeen          bool
-	setnsTarget         *proc
+	setnsTarget         procLink
 	command             bool
 	auditExeced         bool
-	fds                 map[int32]*fdEntry
-	fdClosed            map[int32]bool
-	// files and lastFile are the offset+1 of p's first and last file
-	// access in the builder's spool; 0: none.
-	files, lastFile         int64
-	finalized, queued       bool
-	resolving, baseDone     bool
-	baseMemo                identity
-	contDone, contResolving bool
-	contMemo                string
 }
 
 type dirKey struct {
@@ -161,22 +190,25 @@ type dirKey struct {
 }
 
 type builder struct {
-	procs    []*proc
-	byPID    map[int32]*proc
-	byTID    map[int32]*proc
-	queue    []*proc
-	qhead    int
-	now      int64
-	dirs     map[dirKey]string
-	commands []*proc
-	boot     int64 // the capture's boot time, ns since the Unix epoch; 0 if unknown
-	runtimes map[string]string
-	exes     map[dirKey]string      // (dev, inode) of executed files → exe
-	pending  map[int32]pendingClone // clone records ahead of their child's fork event
-	strs     map[string]string      // interned strings; see intern
-	cgroups  map[string]cgroupInfo  // ContainerFromCgroup's results, by cgroup file
-	accesses []access               // the rest of the slab openAccess takes from
-	spool    *fileSpool             // the file accesses of every process
+	procs      []*proc
+	byPID      map[int32]procLink
+	byTID      map[int32]*proc
+	toFinalize procQueue
+	toRetire   procQueue
+	now        int64
+	dirs       map[dirKey]string
+	commands   []*proc
+	boot       int64 // the capture's boot time, ns since the Unix epoch; 0 if unknown
+	runtimes   map[string]string
+	exes       map[dirKey]string      // (dev, inode) of executed files → exe
+	pending    map[int32]pendingClone // clone records ahead of their child's fork event
+	strs       map[string]string      // interned strings; see intern
+	cgroups    map[string]cgroupInfo  // ContainerFromCgroup's results, by cgroup file
+	accesses   []access               // the rest of the slab openAccess takes from
+	spool      *fileSpool             // the file accesses of every process, retired states
+	loaded     []*proc                // states brought back since the last settle
+	reloads    int                    // states brought back during the replay
+	stateBuf   []byte                 // encodeState's
 }
 
 // cgroupInfo is a result of ContainerFromCgroup.
@@ -203,7 +235,7 @@ func (b *builder) containerFromCgroup(cgroup string) (id, runtime string) {
 // yet: the two sources race, and the creator's clone record often comes
 // first.
 type pendingClone struct {
-	creator *proc
+	creator procLink
 	t       int64
 	parent  bool // CLONE_PARENT is set, or unknown (clone3)
 }
@@ -218,7 +250,7 @@ const (
 
 func newBuilder() *builder {
 	return &builder{
-		byPID:    map[int32]*proc{},
+		byPID:    map[int32]procLink{},
 		byTID:    map[int32]*proc{},
 		dirs:     map[dirKey]string{},
 		runtimes: map[string]string{},
@@ -300,8 +332,13 @@ func replayEvents(s EventSource, opts *Options) (*builder, *Options, error) {
 		return nil, nil, fmt.Errorf("analyze: %w", err)
 	}
 	b.expire(1<<63 - 1)
+	b.settle(true)
+	for _, p := range b.procs {
+		b.retire(p)
+	}
 	// What only the events needed goes before the model is made.
-	b.byPID, b.byTID, b.dirs, b.exes, b.pending, b.strs, b.queue = nil, nil, nil, nil, nil, nil, nil
+	b.byPID, b.byTID, b.dirs, b.exes, b.pending, b.strs = nil, nil, nil, nil, nil, nil
+	b.toFinalize, b.toRetire = procQueue{}, procQueue{}
 	return b, &o, nil
 }
 
@@ -375,6 +412,7 @@ func (b *builder) event(pe *parsedEvent) {
 		b.procfs(ev.ProcFS, ev.Time)
 	}
 	b.expire(b.now)
+	b.settle(true)
 }
 
 // Bounds on a connector event's delivery delay (capture time minus kernel
@@ -403,20 +441,20 @@ func (b *builder) connTime(e *replay.ProcEvent, capT int64) int64 {
 
 // newProc starts a new incarnation of pid at t.
 func (b *builder) newProc(pid int32, t int64) *proc {
-	p := &proc{seq: len(b.procs), pid: pid, start: t, firstSeen: t, uid: -1, tasks: []task{{tid: pid, start: t}}}
-	if old := b.byPID[pid]; old != nil {
-		old.prev = nil // one incarnation back is enough for late audit
-		p.prev = old
+	p := &proc{seq: len(b.procs), pid: pid, tasks: []task{{tid: pid, start: t}}, procState: &procState{start: t, firstSeen: t, uid: -1}}
+	if old := b.get(b.byPID[pid]); old != nil {
+		old.prev = procLink{} // one incarnation back is enough for late audit
+		p.prev = link(old)
 	}
 	b.procs = append(b.procs, p)
-	b.byPID[pid] = p
+	b.byPID[pid] = link(p)
 	return p
 }
 
 // implicit returns the current process of pid, creating one whose creation
 // was not seen when there is none.
 func (b *builder) implicit(pid int32, t int64) *proc {
-	if p := b.byPID[pid]; p != nil {
+	if p := b.get(b.byPID[pid]); p != nil {
 		return p
 	}
 	return b.newProc(pid, t)
@@ -426,7 +464,7 @@ func (p *proc) setParent(parent *proc, src int) {
 	if parent == p {
 		return
 	}
-	p.parent, p.parentSrc = parent, src
+	p.parent, p.parentSrc = link(parent), src
 	if parent != nil {
 		p.ppid = parent.pid
 	}
@@ -466,7 +504,11 @@ func (b *builder) markEnded(p *proc, t int64) {
 	p.end = t
 	if !p.queued {
 		p.queued = true
-		b.queue = append(b.queue, p)
+		b.toFinalize.q = append(b.toFinalize.q, p)
+	}
+	if !p.retireQueued {
+		p.retireQueued = true
+		b.toRetire.q = append(b.toRetire.q, p)
 	}
 }
 
@@ -477,27 +519,50 @@ func (p *proc) revive() {
 	}
 }
 
-// expire finalizes the processes that ended more than finalizeGrace
-// before now.
+// expire retires the processes that ended more than retireDelay before
+// now and finalizes those that ended more than finalizeGrace before.
 func (b *builder) expire(now int64) {
-	for b.qhead < len(b.queue) {
-		p := b.queue[b.qhead]
-		if p.end != 0 && now-p.end < finalizeGrace && now != 1<<63-1 {
-			break
-		}
-		b.queue[b.qhead] = nil
-		b.qhead++
+	b.toRetire.expire(now, retireDelay, func(p *proc) {
+		p.retireQueued = false
+		b.retire(p)
+	})
+	b.toFinalize.expire(now, finalizeGrace, func(p *proc) {
 		p.queued = false
 		if p.end != 0 {
 			b.finalize(p)
 		}
+	})
+}
+
+// procQueue holds processes in the order they ended, until a time after
+// their end.
+type procQueue struct {
+	q    []*proc
+	head int
+}
+
+// expire takes out, oldest first, the processes that ended at least wait
+// before now (all at the end of time) or are no longer ended, and calls f
+// on each.
+func (q *procQueue) expire(now, wait int64, f func(*proc)) {
+	for q.head < len(q.q) {
+		p := q.q[q.head]
+		if p.end != 0 && now-p.end < wait && now != 1<<63-1 {
+			break
+		}
+		q.q[q.head] = nil
+		q.head++
+		f(p)
 	}
-	if b.qhead > 64 && b.qhead*2 > len(b.queue) {
-		n := copy(b.queue, b.queue[b.qhead:])
-		clear(b.queue[n:])
-		b.queue, b.qhead = b.queue[:n], 0
+	if q.head > 64 && q.head*2 > len(q.q) {
+		n := copy(q.q, q.q[q.head:])
+		clear(q.q[n:])
+		q.q, q.head = q.q[:n], 0
 	}
 }
+
+// len is the number of processes waiting.
+func (q *procQueue) len() int { return len(q.q) - q.head }
 
 // finalize closes what p left open at its end and frees its fd table.
 func (b *builder) finalize(p *proc) {
@@ -546,7 +611,7 @@ func (b *builder) forkProcess(e *replay.ProcEvent, t int64) {
 	if e.ParentTGID > 0 && e.ParentTGID != pid {
 		parent = b.implicit(e.ParentTGID, t)
 	}
-	if old := b.byPID[pid]; old != nil {
+	if old := b.get(b.byPID[pid]); old != nil {
 		if !old.forkSeen && old.end == 0 && sameStart(old, e, t) {
 			// Its snapshot or an early record came before its fork event.
 			old.forkSeen, old.forkTS = true, e.Timestamp
@@ -565,16 +630,16 @@ func (b *builder) forkProcess(e *replay.ProcEvent, t int64) {
 				}
 				return tk.snap
 			})
-			creator := old.parent
+			creator := b.get(old.parent)
 			fromClone := old.parentSrc == parentClone
 			old.setParent(parent, parentConnector)
-			old.kparent = parent
+			old.kparent = link(parent)
 			if fromClone && creator != nil {
 				// Its creator's clone record and its own records came
 				// first (the sources race).
 				b.cloneParent(old, creator)
 			}
-			b.inherit(old, old.parent)
+			b.inherit(old, b.get(old.parent))
 			return
 		}
 		if old.end == 0 {
@@ -591,20 +656,20 @@ func (b *builder) forkProcess(e *replay.ProcEvent, t int64) {
 	p.forkSeen, p.forkTS = true, e.Timestamp
 	p.ppid = e.ParentTGID
 	p.setParent(parent, parentConnector)
-	p.kparent = parent
+	p.kparent = link(parent)
 	if pc, ok := b.pending[pid]; ok {
 		delete(b.pending, pid)
 		if absDiff(pc.t, t) < pendingWindow && pc.parent {
-			b.cloneParent(p, pc.creator)
+			b.cloneParent(p, b.get(pc.creator))
 		}
 	}
-	b.inherit(p, p.parent)
+	b.inherit(p, b.get(p.parent))
 }
 
 // cloneParent makes creator the parent of ch when the kernel's parent of
 // ch is the creator's own kernel parent: the mark of CLONE_PARENT.
 func (b *builder) cloneParent(ch, creator *proc) {
-	if creator == ch || ch.parent == creator || ch.kparent == nil || ch.kparent != creator.kparent {
+	if creator == ch || ch.parent.p == creator || ch.kparent.p == nil || ch.kparent != creator.kparent {
 		return
 	}
 	ch.setParent(creator, parentClone)
@@ -682,7 +747,7 @@ func lastIndex[T any](s []T, f func(T) bool) int {
 // group status, a main thread that called pthread_exit carries 0 and the
 // process lives on with its other threads.
 func (b *builder) exit(e *replay.ProcEvent, t int64) {
-	p := b.byPID[e.TGID]
+	p := b.get(b.byPID[e.TGID])
 	main := e.PID == e.TGID
 	if p == nil || (main && p.end != 0 && p.tasks[0].end != 0 && p.finalized) {
 		p = b.newProc(e.TGID, t)
@@ -727,13 +792,13 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 		b.enrich(p, r, t, true)
 		return
 	}
-	p := b.byPID[r.PID]
+	p := b.get(b.byPID[r.PID])
 	if p == nil {
 		if r.Gone {
 			return
 		}
 		p = b.newProc(r.PID, t)
-	} else if q := p.prev; q != nil && r.StartTicks != 0 && q.forkTS != 0 && p.forkTS != 0 {
+	} else if q := b.get(p.prev); q != nil && r.StartTicks != 0 && q.forkTS != 0 && p.forkTS != 0 {
 		// A read queued for the previous incarnation of a reused pid.
 		at := int64(r.StartTicks) * clockTick
 		if absDiff(at, int64(q.forkTS)) < absDiff(at, int64(p.forkTS)) {
@@ -863,14 +928,15 @@ func (b *builder) internStrings(s []string) []string {
 // baseIdentity is what p ran as before its first exec.
 func (b *builder) baseIdentity(p *proc) identity {
 	if p.baseDone {
-		return p.baseMemo
+		return *p.baseMemo
 	}
 	if p.resolving {
 		return identity{}
 	}
+	b.use(p)
 	p.resolving = true
 	var id identity
-	if par := p.parent; par != nil && (p.forkSeen || p.auditCreated) {
+	if par := b.get(p.parent); par != nil && (p.forkSeen || p.auditCreated) {
 		if p.forkExecs > 0 && p.forkExecs <= len(par.execs) {
 			id = b.execIdentity(par.execs[p.forkExecs-1])
 		} else {
@@ -890,7 +956,7 @@ func (b *builder) baseIdentity(p *proc) identity {
 	id.comm = cmp.Or(id.comm, p.firstComm)
 	id.exe = cmp.Or(id.exe, p.firstExe)
 	p.resolving = false
-	p.baseDone, p.baseMemo = true, id
+	p.baseDone, p.baseMemo = true, &id
 	return id
 }
 
@@ -942,13 +1008,14 @@ func (b *builder) containerOf(p *proc) string {
 	if p.contResolving {
 		return ""
 	}
+	b.use(p)
 	p.contResolving = true
 	var id string
 	switch {
 	case p.containerID != "":
 		id = p.containerID
-	case p.setnsTarget != nil && b.containerOf(p.setnsTarget) != "":
-		id = b.containerOf(p.setnsTarget)
+	case p.setnsTarget.p != nil && b.containerOf(p.setnsTarget.p) != "":
+		id = b.containerOf(p.setnsTarget.p)
 	case p.pivot != "" && !p.cgroupSeen:
 		// No cgroups (an auditd log): moving to a new root is what
 		// starts a container.
@@ -958,8 +1025,8 @@ func (b *builder) containerOf(p *proc) string {
 			b.runtimes[id] = rt
 		}
 	case p.cgroupSeen:
-	case p.parent != nil:
-		id = b.containerOf(p.parent)
+	case p.parent.p != nil:
+		id = b.containerOf(p.parent.p)
 	}
 	p.contResolving = false
 	p.contDone, p.contMemo = true, id
@@ -998,6 +1065,7 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	files := !o.NoFiles || o.PathGlob != ""
 	for i, p := range b.procs {
 		outs[i], names[i] = b.process(p, boot, info.Start, files)
+		b.settle(false)
 	}
 
 	keep, err := b.selection(o, outs, names)
@@ -1062,8 +1130,8 @@ func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int)
 		if !keep[i] {
 			continue
 		}
-		if p.parent != nil && keep[p.parent.seq] {
-			children[p.parent.seq] = append(children[p.parent.seq], i)
+		if p.parent.p != nil && keep[p.parent.p.seq] {
+			children[p.parent.p.seq] = append(children[p.parent.p.seq], i)
 		} else {
 			roots = append(roots, i)
 		}
@@ -1098,7 +1166,7 @@ func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int)
 	for i := range b.procs {
 		if keep[i] && !placed[i] {
 			// In a cycle: cut it here.
-			if par := b.procs[i].parent; par != nil {
+			if par := b.procs[i].parent.p; par != nil {
 				children[par.seq] = slices.DeleteFunc(children[par.seq], func(k int) bool { return k == i })
 			}
 			roots = append(roots, i)
@@ -1123,8 +1191,9 @@ func (b *builder) containers(keep []bool, containerOf func(int) string) []Contai
 			c = &Container{ID: id, Runtime: cmp.Or(b.runtimes[id], RuntimeUnknown)}
 			conts[id] = c
 		}
-		if c.Rootfs == "" && p.pivot != "" {
-			c.Rootfs = p.pivot
+		if c.Rootfs == "" {
+			c.Rootfs = b.use(p).pivot
+			b.settle(false)
 		}
 		if keep[i] {
 			c.Processes++
@@ -1160,9 +1229,10 @@ func outStart(p *proc, boot, captureStart int64) (start int64, before bool) {
 //
 // With files false, out.Files is left empty: see [builder.files].
 func (b *builder) process(p *proc, boot, captureStart int64, files bool) (*Process, []string) {
+	b.use(p)
 	out := &Process{PID: p.pid, PPID: p.ppid, UID: p.uid, Container: b.containerOf(p), Command: p.command}
-	if p.parent != nil {
-		out.PPID = p.parent.pid
+	if p.parent.p != nil {
+		out.PPID = p.parent.p.pid
 	}
 	out.Start, out.BeforeCapture = outStart(p, boot, captureStart)
 	out.End = p.end

@@ -330,9 +330,13 @@ func TestFinalizeFreesState(t *testing.T) {
 		}
 		b.event(&pe)
 	}
-	p := b.byPID[96]
-	if p == nil || !p.finalized || p.fds != nil || len(b.byTID) != 0 || len(b.queue)-b.qhead != 0 {
-		t.Errorf("exited process not finalized: pid %d finalized %v fds %v tids %v queue %d", p.pid, p.finalized, p.fds, b.byTID, len(b.queue)-b.qhead)
+	p := b.byPID[96].p
+	if p == nil || p.procState != nil || p.retired == 0 {
+		t.Fatalf("exited and finalized process not retired: %+v", p)
+	}
+	b.use(p)
+	if !p.finalized || p.fds != nil || len(b.byTID) != 0 || b.toFinalize.len() != 0 {
+		t.Errorf("exited process not finalized: pid %d finalized %v fds %v tids %v queue %d", p.pid, p.finalized, p.fds, b.byTID, b.toFinalize.len())
 	}
 }
 

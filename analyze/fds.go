@@ -28,7 +28,7 @@ func (b *builder) lookupFD(p *proc, fd int32) *fdEntry {
 		}
 		cutoff = min(cutoff, q.start)
 		execed = execed || q.auditExeced
-		q = q.parent
+		q = b.get(q.parent)
 	}
 	return nil
 }

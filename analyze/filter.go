@@ -20,8 +20,8 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 	}
 	children := make([][]int, n)
 	for i, p := range b.procs {
-		if p.parent != nil {
-			children[p.parent.seq] = append(children[p.parent.seq], i)
+		if p.parent.p != nil {
+			children[p.parent.p.seq] = append(children[p.parent.p.seq], i)
 		}
 	}
 	subtree := func(match func(i int) bool) []bool {
@@ -51,7 +51,7 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 			}
 			sel[i] = true
 			// Bounded by n steps: a parent cycle cannot loop forever.
-			for p, steps := b.procs[i].parent, 0; p != nil && !sel[p.seq] && steps <= n; p, steps = p.parent, steps+1 {
+			for p, steps := b.procs[i].parent.p, 0; p != nil && !sel[p.seq] && steps <= n; p, steps = p.parent.p, steps+1 {
 				sel[p.seq] = true
 			}
 		}

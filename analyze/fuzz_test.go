@@ -24,8 +24,11 @@ func fuzzScript(t *testing.T, data []byte) *script {
 		op, a, b, c, d, e := data[0], int32(data[1]%8+1), int32(data[2]%8+1), data[3], data[4], data[5]
 		data = data[6:]
 		ms += float64(e % 4)
-		if e%16 == 15 {
+		switch e % 16 {
+		case 15:
 			ms += 15000 // past the finalize grace
+		case 14:
+			ms += 2000 // past retireDelay, within the finalize grace
 		}
 		s.at(ms)
 		name := names[int(c)%len(names)]

@@ -79,8 +79,9 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	for i, p := range b.procs {
 		b.containerOf(p)
 		b.baseIdentity(p)
-		start[i], _ = outStart(p, boot, info.Start)
+		start[i], _ = outStart(b.use(p), boot, info.Start)
 		keep[i] = true
+		b.settle(false) // the states back to the spool: see retire
 	}
 	roots, kids := b.forest(keep, start)
 	e := newJSONEnc(w)
@@ -88,6 +89,7 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	writeForest(e, roots,
 		func(i int) []int { return kids[i] },
 		func(i int) *Process {
+			b.settle(false) // the last process's state
 			p := b.procs[i]
 			out, _ := b.process(p, boot, info.Start, false)
 			e.moreFiles = b.files(p, out)

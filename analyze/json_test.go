@@ -252,5 +252,14 @@ func FuzzBuildJSON(f *testing.F) {
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Fatalf("spooled to a file, BuildJSON differs (-want +got):\n%s", cmp.Diff(want.String(), got.String()))
 		}
+		// The same bytes with every process kept in memory.
+		got.Reset()
+		withNoRetire(t)
+		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("without retiring, BuildJSON differs (-want +got):\n%s", cmp.Diff(want.String(), got.String()))
+		}
 	})
 }

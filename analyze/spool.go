@@ -81,15 +81,7 @@ func (s *fileSpool) add(prev int64, f *File) int64 {
 	for _, str := range [...]string{f.Path, f.Op, f.Mode, f.To, f.Error} {
 		n += binary.MaxVarintLen64 + len(str)
 	}
-	if len(s.buf)+n > cap(s.buf) {
-		// Full: to the file, so that the buffer never grows and is never
-		// copied, but for a record larger than the buffer, or with no file.
-		if s.buf == nil {
-			s.buf = make([]byte, 0, max(s.sizes.mem, n))
-		} else {
-			s.spill()
-		}
-	}
+	s.reserve(n)
 	off := s.base + int64(len(s.buf))
 	start := len(s.buf)
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, 0)
@@ -105,6 +97,49 @@ func (s *fileSpool) add(prev int64, f *File) int64 {
 		s.patch(prev-1+spoolNext, off+1)
 	}
 	return off
+}
+
+// addBlob appends a record of any bytes and returns its offset. It
+// shares the file with the accesses: [len uint32][bytes].
+func (s *fileSpool) addBlob(data []byte) int64 {
+	n := 4 + len(data)
+	s.reserve(n)
+	off := s.base + int64(len(s.buf))
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(n))
+	s.buf = append(s.buf, data...)
+	return off
+}
+
+// blob returns the bytes of the record addBlob put at off, valid until
+// the next read; nil when there is none.
+func (s *fileSpool) blob(off int64) []byte {
+	h := s.read(off, 4)
+	if h == nil {
+		return nil
+	}
+	n := int(binary.LittleEndian.Uint32(h))
+	if n < 4 {
+		s.fail(off)
+		return nil
+	}
+	r := s.read(off, n)
+	if r == nil {
+		return nil
+	}
+	return r[4:]
+}
+
+// reserve makes room for a record of n bytes in the buffer: when it is
+// full it goes to the file, so that the buffer never grows and is never
+// copied, but for a record larger than the buffer, or with no file.
+func (s *fileSpool) reserve(n int) {
+	if len(s.buf)+n > cap(s.buf) {
+		if s.buf == nil {
+			s.buf = make([]byte, 0, max(s.sizes.mem, n))
+		} else {
+			s.spill()
+		}
+	}
 }
 
 // setClose patches the close time of the record at off.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -313,5 +314,67 @@ func TestFileSpoolWriteFails(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func withNoRetire(t *testing.T) {
+	t.Helper()
+	noRetire = true
+	t.Cleanup(func() { noRetire = false })
+}
+
+// TestRetireLate sends records for processes after they were retired: an
+// fd a child inherited from its retired parent, a late record of the
+// parent, setns into its namespace, pid reuse and a late record of the
+// previous incarnation. The output must be the same as with every
+// process kept in memory.
+func TestRetireLate(t *testing.T) {
+	s := newScript(t)
+	s.at(0).fork(1, 80)
+	s.at(1).audit(80, 1, "openat", "exit=3 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/data", "NORMAL", 5))
+	s.at(2).fork(80, 81)
+	s.at(3).fork(1, 82)
+	s.at(10).exit(80, 80, 0, 0, 1)
+	// 80 is retired at the first event a second after its end; its fd
+	// table lives on.
+	s.at(2000).fork(1, 90)
+	s.at(3000).audit(81, 1, "fchdir", "a0=3", cwd("/"))
+	s.at(3001).audit(81, 1, "openat", "exit=4 a0=ffffff9c a2=0", cwd("/data"), pathRec(0, "x", "NORMAL"))
+	s.header(5).at(3500).audit(80, 1, "openat", "exit=5 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/late", "NORMAL"))
+	s.at(4000).audit(82, 1, "openat", "exit=7 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/80/ns/mnt", "NORMAL"))
+	s.at(4001).audit(82, 1, "setns", "a0=7")
+	s.at(15000).fork(1, 80) // pid reuse, 80 finalized and retired
+	s.header(6).at(15001).audit(80, 1, "openat", "exit=6 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/later", "NORMAL"))
+	s.at(15002).exec(80)
+	s.at(16000).exit(81, 81, 3, 0, 1)
+	s.at(16001).exit(82, 82, 0, 0, 1)
+	s.at(20000).audit(81, 1, "close", "a0=4")
+
+	b, _, err := replayEvents(s.source(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.spool.close()
+	if b.reloads == 0 {
+		t.Fatal("no retired process was brought back: the test tests nothing")
+	}
+	m := s.build(nil)
+	var got []string
+	for _, f := range one(t, m, 81).Files {
+		got = append(got, f.Op+" "+f.Path)
+	}
+	if want := []string{"chdir /data", "open /data/x"}; !slices.Equal(got, want) {
+		t.Errorf("files of 81 = %q, want %q", got, want)
+	}
+	var want, gotJSON bytes.Buffer
+	if _, err := BuildJSON(&gotJSON, s.source(), nil); err != nil {
+		t.Fatal(err)
+	}
+	withNoRetire(t)
+	if _, err := BuildJSON(&want, s.source(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotJSON.Bytes(), want.Bytes()) {
+		t.Fatalf("retiring changes the output (-kept +retired):\n%s", cmp.Diff(want.String(), gotJSON.String()))
 	}
 }
