@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 )
@@ -54,7 +55,11 @@ func (b *builder) retire(p *proc) {
 		return
 	}
 	b.stateBuf = b.encodeState(b.stateBuf[:0], p.procState)
-	p.retired = b.spool.addBlob(b.stateBuf) + 1
+	if p.retired == 0 || !bytes.Equal(b.spool.blob(p.retired-1), b.stateBuf) {
+		// A state that came back unchanged (an fd looked up in a retired
+		// parent) keeps its record: the spool grows only with changes.
+		p.retired = b.spool.addBlob(b.stateBuf) + 1
+	}
 	p.procState = nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -376,5 +377,114 @@ func TestRetireLate(t *testing.T) {
 	}
 	if !bytes.Equal(gotJSON.Bytes(), want.Bytes()) {
 		t.Fatalf("retiring changes the output (-kept +retired):\n%s", cmp.Diff(want.String(), gotJSON.String()))
+	}
+}
+
+// TestRetireUnchanged checks that a state brought back and retired again
+// unchanged adds nothing to the spool, and a changed one does.
+func TestRetireUnchanged(t *testing.T) {
+	b := newBuilder()
+	defer b.spool.close()
+	p := b.newProc(50, 1)
+	p.execs = append(p.execs, &execEntry{t: 2, exe: "/bin/x", argv: []string{"x", ""}, hasArgv: true})
+	b.markEnded(p, 3)
+	b.retire(p)
+	if p.procState != nil || p.retired == 0 {
+		t.Fatal("not retired")
+	}
+	size := b.spool.base + int64(len(b.spool.buf))
+	for range 3 {
+		b.use(p)
+		b.settle(true)
+	}
+	if p.procState != nil {
+		t.Fatal("not retired again")
+	}
+	if grown := b.spool.base + int64(len(b.spool.buf)) - size; grown != 0 {
+		t.Errorf("unchanged state grew the spool by %d bytes", grown)
+	}
+	b.use(p).execs[0].argv[1] = "y"
+	b.settle(true)
+	if b.spool.base+int64(len(b.spool.buf)) == size {
+		t.Error("a changed state was not written")
+	}
+	if got := b.use(p).execs[0].argv; !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("argv = %q after coming back", got)
+	}
+}
+
+// fill sets every field of the struct v points to a value that is not
+// zero and differs between fields, recursively; links point to to.
+func fill(t *testing.T, v reflect.Value, to *proc, n *int) {
+	t.Helper()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		f = reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem() // unexported fields too
+		*n++
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int32, reflect.Int64:
+			f.SetInt(int64(*n) * 1001)
+		case reflect.Uint64:
+			f.SetUint(uint64(*n) * 1003)
+		case reflect.String:
+			f.SetString(fmt.Sprint("s", *n))
+		case reflect.Slice:
+			s := reflect.MakeSlice(f.Type(), 2, 2)
+			for j := range 2 {
+				e := s.Index(j)
+				switch e.Kind() {
+				case reflect.String:
+					e.SetString(fmt.Sprint("e", *n, j))
+				case reflect.Struct:
+					fill(t, e, to, n)
+				case reflect.Pointer:
+					e.Set(reflect.New(e.Type().Elem()))
+					fill(t, e.Elem(), to, n)
+				default:
+					t.Fatalf("cannot fill %s", f.Type())
+				}
+			}
+			f.Set(s)
+		case reflect.Struct:
+			if f.Type() == reflect.TypeFor[procLink]() {
+				f.Set(reflect.ValueOf(link(to)))
+			} else {
+				fill(t, f, to, n)
+			}
+		default:
+			t.Fatalf("field %s of %s: cannot fill a %s", v.Type().Field(i).Name, v.Type(), f.Kind())
+		}
+	}
+}
+
+// TestStateCodec checks that the spool keeps every field of a procState:
+// a field added to procState and not to the encoding fails it.
+func TestStateCodec(t *testing.T) {
+	b := newBuilder()
+	defer b.spool.close()
+	other := b.newProc(7, 1)
+	var st procState
+	n := 0
+	fill(t, reflect.ValueOf(&st).Elem(), other, &n)
+	data := b.encodeState(nil, &st)
+	got := b.decodeState(b.spool.addBlob(data))
+	if got == nil {
+		t.Fatalf("decode failed: %v", b.spool.err)
+	}
+	if !reflect.DeepEqual(*got, st) {
+		t.Fatalf("state changed in the spool:\n got %+v\nwant %+v", *got, st)
+	}
+	// A nil argv and an empty one differ; both come back as they were.
+	st = procState{base: identity{argv: []string{}}}
+	if got := b.decodeState(b.spool.addBlob(b.encodeState(nil, &st))); got == nil || got.base.argv == nil || got.execs != nil {
+		t.Fatalf("empty vs nil slices: %+v", got)
+	}
+	// A damaged record is an error, not a panic.
+	for cut := range len(data) {
+		if b.decodeState(b.spool.addBlob(data[:cut])) != nil {
+			t.Fatalf("a record cut at %d of %d decoded", cut, len(data))
+		}
 	}
 }
