@@ -48,16 +48,20 @@ func TestFuzzScript(t *testing.T) {
 		callsA int
 		out    []string
 	}{
-		{"all pass", "pass", "pass", false, 1, []string{"2 targets passed, 0 failed, 0 run again"}},
+		{"all pass", "pass", "pass", false, 1, []string{"2 targets passed, 0 failed, 0 run again after a bare deadline error (0 of them met it twice)"}},
 		{"deadline race then pass", "race,pass", "pass", false, 2,
-			[]string{"running FuzzA again", "2 targets passed, 0 failed, 1 run again"}},
-		{"deadline race twice", "race,race", "pass", true, 2,
-			[]string{"context deadline exceeded", "1 targets passed, 1 failed, 1 run again"}},
+			[]string{"running FuzzA again", "2 targets passed, 0 failed, 1 run again after a bare deadline error (0 of"}},
+		{"deadline race twice", "race,race", "pass", false, 2,
+			[]string{"the same bare deadline error again", "2 targets passed, 0 failed, 1 run again after a bare deadline error (1 of"}},
+		{"deadline race then a crash", "race,crash", "pass", true, 2,
+			[]string{"Failing input written to", "1 targets passed, 1 failed, 1 run again"}},
+		{"deadline race then another failure", "race,other", "pass", true, 2,
+			[]string{"x_test.go:9: wrong", "1 targets passed, 1 failed, 1 run again"}},
 		{"crash is never retried", "crash", "pass", true, 1,
 			[]string{"Failing input written to", "1 targets passed, 1 failed, 0 run again"}},
 		{"crash with a deadline message is never retried", "crashrace", "pass", true, 1,
 			[]string{"Failing input written to", "1 targets passed, 1 failed, 0 run again"}},
-		{"other failure is never retried", "other", "race,race", true, 1,
+		{"other failure is never retried", "other", "race,other", true, 1,
 			[]string{"x_test.go:9: wrong", "0 targets passed, 2 failed, 1 run again"}},
 	}
 	for _, c := range cases {
