@@ -47,12 +47,26 @@ type spoolFile interface {
 // createSpoolFile makes a spool's temporary file, unlinked at once:
 // nothing is left behind, even after a crash. Tests replace it.
 var createSpoolFile = func() (spoolFile, error) {
-	f, err := os.CreateTemp("", "proctrail-analyze-*")
-	if err != nil {
-		return nil, err
+	var f *os.File
+	var err error
+	for _, dir := range spoolDirs() {
+		if f, err = os.CreateTemp(dir, "proctrail-analyze-*"); err == nil {
+			os.Remove(f.Name())
+			return f, nil
+		}
 	}
-	os.Remove(f.Name())
-	return f, nil
+	return nil, err
+}
+
+// spoolDirs is where the spool's file may go, in order: $TMPDIR when set,
+// else /var/tmp, then /tmp. /tmp is often a tmpfs (Debian from 13, Fedora,
+// Arch), where a spool would take memory all the same; /var/tmp is on
+// disk.
+func spoolDirs() []string {
+	if d := os.Getenv("TMPDIR"); d != "" {
+		return []string{d}
+	}
+	return []string{"/var/tmp", os.TempDir()}
 }
 
 // spoolSizes are the sizes a fileSpool works with; tests make them small.

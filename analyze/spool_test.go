@@ -488,3 +488,14 @@ func TestStateCodec(t *testing.T) {
 		}
 	}
 }
+
+func TestSpoolDirs(t *testing.T) {
+	t.Setenv("TMPDIR", "/some/where")
+	if got := spoolDirs(); !slices.Equal(got, []string{"/some/where"}) {
+		t.Errorf("with TMPDIR: %q", got)
+	}
+	t.Setenv("TMPDIR", "")
+	if got := spoolDirs(); !slices.Equal(got, []string{"/var/tmp", "/tmp"}) {
+		t.Errorf("without TMPDIR: %q", got)
+	}
+}
