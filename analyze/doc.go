@@ -10,9 +10,12 @@
 // /proc. Events are applied in order, one at a time; only the parsing of
 // audit records runs ahead, on a goroutine of its own, as the replay's
 // decoding and reassembly do on theirs, so no schedule can change the
-// result. Memory grows with the processes and file accesses the output
-// holds, while per-process working state (the fd table) is dropped
-// shortly after a process exits, and strings the output repeats (paths,
+// result. Memory follows the processes alive: file accesses go to a
+// spool (memory, then an unlinked temporary file) as they are made, and a
+// process's state a second after it ends, leaving a stub of about 200
+// bytes (see retire.go); a late record brings the state back, so the
+// output is the same. The fd table of an ended process is dropped
+// finalizeGrace after its end, and strings the output repeats (paths,
 // executables, names) are held once.
 //
 // # Sources and their authority
