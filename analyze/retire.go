@@ -83,184 +83,209 @@ func (b *builder) settle(encode bool) {
 
 // The state's encoding: varints, strings as a length and bytes, a nil
 // []string as length -1, links as the seq of the proc (-1: none).
+// stateCodec visits the fields of a state in one order for both ways, so
+// the two cannot disagree: encoding appends each field to out, decoding
+// sets each from r. A bad encoding sets bad, and every field read after it
+// is zero.
+type stateCodec struct {
+	b      *builder
+	decode bool
+	out    []byte
+	r      []byte
+	bad    bool
+}
 
-type stateEnc []byte
-
-func (e *stateEnc) int(v int64)   { *e = binary.AppendVarint(*e, v) }
-func (e *stateEnc) uint(v uint64) { *e = binary.AppendUvarint(*e, v) }
-func (e *stateEnc) str(s string)  { e.uint(uint64(len(s))); *e = append(*e, s...) }
-func (e *stateEnc) strs(ss []string) {
-	if ss == nil {
-		e.int(-1)
+func (c *stateCodec) i64(v *int64) {
+	if !c.decode {
+		c.out = binary.AppendVarint(c.out, *v)
 		return
 	}
-	e.int(int64(len(ss)))
-	for _, s := range ss {
-		e.str(s)
+	x, n := binary.Varint(c.r)
+	c.take(n)
+	if !c.bad {
+		*v = x
 	}
 }
-func (e *stateEnc) bools(bs ...bool) {
+
+func (c *stateCodec) u64(v *uint64) {
+	if !c.decode {
+		c.out = binary.AppendUvarint(c.out, *v)
+		return
+	}
+	x, n := binary.Uvarint(c.r)
+	c.take(n)
+	if !c.bad {
+		*v = x
+	}
+}
+
+// take drops the n bytes a varint took; n <= 0 is a bad varint.
+func (c *stateCodec) take(n int) {
+	if n <= 0 {
+		c.bad = true
+		return
+	}
+	c.r = c.r[n:]
+}
+
+func (c *stateCodec) int(v *int) {
+	x := int64(*v)
+	c.i64(&x)
+	*v = int(x)
+}
+
+func (c *stateCodec) i32(v *int32) {
+	x := int64(*v)
+	c.i64(&x)
+	if x < math.MinInt32 || x > math.MaxInt32 {
+		c.bad, x = true, 0
+	}
+	*v = int32(x)
+}
+
+// count is a length of what follows, at most what the rest of the record
+// could hold.
+func (c *stateCodec) count(n *int) {
+	x := uint64(*n)
+	c.u64(&x)
+	if c.decode && x > uint64(len(c.r)) {
+		c.bad, x = true, 0
+	}
+	*n = int(x)
+}
+
+func (c *stateCodec) str(v *string) {
+	n := len(*v)
+	c.count(&n)
+	if !c.decode {
+		c.out = append(c.out, *v...)
+		return
+	}
+	*v = c.b.spool.str(c.r[:n])
+	c.r = c.r[n:]
+}
+
+func (c *stateCodec) strs(v *[]string) {
+	n := int64(-1)
+	if *v != nil {
+		n = int64(len(*v))
+	}
+	c.i64(&n)
+	if c.decode {
+		if n < -1 || n > int64(len(c.r)) {
+			c.bad = true
+		}
+		*v = nil
+		if n < 0 || c.bad {
+			return
+		}
+		*v = make([]string, n)
+	}
+	for i := range *v {
+		c.str(&(*v)[i])
+	}
+}
+
+func (c *stateCodec) bools(bs ...*bool) {
 	var v uint64
 	for i, x := range bs {
-		if x {
+		if *x {
 			v |= 1 << i
 		}
 	}
-	e.uint(v)
-}
-func (e *stateEnc) link(l procLink) {
-	if l.p == nil {
-		e.int(-1)
-	} else {
-		e.int(int64(l.p.seq))
-	}
-}
-func (e *stateEnc) identity(id *identity) {
-	e.str(id.exe)
-	e.strs(id.argv)
-	e.str(id.cwd)
-	e.str(id.comm)
-}
-
-func (b *builder) encodeState(dst []byte, st *procState) []byte {
-	e := stateEnc(dst)
-	e.bools(st.forkSeen, st.auditCreated, st.snapshot, st.exited, st.core, st.auditExit,
-		st.baseSet, st.cgroupSeen, st.command, st.auditExeced)
-	e.int(int64(st.ppid))
-	e.int(int64(st.parentSrc))
-	e.link(st.kparent)
-	e.link(st.prev)
-	e.int(st.start)
-	e.int(st.firstSeen)
-	e.uint(st.startTicks)
-	e.uint(st.forkTS)
-	e.int(int64(st.exitCode))
-	e.int(int64(st.signal))
-	e.int(int64(st.auditExitCode))
-	e.int(st.auditExitT)
-	e.int(st.uid)
-	e.int(st.uidT)
-	e.identity(&st.base)
-	e.str(st.firstComm)
-	e.str(st.firstExe)
-	e.int(int64(st.forkExecs))
-	e.uint(uint64(len(st.execs)))
-	for _, x := range st.execs {
-		e.int(x.t)
-		e.bools(x.conn, x.audit, x.pfs, x.hasArgv)
-		e.str(x.exe)
-		e.str(x.cwd)
-		e.str(x.comm)
-		e.strs(x.argv)
-		e.str(x.path)
-		e.str(x.pExe)
-		e.str(x.pCwd)
-		e.str(x.pComm)
-		e.strs(x.pArgv)
-	}
-	e.uint(uint64(len(st.comms)))
-	for _, c := range st.comms {
-		e.int(c.t)
-		e.str(c.comm)
-	}
-	e.str(st.cwd)
-	e.str(st.firstCwd)
-	e.str(st.pivot)
-	e.str(st.containerID)
-	e.link(st.setnsTarget)
-	return e
-}
-
-// stateDec reads a state's encoding; a bad one sets bad, and what it
-// returns from then on is zero.
-type stateDec struct {
-	b   *builder
-	r   []byte
-	bad bool
-}
-
-func (d *stateDec) int() int64 {
-	v, n := binary.Varint(d.r)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.r = d.r[n:]
-	return v
-}
-
-func (d *stateDec) uint() uint64 {
-	v, n := binary.Uvarint(d.r)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.r = d.r[n:]
-	return v
-}
-
-// n reads a count, at most what the rest of the record can hold.
-func (d *stateDec) n() int {
-	v := d.uint()
-	if v > uint64(len(d.r)) {
-		d.bad = true
-		return 0
-	}
-	return int(v)
-}
-
-func (d *stateDec) int32() int32 {
-	v := d.int()
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		d.bad = true
-	}
-	return int32(v)
-}
-
-func (d *stateDec) str() string {
-	n := d.n()
-	s := d.b.spool.str(d.r[:n])
-	d.r = d.r[n:]
-	return s
-}
-
-func (d *stateDec) strs() []string {
-	n := d.int()
-	if n < 0 || n > int64(len(d.r)) {
-		d.bad = d.bad || n < -1 || n > int64(len(d.r))
-		return nil
-	}
-	ss := make([]string, n)
-	for i := range ss {
-		ss[i] = d.str()
-	}
-	return ss
-}
-
-func (d *stateDec) bools(bs ...*bool) {
-	v := d.uint()
+	c.u64(&v)
 	for i, x := range bs {
 		*x = v&(1<<i) != 0
 	}
 }
 
-func (d *stateDec) link() procLink {
-	i := d.int()
-	if i < -1 || i >= int64(len(d.b.procs)) {
-		d.bad = true
-		return procLink{}
+func (c *stateCodec) link(l *procLink) {
+	i := int64(-1)
+	if l.p != nil {
+		i = int64(l.p.seq)
 	}
-	if i == -1 {
-		return procLink{}
+	c.i64(&i)
+	if c.decode {
+		*l = procLink{}
+		if i < -1 || i >= int64(len(c.b.procs)) {
+			c.bad = true
+		} else if i >= 0 {
+			*l = link(c.b.procs[i])
+		}
 	}
-	return link(d.b.procs[i])
 }
 
-func (d *stateDec) identity(id *identity) {
-	id.exe = d.str()
-	id.argv = d.strs()
-	id.cwd = d.str()
-	id.comm = d.str()
+func (c *stateCodec) identity(id *identity) {
+	c.str(&id.exe)
+	c.strs(&id.argv)
+	c.str(&id.cwd)
+	c.str(&id.comm)
+}
+
+// state visits every field of st; TestStateCodec fails when one is left
+// out.
+func (c *stateCodec) state(st *procState) {
+	c.bools(&st.forkSeen, &st.auditCreated, &st.snapshot, &st.exited, &st.core, &st.auditExit,
+		&st.baseSet, &st.cgroupSeen, &st.command, &st.auditExeced)
+	c.i32(&st.ppid)
+	c.int(&st.parentSrc)
+	c.link(&st.kparent)
+	c.link(&st.prev)
+	c.i64(&st.start)
+	c.i64(&st.firstSeen)
+	c.u64(&st.startTicks)
+	c.u64(&st.forkTS)
+	c.int(&st.exitCode)
+	c.int(&st.signal)
+	c.int(&st.auditExitCode)
+	c.i64(&st.auditExitT)
+	c.i64(&st.uid)
+	c.i64(&st.uidT)
+	c.identity(&st.base)
+	c.str(&st.firstComm)
+	c.str(&st.firstExe)
+	c.int(&st.forkExecs)
+	n := len(st.execs)
+	if c.count(&n); c.decode && n > 0 {
+		xs := make([]execEntry, n)
+		st.execs = make([]*execEntry, n)
+		for i := range xs {
+			st.execs[i] = &xs[i]
+		}
+	}
+	for _, x := range st.execs {
+		c.i64(&x.t)
+		c.bools(&x.conn, &x.audit, &x.pfs, &x.hasArgv)
+		c.str(&x.exe)
+		c.str(&x.cwd)
+		c.str(&x.comm)
+		c.strs(&x.argv)
+		c.str(&x.path)
+		c.str(&x.pExe)
+		c.str(&x.pCwd)
+		c.str(&x.pComm)
+		c.strs(&x.pArgv)
+	}
+	n = len(st.comms)
+	if c.count(&n); c.decode && n > 0 {
+		st.comms = make([]commChange, n)
+	}
+	for i := range st.comms {
+		c.i64(&st.comms[i].t)
+		c.str(&st.comms[i].comm)
+	}
+	c.str(&st.cwd)
+	c.str(&st.firstCwd)
+	c.str(&st.pivot)
+	c.str(&st.containerID)
+	c.link(&st.setnsTarget)
+}
+
+// encodeState appends the encoding of st to dst.
+func (b *builder) encodeState(dst []byte, st *procState) []byte {
+	c := stateCodec{b: b, out: dst}
+	c.state(st)
+	return c.out
 }
 
 // decodeState reads the state at off in the spool; nil when it cannot.
@@ -269,59 +294,10 @@ func (b *builder) decodeState(off int64) *procState {
 	if r == nil {
 		return nil
 	}
-	d := &stateDec{b: b, r: r}
+	c := stateCodec{b: b, decode: true, r: r}
 	st := &procState{}
-	d.bools(&st.forkSeen, &st.auditCreated, &st.snapshot, &st.exited, &st.core, &st.auditExit,
-		&st.baseSet, &st.cgroupSeen, &st.command, &st.auditExeced)
-	st.ppid = d.int32()
-	st.parentSrc = int(d.int())
-	st.kparent = d.link()
-	st.prev = d.link()
-	st.start = d.int()
-	st.firstSeen = d.int()
-	st.startTicks = d.uint()
-	st.forkTS = d.uint()
-	st.exitCode = int(d.int())
-	st.signal = int(d.int())
-	st.auditExitCode = int(d.int())
-	st.auditExitT = d.int()
-	st.uid = d.int()
-	st.uidT = d.int()
-	d.identity(&st.base)
-	st.firstComm = d.str()
-	st.firstExe = d.str()
-	st.forkExecs = int(d.int())
-	if n := d.n(); n > 0 {
-		st.execs = make([]*execEntry, n)
-		xs := make([]execEntry, n)
-		for i := range xs {
-			x := &xs[i]
-			x.t = d.int()
-			d.bools(&x.conn, &x.audit, &x.pfs, &x.hasArgv)
-			x.exe = d.str()
-			x.cwd = d.str()
-			x.comm = d.str()
-			x.argv = d.strs()
-			x.path = d.str()
-			x.pExe = d.str()
-			x.pCwd = d.str()
-			x.pComm = d.str()
-			x.pArgv = d.strs()
-			st.execs[i] = x
-		}
-	}
-	if n := d.n(); n > 0 {
-		st.comms = make([]commChange, n)
-		for i := range st.comms {
-			st.comms[i] = commChange{t: d.int(), comm: d.str()}
-		}
-	}
-	st.cwd = d.str()
-	st.firstCwd = d.str()
-	st.pivot = d.str()
-	st.containerID = d.str()
-	st.setnsTarget = d.link()
-	if d.bad || len(d.r) != 0 {
+	c.state(st)
+	if c.bad || len(c.r) != 0 {
 		b.spool.fail(off)
 		return nil
 	}
