@@ -95,37 +95,25 @@ type stateCodec struct {
 	bad    bool
 }
 
-func (c *stateCodec) i64(v *int64) {
+func (c *stateCodec) i64(v *int64)  { varint(c, v, binary.AppendVarint, binary.Varint) }
+func (c *stateCodec) u64(v *uint64) { varint(c, v, binary.AppendUvarint, binary.Uvarint) }
+
+// varint appends *v with put, or sets it from what get reads; get's n <= 0
+// is a bad varint.
+func varint[T int64 | uint64](c *stateCodec, v *T, put func([]byte, T) []byte, get func([]byte) (T, int)) {
 	if !c.decode {
-		c.out = binary.AppendVarint(c.out, *v)
+		c.out = put(c.out, *v)
 		return
 	}
-	x, n := binary.Varint(c.r)
-	c.take(n)
-	if !c.bad {
-		*v = x
-	}
-}
-
-func (c *stateCodec) u64(v *uint64) {
-	if !c.decode {
-		c.out = binary.AppendUvarint(c.out, *v)
-		return
-	}
-	x, n := binary.Uvarint(c.r)
-	c.take(n)
-	if !c.bad {
-		*v = x
-	}
-}
-
-// take drops the n bytes a varint took; n <= 0 is a bad varint.
-func (c *stateCodec) take(n int) {
+	x, n := get(c.r)
 	if n <= 0 {
 		c.bad = true
 		return
 	}
 	c.r = c.r[n:]
+	if !c.bad {
+		*v = x
+	}
 }
 
 func (c *stateCodec) int(v *int) {
