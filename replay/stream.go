@@ -898,21 +898,17 @@ type slabs struct {
 
 const slabLen = 64
 
-func (sl *slabs) auditEvent() *AuditEvent {
-	if len(sl.audit) == 0 {
-		sl.audit = make([]AuditEvent, slabLen)
-	}
-	e := &sl.audit[0]
-	sl.audit = sl.audit[1:]
-	return e
-}
+func (sl *slabs) auditEvent() *AuditEvent { return fromSlab(&sl.audit) }
+func (sl *slabs) procEvent() *ProcEvent   { return fromSlab(&sl.proc) }
 
-func (sl *slabs) procEvent() *ProcEvent {
-	if len(sl.proc) == 0 {
-		sl.proc = make([]ProcEvent, slabLen)
+// fromSlab takes the next element of *slab, a new slab of slabLen when it
+// is used up.
+func fromSlab[T any](slab *[]T) *T {
+	if len(*slab) == 0 {
+		*slab = make([]T, slabLen)
 	}
-	e := &sl.proc[0]
-	sl.proc = sl.proc[1:]
+	e := &(*slab)[0]
+	*slab = (*slab)[1:]
 	return e
 }
 
