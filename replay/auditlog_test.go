@@ -28,14 +28,7 @@ type=EOE msg=audit(1364481363.243:24287):
 func TestLogReader(t *testing.T) {
 	l := NewLogReader(strings.NewReader(sampleLog), "audit.log")
 	var got []string
-	for {
-		rec, err := l.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEach(t, l.Next, func(rec formats.Record) {
 		ar, err := DecodeAuditMessage(rec.Data)
 		if err != nil {
 			t.Fatalf("synthesized message does not decode: %v", err)
@@ -44,7 +37,7 @@ func TestLogReader(t *testing.T) {
 			t.Errorf("record time %d serial %d", rec.Time, ar.Serial)
 		}
 		got = append(got, ar.Type.String()+" "+ar.Text)
-	}
+	})
 	want := []string{
 		`SYSCALL audit(1364481363.243:24287): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=0 items=2 ppid=10 pid=11 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="cat" exe="/bin/cat" key=(null)`,
 		`EXECVE audit(1364481363.243:24287): argc=2 a0="cat" a1="/etc/passwd"`,
@@ -90,16 +83,7 @@ func TestStreamReadsLogs(t *testing.T) {
 	}
 	defer s.Close()
 	var events []Event
-	for {
-		ev, err := s.NextEvent()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, ev)
-	}
+	forEach(t, s.NextEvent, func(ev Event) { events = append(events, ev) })
 	if len(events) != 1 || len(events[0].Audit.Records) != 3 || !events[0].Audit.Complete {
 		t.Fatalf("events %+v: want one complete event of 3 records", events)
 	}

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/google/go-cmp/cmp"
 
+	"proctrail/formats"
 	"proctrail/internal/corpus"
 )
 
@@ -196,20 +196,13 @@ func TestAppendLogLineRoundTrip(t *testing.T) {
 
 	var read []string
 	lr := NewLogReader(strings.NewReader(log), "audit.log")
-	for {
-		r, err := lr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEach(t, lr.Next, func(r formats.Record) {
 		rec, err := decodeAuditShared(r.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		read = append(read, string(AppendLogLine(nil, rec)))
-	}
+	})
 	if diff := cmp.Diff(want, read); diff != "" {
 		t.Errorf("through a LogReader (-want +got):\n%s", diff)
 	}

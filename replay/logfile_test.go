@@ -20,20 +20,14 @@ import (
 func readLog(t *testing.T, l *LogReader) []string {
 	t.Helper()
 	var got []string
-	for {
-		rec, err := l.Next()
-		if err == io.EOF {
-			return got
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEach(t, l.Next, func(rec formats.Record) {
 		ar, err := DecodeAuditMessage(rec.Data)
 		if err != nil {
 			t.Fatalf("record %q does not decode: %v", rec.Data, err)
 		}
 		got = append(got, ar.Type.String()+" "+ar.Text[strings.IndexByte(ar.Text, ':')+1:strings.IndexByte(ar.Text, ')')])
-	}
+	})
+	return got
 }
 
 // TestLogReaderProblems feeds every kind of line a user's logs hold and
@@ -157,16 +151,9 @@ func TestStreamDetectsByContent(t *testing.T) {
 	}
 	defer s.Close()
 	var got []string
-	for {
-		m, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEach(t, s.Next, func(m *Message) {
 		got = append(got, m.Source.String()+" "+filepath.Base(m.File))
-	}
+	})
 	want := []string{"procfs audit.log", "audit audit.log.1", "audit audit.log.1", "audit trace.zst", "audit trace.zst"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)

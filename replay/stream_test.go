@@ -62,19 +62,12 @@ func TestStreamOrdersSetsAndMergesCaptures(t *testing.T) {
 	}
 	defer s.Close()
 	var got []string
-	for {
-		m, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEach(t, s.Next, func(m *Message) {
 		if m.Err != nil || m.ProcFS == nil {
 			t.Fatalf("message %+v did not decode", m)
 		}
 		got = append(got, fmt.Sprintf("%d %s", m.Time, filepath.Base(m.File)))
-	}
+	})
 	want := []string{"100 a.zst", "150 b.zst", "200 a.zst", "300 a.1.zst", "350 b.zst", "400 a.1.zst"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
@@ -105,13 +98,7 @@ func TestStreamReportsDamageAndGoesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for {
-		if _, err := s.NextEvent(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
+	forEach(t, s.NextEvent, func(Event) {})
 	if info := s.Info(); info.UnreadableBytes == 0 || len(info.Damage) != 1 {
 		t.Errorf("damage not reported: %+v", info)
 	}
@@ -328,5 +315,21 @@ func TestAuditReplyTypesBound(t *testing.T) {
 		if typ > auparse.AUDIT_GET_FEATURE {
 			t.Errorf("reply type %v is above AUDIT_GET_FEATURE: decodeAuditShared would take it for a record", typ)
 		}
+	}
+}
+
+// forEach calls f on what next gives, in turn, until io.EOF; any other
+// error fails t. What next gives may be valid only until its next call.
+func forEach[T any](t testing.TB, next func() (T, error), f func(T)) {
+	t.Helper()
+	for {
+		v, err := next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(v)
 	}
 }
