@@ -1,11 +1,11 @@
 package replay
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
@@ -184,10 +184,7 @@ func DecodeAuditMessage(msg []byte) (AuditRecord, error) {
 	if auditReplyTypes[typ] {
 		return AuditRecord{}, fmt.Errorf("%w: audit %v reply", ErrControl, typ)
 	}
-	// Trailing NULs and whitespace in any order: the kernel pads with NULs,
-	// and the stream's fast path trims the same set.
-	text := bytes.TrimRight(msg[nlmsgHdrLen:], "\x00 \t\n\r\f\v")
-	m, err := auparse.Parse(typ, string(text))
+	m, err := auparse.Parse(typ, trimText(string(msg[nlmsgHdrLen:])))
 	if err != nil {
 		return AuditRecord{}, fmt.Errorf("%w: audit %v record: %v", ErrMalformed, typ, err)
 	}
@@ -231,17 +228,15 @@ func ParseLogLine(line string) (AuditRecord, error) {
 	return newRecord(m, node), nil
 }
 
-// trimText is strings.TrimRight(s, "\x00 \t\n\r\f\v"), without the cutset
-// table TrimRight builds on every call: a record's text ends at its last
-// byte that is neither a NUL nor ASCII space.
+// trimText cuts what is not a record's text: white space before it (as
+// auparse.Parse's strings.TrimSpace does), and NULs (the kernel pads with
+// them) and white space after it, in any order. Both decoders trim with
+// it before parsing, so they parse the same text: trimming ASCII alone
+// first, as they did, left "\x00" behind a U+0085 that TrimSpace then
+// removed, and the two disagreed on whether the record had fields.
 func trimText(s string) string {
-	for len(s) > 0 {
-		switch s[len(s)-1] {
-		case 0, ' ', '\t', '\n', '\r', '\f', '\v':
-			s = s[:len(s)-1]
-		default:
-			return s
-		}
-	}
-	return s
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	return strings.TrimRightFunc(s, isPadding)
 }
+
+func isPadding(r rune) bool { return r == 0 || unicode.IsSpace(r) }

@@ -513,8 +513,19 @@ func TestParseLogLineCorpus(t *testing.T) {
 }
 
 func TestTrimText(t *testing.T) {
-	for _, s := range []string{"", "\x00", "a", "a \x00\f\v\r\n\t", " a b\x00 \x00", "\x00\x00", "é\xff\x85 ", "x\x00y"} {
-		if got, want := trimText(s), strings.TrimRight(s, "\x00 \t\n\r\f\v"); got != want {
+	// TrimSpace and trailing NULs, to a fixed point.
+	ref := func(s string) string {
+		for {
+			u := strings.TrimRight(strings.TrimSpace(s), "\x00")
+			if u == s {
+				return s
+			}
+			s = u
+		}
+	}
+	for _, s := range []string{"", "\x00", "a", "a \x00\f\v\r\n\t", " a b\x00 \x00", "\x00\x00", "é\xff\x85 ", "x\x00y",
+		" x\x00\u0085", "\u0085 x\u00a0\x00\u2028\x00", "x\u0085\x00 \u0085", "\x00 x", "x\xc2"} {
+		if got, want := trimText(s), ref(s); got != want {
 			t.Errorf("trimText(%q) = %q, want %q", s, got, want)
 		}
 	}

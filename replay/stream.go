@@ -470,10 +470,8 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	if uint64(h.Len) > uint64(len(msg)) || h.Type < nlmsgMinType || (typ <= auparse.AUDIT_GET_FEATURE && auditReplyTypes[typ]) {
 		return DecodeAuditMessage(msg)
 	}
-	text := bytes.TrimRight(msg[nlmsgHdrLen:], "\x00")
-	line := strings.TrimSpace(unsafe.String(unsafe.SliceData(text), len(text)))
-	// As newRecord: no trailing NULs or spaces in any order.
-	line = trimText(line)
+	text := msg[nlmsgHdrLen:]
+	line := trimText(unsafe.String(unsafe.SliceData(text), len(text)))
 	// auparse's parseAuditHeader: "…(SEC.MSEC:SERIAL)…".
 	start := strings.IndexByte(line, '(')
 	if start < 0 {
