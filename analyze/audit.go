@@ -510,7 +510,7 @@ func (b *builder) auditExec(p *proc, c *call) {
 	}
 	// close-on-exec
 	var closing []int32
-	for fd, e := range p.fds {
+	for fd, e := range p.fds.all {
 		if e.cloexec {
 			closing = append(closing, fd)
 		}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path"
@@ -55,8 +56,8 @@ const (
 
 // task is one thread of a process; start or end 0 means unknown or alive.
 type task struct {
-	tid        int32
 	start, end int64
+	tid        int32
 	// snap marks a thread listed by a procfs snapshot, not (yet) seen
 	// created by the connector.
 	snap bool
@@ -113,30 +114,31 @@ type fdEntry struct {
 // setnsTarget, byPID, a pending clone's creator) calls get before it
 // reads the state; the stub's own fields need no get.
 type proc struct {
-	*procState // nil while retired
-	seq        int
+	*procState       // nil while retired
+	seq        int32 // p's index in builder.procs
 	pid        int32
-	parent     procLink
+	// The output's memos (see baseIdentity and containerOf), kept here
+	// so that a retired process need not come back for them.
+	resolving, baseDone     bool
+	contDone, contResolving bool
+	// What expire and finalize use, kept here so that they need not
+	// bring a retired process back (with end, tasks, fds).
+	finalized, queued bool
+	retireQueued      bool
+	parent            procLink
 	// retired is the offset+1 of the state's last record in the spool;
 	// 0 when it was never retired.
 	retired int64
 	// files and lastFile are the offset+1 of p's first and last file
 	// access in the builder's spool; 0: none.
 	files, lastFile int64
-	// The output's memos (see baseIdentity and containerOf), kept here
-	// so that a retired process need not come back for them.
-	resolving, baseDone     bool
-	contDone, contResolving bool
-	baseMemo                *identity
-	contMemo                string
-	// What expire and finalize use, kept here so that they need not
-	// bring a retired process back.
-	end               int64
-	tasks             []task // tasks[0] is the main thread
-	fds               map[int32]*fdEntry
-	fdClosed          map[int32]bool
-	finalized, queued bool
-	retireQueued      bool
+	baseMemo        *identity
+	contMemo        string
+	end             int64
+	tasks           []task   // tasks[0] is the main thread
+	fds             *fdTable // nil: empty
+	// The fields are in this order so that a stub takes 128 bytes, the
+	// size class below 144: one is kept for every process seen.
 }
 
 // procLink refers to a proc that may be retired: builder.get brings it
@@ -209,6 +211,8 @@ type builder struct {
 	loaded     []*proc                // states brought back since the last settle
 	reloads    int                    // states brought back during the replay
 	stateBuf   []byte                 // encodeState's
+	ids        map[string]*identity   // interned identities; see internIdentity
+	idKey      []byte                 // internIdentity's
 }
 
 // cgroupInfo is a result of ContainerFromCgroup.
@@ -456,7 +460,7 @@ func (b *builder) connTime(e *replay.ProcEvent, capT int64) int64 {
 
 // newProc starts a new incarnation of pid at t.
 func (b *builder) newProc(pid int32, t int64) *proc {
-	p := &proc{seq: len(b.procs), pid: pid, tasks: []task{{tid: pid, start: t}}, procState: &procState{start: t, firstSeen: t, uid: -1}}
+	p := &proc{seq: int32(len(b.procs)), pid: pid, tasks: []task{{tid: pid, start: t}}, procState: &procState{start: t, firstSeen: t, uid: -1}}
 	if old := b.get(b.byPID[pid]); old != nil {
 		old.prev = procLink{} // one incarnation back is enough for late audit
 		p.prev = link(old)
@@ -581,12 +585,12 @@ func (q *procQueue) len() int { return len(q.q) - q.head }
 
 // finalize closes what p left open at its end and frees its fd table.
 func (b *builder) finalize(p *proc) {
-	for _, e := range p.fds {
+	for _, e := range p.fds.all {
 		if e.acc != nil && e.acc.owner == p && e.acc.close == 0 {
 			b.closeAccess(e.acc, p.end)
 		}
 	}
-	p.fds, p.fdClosed = nil, nil
+	p.fds = nil
 	for _, tk := range p.tasks {
 		if b.byTID[tk.tid] == p {
 			delete(b.byTID, tk.tid)
@@ -971,8 +975,50 @@ func (b *builder) baseIdentity(p *proc) identity {
 	id.comm = cmp.Or(id.comm, p.firstComm)
 	id.exe = cmp.Or(id.exe, p.firstExe)
 	p.resolving = false
-	p.baseDone, p.baseMemo = true, &id
+	p.baseDone, p.baseMemo = true, b.internIdentity(id)
 	return id
+}
+
+// maxIdentityKey bounds the identities internIdentity shares: a longer one
+// (a long argv) gets a memo of its own.
+const maxIdentityKey = 4 << 10
+
+// internIdentity returns a memo of id: one already held when an equal
+// identity was interned before, else a new one. The processes a parent
+// forks share their base identity, but each computes it afresh (often
+// from the parent's state brought back from the spool, in strings of its
+// own), so without sharing the memos were a third of the output phase's
+// memory. The table is emptied as intern's is.
+func (b *builder) internIdentity(id identity) *identity {
+	if b.ids == nil {
+		b.ids = map[string]*identity{}
+	}
+	key := b.idKey[:0]
+	for _, s := range [...]string{id.exe, id.cwd, id.comm} {
+		key = binary.AppendUvarint(key, uint64(len(s)))
+		key = append(key, s...)
+	}
+	key = binary.AppendUvarint(key, uint64(len(id.argv)))
+	if id.argv == nil {
+		key = append(key, 0) // nil and empty argv differ in the output
+	}
+	for _, s := range id.argv {
+		key = binary.AppendUvarint(key, uint64(len(s)))
+		key = append(key, s...)
+	}
+	b.idKey = key
+	if len(key) > maxIdentityKey {
+		return &id
+	}
+	if m, ok := b.ids[string(key)]; ok {
+		return m
+	}
+	if len(b.ids) >= maxInterned {
+		clear(b.ids)
+	}
+	m := &id
+	b.ids[string(key)] = m
+	return m
 }
 
 // execIdentity merges what audit and procfs said of one exec; audit wins.

@@ -17,13 +17,13 @@ func (b *builder) lookupFD(p *proc, fd int32) *fdEntry {
 	cutoff := int64(1<<63 - 1)
 	execed := false
 	for depth := 0; q != nil && depth < maxFDDepth; depth++ {
-		if e := q.fds[fd]; e != nil {
+		if e := q.fds.get(fd); e != nil {
 			if e.t > cutoff || (e.cloexec && execed) {
 				return nil
 			}
 			return e
 		}
-		if q.fdClosed[fd] || !q.forkSeen || q.finalized {
+		if q.fds.closed(fd) || !q.forkSeen || q.finalized {
 			return nil
 		}
 		cutoff = min(cutoff, q.start)
@@ -44,10 +44,9 @@ func (b *builder) setFD(p *proc, fd int32, e *fdEntry, t int64) {
 		return
 	}
 	if p.fds == nil {
-		p.fds = map[int32]*fdEntry{}
+		p.fds = &fdTable{}
 	}
-	p.fds[fd] = e
-	delete(p.fdClosed, fd)
+	p.fds.set(fd, e)
 	if e.acc != nil && e.acc.owner == p {
 		e.acc.refs++
 	}
@@ -59,8 +58,7 @@ func (b *builder) closeFD(p *proc, fd int32, t int64) {
 	if p.finalized {
 		return
 	}
-	if e := p.fds[fd]; e != nil {
-		delete(p.fds, fd)
+	if e := p.fds.del(fd); e != nil {
 		if a := e.acc; a != nil && a.owner == p {
 			a.refs--
 			if a.refs <= 0 && a.close == 0 {
@@ -70,10 +68,10 @@ func (b *builder) closeFD(p *proc, fd int32, t int64) {
 	}
 	if p.forkSeen {
 		// Hide an inherited entry of the same number.
-		if p.fdClosed == nil {
-			p.fdClosed = map[int32]bool{}
+		if p.fds == nil {
+			p.fds = &fdTable{}
 		}
-		p.fdClosed[fd] = true
+		p.fds.close(fd)
 	}
 }
 
@@ -85,4 +83,131 @@ func (b *builder) dupFD(p *proc, oldfd, newfd int32, cloexec bool, t int64) {
 		return
 	}
 	b.setFD(p, newfd, &fdEntry{path: old.path, acc: old.acc, cloexec: cloexec, t: t}, t)
+}
+
+// fdTable is one process's fd table: the fds it set, and the fds it closed
+// (which hide an inherited entry of the same number). A table is kept for
+// every process until finalizeGrace after its end, and most processes
+// touch a few low fds: those live in the table itself, the rest in maps.
+// Two maps per process were most of the memory of the processes that
+// ended less than finalizeGrace ago.
+type fdTable struct {
+	inline    [fdInline]fdSlot
+	more      map[int32]*fdEntry
+	closedLow uint64         // bit fd is set when fd < 64 is closed
+	closedHi  map[int32]bool // closed fds from 64 up
+}
+
+type fdSlot struct {
+	fd int32
+	e  *fdEntry // nil: the slot is free
+}
+
+// fdInline is how many fds a table holds without a map.
+const fdInline = 4
+
+// get returns fd's entry, or nil. A nil table is empty.
+func (t *fdTable) get(fd int32) *fdEntry {
+	if t == nil {
+		return nil
+	}
+	for i := range t.inline {
+		if s := &t.inline[i]; s.e != nil && s.fd == fd {
+			return s.e
+		}
+	}
+	return t.more[fd]
+}
+
+// set makes fd refer to e (not nil) and not closed.
+func (t *fdTable) set(fd int32, e *fdEntry) {
+	t.reopen(fd)
+	free := -1
+	for i := range t.inline {
+		s := &t.inline[i]
+		if s.e != nil && s.fd == fd {
+			s.e = e
+			return
+		}
+		if s.e == nil && free < 0 {
+			free = i
+		}
+	}
+	if _, ok := t.more[fd]; ok || free < 0 {
+		if t.more == nil {
+			t.more = map[int32]*fdEntry{}
+		}
+		t.more[fd] = e
+		return
+	}
+	t.inline[free] = fdSlot{fd, e}
+}
+
+// del removes fd's entry and returns it, or nil.
+func (t *fdTable) del(fd int32) *fdEntry {
+	if t == nil {
+		return nil
+	}
+	for i := range t.inline {
+		if s := &t.inline[i]; s.e != nil && s.fd == fd {
+			e := s.e
+			*s = fdSlot{}
+			return e
+		}
+	}
+	if e, ok := t.more[fd]; ok {
+		delete(t.more, fd)
+		return e
+	}
+	return nil
+}
+
+// all yields the table's entries: the inline ones in slot order, then the
+// map's in no particular order (callers must not depend on it).
+func (t *fdTable) all(yield func(int32, *fdEntry) bool) {
+	if t == nil {
+		return
+	}
+	for _, s := range t.inline {
+		if s.e != nil && !yield(s.fd, s.e) {
+			return
+		}
+	}
+	for fd, e := range t.more {
+		if !yield(fd, e) {
+			return
+		}
+	}
+}
+
+// close marks fd closed.
+func (t *fdTable) close(fd int32) {
+	if fd >= 0 && fd < 64 {
+		t.closedLow |= 1 << fd
+		return
+	}
+	if t.closedHi == nil {
+		t.closedHi = map[int32]bool{}
+	}
+	t.closedHi[fd] = true
+}
+
+// reopen clears fd's closed mark.
+func (t *fdTable) reopen(fd int32) {
+	if fd >= 0 && fd < 64 {
+		t.closedLow &^= 1 << fd
+		return
+	}
+	delete(t.closedHi, fd)
+}
+
+// closed reports whether fd is marked closed.
+func (t *fdTable) closed(fd int32) bool {
+	if t == nil {
+		return false
+	}
+	if fd >= 0 && fd < 64 {
+		return t.closedLow&(1<<fd) != 0
+	}
+	return t.closedHi[fd]
 }
