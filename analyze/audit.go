@@ -312,7 +312,7 @@ func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 		}
 		return p
 	}
-	if p.prev.p != nil && p.forkSeen && c.header != 0 && c.header < p.start-reuseSlack {
+	if !p.prev.none() && p.forkSeen && c.header != 0 && c.header < p.start-reuseSlack {
 		// A late event of the previous process of a reused pid.
 		return b.get(p.prev)
 	}
@@ -421,7 +421,7 @@ func (b *builder) openAccess(p *proc, off int64) *access {
 	}
 	a := &b.accesses[0]
 	b.accesses = b.accesses[1:]
-	*a = access{off: off, owner: p}
+	*a = access{off: off, owner: p.seq}
 	return a
 }
 
@@ -644,7 +644,7 @@ func (b *builder) auditSetns(p *proc, c *call) {
 		return
 	}
 	target := b.get(b.byPID[pid])
-	if target != nil && target.prev.p != nil && target.start > e.t {
+	if target != nil && !target.prev.none() && target.start > e.t {
 		target = b.get(target.prev) // the pid was reused after the fd was opened
 	}
 	if target != nil && target != p {

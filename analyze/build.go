@@ -94,7 +94,7 @@ type commChange struct {
 // process that refer to it (refs). It closes with the last of them.
 type access struct {
 	off, close int64
-	owner      *proc
+	owner      int32 // the seq of the process that opened it
 	refs       int
 }
 
@@ -106,21 +106,18 @@ type fdEntry struct {
 	t       int64 // when it was set
 }
 
-// proc is the builder's state for one process: a stub that stays in
-// memory, and its procState, which goes to the spool when the process is
-// retired (retireDelay after its end) and comes back when something needs
-// it: see [builder.retire] and [builder.get].
+// proc is the builder's state for one process: a stub, and its
+// procState, which goes to the spool when the process is retired
+// (retireDelay after its end) and comes back when something needs it: see
+// [builder.retire] and [builder.get]. The stub goes too when the process
+// is finalized (see [builder.freeze]).
 // Code that reaches a proc through a link (parent, kparent, prev,
 // setnsTarget, byPID, a pending clone's creator) calls get before it
-// reads the state; the stub's own fields need no get.
+// reads the state, or stub for the stub's fields alone.
 type proc struct {
 	*procState       // nil while retired
 	seq        int32 // p's index in builder.procs
 	pid        int32
-	// The output's memos (see baseIdentity and containerOf), kept here
-	// so that a retired process need not come back for them.
-	resolving, baseDone     bool
-	contDone, contResolving bool
 	// What expire and finalize use, kept here so that they need not
 	// bring a retired process back (with end, tasks, fds).
 	finalized, queued bool
@@ -132,20 +129,31 @@ type proc struct {
 	// files and lastFile are the offset+1 of p's first and last file
 	// access in the builder's spool; 0: none.
 	files, lastFile int64
-	baseMemo        *identity
-	contMemo        string
 	end             int64
 	tasks           []task   // tasks[0] is the main thread
 	fds             *fdTable // nil: empty
-	// The fields are in this order so that a stub takes 128 bytes, the
-	// size class below 144: one is kept for every process seen.
+	// The fields are in this order so that a stub takes 112 bytes: one
+	// is in memory for every process alive or ended recently.
 }
 
 // procLink refers to a proc that may be retired: builder.get brings it
 // back.
-type procLink struct{ p *proc }
+// It holds the proc's seq+1 (0: no proc), never a pointer: a frozen proc
+// has no stub in memory, and a thawed one a new stub (see freeze).
+type procLink struct{ i int32 }
 
-func link(p *proc) procLink { return procLink{p} }
+func link(p *proc) procLink {
+	if p == nil {
+		return procLink{}
+	}
+	return procLink{p.seq + 1}
+}
+
+// none reports whether l refers to no proc.
+func (l procLink) none() bool { return l.i == 0 }
+
+// seq is the seq of l's proc; l must not be none.
+func (l procLink) seq() int { return int(l.i) - 1 }
 
 // procState is what a proc holds besides its stub.
 type procState struct {
@@ -199,8 +207,8 @@ type builder struct {
 	toRetire   procQueue
 	now        int64
 	dirs       map[dirKey]string
-	commands   []*proc
-	boot       int64 // the capture's boot time, ns since the Unix epoch; 0 if unknown
+	commands   []int32 // the seqs of the processes the recorder started
+	boot       int64   // the capture's boot time, ns since the Unix epoch; 0 if unknown
 	runtimes   map[string]string
 	exes       map[dirKey]string      // (dev, inode) of executed files → exe
 	pending    map[int32]pendingClone // clone records ahead of their child's fork event
@@ -210,7 +218,11 @@ type builder struct {
 	spool      *fileSpool             // the file accesses of every process, retired states
 	loaded     []*proc                // states brought back since the last settle
 	reloads    int                    // states brought back during the replay
-	stateBuf   []byte                 // encodeState's
+	thaws      int                    // stubs brought back during the replay
+	stateBuf   []byte                 // encodeState's and freeze's
+	frozen     []int64                // by seq: offset+1 of a frozen stub's record; see freeze
+	unfrozen   []*proc                // stubs thawed or finalized since the last settle
+	memos      []procMemo             // by seq, the output's; see memo
 	ids        map[string]*identity   // interned identities; see internIdentity
 	idKey      []byte                 // internIdentity's
 }
@@ -340,7 +352,9 @@ func replayEvents(s EventSource, opts *Options) (*builder, *Options, error) {
 	b.expire(1<<63 - 1)
 	b.settle(true)
 	for _, p := range b.procs {
-		b.retire(p)
+		if p != nil {
+			b.retire(p)
+		}
 	}
 	// What only the events needed goes before the model is made.
 	b.byPID, b.byTID, b.dirs, b.exes, b.pending, b.strs = nil, nil, nil, nil, nil, nil
@@ -466,6 +480,7 @@ func (b *builder) newProc(pid int32, t int64) *proc {
 		p.prev = link(old)
 	}
 	b.procs = append(b.procs, p)
+	b.frozen = append(b.frozen, 0)
 	b.byPID[pid] = link(p)
 	return p
 }
@@ -586,7 +601,7 @@ func (q *procQueue) len() int { return len(q.q) - q.head }
 // finalize closes what p left open at its end and frees its fd table.
 func (b *builder) finalize(p *proc) {
 	for _, e := range p.fds.all {
-		if e.acc != nil && e.acc.owner == p && e.acc.close == 0 {
+		if e.acc != nil && e.acc.owner == p.seq && e.acc.close == 0 {
 			b.closeAccess(e.acc, p.end)
 		}
 	}
@@ -597,6 +612,7 @@ func (b *builder) finalize(p *proc) {
 		}
 	}
 	p.finalized = true
+	b.unfrozen = append(b.unfrozen, p) // see settle
 }
 
 // connector applies one process connector event.
@@ -688,7 +704,7 @@ func (b *builder) forkProcess(e *replay.ProcEvent, t int64) {
 // cloneParent makes creator the parent of ch when the kernel's parent of
 // ch is the creator's own kernel parent: the mark of CLONE_PARENT.
 func (b *builder) cloneParent(ch, creator *proc) {
-	if creator == ch || ch.parent.p == creator || ch.kparent.p == nil || ch.kparent != creator.kparent {
+	if creator == ch || ch.parent == link(creator) || ch.kparent.none() || ch.kparent != creator.kparent {
 		return
 	}
 	ch.setParent(creator, parentClone)
@@ -826,7 +842,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 	}
 	if r.Kind == formats.ProcCommand {
 		p.command = true
-		b.commands = append(b.commands, p)
+		b.commands = append(b.commands, p.seq)
 	}
 	if r.Gone {
 		return
@@ -946,14 +962,15 @@ func (b *builder) internStrings(s []string) []string {
 
 // baseIdentity is what p ran as before its first exec.
 func (b *builder) baseIdentity(p *proc) identity {
-	if p.baseDone {
-		return *p.baseMemo
+	m := b.memo(p)
+	if m.baseDone {
+		return *m.base
 	}
-	if p.resolving {
+	if m.resolving {
 		return identity{}
 	}
 	b.use(p)
-	p.resolving = true
+	m.resolving = true
 	var id identity
 	if par := b.get(p.parent); par != nil && (p.forkSeen || p.auditCreated) {
 		if p.forkExecs > 0 && p.forkExecs <= len(par.execs) {
@@ -974,8 +991,8 @@ func (b *builder) baseIdentity(p *proc) identity {
 	}
 	id.comm = cmp.Or(id.comm, p.firstComm)
 	id.exe = cmp.Or(id.exe, p.firstExe)
-	p.resolving = false
-	p.baseDone, p.baseMemo = true, b.internIdentity(id)
+	m.resolving = false
+	m.baseDone, m.base = true, b.internIdentity(id)
 	return id
 }
 
@@ -1063,20 +1080,21 @@ func truncComm(s string) string {
 // cgroup is unknown and it called pivot_root, the one it started there,
 // else none when its cgroup is known and names none, else its parent's.
 func (b *builder) containerOf(p *proc) string {
-	if p.contDone {
-		return p.contMemo
+	m := b.memo(p)
+	if m.contDone {
+		return m.cont
 	}
-	if p.contResolving {
+	if m.contResolving {
 		return ""
 	}
 	b.use(p)
-	p.contResolving = true
+	m.contResolving = true
 	var id string
 	switch {
 	case p.containerID != "":
 		id = p.containerID
-	case p.setnsTarget.p != nil && b.containerOf(p.setnsTarget.p) != "":
-		id = b.containerOf(p.setnsTarget.p)
+	case !p.setnsTarget.none() && b.containerOf(b.stub(p.setnsTarget)) != "":
+		id = b.containerOf(b.stub(p.setnsTarget))
 	case p.pivot != "" && !p.cgroupSeen:
 		// No cgroups (an auditd log): moving to a new root is what
 		// starts a container.
@@ -1086,11 +1104,11 @@ func (b *builder) containerOf(p *proc) string {
 			b.runtimes[id] = rt
 		}
 	case p.cgroupSeen:
-	case p.parent.p != nil:
-		id = b.containerOf(p.parent.p)
+	case !p.parent.none():
+		id = b.containerOf(b.stub(p.parent))
 	}
-	p.contResolving = false
-	p.contDone, p.contMemo = true, id
+	m.contResolving = false
+	m.contDone, m.cont = true, id
 	return id
 }
 
@@ -1124,8 +1142,8 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	outs := make([]*Process, len(b.procs))
 	names := make([][]string, len(b.procs))
 	files := !o.NoFiles || o.PathGlob != ""
-	for i, p := range b.procs {
-		outs[i], names[i] = b.process(p, boot, info.Start, files)
+	for i := range b.procs {
+		outs[i], names[i] = b.process(b.at(i), boot, info.Start, files)
 		b.settle(false)
 	}
 
@@ -1187,18 +1205,23 @@ func bootOf(info replay.CaptureInfo) int64 {
 // hostile input makes one) is cut at its earliest process.
 func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int) {
 	children := make([][]int, len(b.procs))
-	for i, p := range b.procs {
+	parents := make([]procLink, len(b.procs))
+	pids := make([]int32, len(b.procs))
+	for i := range b.procs {
 		if !keep[i] {
 			continue
 		}
-		if p.parent.p != nil && keep[p.parent.p.seq] {
-			children[p.parent.p.seq] = append(children[p.parent.p.seq], i)
+		p := b.at(i)
+		parents[i], pids[i] = p.parent, p.pid
+		b.settle(false)
+		if par := p.parent; !par.none() && keep[par.seq()] {
+			children[par.seq()] = append(children[par.seq()], i)
 		} else {
 			roots = append(roots, i)
 		}
 	}
 	order := func(a, c int) int {
-		return cmp.Or(cmp.Compare(start[a], start[c]), cmp.Compare(b.procs[a].pid, b.procs[c].pid), cmp.Compare(a, c))
+		return cmp.Or(cmp.Compare(start[a], start[c]), cmp.Compare(pids[a], pids[c]), cmp.Compare(a, c))
 	}
 	kids = make([][]int, len(b.procs))
 	placed := make([]bool, len(b.procs))
@@ -1227,8 +1250,8 @@ func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int)
 	for i := range b.procs {
 		if keep[i] && !placed[i] {
 			// In a cycle: cut it here.
-			if par := b.procs[i].parent.p; par != nil {
-				children[par.seq] = slices.DeleteFunc(children[par.seq], func(k int) bool { return k == i })
+			if par := parents[i]; !par.none() {
+				children[par.seq()] = slices.DeleteFunc(children[par.seq()], func(k int) bool { return k == i })
 			}
 			roots = append(roots, i)
 			place(i)
@@ -1242,7 +1265,7 @@ func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int)
 // process's container id; the rootfs comes from any process of it.
 func (b *builder) containers(keep []bool, containerOf func(int) string) []Container {
 	conts := map[string]*Container{}
-	for i, p := range b.procs {
+	for i := range b.procs {
 		id := containerOf(i)
 		if id == "" {
 			continue
@@ -1253,7 +1276,7 @@ func (b *builder) containers(keep []bool, containerOf func(int) string) []Contai
 			conts[id] = c
 		}
 		if c.Rootfs == "" {
-			c.Rootfs = b.use(p).pivot
+			c.Rootfs = b.use(b.at(i)).pivot
 			b.settle(false)
 		}
 		if keep[i] {
@@ -1292,8 +1315,8 @@ func outStart(p *proc, boot, captureStart int64) (start int64, before bool) {
 func (b *builder) process(p *proc, boot, captureStart int64, files bool) (*Process, []string) {
 	b.use(p)
 	out := &Process{PID: p.pid, PPID: p.ppid, UID: p.uid, Container: b.containerOf(p), Command: p.command}
-	if p.parent.p != nil {
-		out.PPID = p.parent.p.pid
+	if !p.parent.none() {
+		out.PPID = b.stub(p.parent).pid
 	}
 	out.Start, out.BeforeCapture = outStart(p, boot, captureStart)
 	out.End = p.end

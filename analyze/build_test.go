@@ -330,9 +330,13 @@ func TestFinalizeFreesState(t *testing.T) {
 		}
 		b.event(&pe)
 	}
-	p := b.byPID[96].p
-	if p == nil || p.procState != nil || p.retired == 0 {
-		t.Fatalf("exited and finalized process not retired: %+v", p)
+	l := b.byPID[96]
+	if l.none() || b.procs[l.seq()] != nil || b.frozen[l.seq()] == 0 {
+		t.Fatalf("exited and finalized process not frozen: %+v", l)
+	}
+	p := b.stub(l)
+	if p.procState != nil || p.retired == 0 || p.pid != 96 || len(p.tasks) != 2 {
+		t.Fatalf("thawed stub: %+v", p)
 	}
 	b.use(p)
 	if !p.finalized || p.fds != nil || len(b.byTID) != 0 || b.toFinalize.len() != 0 {

@@ -11,12 +11,12 @@
 // audit records runs ahead, on a goroutine of its own, as the replay's
 // decoding and reassembly do on theirs, so no schedule can change the
 // result. Memory follows the processes alive: file accesses go to a
-// spool (memory, then an unlinked temporary file) as they are made, and a
-// process's state a second after it ends, leaving a stub of about 200
-// bytes (see retire.go); a late record brings the state back, so the
-// output is the same. The fd table of an ended process is dropped
-// finalizeGrace after its end, and strings the output repeats (paths,
-// executables, names) are held once.
+// spool (memory, then an unlinked temporary file) as they are made, a
+// process's state a second after it ends, leaving a stub of 112 bytes,
+// and the stub finalizeGrace after its end, when its fd table is dropped,
+// leaving 8 bytes (see retire.go); a late record brings them back, so the
+// output is the same. Strings the output repeats (paths, executables,
+// names) and identities are held once.
 //
 // # Sources and their authority
 //

@@ -38,7 +38,7 @@ func (b *builder) setFD(p *proc, fd int32, e *fdEntry, t int64) {
 	b.closeFD(p, fd, t)
 	if p.finalized {
 		// A late event of an exited process: the access ended with it.
-		if e.acc != nil && e.acc.owner == p && e.acc.close == 0 {
+		if e.acc != nil && e.acc.owner == p.seq && e.acc.close == 0 {
 			b.closeAccess(e.acc, p.end)
 		}
 		return
@@ -47,7 +47,7 @@ func (b *builder) setFD(p *proc, fd int32, e *fdEntry, t int64) {
 		p.fds = &fdTable{}
 	}
 	p.fds.set(fd, e)
-	if e.acc != nil && e.acc.owner == p {
+	if e.acc != nil && e.acc.owner == p.seq {
 		e.acc.refs++
 	}
 }
@@ -59,7 +59,7 @@ func (b *builder) closeFD(p *proc, fd int32, t int64) {
 		return
 	}
 	if e := p.fds.del(fd); e != nil {
-		if a := e.acc; a != nil && a.owner == p {
+		if a := e.acc; a != nil && a.owner == p.seq {
 			a.refs--
 			if a.refs <= 0 && a.close == 0 {
 				b.closeAccess(a, t)

@@ -19,9 +19,14 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 		}
 	}
 	children := make([][]int, n)
-	for i, p := range b.procs {
-		if p.parent.p != nil {
-			children[p.parent.p.seq] = append(children[p.parent.p.seq], i)
+	parents := make([]procLink, n)
+	pids := make([]int32, n)
+	for i := range b.procs {
+		p := b.at(i)
+		parents[i], pids[i] = p.parent, p.pid
+		b.settle(false)
+		if !p.parent.none() {
+			children[p.parent.seq()] = append(children[p.parent.seq()], i)
 		}
 	}
 	subtree := func(match func(i int) bool) []bool {
@@ -51,21 +56,21 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 			}
 			sel[i] = true
 			// Bounded by n steps: a parent cycle cannot loop forever.
-			for p, steps := b.procs[i].parent.p, 0; p != nil && !sel[p.seq] && steps <= n; p, steps = p.parent.p, steps+1 {
-				sel[p.seq] = true
+			for p, steps := parents[i], 0; !p.none() && !sel[p.seq()] && steps <= n; p, steps = parents[p.seq()], steps+1 {
+				sel[p.seq()] = true
 			}
 		}
 		return sel
 	}
 
 	if o.Pid != 0 {
-		and(subtree(func(i int) bool { return b.procs[i].pid == o.Pid }))
+		and(subtree(func(i int) bool { return pids[i] == o.Pid }))
 	}
 	if o.Cmd {
 		if len(b.commands) == 0 {
 			return nil, ErrNoCommand
 		}
-		and(subtree(func(i int) bool { return slices.Contains(b.commands, b.procs[i]) }))
+		and(subtree(func(i int) bool { return slices.Contains(b.commands, int32(i)) }))
 	}
 	if o.Container != "" {
 		sel := make([]bool, n)

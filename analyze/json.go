@@ -76,7 +76,8 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	// on that order.
 	start := make([]int64, len(b.procs))
 	keep := make([]bool, len(b.procs))
-	for i, p := range b.procs {
+	for i := range b.procs {
+		p := b.at(i)
 		b.containerOf(p)
 		b.baseIdentity(p)
 		start[i], _ = outStart(b.use(p), boot, info.Start)
@@ -85,12 +86,12 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	}
 	roots, kids := b.forest(keep, start)
 	e := newJSONEnc(w)
-	e.head(&c, b.containers(keep, func(i int) string { return b.containerOf(b.procs[i]) }))
+	e.head(&c, b.containers(keep, func(i int) string { return b.memos[i].cont }))
 	writeForest(e, roots,
 		func(i int) []int { return kids[i] },
 		func(i int) *Process {
 			b.settle(false) // the last process's state
-			p := b.procs[i]
+			p := b.at(i)
 			out, _ := b.process(p, boot, info.Start, false)
 			e.moreFiles = b.files(p, out)
 			return out

@@ -10,10 +10,11 @@ import (
 // processes than are alive at any time; the output needs them all, but a
 // process that ended retireDelay ago is all but final: only a late record
 // still changes it. Such a process is retired: its procState goes to the
-// spool and its stub stays (the tree, the output's memos, the chain of its
-// files, what finalize needs: end, tasks, fd table). So the builder's
-// memory follows the processes alive, plus a stub of about 200 bytes for
-// each it has seen.
+// spool and its stub stays (the tree, the chain of its files, what
+// finalize needs: end, tasks, fd table). Once finalized (finalizeGrace
+// after its end) the stub follows (freeze, below), and 8 bytes stay: the
+// builder's memory follows the processes alive or ended in the last
+// finalizeGrace, not the processes seen.
 //
 // Whatever reaches a proc through a link calls get, which brings a
 // retired state back; during the replay a state that came back is
@@ -21,12 +22,30 @@ import (
 // output phase brings each state back for as long as it needs it. The
 // output is the same either way (TestRetireLate, FuzzBuildJSON).
 
-// get returns the proc of l, its state in memory.
+// get returns the proc of l, its state in memory; nil for none.
 func (b *builder) get(l procLink) *proc {
-	if p := l.p; p != nil && p.procState == nil {
+	p := b.stub(l)
+	if p != nil && p.procState == nil {
 		b.load(p)
 	}
-	return l.p
+	return p
+}
+
+// stub returns the proc of l, its stub in memory (not its state); nil for
+// none.
+func (b *builder) stub(l procLink) *proc {
+	if l.none() {
+		return nil
+	}
+	return b.at(l.seq())
+}
+
+// at returns the proc of seq i, its stub in memory.
+func (b *builder) at(i int) *proc {
+	if p := b.procs[i]; p != nil {
+		return p
+	}
+	return b.thaw(i)
 }
 
 // use is get for a proc at hand (b.procs, the end phase).
@@ -46,7 +65,8 @@ func (b *builder) load(p *proc) {
 	}
 }
 
-// noRetire keeps every state in memory: tests compare the two ways.
+// noRetire keeps every state and stub in memory: tests compare the two
+// ways.
 var noRetire = false
 
 // retire sends p's state to the spool.
@@ -55,17 +75,95 @@ func (b *builder) retire(p *proc) {
 		return
 	}
 	b.stateBuf = b.encodeState(b.stateBuf[:0], p.procState)
-	if p.retired == 0 || !bytes.Equal(b.spool.blob(p.retired-1), b.stateBuf) {
-		// A state that came back unchanged (an fd looked up in a retired
-		// parent) keeps its record: the spool grows only with changes.
-		p.retired = b.spool.addBlob(b.stateBuf) + 1
-	}
+	p.retired = b.keep(p.retired, b.stateBuf)
 	p.procState = nil
+}
+
+// keep returns the offset+1 of rec in the spool: old, when the record at
+// old-1 is rec already (a state or stub that came back unchanged keeps its
+// record, so the spool grows only with changes), else a new record's.
+func (b *builder) keep(old int64, rec []byte) int64 {
+	if old != 0 && bytes.Equal(b.spool.blob(old-1), rec) {
+		return old
+	}
+	return b.spool.addBlob(rec) + 1
+}
+
+// Freezing. A process that is retired and finalized changes only when a
+// late record comes, which is rare: then even its stub goes to the spool,
+// and all that stays in memory is its record's offset (builder.frozen).
+// This is what makes the builder's memory follow the processes alive and
+// not the processes seen. Nothing holds a pointer to a stub for long:
+// links and accesses name a proc by seq, and the queues and byTID hold
+// only processes not yet finalized. A frozen proc comes back (thaw) as a
+// new stub when a link or the output reaches it, and goes back at the end
+// of the event (settle), or in the output phase after its use.
+
+// freezable reports whether p may be frozen: retired, finalized, and in
+// no queue and not in byTID (which hold pointers).
+func (b *builder) freezable(p *proc) bool {
+	if noRetire || !p.finalized || p.procState != nil || p.retired == 0 || p.queued || p.retireQueued {
+		return false
+	}
+	for _, tk := range p.tasks {
+		if b.byTID[tk.tid] == p {
+			return false
+		}
+	}
+	return true
+}
+
+// freeze sends p's stub to the spool.
+func (b *builder) freeze(p *proc) {
+	c := stateCodec{b: b, out: b.stateBuf[:0]}
+	c.stub(p)
+	b.stateBuf = c.out
+	b.frozen[p.seq] = b.keep(b.frozen[p.seq], b.stateBuf)
+	b.procs[p.seq] = nil
+}
+
+// thaw brings the stub of seq i back from the spool. A spool that fails
+// gives a stub with no state, parent, tasks or files.
+func (b *builder) thaw(i int) *proc {
+	p := &proc{seq: int32(i)}
+	if r := b.spool.blob(b.frozen[i] - 1); r != nil {
+		c := stateCodec{b: b, decode: true, r: r}
+		c.stub(p)
+		if c.bad || len(c.r) != 0 {
+			b.spool.fail(b.frozen[i] - 1)
+			*p = proc{seq: int32(i), finalized: true}
+		}
+	}
+	b.procs[i] = p
+	b.unfrozen = append(b.unfrozen, p)
+	if b.byPID != nil {
+		b.thaws++
+	}
+	return p
+}
+
+// memo returns p's memos of the output phase.
+func (b *builder) memo(p *proc) *procMemo {
+	if b.memos == nil {
+		b.memos = make([]procMemo, len(b.procs))
+	}
+	return &b.memos[p.seq]
+}
+
+// procMemo is what the output phase memoizes of one process (see
+// baseIdentity and containerOf), kept apart from the stubs, which come
+// and go.
+type procMemo struct {
+	base                    *identity
+	cont                    string
+	resolving, baseDone     bool
+	contDone, contResolving bool
 }
 
 // settle retires again the states that came back since the last call:
 // during the replay with what changed in them (encode), in the output
-// phase as they were.
+// phase as they were. Then it freezes the stubs that came back, and
+// during the replay those finalized since.
 func (b *builder) settle(encode bool) {
 	for _, p := range b.loaded {
 		if p.procState == nil {
@@ -79,6 +177,20 @@ func (b *builder) settle(encode bool) {
 	}
 	clear(b.loaded)
 	b.loaded = b.loaded[:0]
+	for _, p := range b.unfrozen {
+		switch {
+		case b.procs[p.seq] != p:
+		case !encode:
+			// The output phase changes no stub.
+			if b.frozen[p.seq] != 0 {
+				b.procs[p.seq] = nil
+			}
+		case b.freezable(p):
+			b.freeze(p)
+		}
+	}
+	clear(b.unfrozen)
+	b.unfrozen = b.unfrozen[:0]
 }
 
 // The state's encoding: varints, strings as a length and bytes, a nil
@@ -142,6 +254,19 @@ func (c *stateCodec) count(n *int) {
 	*n = int(x)
 }
 
+// slice visits the length of *s; decoding makes *s of that length (nil
+// for 0), for the caller to visit the elements.
+func slice[T any](c *stateCodec, s *[]T) {
+	n := len(*s)
+	c.count(&n)
+	if c.decode {
+		*s = nil
+		if n > 0 {
+			*s = make([]T, n)
+		}
+	}
+}
+
 func (c *stateCodec) str(v *string) {
 	n := len(*v)
 	c.count(&n)
@@ -188,17 +313,14 @@ func (c *stateCodec) bools(bs ...*bool) {
 }
 
 func (c *stateCodec) link(l *procLink) {
-	i := int64(-1)
-	if l.p != nil {
-		i = int64(l.p.seq)
-	}
+	i := int64(l.i)
 	c.i64(&i)
 	if c.decode {
 		*l = procLink{}
-		if i < -1 || i >= int64(len(c.b.procs)) {
+		if i < 0 || i > int64(len(c.b.procs)) {
 			c.bad = true
-		} else if i >= 0 {
-			*l = link(c.b.procs[i])
+		} else {
+			*l = procLink{int32(i)}
 		}
 	}
 }
@@ -233,10 +355,9 @@ func (c *stateCodec) state(st *procState) {
 	c.str(&st.firstComm)
 	c.str(&st.firstExe)
 	c.int(&st.forkExecs)
-	n := len(st.execs)
-	if c.count(&n); c.decode && n > 0 {
-		xs := make([]execEntry, n)
-		st.execs = make([]*execEntry, n)
+	slice(c, &st.execs)
+	if c.decode && len(st.execs) > 0 {
+		xs := make([]execEntry, len(st.execs))
 		for i := range xs {
 			st.execs[i] = &xs[i]
 		}
@@ -254,10 +375,7 @@ func (c *stateCodec) state(st *procState) {
 		c.str(&x.pComm)
 		c.strs(&x.pArgv)
 	}
-	n = len(st.comms)
-	if c.count(&n); c.decode && n > 0 {
-		st.comms = make([]commChange, n)
-	}
+	slice(c, &st.comms)
 	for i := range st.comms {
 		c.i64(&st.comms[i].t)
 		c.str(&st.comms[i].comm)
@@ -267,6 +385,28 @@ func (c *stateCodec) state(st *procState) {
 	c.str(&st.pivot)
 	c.str(&st.containerID)
 	c.link(&st.setnsTarget)
+}
+
+// stub visits the fields of p's stub that a frozen proc keeps: not seq
+// (the record's place), not the state (retired names its record), and
+// not fds (a finalized process has none). TestStubCodec fails when one is
+// left out.
+func (c *stateCodec) stub(p *proc) {
+	c.bools(&p.finalized, &p.queued, &p.retireQueued)
+	c.i32(&p.pid)
+	c.link(&p.parent)
+	c.i64(&p.retired)
+	c.i64(&p.files)
+	c.i64(&p.lastFile)
+	c.i64(&p.end)
+	slice(c, &p.tasks)
+	for i := range p.tasks {
+		tk := &p.tasks[i]
+		c.i64(&tk.start)
+		c.i64(&tk.end)
+		c.i32(&tk.tid)
+		c.bools(&tk.snap)
+	}
 }
 
 // encodeState appends the encoding of st to dst.
