@@ -96,6 +96,18 @@ func TestFileSpool(t *testing.T) {
 					t.Fatalf("process %d: next %d after its last access", p, next-1)
 				}
 			}
+			// Closes and reads mixed: a close patches what the read
+			// cache holds, whole or in part.
+			for range 2000 {
+				r := all[rng.IntN(len(all))]
+				for range 2 {
+					if f, _ := s.get(r.off); f == nil || *f != r.f {
+						t.Fatalf("access at %d after closes: %+v, want %+v (%v)", r.off, f, r.f, s.err)
+					}
+					r.f.Close = rng.Int64N(1 << 50)
+					s.setClose(r.off, r.f.Close)
+				}
+			}
 			if s.err != nil {
 				t.Fatal(s.err)
 			}
@@ -111,6 +123,55 @@ func TestFileSpool(t *testing.T) {
 				t.Errorf("get of a bad offset: %v, %v", f, s.err)
 			}
 		})
+	}
+}
+
+// countingFile counts the reads of a spool's file.
+type countingFile struct {
+	*os.File
+	reads int
+}
+
+func (f *countingFile) ReadAt(b []byte, off int64) (int, error) {
+	f.reads++
+	return f.File.ReadAt(b, off)
+}
+
+// TestSpoolReadCache reads the accesses of three processes, each written
+// in a part of the file of its own, in turns: the read cache keeps a piece
+// of each part, so the file is read about once, not once a record.
+func TestSpoolReadCache(t *testing.T) {
+	old := createSpoolFile
+	t.Cleanup(func() { createSpoolFile = old })
+	var made *countingFile
+	createSpoolFile = func() (spoolFile, error) {
+		f, err := os.CreateTemp(t.TempDir(), "spool")
+		made = &countingFile{File: f}
+		return made, err
+	}
+	s := newFileSpool()
+	s.sizes = spoolSizes{mem: 0, read: 4096}
+	defer s.close()
+	const n = 1000
+	var offs [3][]int64
+	for p := range offs {
+		prev := int64(0)
+		for i := range n {
+			off := s.add(prev, &File{Path: fmt.Sprint("/p", p, "/", i), Op: "open", Open: int64(i)})
+			offs[p] = append(offs[p], off)
+			prev = off + 1
+		}
+	}
+	s.spill()
+	for i := range n {
+		for p := range offs {
+			if f, _ := s.get(offs[p][i]); f == nil || f.Path != fmt.Sprint("/p", p, "/", i) {
+				t.Fatalf("process %d access %d: %+v (%v)", p, i, f, s.err)
+			}
+		}
+	}
+	if max := int(s.base)/s.sizes.read + 3; made.reads > max {
+		t.Errorf("%d reads of a %d-byte file in pieces of %d, want at most %d", made.reads, s.base, s.sizes.read, max)
 	}
 }
 
