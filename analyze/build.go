@@ -223,6 +223,8 @@ type builder struct {
 	frozen     []int64                // by seq: offset+1 of a frozen stub's record; see freeze
 	unfrozen   []*proc                // stubs thawed or finalized since the last settle
 	memos      []procMemo             // by seq, the output's; see memo
+	conts      []string               // the container ids of memos
+	contIndex  map[string]int32       // conts' indexes
 	ids        map[string]*identity   // interned identities; see internIdentity
 	idKey      []byte                 // internIdentity's
 }
@@ -1082,7 +1084,7 @@ func truncComm(s string) string {
 func (b *builder) containerOf(p *proc) string {
 	m := b.memo(p)
 	if m.contDone {
-		return m.cont
+		return b.conts[m.cont]
 	}
 	if m.contResolving {
 		return ""
@@ -1108,7 +1110,7 @@ func (b *builder) containerOf(p *proc) string {
 		id = b.containerOf(b.stub(p.parent))
 	}
 	m.contResolving = false
-	m.contDone, m.cont = true, id
+	m.contDone, m.cont = true, b.contMemo(id)
 	return id
 }
 
@@ -1160,13 +1162,13 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	for i, out := range outs {
 		start[i] = out.Start
 	}
-	roots, kids := b.forest(keep, start)
-	for i, ks := range kids {
-		for _, k := range ks {
+	f := b.forest(keep, start)
+	for i := range int32(len(outs)) {
+		for _, k := range f.kids(i) {
 			outs[i].Children = append(outs[i].Children, outs[k])
 		}
 	}
-	for _, r := range roots {
+	for _, r := range f.roots {
 		m.Processes = append(m.Processes, outs[r])
 	}
 	m.Containers = b.containers(keep, func(i int) string { return outs[i].Container })
@@ -1203,63 +1205,90 @@ func bootOf(info replay.CaptureInfo) int64 {
 // output start time: the roots, and each process's children, in output
 // order (start, pid, then order of creation). A parent cycle (only
 // hostile input makes one) is cut at its earliest process.
-func (b *builder) forest(keep []bool, start []int64) (roots []int, kids [][]int) {
-	children := make([][]int, len(b.procs))
-	parents := make([]procLink, len(b.procs))
-	pids := make([]int32, len(b.procs))
-	for i := range b.procs {
+func (b *builder) forest(keep []bool, start []int64) *layout {
+	n := len(b.procs)
+	parents := make([]int32, n) // seq+1 of the kept parent; 0: a root
+	pids := make([]int32, n)
+	f := &layout{off: make([]int32, n+1), kid: make([]int32, 0, n), len: make([]int32, n)}
+	for i := range n {
 		if !keep[i] {
 			continue
 		}
 		p := b.at(i)
-		parents[i], pids[i] = p.parent, p.pid
+		pids[i] = p.pid
 		b.settle(false)
 		if par := p.parent; !par.none() && keep[par.seq()] {
-			children[par.seq()] = append(children[par.seq()], i)
+			parents[i] = par.i
+			f.off[par.seq()+1]++
 		} else {
-			roots = append(roots, i)
+			f.roots = append(f.roots, int32(i))
 		}
 	}
-	order := func(a, c int) int {
+	// Each process's children, in order of creation, as a range of kid.
+	for i := range n {
+		f.off[i+1] += f.off[i]
+	}
+	f.kid = f.kid[:f.off[n]]
+	next := slices.Clone(f.off[:n])
+	for i := range n {
+		if par := parents[i]; par != 0 {
+			f.kid[next[par-1]] = int32(i)
+			next[par-1]++
+		}
+	}
+	next = nil
+	order := func(a, c int32) int {
 		return cmp.Or(cmp.Compare(start[a], start[c]), cmp.Compare(pids[a], pids[c]), cmp.Compare(a, c))
 	}
-	kids = make([][]int, len(b.procs))
-	placed := make([]bool, len(b.procs))
-	place := func(root int) {
-		stack := []int{root}
+	placed := make([]bool, n)
+	place := func(root int32) {
+		stack := []int32{root}
 		placed[root] = true
 		for len(stack) > 0 {
 			i := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			cs := children[i]
+			cs := f.kid[f.off[i]:f.off[i+1]]
 			slices.SortFunc(cs, order)
+			// The kids are the children not placed yet, moved to the
+			// front of the range.
 			for _, k := range cs {
 				if placed[k] {
 					continue
 				}
 				placed[k] = true
-				kids[i] = append(kids[i], k)
+				f.kid[f.off[i]+f.len[i]] = k
+				f.len[i]++
 				stack = append(stack, k)
 			}
 		}
 	}
-	slices.SortFunc(roots, order)
-	for _, r := range roots {
+	slices.SortFunc(f.roots, order)
+	for _, r := range f.roots {
 		place(r)
 	}
-	for i := range b.procs {
+	for i := range int32(n) {
 		if keep[i] && !placed[i] {
-			// In a cycle: cut it here.
-			if par := parents[i]; !par.none() {
-				children[par.seq()] = slices.DeleteFunc(children[par.seq()], func(k int) bool { return k == i })
-			}
-			roots = append(roots, i)
+			// In a cycle: cut it here. Its parent's list skips it, placed.
+			f.roots = append(f.roots, i)
 			place(i)
 		}
 	}
-	slices.SortFunc(roots, order)
-	return roots, kids
+	slices.SortFunc(f.roots, order)
+	return f
 }
+
+// layout is what forest lays out: the roots, and the kids of process i
+// at the front of its range of kid, off[i] to off[i+1]: len[i] of them.
+// Flat arrays of int32: a few bytes per process of the capture.
+type layout struct {
+	roots []int32
+	off   []int32
+	kid   []int32
+	len   []int32
+}
+
+// kids returns the kids of i in output order.
+func (f *layout) kids(i int32) []int32 { return f.kid[f.off[i] : f.off[i]+f.len[i]] }
 
 // containers lists the containers of the kept processes, given each
 // process's container id; the rootfs comes from any process of it.

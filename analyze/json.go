@@ -84,14 +84,13 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 		keep[i] = true
 		b.settle(false) // the states back to the spool: see retire
 	}
-	roots, kids := b.forest(keep, start)
+	f := b.forest(keep, start)
 	e := newJSONEnc(w)
-	e.head(&c, b.containers(keep, func(i int) string { return b.memos[i].cont }))
-	writeForest(e, roots,
-		func(i int) []int { return kids[i] },
-		func(i int) *Process {
+	e.head(&c, b.containers(keep, b.container))
+	writeForest(e, f.roots, f.kids,
+		func(i int32) *Process {
 			b.settle(false) // the last process's state
-			p := b.at(i)
+			p := b.at(int(i))
 			out, _ := b.process(p, boot, info.Start, false)
 			e.moreFiles = b.files(p, out)
 			return out

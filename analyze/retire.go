@@ -146,18 +146,34 @@ func (b *builder) thaw(i int) *proc {
 func (b *builder) memo(p *proc) *procMemo {
 	if b.memos == nil {
 		b.memos = make([]procMemo, len(b.procs))
+		b.conts = []string{""}
+		b.contIndex = map[string]int32{"": 0}
 	}
 	return &b.memos[p.seq]
 }
 
 // procMemo is what the output phase memoizes of one process (see
 // baseIdentity and containerOf), kept apart from the stubs, which come
-// and go.
+// and go; 16 bytes.
 type procMemo struct {
 	base                    *identity
-	cont                    string
+	cont                    int32 // the container id's index in builder.conts
 	resolving, baseDone     bool
 	contDone, contResolving bool
+}
+
+// container returns the memo of seq i's container id.
+func (b *builder) container(i int) string { return b.conts[b.memos[i].cont] }
+
+// contMemo returns the index of container id in b.conts, adding it.
+func (b *builder) contMemo(id string) int32 {
+	k, ok := b.contIndex[id]
+	if !ok {
+		k = int32(len(b.conts))
+		b.conts = append(b.conts, id)
+		b.contIndex[id] = k
+	}
+	return k
 }
 
 // settle retires again the states that came back since the last call:
