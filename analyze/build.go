@@ -894,7 +894,13 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 			if _, ok := b.runtimes[id]; !ok {
 				b.runtimes[id] = rt
 			}
-		} else {
+		} else if r.Kind != formats.ProcFork {
+			// A fork's record is read as soon as the child exists,
+			// before its creator can move it: runc exec's last process
+			// is read in the host's cgroup, then joined to the
+			// container's (and a short one is gone before its exec's
+			// record). It shows nothing the child does not inherit, so
+			// only a later read says "no container".
 			p.cgroupSeen = true
 		}
 	}
@@ -1080,7 +1086,8 @@ func truncComm(s string) string {
 // containerOf is the container p ran in: its own cgroup's, else that of
 // the process whose mount namespace it joined with setns, else, when its
 // cgroup is unknown and it called pivot_root, the one it started there,
-// else none when its cgroup is known and names none, else its parent's.
+// else none when a read of its cgroup after its fork names none, else its
+// parent's.
 func (b *builder) containerOf(p *proc) string {
 	m := b.memo(p)
 	if m.contDone {

@@ -365,6 +365,14 @@ func TestContainers(t *testing.T) {
 	s.at(12).audit(600, 1, "setns", "a0=8")
 	s.at(12).audit(600, 1, "setns", "a0=7")
 	s.at(13).fork(600, 601)
+	// runc exec's last process is read at its fork in the host's cgroup,
+	// before runc joins it to the container's: it inherits the container.
+	s.at(14).fork(601, 602)
+	s.at(14).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 602, PPID: 600, Cgroup: "0::/user.slice\n"})
+	// A later read that names no container is believed.
+	s.at(15).fork(502, 503)
+	s.at(15).exec(503)
+	s.at(15).procfs(formats.ProcRecord{Kind: formats.ProcExec, PID: 503, PPID: 502, Cgroup: "0::/user.slice\n"})
 	// A CNI plugin joins only the network namespace: not in the container.
 	s.at(20).fork(1, 700)
 	s.at(20).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 700, PPID: 1, Cgroup: "0::/system.slice/containerd.service\n"})
@@ -375,7 +383,7 @@ func TestContainers(t *testing.T) {
 	s.at(30).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 800, PPID: 1, Cgroup: "0::/machine.slice/libpod-" + cid2 + ".scope/container\n"})
 	m := s.build(nil)
 	wantConts := []Container{
-		{ID: cid, Runtime: "docker", Rootfs: "/bundle/rootfs", Processes: 4},
+		{ID: cid, Runtime: "docker", Rootfs: "/bundle/rootfs", Processes: 5},
 		{ID: cid2, Runtime: "podman", Processes: 1},
 	}
 	if diff := cmp.Diff(wantConts, m.Containers); diff != "" {
@@ -383,12 +391,12 @@ func TestContainers(t *testing.T) {
 	}
 	got := map[int32]string{}
 	walk(m.Processes, func(p *Process) { got[p.PID] = p.Container })
-	want := map[int32]string{1: "", 500: "", 501: cid, 502: cid, 600: cid, 601: cid, 700: "", 800: cid2}
+	want := map[int32]string{1: "", 500: "", 501: cid, 502: cid, 503: "", 600: cid, 601: cid, 602: cid, 700: "", 800: cid2}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("process containers (-want +got):\n%s", diff)
 	}
 	m = s.build(&Options{Container: cid[:12]})
-	if got, want := pids(m.Processes), "501[502] 600[601]"; got != want {
+	if got, want := pids(m.Processes), "501[502] 600[601[602]]"; got != want {
 		t.Errorf("--container forest = %s, want %s", got, want)
 	}
 }

@@ -113,8 +113,10 @@
 // namespace of a process with a known container, through an fd it opened
 // on /proc/PID/ns/mnt, belongs to that container: this is how runc exec
 // and docker exec processes are attributed. Otherwise a process whose
-// cgroup was read and names no container is on the host, and one whose
-// cgroup is unknown inherits its parent's container. A container's rootfs
+// cgroup was read after its fork (exec, snapshot) and names no container
+// is on the host, and any other inherits its parent's container: the read
+// at a fork comes before the creator can move the child (runc exec joins
+// its last process to the container's cgroup after the fork). A container's rootfs
 // is the new root of a pivot_root by one of its processes, resolved
 // against that process's cwd before the call (runc does fchdir(rootfs);
 // pivot_root(".", "."), and the event's own CWD record is already
