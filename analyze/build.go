@@ -1156,7 +1156,10 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 		b.settle(false)
 	}
 
-	keep, err := b.selection(o, outs, names)
+	keep, err := b.selection(o, func(i int) (*Process, []string) { return outs[i], names[i] },
+		func(i int) bool {
+			return slices.ContainsFunc(outs[i].Files, func(f File) bool { return touches(&f, o.PathGlob) })
+		})
 	if err != nil {
 		return nil, err
 	}

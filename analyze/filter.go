@@ -6,8 +6,12 @@ import (
 	"strings"
 )
 
-// selection returns which processes (by seq) the options keep.
-func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bool, error) {
+// selection returns which processes (by seq) the options keep. out
+// returns process i's output (its Files need not be there) and every name
+// it bore; touched reports whether i touched a path PathGlob matches. Both
+// are called only for the filters set, so a caller may compute them on
+// demand rather than hold every process.
+func (b *builder) selection(o *Options, out func(i int) (*Process, []string), touched func(i int) bool) ([]bool, error) {
 	n := len(b.procs)
 	keep := make([]bool, n)
 	for i := range keep {
@@ -74,19 +78,21 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 	}
 	if o.Container != "" {
 		sel := make([]bool, n)
-		for i, out := range outs {
-			sel[i] = out.Container != "" && strings.HasPrefix(out.Container, o.Container)
+		for i := range n {
+			p, _ := out(i)
+			sel[i] = p.Container != "" && strings.HasPrefix(p.Container, o.Container)
 		}
 		and(sel)
 	}
 	if !o.Since.IsZero() || !o.Until.IsZero() {
 		sel := make([]bool, n)
-		for i, out := range outs {
+		for i := range n {
+			p, _ := out(i)
 			ok := true
-			if !o.Since.IsZero() && out.End != 0 && out.End < o.Since.UnixNano() {
+			if !o.Since.IsZero() && p.End != 0 && p.End < o.Since.UnixNano() {
 				ok = false
 			}
-			if !o.Until.IsZero() && out.Start > o.Until.UnixNano() {
+			if !o.Until.IsZero() && p.Start > o.Until.UnixNano() {
 				ok = false
 			}
 			sel[i] = ok
@@ -94,19 +100,21 @@ func (b *builder) selection(o *Options, outs []*Process, names [][]string) ([]bo
 		and(sel)
 	}
 	if o.Comm != "" {
-		and(withAncestors(func(i int) bool { return slices.Contains(names[i], o.Comm) }))
-	}
-	if o.PathGlob != "" {
 		and(withAncestors(func(i int) bool {
-			for _, f := range outs[i].Files {
-				if globMatch(o.PathGlob, f.Path) || (f.To != "" && globMatch(o.PathGlob, f.To)) {
-					return true
-				}
-			}
-			return false
+			_, names := out(i)
+			return slices.Contains(names, o.Comm)
 		}))
 	}
+	if o.PathGlob != "" {
+		and(withAncestors(touched))
+	}
 	return keep, nil
+}
+
+// touches reports whether f's path, or the path it was renamed to,
+// matches pattern (see globMatch).
+func touches(f *File, pattern string) bool {
+	return globMatch(pattern, f.Path) || (f.To != "" && globMatch(pattern, f.To))
 }
 
 // globMatch matches a path or one of its parent directories against

@@ -48,22 +48,15 @@ func WriteJSON(w io.Writer, m *Model) error {
 	return e.end()
 }
 
-// BuildJSON is [Build] then [WriteJSON]: it writes the same bytes, but
-// without opts' filters it never holds the whole Model. Each process is
-// made into its output form when its turn comes, written and dropped, and
-// the builder's record of its files freed: memory is the builder's own,
+// BuildJSON is [Build] then [WriteJSON]: it writes the same bytes, but it
+// never holds the whole Model. Each process is made into its output form
+// when its turn comes, written and dropped: memory is the builder's own,
 // not twice that; its file accesses are read back from the builder's
-// spool as they are written. With filters, which need every process at once to
-// choose, it is Build then WriteJSON. It returns the Model's Capture.
+// spool as they are written. Filters choose first, each making the
+// outputs it needs anew (PathGlob reads the accesses back without
+// keeping them). It returns the Model's Capture.
 func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
-	if opts != nil && *opts != (Options{}) {
-		m, err := Build(s, opts)
-		if err != nil {
-			return Capture{}, err
-		}
-		return m.Capture, WriteJSON(w, m)
-	}
-	b, _, err := replayEvents(s, nil)
+	b, o, err := replayEvents(s, opts)
 	if err != nil {
 		return Capture{}, err
 	}
@@ -75,14 +68,31 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	// them: they are memoized, and a parent cycle makes the memos depend
 	// on that order.
 	start := make([]int64, len(b.procs))
-	keep := make([]bool, len(b.procs))
 	for i := range b.procs {
 		p := b.at(i)
 		b.containerOf(p)
 		b.baseIdentity(p)
 		start[i], _ = outStart(b.use(p), boot, info.Start)
-		keep[i] = true
 		b.settle(false) // the states back to the spool: see retire
+	}
+	// The filters choose with each process's output made anew (files
+	// read from the spool only to match PathGlob), not with all of them
+	// held: memory stays what it is without filters.
+	keep, err := b.selection(o, func(i int) (*Process, []string) {
+		defer b.settle(false)
+		return b.process(b.at(i), boot, info.Start, false)
+	}, func(i int) bool {
+		defer b.settle(false)
+		for next := b.at(i).files; next != 0; {
+			var f *File
+			if f, next = b.spool.get(next - 1); f != nil && touches(f, o.PathGlob) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return Capture{}, err
 	}
 	f := b.forest(keep, start)
 	e := newJSONEnc(w)
@@ -92,7 +102,9 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 			b.settle(false) // the last process's state
 			p := b.at(int(i))
 			out, _ := b.process(p, boot, info.Start, false)
-			e.moreFiles = b.files(p, out)
+			if !o.NoFiles {
+				e.moreFiles = b.files(p, out)
+			}
 			return out
 		})
 	if err := e.end(); err != nil {

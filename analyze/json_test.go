@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -173,11 +174,51 @@ func checkBuildJSON(t *testing.T, src func() EventSource, o *Options) {
 	}
 }
 
+// filterOptions returns options with every filter, one at a time and
+// together, fitted to m (a pid, a container, a time window inside it).
+func filterOptions(m *Model) []*Options {
+	var all []*Process
+	walk(m.Processes, func(p *Process) { all = append(all, p) })
+	var pid int32
+	if len(all) > 1 {
+		pid = all[len(all)/2].PID
+	}
+	cont := "zz"
+	if len(m.Containers) > 0 {
+		cont = m.Containers[0].ID[:6]
+	}
+	var lo, hi int64 = 1<<63 - 1, 0
+	for _, p := range all {
+		lo, hi = min(lo, p.Start), max(hi, p.End, p.Start)
+	}
+	since, until := time.Unix(0, lo+(hi-lo)/3), time.Unix(0, lo+2*(hi-lo)/3)
+	return []*Options{
+		{Pid: pid},
+		{Container: cont},
+		{Since: since},
+		{Until: until},
+		{Since: since, Until: until},
+		{Comm: "sh"},
+		{PathGlob: "*.txt"},
+		{PathGlob: "/tmp/*"},
+		{NoFiles: true},
+		{NoFiles: true, PathGlob: "/*"},
+		{Pid: pid, Comm: "sh", PathGlob: "/*", Since: since},
+	}
+}
+
 func TestBuildJSONMatchesBuild(t *testing.T) {
 	t.Run("rich", func(t *testing.T) {
 		s := richScript(t)
 		checkBuildJSON(t, func() EventSource { return s.source() }, nil)
 		checkBuildJSON(t, func() EventSource { return s.source() }, &Options{Comm: "mv"})
+		m, err := Build(s.source(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range filterOptions(m) {
+			checkBuildJSON(t, func() EventSource { return s.source() }, o)
+		}
 	})
 	captures, _ := filepath.Glob("../testdata/analyze/*/capture*.zst")
 	if len(captures) == 0 {
@@ -201,6 +242,13 @@ func TestBuildJSONMatchesBuild(t *testing.T) {
 			}
 			checkBuildJSON(t, src, nil)
 			checkBuildJSON(t, src, &Options{Cmd: true})
+			m, err := Build(src(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range filterOptions(m) {
+				checkBuildJSON(t, src, o)
+			}
 		})
 	}
 }
