@@ -123,7 +123,8 @@ func (b *builder) freeze(p *proc) {
 }
 
 // thaw brings the stub of seq i back from the spool. A spool that fails
-// gives a stub with no state, parent, tasks or files.
+// (its error is the analysis's) gives a finalized stub with no state,
+// parent or files, and one task, as every stub has.
 func (b *builder) thaw(i int) *proc {
 	p := &proc{seq: int32(i)}
 	if r := b.spool.blob(b.frozen[i] - 1); r != nil {
@@ -131,7 +132,7 @@ func (b *builder) thaw(i int) *proc {
 		c.stub(p)
 		if c.bad || len(c.r) != 0 {
 			b.spool.fail(b.frozen[i] - 1)
-			*p = proc{seq: int32(i), finalized: true}
+			*p = proc{seq: int32(i), finalized: true, tasks: []task{{}}}
 		}
 	}
 	b.procs[i] = p
