@@ -221,7 +221,13 @@ func (b *builder) audit(c *call) {
 	case "exit_group":
 		// exit_group never returns: no success or exit field; the status
 		// is its argument.
-		p.auditExit, p.auditExitCode, p.auditExitT = true, int(c.a[0]&0xff), c.t
+		p.auditExit, p.auditExitCode, p.auditExitT, p.auditExitH = true, int(c.a[0]&0xff), c.t, c.header
+		if b.auditOnly && !p.forkSeen && !p.snapshot && p.end == 0 {
+			// Audit alone (an auditd log, an import): no exit event
+			// will come, so the process ends here, and is retired
+			// and frozen as the connector's would be.
+			b.markEnded(p, c.t)
+		}
 	case "open", "openat", "openat2", "creat":
 		b.auditOpen(p, c)
 	case "close":
@@ -299,7 +305,7 @@ func fdArg(a uint64) int32 { return int32(uint32(a)) }
 // pid is unknown (its creation was not seen, or audit is the only source).
 func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 	p := b.get(b.byPID[pid])
-	if p == nil {
+	if p == nil || b.auditEnded(p) {
 		p = b.newProc(pid, c.t)
 		if pc, ok := b.pending[pid]; ok && absDiff(pc.t, c.t) < pendingWindow {
 			delete(b.pending, pid)
@@ -538,6 +544,12 @@ func (b *builder) auditClone(p *proc, c *call) {
 		return
 	}
 	ch := b.get(b.byPID[pid])
+	if ch != nil && b.auditEnded(ch) && c.header > ch.auditExitH {
+		// The pid's process exited before this clone began: the clone
+		// made another, whose first record is still to come. (A vfork's
+		// record comes after its child's exit_group, and began before.)
+		ch = nil
+	}
 	if ch == nil || (ch.forkSeen && ch.start < c.t-pendingWindow) {
 		// The child's fork event has not come yet.
 		if len(b.pending) >= maxPending {
@@ -564,6 +576,13 @@ func (b *builder) auditClone(p *proc, c *call) {
 	if ch.parentSrc < parentClone {
 		b.auditCreated(ch, p, c.t)
 	}
+}
+
+// auditEnded reports whether p, known from audit alone, called
+// exit_group: exit_group is a process's last system call, so a later
+// event of its pid is another process's (the pid was reused).
+func (b *builder) auditEnded(p *proc) bool {
+	return b.auditOnly && p.auditExit && p.end != 0 && !p.exited
 }
 
 // auditCreated makes creator the parent of ch, a process known only from

@@ -174,6 +174,7 @@ type procState struct {
 	auditExit        bool
 	auditExitCode    int
 	auditExitT       int64
+	auditExitH       int64 // exit_group's header time
 	uid, uidT        int64
 	base             identity
 	baseSet          bool
@@ -219,6 +220,7 @@ type builder struct {
 	loaded     []*proc                // states brought back since the last settle
 	reloads    int                    // states brought back during the replay
 	thaws      int                    // stubs brought back during the replay
+	auditOnly  bool                   // the source has audit alone; see auditEnded
 	stateBuf   []byte                 // encodeState's and freeze's
 	frozen     []int64                // by seq: offset+1 of a frozen stub's record; see freeze
 	unfrozen   []*proc                // stubs thawed or finalized since the last settle
@@ -329,6 +331,7 @@ func replayEvents(s EventSource, opts *Options) (*builder, *Options, error) {
 	if bt := s.Info().BootTime; !bt.IsZero() {
 		b.boot = bt.UnixNano()
 	}
+	b.auditOnly = s.Info().AuditOnly
 	raw := make(chan *eventBatch, batchesAhead)
 	batches := make(chan *eventBatch, batchesAhead)
 	free := make(chan *eventBatch, 2*batchesAhead+3)

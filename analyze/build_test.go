@@ -532,6 +532,46 @@ func TestAuditOnly(t *testing.T) {
 			}
 		},
 	}, {
+		name: "vfork record after the child's exit_group",
+		script: func(s *script) {
+			s.at(1).audit(81, 80, "execve", `exe="/bin/true" comm="true"`, execve("true"), cwd("/"), pathRec(0, "/bin/true", "NORMAL"))
+			s.at(2).audit(81, 80, "exit_group", "a0=0")
+			// vfork's header is its entry's, before the child ran.
+			s.header(0.5).at(3).audit(80, 1, "vfork", "exit=81")
+		},
+		forest: "1[80[81]]",
+		check: func(t *testing.T, m *Model) {
+			if p := one(t, m, 81); p.BeforeCapture || !p.Exited || p.End != ms(2) {
+				t.Errorf("81: before %v exited %v end %d; want created in capture, exited at 2 ms", p.BeforeCapture, p.Exited, p.End)
+			}
+		},
+	}, {
+		name: "a pid reused after exit_group",
+		script: func(s *script) {
+			s.at(1).audit(80, 1, "clone", "exit=81 a0=1200011")
+			s.at(2).audit(81, 80, "openat", "exit=3 a0=ffffff9c", cwd("/"), pathRec(0, "/first", "NORMAL"))
+			s.at(3).audit(81, 80, "exit_group", "a0=1")
+			s.at(20).audit(80, 1, "clone", "exit=81 a0=1200011")
+			s.at(21).audit(81, 80, "execve", `exe="/bin/ls" comm="ls"`, execve("ls"), cwd("/"), pathRec(0, "/bin/ls", "NORMAL"))
+			s.at(22).audit(81, 80, "openat", "exit=3 a0=ffffff9c", cwd("/"), pathRec(0, "/second", "NORMAL"))
+			s.at(23).audit(81, 80, "exit_group", "a0=0")
+			s.at(15000).audit(1, 0, "openat", "exit=3 a0=ffffff9c", cwd("/"), pathRec(0, "/later", "NORMAL"))
+		},
+		forest: "1[80[81 81]]",
+		check: func(t *testing.T, m *Model) {
+			ps := find(m, 81)
+			if len(ps) != 2 {
+				t.Fatalf("%d processes with pid 81, want 2", len(ps))
+			}
+			a, b := ps[0], ps[1]
+			if a.End != ms(3) || a.ExitCode != 1 || len(a.Files) != 1 || a.Files[0].Path != "/first" || a.Files[0].Close != ms(3) {
+				t.Errorf("first 81: end %d code %d files %+v; want exit 1 at 3 ms, /first closed then", a.End, a.ExitCode, a.Files)
+			}
+			if b.Start != ms(20) || b.End != ms(23) || b.Exe != "/bin/ls" || len(b.Files) != 2 || b.Files[1].Path != "/second" {
+				t.Errorf("second 81: %d to %d exe %q files %+v; want 20 to 23 ms, /bin/ls, exec then /second", b.Start, b.End, b.Exe, b.Files)
+			}
+		},
+	}, {
 		name: "child's records before the creator's clone, creator gone",
 		script: func(s *script) {
 			s.at(1).audit(80, 1, "openat", "exit=3 a0=ffffff9c", cwd("/"), pathRec(0, "/x", "NORMAL"))

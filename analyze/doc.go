@@ -83,7 +83,12 @@
 //     counts for a process that fits (not from the snapshot, created within
 //     a minute).
 //   - An exit_group record carries no exit field; its status is in a0 and
-//     is used when the connector's exit is missing.
+//     is used when the connector's exit is missing. From audit alone (auditd
+//     logs, imports: replay.CaptureInfo.AuditOnly) it ends the process, which
+//     then leaves memory as one the connector ended, and a later record of
+//     its pid belongs to a new process (the pid was reused); a clone record
+//     that names it and began before that exit (a vfork, whose record comes
+//     last) is the exited child's.
 //
 // # Files
 //

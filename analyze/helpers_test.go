@@ -213,6 +213,8 @@ func (s *script) source() *source {
 			info.Messages[e.Source]++
 		}
 	}
+	// A script of audit records alone stands for an auditd log.
+	info.AuditOnly = info.Messages[formats.SourceConnector] == 0 && info.Messages[formats.SourceProcfs] == 0
 	return &source{evs: s.evs, info: info}
 }
 

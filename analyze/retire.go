@@ -366,6 +366,7 @@ func (c *stateCodec) state(st *procState) {
 	c.int(&st.signal)
 	c.int(&st.auditExitCode)
 	c.i64(&st.auditExitT)
+	c.i64(&st.auditExitH)
 	c.i64(&st.uid)
 	c.i64(&st.uidT)
 	c.identity(&st.base)

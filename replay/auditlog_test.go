@@ -162,3 +162,32 @@ func FuzzLogReader(f *testing.F) {
 		}
 	})
 }
+
+// TestAuditOnly: a stream of auditd logs and captures imported from them
+// has no connector; one with a recorded capture may.
+func TestAuditOnly(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	os.WriteFile(log, []byte(sampleLog), 0o600)
+	imported := writeFile(t, dir, "imported.zst", formats.Header{CaptureID: "i", ImportedFrom: []string{"audit.log"}}, []int64{1}, 0)
+	recorded := writeFile(t, dir, "recorded.zst", formats.Header{CaptureID: "r"}, []int64{1}, 0)
+	for _, tt := range []struct {
+		files []string
+		want  bool
+	}{
+		{[]string{log}, true},
+		{[]string{imported}, true},
+		{[]string{log, imported}, true},
+		{[]string{recorded}, false},
+		{[]string{log, recorded}, false},
+	} {
+		s, err := Open(tt.files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Info().AuditOnly; got != tt.want {
+			t.Errorf("%q: AuditOnly %v, want %v", tt.files, got, tt.want)
+		}
+		s.Close()
+	}
+}

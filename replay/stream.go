@@ -81,6 +81,9 @@ type CaptureInfo struct {
 	// Logs describes each auditd log read to its end, in the order they
 	// ended: its lines skipped and why.
 	Logs []LogStats
+	// AuditOnly is set when every file is an auditd log or a capture
+	// imported from logs: no process connector or procfs data will come.
+	AuditOnly bool
 }
 
 // SkippedLines counts the lines of the auditd logs read that gave no
@@ -237,6 +240,12 @@ func Open(files []string, opts *Options) (*Stream, error) {
 	}
 	first := s.chains[0].files[0].hdr
 	s.info.Host, s.info.Kernel, s.info.BootTime = first.Hostname, first.KernelRelease, first.BootTime
+	s.info.AuditOnly = true
+	for _, c := range s.chains {
+		for _, f := range c.files {
+			s.info.AuditOnly = s.info.AuditOnly && (f.log || f.hdr.ImportedFrom != nil)
+		}
+	}
 	for _, c := range s.chains {
 		c.ahead = make(chan *batch, batchesAhead)
 		c.free = make(chan *batch, batchesAhead+2)
