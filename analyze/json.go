@@ -56,55 +56,18 @@ func WriteJSON(w io.Writer, m *Model) error {
 // outputs it needs anew (PathGlob reads the accesses back without
 // keeping them). It returns the Model's Capture.
 func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
-	b, o, err := replayEvents(s, opts)
+	ol, err := newOutline(s, opts)
 	if err != nil {
 		return Capture{}, err
 	}
-	defer b.spool.close()
-	info := s.Info()
-	c := captureOf(info)
-	boot := bootOf(info)
-	// The identities and containers first, in the order model computes
-	// them: they are memoized, and a parent cycle makes the memos depend
-	// on that order.
-	start := make([]int64, len(b.procs))
-	for i := range b.procs {
-		p := b.at(i)
-		b.containerOf(p)
-		b.baseIdentity(p)
-		start[i], _ = outStart(b.use(p), boot, info.Start)
-		b.settle(false) // the states back to the spool: see retire
-	}
-	// The filters choose with each process's output made anew (files
-	// read from the spool only to match PathGlob), not with all of them
-	// held: memory stays what it is without filters.
-	keep, err := b.selection(o, func(i int) (*Process, []string) {
-		defer b.settle(false)
-		return b.process(b.at(i), boot, info.Start, false)
-	}, func(i int) bool {
-		defer b.settle(false)
-		for next := b.at(i).files; next != 0; {
-			var f *File
-			if f, next = b.spool.get(next - 1); f != nil && touches(f, o.PathGlob) {
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		return Capture{}, err
-	}
-	f := b.forest(keep, start)
+	defer ol.b.spool.close()
+	c, b := ol.c, ol.b
 	e := newJSONEnc(w)
-	e.head(&c, b.containers(keep, b.container))
-	writeForest(e, f.roots, f.kids,
+	e.head(&c, ol.conts)
+	writeForest(e, ol.f.roots, ol.f.kids,
 		func(i int32) *Process {
-			b.settle(false) // the last process's state
-			p := b.at(int(i))
-			out, _ := b.process(p, boot, info.Start, false)
-			if !o.NoFiles {
-				e.moreFiles = b.files(p, out)
-			}
+			out, files := ol.process(i)
+			e.moreFiles = files
 			return out
 		})
 	if err := e.end(); err != nil {
@@ -545,4 +508,75 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// outline is what the streaming outputs (BuildJSON, BuildText) share: a
+// replayed builder, and the forest of the processes the options keep, in
+// output order, made without holding any process's output.
+type outline struct {
+	b     *builder
+	o     *Options
+	c     Capture
+	conts []Container
+	f     *layout
+	// boot and start are the capture's boot time and first capture time.
+	boot, start int64
+}
+
+// newOutline replays s and lays out what opts keeps. The caller closes
+// the builder's spool.
+func newOutline(s EventSource, opts *Options) (*outline, error) {
+	b, o, err := replayEvents(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	info := s.Info()
+	ol := &outline{b: b, o: o, c: captureOf(info), boot: bootOf(info), start: info.Start}
+	// The identities and containers first, in the order model computes
+	// them: they are memoized, and a parent cycle makes the memos depend
+	// on that order.
+	start := make([]int64, len(b.procs))
+	for i := range b.procs {
+		p := b.at(i)
+		b.containerOf(p)
+		b.baseIdentity(p)
+		start[i], _ = outStart(b.use(p), ol.boot, ol.start)
+		b.settle(false) // the states back to the spool: see retire
+	}
+	// The filters choose with each process's output made anew (files
+	// read from the spool only to match PathGlob), not with all of them
+	// held: memory stays what it is without filters.
+	keep, err := b.selection(o, func(i int) (*Process, []string) {
+		defer b.settle(false)
+		return b.process(b.at(i), ol.boot, ol.start, false)
+	}, func(i int) bool {
+		defer b.settle(false)
+		for next := b.at(i).files; next != 0; {
+			var f *File
+			if f, next = b.spool.get(next - 1); f != nil && touches(f, o.PathGlob) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		b.spool.close()
+		return nil, err
+	}
+	ol.f = b.forest(keep, start)
+	ol.conts = b.containers(keep, b.container)
+	return ol, nil
+}
+
+// process makes process i's output, without its files: files yields them
+// from the spool (nil with Options.NoFiles), until the next call.
+func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool)) {
+	b := ol.b
+	b.settle(false) // the last process's state
+	p := b.at(int(i))
+	out, _ = b.process(p, ol.boot, ol.start, false)
+	if !ol.o.NoFiles {
+		files = b.files(p, out)
+	}
+	return out, files
 }

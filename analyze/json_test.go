@@ -207,6 +207,33 @@ func filterOptions(m *Model) []*Options {
 	}
 }
 
+// checkBuildText fails when BuildText's bytes differ from WriteText's of
+// Build's model, with and without files.
+func checkBuildText(t *testing.T, src func() EventSource, o *Options) {
+	t.Helper()
+	for _, files := range []bool{false, true} {
+		topts := &TextOptions{Files: files}
+		m, err := Build(src(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got bytes.Buffer
+		if err := WriteText(&want, m, topts); err != nil {
+			t.Fatal(err)
+		}
+		c, err := BuildText(&got, src(), o, topts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("files %v: BuildText differs from Build and WriteText (-want +got):\n%s", files, cmp.Diff(want.String(), got.String()))
+		}
+		if diff := cmp.Diff(m.Capture, c); diff != "" {
+			t.Fatalf("BuildText's capture (-want +got):\n%s", diff)
+		}
+	}
+}
+
 func TestBuildJSONMatchesBuild(t *testing.T) {
 	t.Run("rich", func(t *testing.T) {
 		s := richScript(t)
@@ -216,8 +243,9 @@ func TestBuildJSONMatchesBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range filterOptions(m) {
+		for _, o := range append(filterOptions(m), nil) {
 			checkBuildJSON(t, func() EventSource { return s.source() }, o)
+			checkBuildText(t, func() EventSource { return s.source() }, o)
 		}
 	})
 	captures, _ := filepath.Glob("../testdata/analyze/*/capture*.zst")
@@ -246,8 +274,9 @@ func TestBuildJSONMatchesBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, o := range filterOptions(m) {
+			for _, o := range append(filterOptions(m), nil) {
 				checkBuildJSON(t, src, o)
+				checkBuildText(t, src, o)
 			}
 		})
 	}

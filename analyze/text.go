@@ -23,61 +23,131 @@ type TextOptions struct {
 // below their parent. Strings from the capture are quoted when they hold
 // control characters or invalid UTF-8.
 func WriteText(w io.Writer, m *Model, opts *TextOptions) error {
-	var o TextOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.MaxArgv <= 0 {
-		o.MaxArgv = 80
-	}
-	bw := bufio.NewWriter(w)
-	c := m.Capture
-	fmt.Fprintf(bw, "%s  %s  %s to %s\n", safe(orDash(c.Host)), safe(orDash(c.Kernel)),
-		fmtTextTime(c.Start), fmtTextTime(c.End))
-	if c.ConnectorLost+c.AuditLost > 0 || c.UnreadableBytes > 0 {
-		fmt.Fprintf(bw, "WARNING: %d connector and %d audit messages lost, %d bytes unreadable\n",
-			c.ConnectorLost, c.AuditLost, c.UnreadableBytes)
-	}
-	for _, ct := range m.Containers {
-		fmt.Fprintf(bw, "container %s (%s) rootfs %s, %d processes\n", safe(ct.ID), ct.Runtime, safe(orDash(ct.Rootfs)), ct.Processes)
-	}
+	t := newTextWriter(w, opts)
+	t.head(m.Capture, m.Containers)
 	var walk func(p *Process, prefix string, last, root bool)
 	walk = func(p *Process, prefix string, last, root bool) {
-		branch, next := "", ""
-		if !root {
-			branch, next = "├─ ", "│  "
-			if last {
-				branch, next = "└─ ", "   "
-			}
-		}
-		fmt.Fprintf(bw, "%s%s%s\n", prefix, branch, processLine(p, o.MaxArgv))
-		if o.Files {
-			for _, f := range p.Files {
-				line := f.Op + " " + safe(f.Path)
-				if f.Mode != "" {
-					line += " (" + f.Mode + ")"
-				}
-				if f.To != "" {
-					line += " → " + safe(f.To)
-				}
-				if f.Error != "" {
-					line += " " + f.Error
-				}
-				bar := "   "
-				if len(p.Children) > 0 {
-					bar = "│  "
-				}
-				fmt.Fprintf(bw, "%s%s%s  %s\n", prefix, next, bar, line)
-			}
-		}
+		next := t.process(p, filesOf(p), prefix, last, root, len(p.Children) > 0)
 		for i, ch := range p.Children {
-			walk(ch, prefix+next, i == len(p.Children)-1, false)
+			walk(ch, next, i == len(p.Children)-1, false)
 		}
 	}
 	for _, p := range m.Processes {
 		walk(p, "", true, true)
 	}
-	return bw.Flush()
+	return t.bw.Flush()
+}
+
+// BuildText is [Build] then [WriteText], streamed as [BuildJSON] is: no
+// process's output is held past its lines. Without TextOptions.Files the
+// file accesses are not read at all. It returns the Model's Capture.
+func BuildText(w io.Writer, s EventSource, opts *Options, topts *TextOptions) (Capture, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if topts == nil || !topts.Files {
+		o.NoFiles = true
+	}
+	ol, err := newOutline(s, &o)
+	if err != nil {
+		return Capture{}, err
+	}
+	defer ol.b.spool.close()
+	t := newTextWriter(w, topts)
+	t.head(ol.c, ol.conts)
+	var walk func(i int32, prefix string, last, root bool)
+	walk = func(i int32, prefix string, last, root bool) {
+		out, files := ol.process(i)
+		kids := ol.f.kids(i)
+		next := t.process(out, files, prefix, last, root, len(kids) > 0)
+		for j, k := range kids {
+			walk(k, next, j == len(kids)-1, false)
+		}
+	}
+	for _, r := range ol.f.roots {
+		walk(r, "", true, true)
+	}
+	if err := t.bw.Flush(); err != nil {
+		return ol.c, err
+	}
+	return ol.c, ol.b.spoolErr()
+}
+
+// textWriter writes the text tree.
+type textWriter struct {
+	bw *bufio.Writer
+	o  TextOptions
+}
+
+func newTextWriter(w io.Writer, opts *TextOptions) *textWriter {
+	t := &textWriter{bw: bufio.NewWriter(w)}
+	if opts != nil {
+		t.o = *opts
+	}
+	if t.o.MaxArgv <= 0 {
+		t.o.MaxArgv = 80
+	}
+	return t
+}
+
+// head writes the capture's line, its losses and the containers.
+func (t *textWriter) head(c Capture, conts []Container) {
+	fmt.Fprintf(t.bw, "%s  %s  %s to %s\n", safe(orDash(c.Host)), safe(orDash(c.Kernel)),
+		fmtTextTime(c.Start), fmtTextTime(c.End))
+	if c.ConnectorLost+c.AuditLost > 0 || c.UnreadableBytes > 0 {
+		fmt.Fprintf(t.bw, "WARNING: %d connector and %d audit messages lost, %d bytes unreadable\n",
+			c.ConnectorLost, c.AuditLost, c.UnreadableBytes)
+	}
+	for _, ct := range conts {
+		fmt.Fprintf(t.bw, "container %s (%s) rootfs %s, %d processes\n", safe(ct.ID), ct.Runtime, safe(orDash(ct.Rootfs)), ct.Processes)
+	}
+}
+
+// process writes p's line, under prefix, and with Files its file
+// accesses (files; nil for none); it returns its children's prefix.
+func (t *textWriter) process(p *Process, files func(yield func(*File) bool), prefix string, last, root, kids bool) (next string) {
+	branch := ""
+	if !root {
+		branch, next = "├─ ", "│  "
+		if last {
+			branch, next = "└─ ", "   "
+		}
+	}
+	next = prefix + next
+	fmt.Fprintf(t.bw, "%s%s%s\n", prefix, branch, processLine(p, t.o.MaxArgv))
+	if !t.o.Files || files == nil {
+		return next
+	}
+	bar := "   "
+	if kids {
+		bar = "│  "
+	}
+	for f := range files {
+		line := f.Op + " " + safe(f.Path)
+		if f.Mode != "" {
+			line += " (" + f.Mode + ")"
+		}
+		if f.To != "" {
+			line += " → " + safe(f.To)
+		}
+		if f.Error != "" {
+			line += " " + f.Error
+		}
+		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, line)
+	}
+	return next
+}
+
+// filesOf yields p's files, for textWriter.process.
+func filesOf(p *Process) func(yield func(*File) bool) {
+	return func(yield func(*File) bool) {
+		for i := range p.Files {
+			if !yield(&p.Files[i]) {
+				return
+			}
+		}
+	}
 }
 
 func processLine(p *Process, maxArgv int) string {

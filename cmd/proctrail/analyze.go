@@ -172,8 +172,18 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 			return err
 		})
 	}
+	if format == "tree" {
+		// Streamed as JSON is: a process's lines, then the next.
+		return writeOutput(output, stdout, func(w io.Writer) error {
+			c, err := analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: withFiles})
+			if err == nil {
+				warnLosses(stderr, c)
+			}
+			return err
+		})
+	}
 	if !withFiles && format != "prov" {
-		// dot, svg and tree show files only with --files.
+		// dot and svg show files only with --files.
 		o := *opts
 		o.NoFiles = true
 		opts = &o
@@ -199,8 +209,6 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 			return err
 		}
 		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
-	case "tree":
-		render = func(w io.Writer) error { return analyze.WriteText(w, m, &analyze.TextOptions{Files: withFiles}) }
 	case "prov":
 		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
 	}
