@@ -1153,13 +1153,16 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 	boot := bootOf(info)
 	outs := make([]*Process, len(b.procs))
 	names := make([][]string, len(b.procs))
+	fam := newFamily(len(b.procs))
 	files := !o.NoFiles || o.PathGlob != ""
 	for i := range b.procs {
-		outs[i], names[i] = b.process(b.at(i), boot, info.Start, files)
+		p := b.at(i)
+		outs[i], names[i] = b.process(p, boot, info.Start, files)
+		fam.set(p, outs[i].Start)
 		b.settle(false)
 	}
 
-	keep, err := b.selection(o, func(i int) (*Process, []string) { return outs[i], names[i] },
+	keep, err := b.selection(o, fam, func(i int) (*Process, []string) { return outs[i], names[i] },
 		func(i int) bool {
 			return slices.ContainsFunc(outs[i].Files, func(f File) bool { return touches(&f, o.PathGlob) })
 		})
@@ -1171,11 +1174,7 @@ func (b *builder) model(info replay.CaptureInfo, o *Options) (*Model, error) {
 			out.Files = nil
 		}
 	}
-	start := make([]int64, len(outs))
-	for i, out := range outs {
-		start[i] = out.Start
-	}
-	f := b.forest(keep, start)
+	f := b.forest(keep, fam)
 	for i := range int32(len(outs)) {
 		for _, k := range f.kids(i) {
 			outs[i].Children = append(outs[i].Children, outs[k])
@@ -1218,19 +1217,15 @@ func bootOf(info replay.CaptureInfo) int64 {
 // output start time: the roots, and each process's children, in output
 // order (start, pid, then order of creation). A parent cycle (only
 // hostile input makes one) is cut at its earliest process.
-func (b *builder) forest(keep []bool, start []int64) *layout {
+func (b *builder) forest(keep []bool, fam *family) *layout {
 	n := len(b.procs)
 	parents := make([]int32, n) // seq+1 of the kept parent; 0: a root
-	pids := make([]int32, n)
 	f := &layout{off: make([]int32, n+1), kid: make([]int32, 0, n), len: make([]int32, n)}
 	for i := range n {
 		if !keep[i] {
 			continue
 		}
-		p := b.at(i)
-		pids[i] = p.pid
-		b.settle(false)
-		if par := p.parent; !par.none() && keep[par.seq()] {
+		if par := fam.parent[i]; !par.none() && keep[par.seq()] {
 			parents[i] = par.i
 			f.off[par.seq()+1]++
 		} else {
@@ -1251,7 +1246,7 @@ func (b *builder) forest(keep []bool, start []int64) *layout {
 	}
 	next = nil
 	order := func(a, c int32) int {
-		return cmp.Or(cmp.Compare(start[a], start[c]), cmp.Compare(pids[a], pids[c]), cmp.Compare(a, c))
+		return cmp.Or(cmp.Compare(fam.start[a], fam.start[c]), cmp.Compare(fam.pid[a], fam.pid[c]), cmp.Compare(a, c))
 	}
 	placed := make([]bool, n)
 	place := func(root int32) {
@@ -1288,6 +1283,24 @@ func (b *builder) forest(keep []bool, start []int64) *layout {
 	}
 	slices.SortFunc(f.roots, order)
 	return f
+}
+
+// family is what the output phase's passes need of every process, taken
+// in one pass (a frozen process's stub comes back for it): its parent,
+// its pid and its output start, by seq.
+type family struct {
+	parent []procLink
+	pid    []int32
+	start  []int64
+}
+
+func newFamily(n int) *family {
+	return &family{parent: make([]procLink, n), pid: make([]int32, n), start: make([]int64, n)}
+}
+
+// set records p, whose output starts at start.
+func (f *family) set(p *proc, start int64) {
+	f.parent[p.seq], f.pid[p.seq], f.start[p.seq] = p.parent, p.pid, start
 }
 
 // layout is what forest lays out: the roots, and the kids of process i
@@ -1419,16 +1432,25 @@ func clampTo(t, start, end int64) int64 {
 	return t
 }
 
+// spooled yields the file accesses of p as the spool holds them (times
+// not clamped to its life), in the order they were made. The File is
+// valid until the next.
+func (b *builder) spooled(p *proc) func(yield func(*File) bool) {
+	return func(yield func(*File) bool) {
+		for next := p.files; next != 0; {
+			var f *File
+			if f, next = b.spool.get(next - 1); f == nil || !yield(f) {
+				return
+			}
+		}
+	}
+}
+
 // files yields the file accesses of p, whose output form without files is
 // out, in the order they were made. The File is valid until the next.
 func (b *builder) files(p *proc, out *Process) func(yield func(*File) bool) {
 	return func(yield func(*File) bool) {
-		for next := p.files; next != 0; {
-			var f *File
-			f, next = b.spool.get(next - 1)
-			if f == nil {
-				return
-			}
+		for f := range b.spooled(p) {
 			f.Open = clampTo(f.Open, out.Start, out.End)
 			if f.Close != 0 {
 				f.Close = max(clampTo(f.Close, out.Start, out.End), f.Open)

@@ -11,7 +11,7 @@ import (
 // it bore; touched reports whether i touched a path PathGlob matches. Both
 // are called only for the filters set, so a caller may compute them on
 // demand rather than hold every process.
-func (b *builder) selection(o *Options, out func(i int) (*Process, []string), touched func(i int) bool) ([]bool, error) {
+func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, []string), touched func(i int) bool) ([]bool, error) {
 	n := len(b.procs)
 	keep := make([]bool, n)
 	for i := range keep {
@@ -22,18 +22,16 @@ func (b *builder) selection(o *Options, out func(i int) (*Process, []string), to
 			keep[i] = keep[i] && sel[i]
 		}
 	}
-	children := make([][]int, n)
-	parents := make([]procLink, n)
-	pids := make([]int32, n)
-	for i := range b.procs {
-		p := b.at(i)
-		parents[i], pids[i] = p.parent, p.pid
-		b.settle(false)
-		if !p.parent.none() {
-			children[p.parent.seq()] = append(children[p.parent.seq()], i)
-		}
-	}
+	var children [][]int // made by the first subtree
 	subtree := func(match func(i int) bool) []bool {
+		if children == nil {
+			children = make([][]int, n)
+			for i, par := range fam.parent {
+				if !par.none() {
+					children[par.seq()] = append(children[par.seq()], i)
+				}
+			}
+		}
 		sel := make([]bool, n)
 		var stack []int
 		for i := range n {
@@ -60,7 +58,7 @@ func (b *builder) selection(o *Options, out func(i int) (*Process, []string), to
 			}
 			sel[i] = true
 			// Bounded by n steps: a parent cycle cannot loop forever.
-			for p, steps := parents[i], 0; !p.none() && !sel[p.seq()] && steps <= n; p, steps = parents[p.seq()], steps+1 {
+			for p, steps := fam.parent[i], 0; !p.none() && !sel[p.seq()] && steps <= n; p, steps = fam.parent[p.seq()], steps+1 {
 				sel[p.seq()] = true
 			}
 		}
@@ -68,7 +66,7 @@ func (b *builder) selection(o *Options, out func(i int) (*Process, []string), to
 	}
 
 	if o.Pid != 0 {
-		and(subtree(func(i int) bool { return pids[i] == o.Pid }))
+		and(subtree(func(i int) bool { return fam.pid[i] == o.Pid }))
 	}
 	if o.Cmd {
 		if len(b.commands) == 0 {

@@ -418,6 +418,14 @@ func (e *jsonEnc) process(p *Process) {
 	}
 }
 
+// optStr writes the member key: v, unless v is empty.
+func (e *jsonEnc) optStr(key, v string) {
+	if v != "" {
+		e.key(key)
+		e.str(v)
+	}
+}
+
 // file writes one member of a process's files.
 func (e *jsonEnc) file(f *File) {
 	e.elem()
@@ -426,22 +434,13 @@ func (e *jsonEnc) file(f *File) {
 	e.str(f.Path)
 	e.key("op")
 	e.str(f.Op)
-	if f.Mode != "" {
-		e.key("mode")
-		e.str(f.Mode)
-	}
+	e.optStr("mode", f.Mode)
 	e.key("open")
 	e.time(f.Open)
 	e.key("close")
 	e.optTime(f.Close)
-	if f.To != "" {
-		e.key("to")
-		e.str(f.To)
-	}
-	if f.Error != "" {
-		e.key("error")
-		e.str(f.Error)
-	}
+	e.optStr("to", f.To)
+	e.optStr("error", f.Error)
 	e.close('}')
 }
 
@@ -535,25 +534,25 @@ func newOutline(s EventSource, opts *Options) (*outline, error) {
 	// The identities and containers first, in the order model computes
 	// them: they are memoized, and a parent cycle makes the memos depend
 	// on that order.
-	start := make([]int64, len(b.procs))
+	fam := newFamily(len(b.procs))
 	for i := range b.procs {
 		p := b.at(i)
 		b.containerOf(p)
 		b.baseIdentity(p)
-		start[i], _ = outStart(b.use(p), ol.boot, ol.start)
+		start, _ := outStart(b.use(p), ol.boot, ol.start)
+		fam.set(p, start)
 		b.settle(false) // the states back to the spool: see retire
 	}
 	// The filters choose with each process's output made anew (files
 	// read from the spool only to match PathGlob), not with all of them
 	// held: memory stays what it is without filters.
-	keep, err := b.selection(o, func(i int) (*Process, []string) {
+	keep, err := b.selection(o, fam, func(i int) (*Process, []string) {
 		defer b.settle(false)
 		return b.process(b.at(i), ol.boot, ol.start, false)
 	}, func(i int) bool {
 		defer b.settle(false)
-		for next := b.at(i).files; next != 0; {
-			var f *File
-			if f, next = b.spool.get(next - 1); f != nil && touches(f, o.PathGlob) {
+		for f := range b.spooled(b.at(i)) {
+			if touches(f, o.PathGlob) {
 				return true
 			}
 		}
@@ -563,7 +562,7 @@ func newOutline(s EventSource, opts *Options) (*outline, error) {
 		b.spool.close()
 		return nil, err
 	}
-	ol.f = b.forest(keep, start)
+	ol.f = b.forest(keep, fam)
 	ol.conts = b.containers(keep, b.container)
 	return ol, nil
 }
