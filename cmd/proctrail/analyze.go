@@ -162,20 +162,20 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		warnLosses(stderr, c)
 		return writeOutput(output, stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
 	}
-	if format == "json" {
-		// Built and written as one: the whole model is never held.
-		return writeOutput(output, stdout, func(w io.Writer) error {
-			c, err := analyze.BuildJSON(w, s, opts)
-			if err == nil {
-				warnLosses(stderr, c)
-			}
-			return err
-		})
+	// JSON and the text tree are built and written as one, a process at a
+	// time: the whole model is never held.
+	var stream func(io.Writer) (analyze.Capture, error)
+	switch format {
+	case "json":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildJSON(w, s, opts) }
+	case "tree":
+		stream = func(w io.Writer) (analyze.Capture, error) {
+			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: withFiles})
+		}
 	}
-	if format == "tree" {
-		// Streamed as JSON is: a process's lines, then the next.
+	if stream != nil {
 		return writeOutput(output, stdout, func(w io.Writer) error {
-			c, err := analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: withFiles})
+			c, err := stream(w)
 			if err == nil {
 				warnLosses(stderr, c)
 			}
