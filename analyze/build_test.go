@@ -322,6 +322,7 @@ func TestFinalizeFreesState(t *testing.T) {
 	s.at(4).exit(96, 96, 0, 0, 1)
 	s.at(4+2*float64(finalizeGrace)/1e6).fork(1, 98) // time passes
 	b := newBuilder()
+	defer b.spool.Close()
 	var ps parser
 	for _, ev := range s.evs {
 		pe := parsedEvent{ev: ev}
@@ -330,17 +331,19 @@ func TestFinalizeFreesState(t *testing.T) {
 		}
 		b.event(&pe)
 	}
-	l := b.byPID[96]
-	if l.none() || b.procs[l.seq()] != nil || b.frozen[l.seq()] == 0 {
-		t.Fatalf("exited and finalized process not frozen: %+v", l)
-	}
-	p := b.stub(l)
-	if p.procState != nil || p.retired == 0 || p.pid != 96 || len(p.tasks) != 2 {
-		t.Fatalf("thawed stub: %+v", p)
-	}
-	b.use(p)
-	if !p.finalized || p.fds != nil || len(b.byTID) != 0 || b.toFinalize.len() != 0 {
-		t.Errorf("exited process not finalized: pid %d finalized %v fds %v tids %v queue %d", p.pid, p.finalized, p.fds, b.byTID, b.toFinalize.len())
+	b.procs.Update(b.now, func() {
+		p := b.procs.Stub(b.byPID[96])
+		if p == nil || p.PID != 96 || len(p.Tasks) != 2 {
+			t.Fatalf("process 96: %+v", p)
+		}
+		if !p.Finalized() || p.FDs != nil || len(b.byTID) != 0 {
+			t.Errorf("exited process not finalized: pid %d finalized %v fds %v tids %v", p.PID, p.Finalized(), p.FDs, b.byTID)
+		}
+	})
+	// Its open file was closed at its end.
+	m := s.build(nil)
+	if want := []File{{Path: "/f", Op: "open", Mode: "r", Open: ms(1), Close: ms(4)}}; !cmp.Equal(want, files(one(t, m, 96))) {
+		t.Errorf("files (-want +got):\n%s", cmp.Diff(want, files(one(t, m, 96))))
 	}
 }
 

@@ -2,6 +2,83 @@ package analyze
 
 import "strings"
 
+// Which container a process ran in: its cgroup's, the one whose mount
+// namespace it joined, or the one its pivot_root started; else its
+// parent's. The output phase works it out once per process (memos).
+
+// containerOf is the container the process r names ran in: its own
+// cgroup's, else that of the process whose mount namespace it joined with
+// setns, else, when its cgroup is unknown and it called pivot_root, the
+// one it started there, else none when a read of its cgroup after its
+// fork names none, else its parent's.
+func (b *builder) containerOf(r ref) string {
+	m := b.memo(r)
+	if m.contDone {
+		return b.memos.conts[m.cont]
+	}
+	if m.contResolving {
+		return ""
+	}
+	p := b.procs.Get(r)
+	m.contResolving = true
+	var id string
+	switch {
+	case p.CgroupContainer != "":
+		id = p.CgroupContainer
+	case !p.JoinedMountNS.None() && b.containerOf(p.JoinedMountNS) != "":
+		id = b.containerOf(p.JoinedMountNS)
+	case p.PivotRoot != "" && !p.CgroupNamesNone:
+		// No cgroups (an auditd log): moving to a new root is what
+		// starts a container.
+		cid, rt := ContainerFromRootfs(p.PivotRoot)
+		id = b.strs.intern(cid)
+		if b.runtimes[id] == "" {
+			b.runtimes[id] = rt
+		}
+	case p.CgroupNamesNone:
+	case !p.Parent.None():
+		id = b.containerOf(p.Parent)
+	}
+	m.contResolving = false
+	m.contDone, m.cont = true, b.contMemo(id)
+	return id
+}
+
+// container returns the memo of the container of the process of index i.
+func (b *builder) container(i int) string { return b.memos.conts[b.memos.procs[i].cont] }
+
+// contMemo returns the index of container id in memos.conts, adding it.
+func (b *builder) contMemo(id string) int32 {
+	m := &b.memos
+	k, ok := m.contIndex[id]
+	if !ok {
+		k = int32(len(m.conts))
+		m.conts = append(m.conts, id)
+		m.contIndex[id] = k
+	}
+	return k
+}
+
+// cgroupInfo is a result of ContainerFromCgroup.
+type cgroupInfo struct{ id, runtime string }
+
+// maxCgroups bounds the builder's cache of ContainerFromCgroup results.
+const maxCgroups = 1024
+
+// containerFromCgroup is ContainerFromCgroup, cached: most processes share
+// their cgroup file with others.
+func (b *builder) containerFromCgroup(cgroup string) (id, runtime string) {
+	if r, ok := b.cgroups[cgroup]; ok {
+		return r.id, r.runtime
+	}
+	id, runtime = ContainerFromCgroup(cgroup)
+	if len(b.cgroups) >= maxCgroups || len(cgroup) > maxInternLen*16 {
+		return id, runtime
+	}
+	b.cgroups[strings.Clone(cgroup)] = cgroupInfo{strings.Clone(id), runtime}
+	return id, runtime
+}
+
 // Container runtimes as named in the JSON output.
 const (
 	RuntimeDocker     = "docker"

@@ -60,8 +60,8 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	if err != nil {
 		return Capture{}, err
 	}
-	defer ol.b.spool.close()
-	c, b := ol.c, ol.b
+	defer ol.close()
+	c := ol.c
 	e := newJSONEnc(w)
 	e.head(&c, ol.conts)
 	writeForest(e, ol.f.roots, ol.f.kids,
@@ -73,7 +73,7 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	if err := e.end(); err != nil {
 		return c, err
 	}
-	return c, b.spoolErr()
+	return c, ol.b.spoolErr()
 }
 
 // jsonChunk is how many bytes the encoder gathers before writing them.
@@ -507,75 +507,4 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// outline is what the streaming outputs (BuildJSON, BuildText) share: a
-// replayed builder, and the forest of the processes the options keep, in
-// output order, made without holding any process's output.
-type outline struct {
-	b     *builder
-	o     *Options
-	c     Capture
-	conts []Container
-	f     *layout
-	// boot and start are the capture's boot time and first capture time.
-	boot, start int64
-}
-
-// newOutline replays s and lays out what opts keeps. The caller closes
-// the builder's spool.
-func newOutline(s EventSource, opts *Options) (*outline, error) {
-	b, o, err := replayEvents(s, opts)
-	if err != nil {
-		return nil, err
-	}
-	info := s.Info()
-	ol := &outline{b: b, o: o, c: captureOf(info), boot: bootOf(info), start: info.Start}
-	// The identities and containers first, in the order model computes
-	// them: they are memoized, and a parent cycle makes the memos depend
-	// on that order.
-	fam := newFamily(len(b.procs))
-	for i := range b.procs {
-		p := b.at(i)
-		b.containerOf(p)
-		b.baseIdentity(p)
-		start, _ := outStart(b.use(p), ol.boot, ol.start)
-		fam.set(p, start)
-		b.settle(false) // the states back to the spool: see retire
-	}
-	// The filters choose with each process's output made anew (files
-	// read from the spool only to match PathGlob), not with all of them
-	// held: memory stays what it is without filters.
-	keep, err := b.selection(o, fam, func(i int) (*Process, []string) {
-		defer b.settle(false)
-		return b.process(b.at(i), ol.boot, ol.start, false)
-	}, func(i int) bool {
-		defer b.settle(false)
-		for f := range b.spooled(b.at(i)) {
-			if touches(f, o.PathGlob) {
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		b.spool.close()
-		return nil, err
-	}
-	ol.f = b.forest(keep, fam)
-	ol.conts = b.containers(keep, b.container)
-	return ol, nil
-}
-
-// process makes process i's output, without its files: files yields them
-// from the spool (nil with Options.NoFiles), until the next call.
-func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool)) {
-	b := ol.b
-	b.settle(false) // the last process's state
-	p := b.at(int(i))
-	out, _ = b.process(p, ol.boot, ol.start, false)
-	if !ol.o.NoFiles {
-		files = b.files(p, out)
-	}
-	return out, files
 }

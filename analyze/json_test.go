@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"proctrail/analyze/internal/spool"
 	"proctrail/replay"
 )
 
@@ -322,7 +323,7 @@ func FuzzBuildJSON(f *testing.F) {
 		if _, err := BuildJSON(&want, s.source(), nil); err != nil {
 			t.Fatal(err)
 		}
-		withSpoolSizes(t, spoolSizes{mem: 512, read: 256})
+		withSpoolSizes(t, spool.Sizes{Mem: 512, Read: 256})
 		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +332,7 @@ func FuzzBuildJSON(f *testing.F) {
 		}
 		// The same bytes with every process kept in memory.
 		got.Reset()
-		withNoRetire(t)
+		withKeepInMemory(t)
 		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,7 @@ func BuildText(w io.Writer, s EventSource, opts *Options, topts *TextOptions) (C
 	if err != nil {
 		return Capture{}, err
 	}
-	defer ol.b.spool.close()
+	defer ol.close()
 	t := newTextWriter(w, topts)
 	t.head(ol.c, ol.conts)
 	var walk func(i int32, prefix string, last, root bool)

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"proctrail/analyze/internal/procstore"
+
 	"path"
 	"slices"
 	"strings"
@@ -12,7 +14,7 @@ import (
 // are called only for the filters set, so a caller may compute them on
 // demand rather than hold every process.
 func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, []string), touched func(i int) bool) ([]bool, error) {
-	n := len(b.procs)
+	n := b.procs.Len()
 	keep := make([]bool, n)
 	for i := range keep {
 		keep[i] = true
@@ -27,8 +29,8 @@ func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, 
 		if children == nil {
 			children = make([][]int, n)
 			for i, par := range fam.parent {
-				if !par.none() {
-					children[par.seq()] = append(children[par.seq()], i)
+				if !par.None() {
+					children[par.Index()] = append(children[par.Index()], i)
 				}
 			}
 		}
@@ -58,8 +60,8 @@ func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, 
 			}
 			sel[i] = true
 			// Bounded by n steps: a parent cycle cannot loop forever.
-			for p, steps := fam.parent[i], 0; !p.none() && !sel[p.seq()] && steps <= n; p, steps = fam.parent[p.seq()], steps+1 {
-				sel[p.seq()] = true
+			for p, steps := fam.parent[i], 0; !p.None() && !sel[p.Index()] && steps <= n; p, steps = fam.parent[p.Index()], steps+1 {
+				sel[p.Index()] = true
 			}
 		}
 		return sel
@@ -72,7 +74,7 @@ func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, 
 		if len(b.commands) == 0 {
 			return nil, ErrNoCommand
 		}
-		and(subtree(func(i int) bool { return slices.Contains(b.commands, int32(i)) }))
+		and(subtree(func(i int) bool { return slices.Contains(b.commands, procstore.RefOf(i)) }))
 	}
 	if o.Container != "" {
 		sel := make([]bool, n)

@@ -1,0 +1,468 @@
+package analyze
+
+import (
+	"cmp"
+	"encoding/hex"
+	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"proctrail/replay"
+)
+
+// Reading audit events: the records of one syscall become a call, with
+// only the fields the filter uses. This runs ahead of the builder, on a
+// goroutine of its own (see pipeline.go).
+
+// pathItem is one PATH record of an event.
+type pathItem struct {
+	item       int
+	name       string
+	hasName    bool
+	nametype   string
+	dev, inode string
+	dir        bool
+}
+
+// call is one audited syscall, its records parsed.
+type call struct {
+	sc      string
+	comm    string
+	exe     string
+	success bool
+	exit    int64
+	exitNum bool
+	errno   string
+	a       [4]uint64
+	cwd     string
+	hasCwd  bool
+	items   []pathItem
+	header  int64
+	t       int64
+	pid     int32
+	ppid    int32
+	uid     int64
+	hasUID  bool
+	// argv is a successful execve's, from its EXECVE records; nil when
+	// they are missing or malformed.
+	argv []string
+}
+
+// parser reads audit events into calls. It holds no state of the
+// analysis, only a cache, so that it can run ahead of the builder on a
+// goroutine of its own (see readEvents).
+//
+// Records are read with a small parser of their key=value text rather than
+// auparse's, which matches regular expressions and was two thirds of the
+// analysis time: only a dozen keys are needed, and the kernel writes each
+// either "quoted", as a bare token, or hex-encoded when it holds special
+// bytes (audit_log_untrustedstring).
+type parser struct {
+	syscalls map[syscallKey]string // a cache of syscall names
+}
+
+// parse reads ev, received at capture time capT, into c, its PATH items
+// appended to items, which it returns. ok is false for an event the
+// builder skips: one without a SYSCALL record (CONFIG_CHANGE, USER_*, …),
+// of an unknown syscall, or without a pid. The strings of c point into
+// ev's records.
+func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []pathItem) (ok bool, _ []pathItem) {
+	*c = call{header: ev.Time.UnixNano()}
+	first := len(items)
+	var sys *replay.AuditRecord
+	for i := range ev.Records {
+		r := &ev.Records[i]
+		switch r.Type {
+		case auparse.AUDIT_SYSCALL:
+			if sys == nil {
+				sys = r
+			}
+		case auparse.AUDIT_CWD:
+			// Not in the for statement: Go would copy f at each iteration.
+			f := newFields(r.Text)
+			for f.next() {
+				if f.key == "cwd" {
+					c.cwd, c.hasCwd = untrusted(f.val, f.quoted)
+				}
+			}
+		case auparse.AUDIT_PATH:
+			var it pathItem
+			// Not in the for statement: Go would copy f at each iteration.
+			f := newFields(r.Text)
+			for f.next() {
+				switch v := f.val; f.key {
+				case "item":
+					it.item, _ = atoi(v)
+				case "name":
+					it.name, it.hasName = untrusted(v, f.quoted)
+				case "nametype":
+					it.nametype = v
+				case "dev":
+					it.dev = v
+				case "inode":
+					it.inode = v
+				case "mode":
+					it.dir = strings.HasPrefix(v, "04")
+				}
+			}
+			items = append(items, it)
+		}
+	}
+	c.items = items[first:len(items):len(items)]
+	if sys == nil {
+		return false, items
+	}
+	var arch, num, pidS, ppidS, uidS string
+	// Not in the for statement: Go would copy f at each iteration.
+	f := newFields(sys.Text)
+	for f.next() {
+		// By length first: a SYSCALL record has some thirty fields, and
+		// most are not wanted.
+		k, v := f.key, f.val
+		switch len(k) {
+		case 2:
+			if k[0] == 'a' && k[1] >= '0' && k[1] <= '3' {
+				c.a[k[1]-'0'], _ = parseHex64(v)
+			}
+		case 3:
+			switch k {
+			case "pid":
+				pidS = v
+			case "uid":
+				uidS = v
+			case "exe":
+				c.exe, _ = untrusted(v, f.quoted)
+			}
+		case 4:
+			switch k {
+			case "arch":
+				arch = v
+			case "exit":
+				if n, err := parseDec(v, 64); err == nil {
+					c.exit, c.exitNum = n, true
+				}
+			case "ppid":
+				ppidS = v
+			case "comm":
+				c.comm, _ = untrusted(v, f.quoted)
+			}
+		case 7:
+			switch k {
+			case "syscall":
+				num = v
+			case "success":
+				c.success = v == "yes"
+			}
+		}
+	}
+	c.sc = ps.syscallName(arch, num)
+	if c.exitNum && c.exit < 0 {
+		c.errno = errnoName(-c.exit)
+	}
+	slices.SortStableFunc(c.items, func(x, y pathItem) int { return cmp.Compare(x.item, y.item) })
+	// The header time is the kernel's coarse clock at the syscall,
+	// printed in milliseconds: the truth lies within auditClockSlack
+	// after it, and before the capture time, which lags by kauditd's
+	// queue (milliseconds, or seconds in a backlog).
+	c.t = capT
+	if c.header != 0 && capT-c.header > auditClockSlack {
+		c.t = c.header + auditClockSlack
+	}
+	pid, err := parseDec(pidS, 32)
+	if err != nil || pid <= 0 || c.sc == "" {
+		return false, items
+	}
+	ppid, _ := parseDec(ppidS, 32)
+	c.pid, c.ppid = int32(pid), int32(ppid)
+	c.uid, err = parseDec(uidS, 64)
+	c.hasUID = err == nil
+	if (c.sc == "execve" || c.sc == "execveat") && c.success {
+		if argv, err := ev.Argv(); err == nil {
+			c.argv = argv
+		}
+	}
+	return true, items
+}
+
+// target returns the PATH item a syscall acts on: the first of nametype
+// want, else the first that is not a PARENT item (those name a directory
+// the kernel looked up, and can print the cwd instead of a dirfd's
+// directory).
+func (c *call) target(want string) *pathItem {
+	if want != "" {
+		for i := range c.items {
+			if c.items[i].nametype == want && c.items[i].hasName {
+				return &c.items[i]
+			}
+		}
+	}
+	for i := range c.items {
+		if c.items[i].nametype != "PARENT" && c.items[i].hasName {
+			return &c.items[i]
+		}
+	}
+	return nil
+}
+
+// parentOf returns the PARENT item describing it's directory: for a
+// CREATE, the last PARENT item (rename lists the old then the new
+// directory); otherwise the first.
+func (c *call) parentOf(it *pathItem) *pathItem {
+	var found *pathItem
+	for i := range c.items {
+		if c.items[i].nametype == "PARENT" {
+			found = &c.items[i]
+			if it.nametype != "CREATE" {
+				return found
+			}
+		}
+	}
+	return found
+}
+
+// fields scans the key=value pairs of an audit record's text (after its
+// audit(…): header): after each next that reports true, key and val hold
+// a pair, val without its quotes, and quoted says it had them. Words
+// without '=' are skipped; an unterminated quote runs to the end.
+//
+// It runs over every field of every record, the analysis's hottest loop:
+// bytes are classified with tables, and when the text holds no tab or
+// newline (the kernel's never do: it hex-encodes such strings) unquoted
+// values, most of the bytes, are skipped with strings.IndexByte.
+type fields struct {
+	text, key, val string
+	quoted         bool
+	plain          bool // text holds no '\t' or '\n': ' ' is the only separator
+}
+
+// fieldSkip marks the bytes skipped between pairs; fieldKeyEnd those that
+// end a key.
+var fieldSkip, fieldKeyEnd = func() (skip, keyEnd [256]bool) {
+	for _, c := range []byte{' ', '\t', '\n'} {
+		skip[c], keyEnd[c] = true, true
+	}
+	skip[':'], keyEnd['='] = true, true
+	return skip, keyEnd
+}()
+
+func newFields(text string) fields {
+	if strings.HasPrefix(text, "audit(") {
+		if i := strings.IndexByte(text, ')'); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	return fields{text: text, plain: strings.IndexByte(text, '\t') < 0 && strings.IndexByte(text, '\n') < 0}
+}
+
+func (f *fields) next() bool {
+	var ok bool
+	f.key, f.val, f.text, f.quoted, ok = nextField(f.text, f.plain)
+	return ok
+}
+
+// nextField is fields.next on values, which stay in registers.
+func nextField(text string, plain bool) (key, val, rest string, quoted, ok bool) {
+	for {
+		i := 0
+		for i < len(text) && fieldSkip[text[i]] {
+			i++
+		}
+		text = text[i:]
+		if plain {
+			i = indexKeyEnd(text)
+		} else {
+			i = 0
+			for i < len(text) && !fieldKeyEnd[text[i]] {
+				i++
+			}
+		}
+		if i == len(text) {
+			return "", "", "", false, false
+		}
+		if text[i] != '=' || i == 0 {
+			text = text[i+1:]
+			continue
+		}
+		key, text = text[:i], text[i+1:]
+		if text != "" && (text[0] == '"' || text[0] == '\'') {
+			if j := strings.IndexByte(text[1:], text[0]); j >= 0 {
+				return key, text[1 : j+1], text[j+2:], true, true
+			}
+			return key, text[1:], "", true, true
+		}
+		j := len(text)
+		if plain {
+			j = indexSpace(text)
+		} else {
+			for k := 0; k < len(text); k++ {
+				if c := text[k]; c == ' ' || c == '\t' || c == '\n' {
+					j = k
+					break
+				}
+			}
+		}
+		return key, text[:j], text[j:], false, true
+	}
+}
+
+// Eight bytes at a time (SWAR): matchByte(x, c) has the high bit of the
+// lowest byte of x equal to c set, and none below it (bytes above a match
+// may be marked wrongly, which the callers ignore).
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+func matchByte(x, c uint64) uint64 {
+	y := x ^ (swarLo * c)
+	return (y - swarLo) &^ y & swarHi
+}
+
+// indexSpace is the index of the first ' ' in s, or len(s).
+func indexSpace(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if m := matchByte(load64(s[i:]), ' '); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == ' ' {
+			return i
+		}
+	}
+	return i
+}
+
+// indexKeyEnd is the index of the first '=' or ' ' in s, or len(s).
+func indexKeyEnd(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s[i:])
+		if m := matchByte(x, ' ') | matchByte(x, '='); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '=' {
+			return i
+		}
+	}
+	return i
+}
+
+// load64 reads the first eight bytes of s, little-endian.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// parseDec is strconv.ParseInt(s, 10, bits), without its generality for
+// the short runs of digits audit records hold: the same results.
+func parseDec(s string, bits int) (int64, error) {
+	if n := len(s); n > 0 && n <= 9 { // 9 digits fit in 32 bits
+		var v int64
+		for i := range n {
+			c := s[i] - '0'
+			if c > 9 {
+				return strconv.ParseInt(s, 10, bits)
+			}
+			v = v*10 + int64(c)
+		}
+		return v, nil
+	}
+	return strconv.ParseInt(s, 10, bits)
+}
+
+func atoi(s string) (int, error) {
+	n, err := parseDec(s, 0)
+	return int(n), err
+}
+
+// parseHex is strconv.ParseUint(s, 16, bits), quicker the same way.
+func parseHex(s string, bits int) (uint64, error) {
+	if n := len(s); n > 0 && n <= bits/4 {
+		var v uint64
+		for i := range n {
+			c := s[i]
+			switch {
+			case c >= '0' && c <= '9':
+				c -= '0'
+			case c|0x20 >= 'a' && c|0x20 <= 'f':
+				c = c | 0x20 - 'a' + 10
+			default:
+				return strconv.ParseUint(s, 16, bits)
+			}
+			v = v<<4 | uint64(c)
+		}
+		return v, nil
+	}
+	return strconv.ParseUint(s, 16, bits)
+}
+
+func parseHex64(s string) (uint64, error) { return parseHex(s, 64) }
+
+// untrusted decodes a string the kernel logged with
+// audit_log_untrustedstring: quoted as is, else hex; "(null)" and "?" are
+// no value.
+func untrusted(v string, quoted bool) (string, bool) {
+	if quoted {
+		return v, true
+	}
+	if v == "(null)" || v == "?" || v == "" {
+		return "", false
+	}
+	if b, err := hex.DecodeString(v); err == nil {
+		return string(b), true
+	}
+	return v, true
+}
+
+// syscallKey is an audit arch (AUDIT_ARCH_*) and syscall number.
+type syscallKey struct {
+	arch uint32
+	num  int
+}
+
+// maxSyscallNames bounds the builder's cache of syscall names.
+const maxSyscallNames = 1024
+
+// syscallName names a syscall by its arch (AUDIT_ARCH_*, hex) and number,
+// with auparse's tables, whose lookup (two maps, a string key) is cached.
+func (ps *parser) syscallName(arch, num string) string {
+	a, err := parseHex(arch, 32)
+	if err != nil {
+		return ""
+	}
+	n, err := atoi(num)
+	if err != nil {
+		return ""
+	}
+	k := syscallKey{uint32(a), n}
+	name, ok := ps.syscalls[k]
+	if !ok {
+		name = auparse.AuditSyscalls[auparse.AuditArch(a).String()][n]
+		if ps.syscalls == nil || len(ps.syscalls) >= maxSyscallNames {
+			ps.syscalls = map[syscallKey]string{}
+		}
+		ps.syscalls[k] = name
+	}
+	return name
+}
+
+// errnoName names the errnos the analysis keeps; others are numbered.
+func errnoName(n int64) string {
+	switch n {
+	case 1:
+		return "EPERM"
+	case 2:
+		return "ENOENT"
+	case 13:
+		return "EACCES"
+	}
+	return "errno " + strconv.FormatInt(n, 10)
+}

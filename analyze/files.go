@@ -1,0 +1,161 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"path"
+	"strings"
+
+	"proctrail/analyze/internal/procstore"
+	"proctrail/analyze/internal/spool"
+)
+
+// File accesses go to the spool as they are made, each a record that
+// links to the next of its process:
+//
+//	next  int64   offset+1 of the process's next access; 0: none yet
+//	open  int64
+//	close int64   patched when the access closes
+//	path, op, mode, to, error: each a uvarint length and the bytes
+//
+// all integers little-endian. They are the part of the analysis that
+// grows with the events (a process that opens a file a million times has
+// a million accesses); in memory stays only what is open.
+const (
+	fileNext  = 0  // where next is in a file access's record
+	fileClose = 16 // where close is
+	fileFixed = 24 // the integers' bytes
+)
+
+// addFile appends f to p's file accesses and returns its offset in the
+// spool.
+func (b *builder) addFile(p *proc, f File) int64 {
+	rec := b.fileBuf[:0]
+	rec = binary.LittleEndian.AppendUint64(rec, 0)
+	rec = binary.LittleEndian.AppendUint64(rec, uint64(f.Open))
+	rec = binary.LittleEndian.AppendUint64(rec, uint64(f.Close))
+	for _, s := range [...]string{f.Path, f.Op, f.Mode, f.To, f.Error} {
+		rec = binary.AppendUvarint(rec, uint64(len(s)))
+		rec = append(rec, s...)
+	}
+	b.fileBuf = rec
+	off := b.spool.Append(rec)
+	if p.LastFile != 0 {
+		b.spool.Patch(p.LastFile-1, fileNext, uint64(off+1))
+	}
+	if p.FirstFile == 0 {
+		p.FirstFile = off + 1
+	}
+	p.LastFile = off + 1
+	return off
+}
+
+// openFile makes the access at off, just added to p, an open file.
+func (b *builder) openFile(p *proc, off int64) *procstore.OpenFile {
+	// From a slab: there is one an open.
+	if len(b.opens) == 0 {
+		b.opens = make([]procstore.OpenFile, openSlab)
+	}
+	f := &b.opens[0]
+	b.opens = b.opens[1:]
+	*f = procstore.OpenFile{Off: off, Owner: p.Ref()}
+	return f
+}
+
+const openSlab = 256
+
+// closeFile closes f at t.
+func (b *builder) closeFile(f *procstore.OpenFile, t int64) {
+	f.Close = t
+	b.spool.Patch(f.Off, fileClose, uint64(t))
+}
+
+// fileReader reads file accesses back from a spool.
+type fileReader struct {
+	sp      *spool.Spool
+	scratch File
+}
+
+// read decodes the access at off into a File valid until the next read,
+// and returns the offset+1 of the next access of its process (0: none).
+func (r *fileReader) read(off int64) (*File, int64) {
+	d := r.sp.Record(off)
+	if len(d) < fileFixed {
+		r.sp.Corrupt(off)
+		return nil, 0
+	}
+	f := &r.scratch
+	next := int64(binary.LittleEndian.Uint64(d[fileNext:]))
+	f.Open = int64(binary.LittleEndian.Uint64(d[8:]))
+	f.Close = int64(binary.LittleEndian.Uint64(d[fileClose:]))
+	d = d[fileFixed:]
+	for _, dst := range [...]*string{&f.Path, &f.Op, &f.Mode, &f.To, &f.Error} {
+		l, k := binary.Uvarint(d)
+		if k <= 0 || l > uint64(len(d)-k) {
+			r.sp.Corrupt(off)
+			return nil, 0
+		}
+		*dst = r.sp.Intern(d[k : k+int(l)])
+		d = d[k+int(l):]
+	}
+	return f, next
+}
+
+// spooled yields the file accesses whose chain begins at first (a
+// process's FirstFile) as the spool holds them (times not clamped to the
+// process's life), in the order they were made. The File is valid until
+// the next.
+func (b *builder) spooled(first int64) func(yield func(*File) bool) {
+	return func(yield func(*File) bool) {
+		r := fileReader{sp: b.spool}
+		for next := first; next != 0; {
+			var f *File
+			if f, next = r.read(next - 1); f == nil || !yield(f) {
+				return
+			}
+		}
+	}
+}
+
+// resolve makes an item's name absolute: against the directory of dirfd,
+// or the event's cwd for AT_FDCWD. A dirfd not in the fd table is found
+// by the inode of the PARENT item among directories seen before; failing
+// that, the name stays relative rather than be joined to a wrong
+// directory.
+func (b *builder) resolve(p *proc, c *call, dirfd int32, it *pathItem) string {
+	name := it.name
+	var dir string
+	switch {
+	case strings.HasPrefix(name, "/"):
+	case dirfd == atFDCWD:
+		dir = p.Cwd
+		if c.hasCwd {
+			dir = c.cwd
+		}
+	default:
+		if e := b.lookupFD(p, dirfd); e != nil {
+			dir = e.Path
+		} else if par := c.parentOf(it); par != nil && par.inode != "" {
+			dir = b.dirs[dirKey{par.dev, par.inode}]
+		}
+	}
+	out := b.joinPath(dir, name)
+	if it.dir && it.inode != "" && strings.HasPrefix(out, "/") {
+		if len(b.dirs) >= maxDirs {
+			clear(b.dirs)
+		}
+		b.dirs[dirKey{strings.Clone(it.dev), strings.Clone(it.inode)}] = out
+	}
+	return out
+}
+
+// joinPath joins name to dir and cleans it; with no dir, a relative name
+// stays relative.
+func (b *builder) joinPath(dir, name string) string {
+	if strings.HasPrefix(name, "/") || dir == "" {
+		if name == "" {
+			return dir
+		}
+		return b.strs.intern(path.Clean(name))
+	}
+	return b.strs.intern(path.Join(dir, name))
+}

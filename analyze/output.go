@@ -1,0 +1,404 @@
+package analyze
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"proctrail/analyze/internal/procstore"
+	"proctrail/formats"
+	"proctrail/replay"
+)
+
+// The output phase. After the replay, the options choose the processes
+// to keep (select.go) and the forest of the kept ones is laid out, in
+// output order; then each process is made into its output form, a
+// Process, when its turn comes. Every output goes this one way: Build
+// collects the Processes into a Model, BuildJSON and BuildText write each
+// and drop it, so that memory stays what the replay needed.
+
+// Build replays s through the filter and returns the model of what
+// happened, reduced by opts (nil for everything). It reads s to io.EOF and
+// does not close it. The capture alone determines the result: Build uses
+// no clock, no map order and no live system state.
+//
+// The process connector is the authority on lifetimes, parentage and
+// threads; audit adds exe, argv, cwd, files and namespaces; procfs records
+// add the processes alive at the start, cgroups (containers) and
+// identities when audit is off. See the package documentation for the
+// rules.
+func Build(s EventSource, opts *Options) (*Model, error) {
+	ol, err := newOutline(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer ol.close()
+	m := &Model{Capture: ol.c, Containers: ol.conts}
+	collect := func(i int32) *Process {
+		out, files := ol.process(i)
+		if files != nil {
+			for f := range files {
+				out.Files = append(out.Files, *f)
+			}
+		}
+		return out
+	}
+	// Without recursion: a deep fork chain cannot exhaust the stack.
+	type made struct {
+		i   int32
+		out *Process
+	}
+	var todo []made
+	for _, r := range ol.f.roots {
+		out := collect(r)
+		m.Processes = append(m.Processes, out)
+		todo = append(todo, made{r, out})
+	}
+	for len(todo) > 0 {
+		t := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, k := range ol.f.kids(t.i) {
+			out := collect(k)
+			t.out.Children = append(t.out.Children, out)
+			todo = append(todo, made{k, out})
+		}
+	}
+	if err := ol.b.spoolErr(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// outline is the output phase: a replayed builder, and the forest of the
+// processes the options keep, in output order, made without holding any
+// process's output.
+type outline struct {
+	b     *builder
+	o     *Options
+	c     Capture
+	conts []Container
+	f     *layout
+	// boot and start are the capture's boot time and first capture time.
+	boot, start int64
+}
+
+// newOutline replays s and lays out what opts keeps. The caller closes
+// it.
+func newOutline(s EventSource, opts *Options) (*outline, error) {
+	b, o, err := runFilter(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	info := s.Info()
+	ol := &outline{b: b, o: o, c: captureOf(info), boot: bootOf(info), start: info.Start}
+	// The containers and identities first, in the order of the
+	// processes: they are memoized, and a parent cycle (only hostile
+	// input makes one) makes the memos depend on that order.
+	fam := newFamily(b.procs.Len())
+	for p := range b.procs.All() {
+		b.containerOf(p.Ref())
+		b.baseIdentity(p.Ref())
+		start, _ := outStart(p, ol.boot, ol.start)
+		fam.set(p, start)
+	}
+	// The filters choose with each process's output made anew (files
+	// read from the spool only to match PathGlob), not with all of them
+	// held: memory stays what it is without filters.
+	keep, err := b.selection(o, fam, func(i int) (out *Process, names []string) {
+		b.procs.View(func() { out, names = b.process(b.procs.Get(procstore.RefOf(i)), ol.boot, ol.start) })
+		return out, names
+	}, func(i int) (hit bool) {
+		b.procs.View(func() {
+			for f := range b.spooled(b.procs.Stub(procstore.RefOf(i)).FirstFile) {
+				if touches(f, o.PathGlob) {
+					hit = true
+					return
+				}
+			}
+		})
+		return hit
+	})
+	if err != nil {
+		ol.close()
+		return nil, err
+	}
+	ol.f = b.forest(keep, fam)
+	ol.conts = b.containers(keep)
+	return ol, nil
+}
+
+// close releases the spool.
+func (ol *outline) close() { ol.b.spool.Close() }
+
+// process makes process i's output, without its files: files yields them
+// from the spool (nil with Options.NoFiles), until the next call.
+func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool)) {
+	b := ol.b
+	var first int64
+	b.procs.View(func() {
+		p := b.procs.Get(procstore.RefOf(int(i)))
+		out, _ = b.process(p, ol.boot, ol.start)
+		first = p.FirstFile
+	})
+	if !ol.o.NoFiles {
+		files = b.files(first, out)
+	}
+	return out, files
+}
+
+func captureOf(info replay.CaptureInfo) Capture {
+	return Capture{
+		Files:             slices.Clone(info.Files),
+		Host:              info.Host,
+		Kernel:            info.Kernel,
+		Start:             info.Start,
+		End:               info.End,
+		ConnectorMessages: info.Messages[formats.SourceConnector],
+		ConnectorLost:     info.Lost[formats.SourceConnector],
+		AuditMessages:     info.Messages[formats.SourceAudit],
+		AuditEvents:       info.AuditEvents,
+		AuditLost:         info.Lost[formats.SourceAudit],
+		AuditGaps:         info.AuditGaps,
+		ProcfsRecords:     info.Messages[formats.SourceProcfs],
+		UnreadableBytes:   info.UnreadableBytes,
+		SkippedLines:      info.SkippedLines(),
+	}
+}
+
+func bootOf(info replay.CaptureInfo) int64 {
+	if info.BootTime.IsZero() {
+		return 0
+	}
+	return info.BootTime.UnixNano()
+}
+
+// family is what the output phase's passes need of every process, taken
+// in one pass: its parent, its pid and its output start, by index.
+type family struct {
+	parent []ref
+	pid    []int32
+	start  []int64
+}
+
+func newFamily(n int) *family {
+	return &family{parent: make([]ref, n), pid: make([]int32, n), start: make([]int64, n)}
+}
+
+// set records p, whose output starts at start.
+func (f *family) set(p *proc, start int64) {
+	i := p.Ref().Index()
+	f.parent[i], f.pid[i], f.start[i] = p.Parent, p.PID, start
+}
+
+// layout is what forest lays out: the roots, and the kids of process i
+// at the front of its range of kid, off[i] to off[i+1]: len[i] of them.
+// Flat arrays of int32: a few bytes per process of the capture.
+type layout struct {
+	roots []int32
+	off   []int32
+	kid   []int32
+	len   []int32
+}
+
+// kids returns the kids of i in output order.
+func (f *layout) kids(i int32) []int32 { return f.kid[f.off[i] : f.off[i]+f.len[i]] }
+
+// forest lays out the forest of the kept processes, given each process's
+// output start time: the roots, and each process's children, in output
+// order (start, pid, then order of creation). A parent cycle (only
+// hostile input makes one) is cut at its earliest process.
+func (b *builder) forest(keep []bool, fam *family) *layout {
+	n := len(keep)
+	parents := make([]int32, n) // index+1 of the kept parent; 0: a root
+	f := &layout{off: make([]int32, n+1), kid: make([]int32, 0, n), len: make([]int32, n)}
+	for i := range n {
+		if !keep[i] {
+			continue
+		}
+		if par := fam.parent[i]; !par.None() && keep[par.Index()] {
+			parents[i] = int32(par)
+			f.off[par.Index()+1]++
+		} else {
+			f.roots = append(f.roots, int32(i))
+		}
+	}
+	// Each process's children, in order of creation, as a range of kid.
+	for i := range n {
+		f.off[i+1] += f.off[i]
+	}
+	f.kid = f.kid[:f.off[n]]
+	next := slices.Clone(f.off[:n])
+	for i := range n {
+		if par := parents[i]; par != 0 {
+			f.kid[next[par-1]] = int32(i)
+			next[par-1]++
+		}
+	}
+	next = nil
+	order := func(a, c int32) int {
+		return cmp.Or(cmp.Compare(fam.start[a], fam.start[c]), cmp.Compare(fam.pid[a], fam.pid[c]), cmp.Compare(a, c))
+	}
+	placed := make([]bool, n)
+	place := func(root int32) {
+		stack := []int32{root}
+		placed[root] = true
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			cs := f.kid[f.off[i]:f.off[i+1]]
+			slices.SortFunc(cs, order)
+			// The kids are the children not placed yet, moved to the
+			// front of the range.
+			for _, k := range cs {
+				if placed[k] {
+					continue
+				}
+				placed[k] = true
+				f.kid[f.off[i]+f.len[i]] = k
+				f.len[i]++
+				stack = append(stack, k)
+			}
+		}
+	}
+	slices.SortFunc(f.roots, order)
+	for _, r := range f.roots {
+		place(r)
+	}
+	for i := range int32(n) {
+		if keep[i] && !placed[i] {
+			// In a cycle: cut it here. Its parent's list skips it, placed.
+			f.roots = append(f.roots, i)
+			place(i)
+		}
+	}
+	slices.SortFunc(f.roots, order)
+	return f
+}
+
+// containers lists the containers of the kept processes; the rootfs comes
+// from any process of it.
+func (b *builder) containers(keep []bool) []Container {
+	conts := map[string]*Container{}
+	for i := range keep {
+		id := b.container(i)
+		if id == "" {
+			continue
+		}
+		c := conts[id]
+		if c == nil {
+			c = &Container{ID: id, Runtime: cmp.Or(b.runtimes[id], RuntimeUnknown)}
+			conts[id] = c
+		}
+		if c.Rootfs == "" {
+			b.procs.View(func() { c.Rootfs = b.procs.Get(procstore.RefOf(i)).PivotRoot })
+		}
+		if keep[i] {
+			c.Processes++
+		}
+	}
+	var out []Container
+	for _, c := range conts {
+		if c.Processes > 0 {
+			out = append(out, *c)
+		}
+	}
+	slices.SortFunc(out, func(a, c Container) int { return strings.Compare(a.ID, c.ID) })
+	return out
+}
+
+// outStart is p's start time in the output, and whether it was alive
+// before the capture started.
+func outStart(p *proc, boot, captureStart int64) (start int64, before bool) {
+	start = p.Start
+	if !p.ForkSeen {
+		known := p.StartTicks != 0 && boot != 0
+		if known {
+			start = min(boot+int64(p.StartTicks)*clockTick, p.Start)
+		} else if p.InSnapshot && captureStart != 0 {
+			start = min(p.Start, captureStart)
+		}
+		before = !p.CreatedByClone && !(known && start >= captureStart)
+	}
+	return start, before
+}
+
+// process converts p to its output form, without its files (see
+// [builder.files]), and returns every name it bore.
+func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string) {
+	out := &Process{PID: p.PID, PPID: p.PPID, UID: p.UID, Container: b.containerOf(p.Ref()), Command: p.Command}
+	if !p.Parent.None() {
+		out.PPID = b.procs.Stub(p.Parent).PID
+	}
+	out.Start, out.BeforeCapture = outStart(p, boot, captureStart)
+	out.End = p.End()
+	if p.Exited {
+		out.Exited, out.ExitCode, out.Signal, out.CoreDumped = true, p.ExitCode, p.Signal, p.CoreDumped
+	} else if p.ExitGroup.Seen {
+		out.Exited, out.ExitCode = true, p.ExitGroup.Code
+		if out.End == 0 {
+			out.End = p.ExitGroup.Time
+		}
+	}
+	if out.End != 0 && out.End < out.Start {
+		out.End = out.Start
+	}
+	clamp := func(t int64) int64 { return clampTo(t, out.Start, out.End) }
+
+	id, names := b.identityOf(p)
+	out.Comm, out.Exe, out.Argv, out.Cwd = id.Comm, id.Exe, id.Argv, id.Cwd
+	if len(p.Execs) > 0 {
+		out.Execs = make([]Exec, 0, len(p.Execs))
+	}
+	for _, x := range p.Execs {
+		xi := execIdentity(x)
+		out.Execs = append(out.Execs, Exec{Time: clamp(x.Time), Exe: xi.Exe, Argv: xi.Argv, Cwd: xi.Cwd})
+	}
+	out.Threads = make([]Thread, 0, len(p.Tasks))
+	for _, tk := range p.Tasks {
+		th := Thread{TID: tk.TID, Start: tk.Start, End: tk.End}
+		if th.Start == 0 {
+			th.Start = out.Start
+		}
+		th.Start = clamp(th.Start)
+		if th.End == 0 {
+			th.End = out.End
+		} else {
+			th.End = clamp(th.End)
+		}
+		out.Threads = append(out.Threads, th)
+	}
+	// The main thread first, the others by tid.
+	slices.SortStableFunc(out.Threads[1:], func(a, c Thread) int { return cmp.Or(cmp.Compare(a.TID, c.TID), cmp.Compare(a.Start, c.Start)) })
+	return out, names
+}
+
+// clampTo brings t within [start, end]; end 0 is no end.
+func clampTo(t, start, end int64) int64 {
+	if t < start {
+		t = start
+	}
+	if end != 0 && t > end {
+		t = end
+	}
+	return t
+}
+
+// files yields the file accesses whose chain begins at first, of a
+// process whose output form without files is out, in the order they were
+// made, their times clamped to its life. The File is valid until the
+// next.
+func (b *builder) files(first int64, out *Process) func(yield func(*File) bool) {
+	return func(yield func(*File) bool) {
+		for f := range b.spooled(first) {
+			f.Open = clampTo(f.Open, out.Start, out.End)
+			if f.Close != 0 {
+				f.Close = max(clampTo(f.Close, out.Start, out.End), f.Open)
+			} else if out.End != 0 {
+				f.Close = out.End // never closed: closed at exit
+			}
+			if !yield(f) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package analyze
+
+import (
+	"slices"
+
+	"proctrail/analyze/internal/procstore"
+	"proctrail/formats"
+)
+
+// procfs applies one of the recorder's procfs records: the snapshot of
+// the processes alive at the start, and the reads at forks and execs.
+func (b *builder) procfs(r *formats.ProcRecord, t int64) {
+	if r.Kind == formats.ProcSnapshot {
+		if r.Gone {
+			return
+		}
+		p := b.implicit(r.PID, t)
+		if !p.ForkSeen {
+			p.InSnapshot = true
+		}
+		b.enrich(p, r, t, true)
+		return
+	}
+	p := b.current(r.PID)
+	if p == nil {
+		if r.Gone {
+			return
+		}
+		p = b.newProc(r.PID, t)
+	} else if q := b.procs.Get(p.PrevIncarnation); q != nil && r.StartTicks != 0 && q.ForkTimestamp != 0 && p.ForkTimestamp != 0 {
+		// A read queued for the previous incarnation of a reused pid.
+		at := int64(r.StartTicks) * clockTick
+		if absDiff(at, int64(q.ForkTimestamp)) < absDiff(at, int64(p.ForkTimestamp)) {
+			p = q
+		}
+	}
+	if r.Kind == formats.ProcCommand {
+		p.Command = true
+		b.commands = append(b.commands, p.Ref())
+	}
+	if r.Gone {
+		return
+	}
+	b.enrich(p, r, t, !p.ForkSeen)
+	if r.Kind == formats.ProcExec || r.Kind == formats.ProcCommand {
+		if len(p.Execs) > 0 {
+			x := p.Execs[len(p.Execs)-1]
+			if !x.FromProcfs {
+				x.FromProcfs = true
+				x.Procfs = b.procIdentity(r)
+			}
+		}
+	}
+}
+
+// enrich takes from a procfs record what the other sources may lack.
+// ident says whether its exe, cmdline and cwd describe p's identity
+// before any exec (a snapshot, or a process whose creation was not seen).
+func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
+	if p.StartTicks == 0 {
+		p.StartTicks = r.StartTicks
+	}
+	if p.UID < 0 {
+		p.UID, p.UIDTime = int64(r.UIDs[0]), t
+	}
+	if !p.ForkSeen {
+		b.reportedParent(p, r.PPID, t)
+	}
+	if ident && !p.HasProcfsIdentity && len(p.Execs) == 0 {
+		p.HasProcfsIdentity = true
+		p.ProcfsIdentity = b.procIdentity(r)
+	}
+	if r.Cgroup != "" {
+		if id, rt := b.containerFromCgroup(r.Cgroup); id != "" {
+			p.CgroupContainer = b.strs.intern(id)
+			if _, ok := b.runtimes[id]; !ok {
+				b.runtimes[id] = rt
+			}
+		} else if r.Kind != formats.ProcFork {
+			// A fork's record is read as soon as the child exists,
+			// before its creator can move it: runc exec's last process
+			// is read in the host's cgroup, then joined to the
+			// container's (and a short one is gone before its exec's
+			// record). It shows nothing the child does not inherit, so
+			// only a later read says "no container".
+			p.CgroupNamesNone = true
+		}
+	}
+	if r.Kind == formats.ProcSnapshot && !p.ForkSeen {
+		for _, tid := range r.TIDs {
+			if tid == p.PID || slices.ContainsFunc(p.Tasks, func(tk procstore.Task) bool { return tk.TID == tid }) {
+				continue
+			}
+			p.Tasks = append(p.Tasks, procstore.Task{TID: tid, FromSnapshot: true})
+			b.byTID[tid] = p.Ref()
+		}
+	}
+}
+
+// procIdentity is the identity a procfs record shows.
+func (b *builder) procIdentity(r *formats.ProcRecord) procstore.Identity {
+	id := procstore.Identity{Exe: b.procExe(r.Exe), Cwd: b.strs.intern(r.Cwd), Comm: b.strs.intern(r.Comm)}
+	if len(r.Cmdline) > 0 && !(len(r.Cmdline) == 1 && r.Cmdline[0] == "") {
+		id.Argv = b.strs.internAll(r.Cmdline)
+	}
+	return id
+}
+
+// procExe is readlink /proc/PID/exe, or "" for the "/" a process
+// executed from an fd of an unlinked bind mount or a memfd shows.
+func (b *builder) procExe(s string) string {
+	if s == "/" {
+		return ""
+	}
+	return b.strs.intern(s)
+}
