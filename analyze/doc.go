@@ -6,18 +6,17 @@
 // [Build] reads a replay stream (or any [EventSource]) once, to its end,
 // and returns a [Model]; [WriteJSON], [WriteDOT] and [WriteText] render
 // it, and [BuildJSON] and [BuildText] do both, filters included, without
-// holding the Model. The result
-// depends only on the capture's bytes: no clock, no map order, no live
-// /proc. Events are applied in order, one at a time; only the parsing of
-// audit records runs ahead, on a goroutine of its own, as the replay's
-// decoding and reassembly do on theirs, so no schedule can change the
-// result. Memory follows the processes alive: file accesses go to a
-// spool (memory, then an unlinked temporary file) as they are made, a
-// process's state a second after it ends, leaving a stub of 112 bytes,
-// and the stub finalizeGrace after its end, when its fd table is dropped,
-// leaving 8 bytes (see retire.go); a late record brings them back, so the
-// output is the same. Strings the output repeats (paths, executables,
-// names) and identities are held once.
+// holding the Model. The result depends only on the capture's bytes: no
+// clock, no map order, no live /proc. Events are applied in order, one at
+// a time; only the parsing of audit records runs ahead, on a goroutine of
+// its own, as the replay's decoding and reassembly do on theirs, so no
+// schedule can change the result. Memory follows the processes alive:
+// file accesses go to a spool (memory, then an unlinked temporary file)
+// as they are made, and processes that ended go there too, a second
+// after their end, whole once their fd tables are dropped (finalizeGrace
+// after it), leaving 8 bytes each (see internal/procstore); a late record
+// brings them back, so the output is the same. Strings the output
+// repeats (paths, executables, names) and identities are held once.
 //
 // # Sources and their authority
 //
