@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"proctrail/record"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"proctrail/formats"
+	"proctrail/internal/units"
 	"proctrail/replay"
 )
 
@@ -247,7 +247,7 @@ func printInfo(w io.Writer, fi fileInfo) {
 	} else {
 		row("Span", "no messages")
 	}
-	row("Frames", "%d, %s", fi.Frames, record.FormatBytes(fi.Bytes))
+	row("Frames", "%d, %s", fi.Frames, units.Bytes(fi.Bytes))
 	for _, src := range []string{"connector", "audit", "procfs"} {
 		if fi.Imported != nil && src != "audit" {
 			continue // an import declares the audit interface alone
