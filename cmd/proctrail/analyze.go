@@ -271,7 +271,8 @@ func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
 // writeOutput runs render on the file -o names, or on stdout. The file is
 // created where -o says and nowhere else, at render's first write, so that
 // an analysis that fails first leaves it alone; it is removed when render
-// or the write fails later, so that no truncated output is left behind.
+// or the write fails later, so that no truncated output is left behind,
+// unless it is not a regular file (a device such as /dev/full).
 func writeOutput(output string, stdout io.Writer, render func(io.Writer) error) error {
 	if output == "" || output == "-" {
 		w := bufio.NewWriterSize(stdout, 64<<10)
@@ -290,10 +291,11 @@ func writeOutput(output string, stdout io.Writer, render func(io.Writer) error) 
 		_, err = f.Write(nil) // an empty output is still a file
 	}
 	if f.f != nil {
+		regular := regularFile(f.f)
 		if cerr := f.f.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil {
+		if err != nil && regular {
 			os.Remove(output)
 		}
 	}

@@ -47,7 +47,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			return runRecord(c.Context, cfg, os.Stdin, c.App.Writer, c.App.ErrWriter)
+			return runRecord(c.Context, cfg, os.Stdin, rawWriter(c.App.Writer), c.App.ErrWriter)
 		},
 	}
 }
