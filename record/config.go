@@ -1,7 +1,6 @@
 package record
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -72,17 +71,4 @@ type Result struct {
 	// CPU is the recorder's own CPU time (user + system), not the
 	// command's.
 	CPU time.Duration
-}
-
-// FormatBytes writes a byte count for people: "512 B", "1.5 KiB", "3.2 MiB".
-func FormatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

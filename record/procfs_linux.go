@@ -56,7 +56,6 @@ var (
 	procNameRoot    = []byte("root\x00")
 	procNameCmdline = []byte("cmdline\x00")
 	procNameCgroup  = []byte("cgroup\x00")
-	procNameDot     = []byte(".\x00")
 )
 
 // ProcReader reads /proc/PID into a [formats.ProcRecord], reusing its

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"proctrail/formats"
+	"proctrail/internal/units"
 )
 
 // Record records until ctx is done, cfg.Duration has passed, or the command
@@ -323,7 +324,7 @@ func (r *recorder) ticker(stop <-chan struct{}, cancel context.CancelFunc) {
 				audit = fmt.Sprintf("%d/s", rate[formats.SourceAudit])
 			}
 			fmt.Fprintf(r.cfg.Status, "\r\x1b[Kconnector %d/s  audit %s  procfs %d/s  written %s  lost %d",
-				rate[formats.SourceConnector], audit, rate[formats.SourceProcfs], FormatBytes(written), lost)
+				rate[formats.SourceConnector], audit, rate[formats.SourceProcfs], units.Bytes(written), lost)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -228,6 +229,34 @@ func (tb *tab) waitFor(t *testing.T, js string) {
 	}
 }
 
+// typeSearch types q into the search box, a key at a time as a reader
+// does, and waits until the page has applied the whole query. The page
+// applies a search a moment after each key, so the count it shows first
+// may be that of a prefix of q; #search-count's data-query says which
+// query the page shows.
+func (tb *tab) typeSearch(t *testing.T, q string) {
+	t.Helper()
+	tb.do(t, chromedp.SendKeys(chromedp.CSS("#search"), q))
+	tb.waitFor(t, `document.getElementById('search-count').dataset.query === `+jsString(t, q))
+}
+
+// clearSearch clears the search with Escape, as a reader does.
+func (tb *tab) clearSearch(t *testing.T) {
+	t.Helper()
+	tb.do(t, clickOn("#search"), chromedp.KeyEvent(kb.Escape))
+	tb.waitFor(t, `(function (c) { return document.getElementById('search').value === '' && c.textContent === '' && c.dataset.query === undefined; })(document.getElementById('search-count'))`)
+}
+
+// jsString returns s as a JavaScript string literal.
+func jsString(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // clickOn clicks the middle of the element that css selects, scrolled
 // into view, with real mouse events. (chromedp.Click waits for chromedp's
 // own copy of the DOM, which misses rows inserted deep in a subtree.)
@@ -370,10 +399,8 @@ func TestBrowserSmall(t *testing.T) {
 
 	search := func(t *testing.T, q string) {
 		t.Helper()
-		tb.do(t, clickOn("#search"), chromedp.KeyEvent(kb.Escape)) // Escape clears
-		tb.waitFor(t, `document.getElementById('search').value === '' && document.getElementById('search-count').textContent === ''`)
-		tb.do(t, chromedp.SendKeys(chromedp.CSS("#search"), q))
-		tb.waitFor(t, `document.getElementById('search-count').textContent !== ''`)
+		tb.clearSearch(t)
+		tb.typeSearch(t, q)
 	}
 	for _, tt := range []struct {
 		name, query string
@@ -456,8 +483,7 @@ func TestBrowserSmall(t *testing.T) {
 	})
 
 	t.Run("clear search keeps selection", func(t *testing.T) {
-		tb.do(t, clickOn("#search"), chromedp.KeyEvent(kb.Escape))
-		tb.waitFor(t, `document.getElementById('search-count').textContent === ''`)
+		tb.clearSearch(t)
 		if got := eval[string](t, tb, `(document.querySelector('#tree .row.sel') || {dataset: {}}).dataset.pid`); got != "4428" {
 			t.Errorf("selected row after clearing the search: %q, want 4428", got)
 		}
@@ -553,8 +579,7 @@ func TestBrowserSparse(t *testing.T) {
 			if tt.rows > 0 {
 				tb.do(t, clickOn(`#tree .row[data-pid] .comm`))
 				tb.waitFor(t, `document.getElementById('detail').dataset.pid !== undefined`)
-				tb.do(t, chromedp.SendKeys(chromedp.CSS("#search"), "x"))
-				tb.waitFor(t, `document.getElementById('search-count').textContent !== ''`)
+				tb.typeSearch(t, "x")
 			}
 		})
 	}
@@ -627,13 +652,11 @@ func TestBrowserHostile(t *testing.T) {
 	}
 
 	// Searching for markup finds it as text.
-	tb.do(t, chromedp.SendKeys(chromedp.CSS("#search"), "<img"))
-	tb.waitFor(t, `document.getElementById('search-count').textContent !== ''`)
+	tb.typeSearch(t, "<img")
 	if diff := cmp.Diff([]int{666}, tb.visiblePids(t)); diff != "" {
 		t.Errorf("rows for <img (-want +got):\n%s", diff)
 	}
-	tb.do(t, clickOn("#search"), chromedp.KeyEvent(kb.Escape))
-	tb.waitFor(t, `document.getElementById('search-count').textContent === ''`)
+	tb.clearSearch(t)
 
 	// Give any handler that got in a chance to run before checkClean.
 	tb.do(t, chromedp.Sleep(200*time.Millisecond))
@@ -678,8 +701,7 @@ func TestBrowserDeep(t *testing.T) {
 	if n := eval[int](t, tb, `document.querySelectorAll('#tree .row[data-pid]').length`); n != depth {
 		t.Errorf("%d rows, want %d", n, depth)
 	}
-	tb.do(t, chromedp.SendKeys(chromedp.CSS("#search"), "pid:6999"))
-	tb.waitFor(t, `document.getElementById('search-count').textContent !== ''`)
+	tb.typeSearch(t, "pid:6999")
 	if n := eval[int](t, tb, `document.querySelectorAll('#tree .row.hit').length`); n != 1 {
 		t.Errorf("%d matches for the deepest pid", n)
 	}

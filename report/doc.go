@@ -28,10 +28,13 @@
 // Stable hooks for tests and scripts: each process row has class "row" and
 // attributes data-pid, data-depth and data-idx (the process's index in a
 // depth-first walk of the model); each container group has class "group"
-// and data-container (empty for the host). The search box is #search, the
-// detail panel #detail (with data-pid once a process is selected), the
-// timeline #timeline, the loss banner #loss-banner, the buttons
-// #expand-all and #collapse-all. The root element gets data-ready="1" and
-// data-render-ms once the first render is done, and window.proctrail has
-// count, indexOfPid, select, search, barPoint and timings.
+// and data-container (empty for the host). The search box is #search and
+// its match count #search-count, whose data-query is the query the page has
+// applied (typing applies each prefix in turn; no data-query without a
+// search). The detail panel is #detail (with data-pid once a process is
+// selected), the timeline #timeline, the loss banner #loss-banner, the
+// buttons #expand-all and #collapse-all. The root element gets
+// data-ready="1" and data-render-ms once the first render is done, and
+// window.proctrail has count, indexOfPid, select, search, barPoint and
+// timings.
 package report

@@ -95,7 +95,11 @@ Example:
 			case c.Bool("prov"):
 				format = "prov"
 			}
-			return runAnalyze(c.Context, files, opts, format, c.Bool("files"), c.String("output"), c.Bool(verboseFlag), c.App.Writer, c.App.ErrWriter)
+			return runAnalyze(c.Context, &analyzeConfig{
+				Files: files, Options: opts, Format: format, ShowFiles: c.Bool("files"),
+				Output: c.String("output"), Verbose: c.Bool(verboseFlag),
+				Stdout: c.App.Writer, Stderr: c.App.ErrWriter,
+			})
 		},
 	}
 }
@@ -145,13 +149,40 @@ func captureStart(files []string) (time.Time, error) {
 	return start, nil
 }
 
-func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, format string, withFiles bool, output string, verbose bool, stdout, stderr io.Writer) error {
-	s, err := replay.Open(files, nil)
+// analyzeConfig is one run of analyze: what it reads, how it filters and
+// what it writes where.
+type analyzeConfig struct {
+	// Files are the captures and auditd logs, replayed as one stream.
+	Files []string
+	// Options are the filters; nil means none.
+	Options *analyze.Options
+	// Format is json, dot, svg, tree, html or prov; "" means json.
+	Format string
+	// ShowFiles (--files) shows the files each process touched in the
+	// dot, svg and tree formats.
+	ShowFiles bool
+	// Output (-o) is the file to write; "" or "-" means Stdout.
+	Output string
+	// Verbose lists every skipped line of the auditd logs on Stderr.
+	Verbose bool
+	// Stdout receives the output without -o; Stderr the warnings.
+	Stdout, Stderr io.Writer
+}
+
+// runAnalyze replays cfg.Files through the filter and writes the result in
+// cfg.Format.
+func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
+	format := cfg.Format
+	if format == "" {
+		format = "json"
+	}
+	s, err := replay.Open(cfg.Files, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	defer func() { reportLogs(stderr, s.Info().Logs, verbose) }()
+	defer func() { reportLogs(cfg.Stderr, s.Info().Logs, cfg.Verbose) }()
+	opts := cfg.Options
 	if format == "html" {
 		// The report embeds the JSON model once: build it in memory.
 		var model bytes.Buffer
@@ -159,8 +190,8 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		if err != nil {
 			return err
 		}
-		warnLosses(stderr, c)
-		return writeOutput(output, stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
+		warnLosses(cfg.Stderr, c)
+		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
 	}
 	// JSON and the text tree are built and written as one, a process at a
 	// time: the whole model is never held.
@@ -170,21 +201,24 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildJSON(w, s, opts) }
 	case "tree":
 		stream = func(w io.Writer) (analyze.Capture, error) {
-			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: withFiles})
+			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: cfg.ShowFiles})
 		}
 	}
 	if stream != nil {
-		return writeOutput(output, stdout, func(w io.Writer) error {
+		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error {
 			c, err := stream(w)
 			if err == nil {
-				warnLosses(stderr, c)
+				warnLosses(cfg.Stderr, c)
 			}
 			return err
 		})
 	}
-	if !withFiles && format != "prov" {
+	if !cfg.ShowFiles && format != "prov" {
 		// dot and svg show files only with --files.
-		o := *opts
+		var o analyze.Options
+		if opts != nil {
+			o = *opts
+		}
 		o.NoFiles = true
 		opts = &o
 	}
@@ -192,16 +226,17 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 	if err != nil {
 		return err
 	}
-	warnLosses(stderr, m.Capture)
+	warnLosses(cfg.Stderr, m.Capture)
 	// The renderers stream: a large model's output is never held whole,
 	// except for --svg, which dot needs at once.
+	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	var render func(io.Writer) error
 	switch format {
 	case "dot":
-		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, &analyze.DOTOptions{Files: withFiles}) }
+		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, dotOpts) }
 	case "svg":
 		var dot bytes.Buffer
-		if err := analyze.WriteDOT(&dot, m, &analyze.DOTOptions{Files: withFiles}); err != nil {
+		if err := analyze.WriteDOT(&dot, m, dotOpts); err != nil {
 			return err
 		}
 		svg, err := renderSVG(ctx, dot.Bytes())
@@ -211,8 +246,10 @@ func runAnalyze(ctx context.Context, files []string, opts *analyze.Options, form
 		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
 	case "prov":
 		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
+	default:
+		return fmt.Errorf("analyze: unknown format %q", format)
 	}
-	return writeOutput(output, stdout, render)
+	return writeOutput(cfg.Output, cfg.Stdout, render)
 }
 
 // renderSVG runs Graphviz's dot.
@@ -234,7 +271,8 @@ func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
 // writeOutput runs render on the file -o names, or on stdout. The file is
 // created where -o says and nowhere else, at render's first write, so that
 // an analysis that fails first leaves it alone; it is removed when render
-// or the write fails later, so that no truncated output is left behind.
+// or the write fails later, so that no truncated output is left behind,
+// unless it is not a regular file (a device such as /dev/full).
 func writeOutput(output string, stdout io.Writer, render func(io.Writer) error) error {
 	if output == "" || output == "-" {
 		w := bufio.NewWriterSize(stdout, 64<<10)
@@ -253,10 +291,11 @@ func writeOutput(output string, stdout io.Writer, render func(io.Writer) error) 
 		_, err = f.Write(nil) // an empty output is still a file
 	}
 	if f.f != nil {
+		regular := regularFile(f.f)
 		if cerr := f.f.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil {
+		if err != nil && regular {
 			os.Remove(output)
 		}
 	}

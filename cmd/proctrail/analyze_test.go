@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
-	"proctrail/internal/testenv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"proctrail/analyze"
+	"proctrail/internal/testenv"
 )
 
 func TestWriteOutput(t *testing.T) {
@@ -88,4 +94,49 @@ func TestAnalyzeFormats(t *testing.T) {
 			t.Errorf("exit %d, want 2", code)
 		}
 	})
+}
+
+// TestRunAnalyzeConfig checks that each field of analyzeConfig does what
+// its flag does: runAnalyze called directly writes what the command line
+// writes.
+func TestRunAnalyzeConfig(t *testing.T) {
+	capture := "../../testdata/analyze/pipeline/capture.zst"
+	for _, tc := range []struct {
+		name string
+		cfg  analyzeConfig
+		args []string
+	}{
+		{"zero format is json", analyzeConfig{}, nil},
+		{"json filtered", analyzeConfig{Format: "json", Options: &analyze.Options{Cmd: true}}, []string{"--json", "--cmd"}},
+		{"dot", analyzeConfig{Format: "dot"}, []string{"--dot"}},
+		{"dot files", analyzeConfig{Format: "dot", ShowFiles: true}, []string{"--dot", "--files"}},
+		{"tree files", analyzeConfig{Format: "tree", ShowFiles: true, Options: &analyze.Options{Cmd: true}}, []string{"--tree", "--files", "--cmd"}},
+		{"prov", analyzeConfig{Format: "prov"}, []string{"--prov"}},
+		{"html", analyzeConfig{Format: "html"}, []string{"--html"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, want, stderr := runCLI(t, append(append([]string{"analyze"}, tc.args...), capture)...)
+			if code != 0 {
+				t.Fatalf("proctrail analyze %v: exit %d: %s", tc.args, code, stderr)
+			}
+			var out, errw bytes.Buffer
+			cfg := tc.cfg
+			cfg.Files, cfg.Stdout, cfg.Stderr = []string{capture}, &out, &errw
+			if err := runAnalyze(context.Background(), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, out.String()); diff != "" {
+				t.Errorf("runAnalyze and proctrail analyze %v differ (-want +got):\n%s", tc.args, diff)
+			}
+		})
+	}
+	// Output names a file instead of Stdout.
+	outFile := filepath.Join(t.TempDir(), "out.dot")
+	var stdout bytes.Buffer
+	if err := runAnalyze(context.Background(), &analyzeConfig{Files: []string{capture}, Format: "dot", Output: outFile, Stdout: &stdout, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(outFile); err != nil || !bytes.HasPrefix(b, []byte("digraph")) || stdout.Len() != 0 {
+		t.Errorf("Output: file %.20q (%v), stdout %d bytes", b, err, stdout.Len())
+	}
 }

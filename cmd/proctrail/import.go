@@ -67,8 +67,9 @@ func runImport(ctx context.Context, logs []string, output string, verbose bool, 
 		return err
 	}
 	defer f.Close()
+	regular := regularFile(f)
 	defer func() {
-		if err != nil {
+		if err != nil && regular {
 			os.Remove(output) // no half capture left behind
 		}
 	}()

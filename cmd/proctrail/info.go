@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"proctrail/record"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"proctrail/formats"
+	"proctrail/internal/units"
 	"proctrail/replay"
 )
 
@@ -185,6 +185,9 @@ func summarizeLog(r io.Reader, name string, verbose bool) (fileInfo, error) {
 	return fi, nil
 }
 
+// runInfo writes a summary of each file to w, as text or JSON. The files
+// that cannot be read are errors, returned together after the others are
+// written; a write error on w comes first.
 func runInfo(ctx context.Context, files []string, asJSON, verbose bool, w io.Writer) error {
 	var infos []fileInfo
 	var errs []error
@@ -196,22 +199,27 @@ func runInfo(ctx context.Context, files []string, asJSON, verbose bool, w io.Wri
 		}
 		infos = append(infos, fi)
 	}
+	// printInfo's writes go to bw, which keeps the first error for Flush.
+	bw := bufio.NewWriter(w)
 	if asJSON {
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(bw)
 		enc.SetIndent("", "  ")
 		if infos == nil {
 			infos = []fileInfo{}
 		}
 		if err := enc.Encode(infos); err != nil {
-			return err
+			return errors.Join(append([]error{err}, errs...)...)
 		}
 	} else {
 		for i, fi := range infos {
 			if i > 0 {
-				fmt.Fprintln(w)
+				fmt.Fprintln(bw)
 			}
-			printInfo(w, fi)
+			printInfo(bw, fi)
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		errs = append([]error{err}, errs...)
 	}
 	return errors.Join(errs...)
 }
@@ -247,7 +255,7 @@ func printInfo(w io.Writer, fi fileInfo) {
 	} else {
 		row("Span", "no messages")
 	}
-	row("Frames", "%d, %s", fi.Frames, record.FormatBytes(fi.Bytes))
+	row("Frames", "%d, %s", fi.Frames, units.Bytes(fi.Bytes))
 	for _, src := range []string{"connector", "audit", "procfs"} {
 		if fi.Imported != nil && src != "audit" {
 			continue // an import declares the audit interface alone

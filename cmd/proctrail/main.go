@@ -68,8 +68,14 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := newApp(stdout, stderr)
+	out := &checkedWriter{w: stdout}
+	app := newApp(out, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
+	if err == nil && out.err != nil {
+		// Output written where no error is returned (help, version)
+		// did not reach stdout either: a full disk is never exit 0.
+		err = out.err
+	}
 	var ec exitCode
 	switch {
 	case err == nil:
@@ -140,3 +146,42 @@ func interspersed(app *cli.App, args []string) []string {
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// checkedWriter keeps the first error of its writer. Each command reports
+// its own write errors; this catches the output of code that drops them,
+// such as urfave/cli's help and version printers.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	c.err = err
+	return n, err
+}
+
+// rawWriter returns the writer under a checkedWriter: record hands
+// proctrail's own stdout to its command, so that a terminal stays a
+// terminal and the command's writes are its own.
+func rawWriter(w io.Writer) io.Writer {
+	if c, ok := w.(*checkedWriter); ok {
+		return c.w
+	}
+	return w
+}
+
+// regularFile reports whether f is a regular file. Only a regular output
+// file is removed when a write fails, so that no truncated output is left
+// behind: -o may also name a device or a pipe (/dev/full, /dev/stdout),
+// which must survive, and root can remove device nodes.
+func regularFile(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode().IsRegular()
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"proctrail/formats"
+	"proctrail/internal/units"
 	"proctrail/record"
 )
 
@@ -46,7 +47,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			return runRecord(c.Context, cfg, os.Stdin, c.App.Writer, c.App.ErrWriter)
+			return runRecord(c.Context, cfg, os.Stdin, rawWriter(c.App.Writer), c.App.ErrWriter)
 		},
 	}
 }
@@ -134,7 +135,7 @@ func runRecord(ctx context.Context, cfg *record.Config, stdin io.Reader, stdout,
 
 func printRecordSummary(w io.Writer, res *record.Result) {
 	fmt.Fprintf(w, "proctrail: recorded %s to %s (%s, recorder CPU %s)\n", res.Duration.Round(time.Millisecond),
-		strings.Join(res.Files, ", "), record.FormatBytes(res.Bytes), res.CPU.Round(time.Millisecond))
+		strings.Join(res.Files, ", "), units.Bytes(res.Bytes), res.CPU.Round(time.Millisecond))
 	for s := range formats.Source(formats.NumSources) {
 		if s == formats.SourceAudit && res.AuditMode == "" {
 			fmt.Fprintf(w, "  %-9s off\n", s)

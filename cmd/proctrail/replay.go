@@ -87,8 +87,8 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(timeLayout)
 
 // runReplay writes the messages of files to w in format (text, json or
 // audit). With audit, warnings go to ew, for w holds a log that ausearch
-// reads.
-func runReplay(ctx context.Context, files []string, format string, verbose bool, w, ew io.Writer) error {
+// reads. A write error on w is returned: a full disk is no success.
+func runReplay(ctx context.Context, files []string, format string, verbose bool, w, ew io.Writer) (err error) {
 	s, err := replay.Open(files, nil)
 	if err != nil {
 		return err
@@ -96,7 +96,11 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 	defer s.Close()
 	defer func() { reportLogs(ew, s.Info().Logs, verbose) }()
 	bw := bufio.NewWriterSize(w, 64<<10)
-	defer bw.Flush()
+	defer func() {
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
+		}
+	}()
 	enc := json.NewEncoder(bw)
 	var (
 		line        []byte
@@ -150,7 +154,9 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 				return err
 			}
 		default:
-			fmt.Fprintf(bw, "%s %-9s %s\n", fmtTime(m.Time), m.Source, describe(m))
+			if _, err := fmt.Fprintf(bw, "%s %-9s %s\n", fmtTime(m.Time), m.Source, describe(m)); err != nil {
+				return err
+			}
 		}
 	}
 	info := s.Info()
@@ -170,6 +176,7 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 		return nil
 	}
 	if info.UnreadableBytes > 0 {
+		// bw keeps its first write error for the deferred Flush.
 		fmt.Fprintf(bw, "# %d unreadable bytes\n", info.UnreadableBytes)
 		for _, d := range info.Damage {
 			fmt.Fprintf(bw, "#   %v\n", d.Err)

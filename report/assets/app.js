@@ -318,6 +318,9 @@
     $('search-count').textContent = count === 1 ? '1 match' : fmtInt(count) + ' matches';
     renderTree();
     timeline.draw();
+    // The query shown, for tests and scripts: typing applies each prefix
+    // of a query in turn, so a count alone may be that of a prefix.
+    $('search-count').dataset.query = q;
   }
 
   // ---- the tree -----------------------------------------------------------------
@@ -491,6 +494,7 @@
   function clearSearch() {
     $('search').value = '';
     $('search-count').textContent = '';
+    delete $('search-count').dataset.query;
     filter = null;
   }
 
@@ -586,7 +590,8 @@
     searchTimer = setTimeout(function () { applySearch(q); }, N > 2000 ? 150 : 40);
   });
   $('search').addEventListener('keydown', function (ev) {
-    if (ev.key === 'Escape') { this.value = ''; applySearch(''); }
+    // Escape drops a search still waiting for its timer too.
+    if (ev.key === 'Escape') { clearTimeout(searchTimer); this.value = ''; applySearch(''); }
     else if (ev.key === 'Enter') { clearTimeout(searchTimer); applySearch(this.value); }
   });
 
