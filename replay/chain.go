@@ -8,22 +8,21 @@ import (
 	"unsafe"
 
 	"proctrail/formats"
+	"proctrail/internal/pipe"
 )
 
 // chain is one capture set: its files in sequence order, read one after
 // the other by a reader goroutine (see [chain.read]) that decodes batches
 // of messages ahead of the Stream.
 type chain struct {
-	files   []fileHead
-	ahead   chan *batch // decoded batches, in order; closed after the last
-	free    chan *batch // consumed batches, for reuse
-	b       *batch      // the batch being consumed
-	retired *batch      // the batch consumed before, to go back to the reader
-	i       int         // next message of b
-	at      *decoded    // the current message, in b
-	ok      bool        // at holds a message
-	last    [formats.NumSources]formats.Stats
-	seen    [formats.NumSources]bool
+	files []fileHead
+	pipe  *pipe.Pipe[batch] // from the reader; taken by advance
+	b     *batch            // the batch being consumed
+	i     int               // next message of b
+	at    *decoded          // the current message, in b
+	ok    bool              // at holds a message
+	last  [formats.NumSources]formats.Stats
+	seen  [formats.NumSources]bool
 }
 
 type fileHead struct {
@@ -41,17 +40,6 @@ type recordReader interface {
 	UnreadableBytes() int64
 	Close() error
 }
-
-// How far a chain's reader runs ahead: batchesAhead batches of batchLen
-// messages, waiting while the Stream consumes one and the reader fills
-// another. More would absorb the uneven cost of frames (a frame is
-// decompressed at once) a little better, but every batch in flight holds
-// its messages, and the memory of a whole analysis is a few tens of MiB:
-// measured, four batches of 512 cost 8 MiB of peak memory and no time.
-const (
-	batchLen     = 256
-	batchesAhead = 2
-)
 
 // decoded is one message as a chain's reader decoded it.
 type decoded struct {
@@ -75,37 +63,40 @@ type fileEnd struct {
 	log        *LogStats // of an auditd log
 }
 
-// batch is what a chain's reader sends: messages, then the files that
-// ended after them, then the error that stopped it, if any.
+// batch is what a chain's reader sends: up to pipe.Len messages, then the
+// files that ended after them, then the error that stopped it, if any.
 type batch struct {
 	msgs []decoded
 	ends []fileEnd
 	err  error
 }
 
+func newBatch() *batch { return &batch{msgs: make([]decoded, 0, pipe.Len)} }
+
+// reset empties b and drops its references to the arena's blocks and the
+// files' damage.
+func (b *batch) reset() {
+	clear(b.msgs)
+	clear(b.ends)
+	b.msgs, b.ends, b.err = b.msgs[:0], b.ends[:0], nil
+}
+
 // read is a chain's reader goroutine: it opens the chain's files in turn,
-// decodes their messages into batches and sends them on c.ahead, which it
-// closes at the end or after an error. It gives up when stop is closed.
+// decodes their messages into batches and sends them on c.pipe, which it
+// closes at the end or after an error. It gives up when the pipe stops.
 //
 // Once rawless is set (the Stream is read with NextEvent, which shows no
 // Raw), only what the decoded messages keep is copied out of the frame:
 // the text of audit records.
-func (c *chain) read(open func(string) (io.ReadCloser, error), stop <-chan struct{}, rawless *atomic.Bool) {
-	defer close(c.ahead)
+func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool) {
+	defer c.pipe.Close()
 	var a arena
-	b := &batch{msgs: make([]decoded, 0, batchLen)}
+	b := c.pipe.Batch()
 	send := func() bool {
-		select {
-		case c.ahead <- b:
-		case <-stop:
+		if !c.pipe.Send(b) {
 			return false
 		}
-		select {
-		case b = <-c.free:
-			b.msgs, b.ends, b.err = b.msgs[:0], b.ends[:0], nil
-		default:
-			b = &batch{msgs: make([]decoded, 0, batchLen)}
-		}
+		b = c.pipe.Batch()
 		return true
 	}
 	for fi, fh := range c.files {
@@ -142,7 +133,7 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), stop <-chan struc
 			} else {
 				d.decode(a.copy(rec.Data))
 			}
-			if len(b.msgs) == batchLen && !send() {
+			if len(b.msgs) == pipe.Len && !send() {
 				r.Close()
 				f.Close()
 				return
@@ -243,6 +234,8 @@ func (a *arena) copy(b []byte) []byte {
 
 // advance moves c to its next message, taking the next batch from its
 // reader as needed and accounting for the files that ended on the way.
+// The message c was at before stays valid until the next call: the pipe
+// hands a batch back to the reader only at the second Take after it.
 func (s *Stream) advance(c *chain) error {
 	for {
 		if b := c.b; b != nil {
@@ -264,23 +257,12 @@ func (s *Stream) advance(c *chain) error {
 					s.info.Logs = append(s.info.Logs, *e.log)
 				}
 			}
-			err := b.err
 			c.b, c.at, c.ok = nil, nil, false
-			// The batch before goes back to the reader; this one once the
-			// message taken last from it is done with (see take).
-			if r := c.retired; r != nil {
-				clear(r.msgs) // drop the references to the arena
-				select {
-				case c.free <- r:
-				default:
-				}
-			}
-			c.retired = b
-			if err != nil {
-				return err
+			if b.err != nil {
+				return b.err
 			}
 		}
-		b, ok := <-c.ahead
+		b, ok := c.pipe.Take()
 		if !ok {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"proctrail/formats"
+	"proctrail/internal/pipe"
 )
 
 // NextEvent returns the next event: proc events and procfs records as they
@@ -25,13 +26,8 @@ func (s *Stream) NextEvent() (Event, error) {
 		s.mode = modeEvents
 		s.rawless.Store(true)
 		s.evInfo = s.info
-		s.events = make(chan *evBatch, batchesAhead)
-		s.evFree = make(chan *evBatch, batchesAhead+2)
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			s.merge()
-		}()
+		s.events = pipe.New(s.stop, newEvBatch, (*evBatch).reset)
+		s.workers.Go(s.merge)
 	case modeMessages:
 		return s.nextEvent()
 	}
@@ -39,25 +35,17 @@ func (s *Stream) NextEvent() (Event, error) {
 		if s.evErr != nil {
 			return Event{}, s.evErr
 		}
-		if b := s.eb; b != nil {
-			if s.ei < len(b.items) {
-				it := &b.items[s.ei]
-				s.ei++
-				it.counts.apply(&s.evInfo, b.damage, b.logs)
-				if it.err != nil {
-					s.evErr = it.err
-					return Event{}, it.err
-				}
-				return it.ev, nil
+		if b := s.eb; b != nil && s.ei < len(b.items) {
+			it := &b.items[s.ei]
+			s.ei++
+			it.counts.apply(&s.evInfo, b.damage, b.logs)
+			if it.err != nil {
+				s.evErr = it.err
+				return Event{}, it.err
 			}
-			s.eb = nil
-			clear(b.items) // drop the references to the events
-			select {
-			case s.evFree <- b:
-			default:
-			}
+			return it.ev, nil
 		}
-		b, ok := <-s.events
+		b, ok := s.events.Take()
 		if !ok {
 			s.evErr = errClosed // the merger gave up: Close was called
 			continue
@@ -66,12 +54,9 @@ func (s *Stream) NextEvent() (Event, error) {
 	}
 }
 
-// eventBatchLen is how many events the merger sends at once.
-const eventBatchLen = 128
-
-// evBatch is what the merger sends: events, each with the counters of
-// Info after it; the last may be an error (io.EOF at the end), after which
-// it stops.
+// evBatch is what the merger sends: up to pipe.Len events, each with the
+// counters of Info after it; the last may be an error (io.EOF at the end),
+// after which it stops.
 type evBatch struct {
 	items []evItem
 	// damage is Info's Damage after the batch's last event; an event's is
@@ -79,6 +64,15 @@ type evBatch struct {
 	// prefix are never written again.
 	damage []formats.Damage
 	logs   []LogStats // likewise, Info's Logs
+}
+
+func newEvBatch() *evBatch { return &evBatch{items: make([]evItem, 0, pipe.Len)} }
+
+// reset empties b and drops its references to the events and to Info's
+// slices.
+func (b *evBatch) reset() {
+	clear(b.items)
+	b.items, b.damage, b.logs = b.items[:0], nil, nil
 }
 
 type evItem struct {
@@ -125,31 +119,21 @@ func (c *infoCounts) apply(i *CaptureInfo, damage []formats.Damage, logs []LogSt
 // end, or until Close. The Info of each event travels with it, so that
 // Info is what it would be without the merger.
 func (s *Stream) merge() {
-	defer close(s.events)
-	b := &evBatch{items: make([]evItem, 0, eventBatchLen)}
+	defer s.events.Close()
+	b := s.events.Batch()
 	for {
 		ev, err := s.nextEvent()
 		// info's slices are only appended to, by this goroutine: the
 		// copies' elements are never written again.
 		b.items = append(b.items, evItem{ev: ev, counts: countsOf(&s.info), err: err})
-		if err == nil && len(b.items) < eventBatchLen {
+		if err == nil && len(b.items) < pipe.Len {
 			continue
 		}
 		b.damage, b.logs = s.info.Damage, s.info.Logs
-		select {
-		case s.events <- b:
-		case <-s.stop:
+		if !s.events.Send(b) || err != nil {
 			return
 		}
-		if err != nil {
-			return
-		}
-		select {
-		case b = <-s.evFree:
-			b.items, b.damage, b.logs = b.items[:0], nil, nil
-		default:
-			b = &evBatch{items: make([]evItem, 0, eventBatchLen)}
-		}
+		b = s.events.Batch()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"proctrail/formats"
+	"proctrail/internal/pipe"
 )
 
 // Message is one decoded message of a capture, in capture order.
@@ -105,13 +106,13 @@ type Options struct {
 //
 // The work runs ahead of the caller on other goroutines, so that a second
 // core does part of it: each set is read, decompressed and decoded by a
-// goroutine of its own, up to batchesAhead batches of batchLen messages
-// ahead; and a Stream read with NextEvent merges the sets and reassembles
-// audit events on one more, up to batchesAhead batches of eventBatchLen
-// events ahead. The order of the stream, and so everything computed from
-// it, does not depend on how the goroutines are scheduled. Memory does not
-// grow with the captures' length: one reader and a few batches per set,
-// and the reassembler's bounds.
+// goroutine of its own, and a Stream read with NextEvent merges the sets
+// and reassembles audit events on one more, each ahead of the next through
+// a [pipe.Pipe] (a few batches of messages or events). The order of the
+// stream, and so everything computed from it, does not depend on how the
+// goroutines are scheduled. Memory does not grow with the captures'
+// length: one reader and a few batches per set, and the reassembler's
+// bounds.
 //
 // A Stream is read with Next or with NextEvent, not both: the first call
 // decides, and a call of Next after NextEvent fails. A Stream is not safe
@@ -129,13 +130,12 @@ type Stream struct {
 	done   bool // all chains drained; the reassembler flushed
 	slabs  slabs
 
-	mode   int           // how the Stream is read: modeUnset, modeMessages or modeEvents
-	events chan *evBatch // modeEvents: the merger's output, closed after its last batch
-	evFree chan *evBatch // consumed batches, for reuse
-	eb     *evBatch      // the batch being consumed
-	ei     int           // its next item
-	evInfo CaptureInfo   // modeEvents: the Info of the last event returned
-	evErr  error         // modeEvents: the error returned last, returned again
+	mode   int                 // how the Stream is read: modeUnset, modeMessages or modeEvents
+	events *pipe.Pipe[evBatch] // modeEvents: from the merger
+	eb     *evBatch            // the batch being consumed
+	ei     int                 // its next item
+	evInfo CaptureInfo         // modeEvents: the Info of the last event returned
+	evErr  error               // modeEvents: the error returned last, returned again
 
 	rawless atomic.Bool   // set in modeEvents: the readers need not copy Raw
 	stop    chan struct{} // closed by Close: the goroutines give up
@@ -209,13 +209,8 @@ func Open(files []string, opts *Options) (*Stream, error) {
 		}
 	}
 	for _, c := range s.chains {
-		c.ahead = make(chan *batch, batchesAhead)
-		c.free = make(chan *batch, batchesAhead+2)
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			c.read(s.open, s.stop, &s.rawless)
-		}()
+		c.pipe = pipe.New(s.stop, newBatch, (*batch).reset)
+		s.workers.Go(func() { c.read(s.open, &s.rawless) })
 	}
 	for i, c := range s.chains {
 		if err := s.advance(c); err != nil {
