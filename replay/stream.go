@@ -37,6 +37,22 @@ type Message struct {
 	Err error
 }
 
+// NetlinkType returns the nlmsg_type of the netlink header Raw begins
+// with: of an audit message, its record type (an auparse.AuditMessageType)
+// or a netlink control type (NLMSG_ERROR …); of a connector message,
+// NLMSG_DONE. It is there when the message did not decode too, which is
+// when a caller needs it: to tell a control message or a reply from a
+// record lost. Raw holds it when it has the header's first 6 bytes
+// (nlmsg_len, nlmsg_type), even if the rest of the header is cut off. ok
+// is false when it does not, for a procfs record, which is not a netlink
+// message, and for a Message without Raw.
+func (m *Message) NetlinkType() (typ uint16, ok bool) {
+	if m.Source != formats.SourceAudit && m.Source != formats.SourceConnector {
+		return 0, false
+	}
+	return nlType(m.Raw)
+}
+
 // Event is one item of the event stream: a proc event, a procfs record, or
 // a whole audit event (its records grouped by serial).
 type Event struct {
