@@ -25,7 +25,8 @@ const (
 // goroutine to one consumer goroutine, recycling the batches (see the
 // package documentation). The producer calls [Pipe.Batch], [Pipe.Send]
 // and [Pipe.Close], the consumer [Pipe.Take]; a Pipe is safe for that use
-// and no other: one goroutine on each side at a time.
+// and no other: one goroutine on each side at a time. The zero Pipe is
+// not usable; [New] makes one.
 type Pipe[B any] struct {
 	*pool[B]
 	queue chan *B // sent batches, in order; closed by Close
@@ -118,14 +119,16 @@ func (p *Pipe[B]) Close() { close(p.queue) }
 // The batch returned is the consumer's until the second call of Take
 // after this one: each call first hands back the batch returned by the
 // call before the previous one, so the batch returned last stays valid
-// while the consumer waits for the next one.
+// while the consumer waits for the next one, and after. On a Pipe
+// continued by [Pipe.Then], Take hands nothing back: the batch is the
+// stage's until it sends it on.
 func (p *Pipe[B]) Take() (*B, bool) {
 	if !p.relayed {
 		if b := p.before; b != nil && p.reset != nil {
 			p.reset(b)
 			select {
 			case p.free <- b:
-			default: // cannot happen (see Bounds); the garbage collector takes it
+			default: // only in a line of more than 9 Thens; the garbage collector takes it
 			}
 		}
 		p.before, p.last = p.last, nil
