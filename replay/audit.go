@@ -2,10 +2,12 @@ package replay
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
@@ -240,3 +242,76 @@ func trimText(s string) string {
 }
 
 func isPadding(r rune) bool { return r == 0 || unicode.IsSpace(r) }
+
+// decodeAuditShared is DecodeAuditMessage for a msg that is never modified
+// afterwards. It allocates nothing: the record's text points into msg, and
+// the record has no cached body (Fields parses its Text at each call, as
+// for a record built by hand), since auparse's message and its cache cost
+// two allocations a record and most records are never asked for their
+// fields. The header is parsed as auparse.Parse parses it; whatever this
+// fast path does not accept goes to DecodeAuditMessage, for its error.
+func decodeAuditShared(msg []byte) (AuditRecord, error) {
+	if len(msg) < nlmsgHdrLen {
+		return DecodeAuditMessage(msg)
+	}
+	h, _ := parseNLHeader(msg)
+	typ := auparse.AuditMessageType(h.Type)
+	// The kernel's replies are all numbered below AUDIT_GET_FEATURE+1:
+	// records, from 1100 on, skip the map.
+	if uint64(h.Len) > uint64(len(msg)) || h.Type < nlmsgMinType || (typ <= auparse.AUDIT_GET_FEATURE && auditReplyTypes[typ]) {
+		return DecodeAuditMessage(msg)
+	}
+	text := msg[nlmsgHdrLen:]
+	line := trimText(unsafe.String(unsafe.SliceData(text), len(text)))
+	// auparse's parseAuditHeader: "…(SEC.MSEC:SERIAL)…".
+	start := strings.IndexByte(line, '(')
+	if start < 0 {
+		return DecodeAuditMessage(msg)
+	}
+	dot := strings.IndexByte(line[start:], '.')
+	if dot < 0 {
+		return DecodeAuditMessage(msg)
+	}
+	dot += start
+	sep := strings.IndexByte(line[dot:], ':')
+	if sep < 0 {
+		return DecodeAuditMessage(msg)
+	}
+	sep += dot
+	end := strings.IndexByte(line[sep:], ')')
+	if end < 0 {
+		return DecodeAuditMessage(msg)
+	}
+	end += sep
+	// Plain digits, as the kernel writes them; anything else (signs,
+	// overflow) goes the long way, for auparse's result or error.
+	sec, ok1 := digits(line[start+1:dot], 18)
+	msec, ok2 := digits(line[dot+1:sep], 18)
+	serial, ok3 := digits(line[sep+1:end], 10)
+	if !ok1 || !ok2 || !ok3 || serial > math.MaxUint32 {
+		return DecodeAuditMessage(msg)
+	}
+	return AuditRecord{
+		Type:   typ,
+		Serial: serial,
+		Time:   time.Unix(int64(sec), int64(msec)*int64(time.Millisecond)).UTC(),
+		Text:   line,
+	}, nil
+}
+
+// digits parses s, 1 to max decimal digits and nothing else; max 18 or
+// less keeps it within an int64.
+func digits(s string, max int) (uint64, bool) {
+	if len(s) == 0 || len(s) > max {
+		return 0, false
+	}
+	var v uint64
+	for i := range len(s) {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(c)
+	}
+	return v, true
+}

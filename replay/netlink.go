@@ -45,6 +45,16 @@ func parseNLHeader(b []byte) (nlHeader, error) {
 	}, nil
 }
 
+// nlType is the nlmsg_type of the netlink header at the start of b, even
+// when b is too short for the rest of the header; ok is false when b ends
+// before the type.
+func nlType(b []byte) (typ uint16, ok bool) {
+	if len(b) < 6 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint16(b[4:6]), true
+}
+
 // nlAlign rounds n up to NLMSG_ALIGNTO (4), the padding between messages
 // of one datagram.
 func nlAlign(n int) int { return (n + 3) &^ 3 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +125,8 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 			if m.Err != nil {
 				// A control message, or a binary message auditd drops
 				// (AUDIT_REPLACE), is no loss.
-				logged := len(m.Raw) < 6 || replay.AuditdLogs(auparse.AuditMessageType(binary.LittleEndian.Uint16(m.Raw[4:6])))
+				typ, ok := m.NetlinkType()
+				logged := !ok || replay.AuditdLogs(auparse.AuditMessageType(typ))
 				if logged && !errors.Is(m.Err, replay.ErrControl) {
 					undecodable++
 				}

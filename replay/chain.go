@@ -1,0 +1,271 @@
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"unsafe"
+
+	"proctrail/formats"
+	"proctrail/internal/pipe"
+)
+
+// chain is one capture set: its files in sequence order, read one after
+// the other by a reader goroutine (see [chain.read]) that decodes batches
+// of messages ahead of the Stream.
+type chain struct {
+	files []fileHead
+	pipe  *pipe.Pipe[batch] // from the reader; taken by advance
+	b     *batch            // the batch being consumed
+	i     int               // next message of b
+	at    *decoded          // the current message, in b
+	ok    bool              // at holds a message
+	last  [formats.NumSources]formats.Stats
+	seen  [formats.NumSources]bool
+}
+
+type fileHead struct {
+	name string
+	hdr  formats.Header
+	log  bool // an auditd text log, not a capture
+}
+
+// recordReader is what a chain reads: a capture file or an auditd log.
+type recordReader interface {
+	Next() (formats.Record, error)
+	FrameOffset() int64
+	Stats(formats.Source) (formats.Stats, bool)
+	Damage() []formats.Damage
+	UnreadableBytes() int64
+	Close() error
+}
+
+// decoded is one message as a chain's reader decoded it.
+type decoded struct {
+	time   int64
+	source formats.Source
+	file   int   // index in chain.files
+	offset int64 // of its frame
+	raw    []byte
+	proc   ProcEvent
+	audit  AuditRecord
+	procfs *formats.ProcRecord
+	err    error
+}
+
+// fileEnd is what a chain's reader learned at the end of a file.
+type fileEnd struct {
+	stats      [formats.NumSources]formats.Stats
+	seen       [formats.NumSources]bool
+	unreadable int64
+	damage     []formats.Damage
+	log        *LogStats // of an auditd log
+}
+
+// batch is what a chain's reader sends: up to pipe.Len messages, then the
+// files that ended after them, then the error that stopped it, if any.
+type batch struct {
+	msgs []decoded
+	ends []fileEnd
+	err  error
+}
+
+func newBatch() *batch { return &batch{msgs: make([]decoded, 0, pipe.Len)} }
+
+// reset empties b and drops its references to the arena's blocks and the
+// files' damage.
+func (b *batch) reset() {
+	clear(b.msgs)
+	clear(b.ends)
+	b.msgs, b.ends, b.err = b.msgs[:0], b.ends[:0], nil
+}
+
+// read is a chain's reader goroutine: it opens the chain's files in turn,
+// decodes their messages into batches and sends them on c.pipe, which it
+// closes at the end or after an error. It gives up when the pipe stops.
+//
+// Once rawless is set (the Stream is read with NextEvent, which shows no
+// Raw), only what the decoded messages keep is copied out of the frame:
+// the text of audit records.
+func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool) {
+	defer c.pipe.Close()
+	var a arena
+	b := c.pipe.Batch()
+	send := func() bool {
+		if !c.pipe.Send(b) {
+			return false
+		}
+		b = c.pipe.Batch()
+		return true
+	}
+	for fi, fh := range c.files {
+		f, err := open(fh.name)
+		if err != nil {
+			b.err = fmt.Errorf("replay: %w", err)
+			send()
+			return
+		}
+		var r recordReader
+		if fh.log {
+			r = NewLogReader(f, fh.name)
+		} else if r, err = formats.NewReader(f, &formats.ReaderOptions{Name: fh.name}); err != nil {
+			f.Close()
+			b.err = fmt.Errorf("replay: %w", err)
+			send()
+			return
+		}
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				r.Close()
+				f.Close()
+				b.err = fmt.Errorf("replay: %w", err)
+				send()
+				return
+			}
+			b.msgs = append(b.msgs, decoded{time: rec.Time, source: rec.Source, file: fi, offset: r.FrameOffset()})
+			if d := &b.msgs[len(b.msgs)-1]; rawless.Load() {
+				d.decodeRawless(rec.Data, &a)
+			} else {
+				d.decode(a.copy(rec.Data))
+			}
+			if len(b.msgs) == pipe.Len && !send() {
+				r.Close()
+				f.Close()
+				return
+			}
+		}
+		var end fileEnd
+		for src := range formats.Source(formats.NumSources) {
+			end.stats[src], end.seen[src] = r.Stats(src)
+		}
+		end.unreadable, end.damage = r.UnreadableBytes(), r.Damage()
+		if l, ok := r.(*LogReader); ok {
+			st := l.LogStats()
+			end.log = &st
+			if st.Records == 0 {
+				r.Close()
+				f.Close()
+				b.err = fmt.Errorf("replay: %s: no audit record in %d lines: not an auditd log", fh.name, st.Lines)
+				send()
+				return
+			}
+		}
+		r.Close()
+		f.Close()
+		b.ends = append(b.ends, end)
+		if !send() {
+			return
+		}
+	}
+}
+
+// decode decodes raw, the message d describes.
+func (d *decoded) decode(raw []byte) {
+	d.raw = raw
+	switch d.source {
+	case formats.SourceConnector:
+		d.proc, d.err = DecodeProcEvent(raw)
+	case formats.SourceAudit:
+		d.audit, d.err = decodeAuditShared(raw)
+	case formats.SourceProcfs:
+		p := new(formats.ProcRecord)
+		if d.err = p.UnmarshalBinary(raw); d.err == nil {
+			d.procfs = p
+		}
+	}
+}
+
+// decodeRawless decodes msg, which the reader will overwrite, with no Raw:
+// proc events and procfs records copy what they keep, and an audit
+// record's text is copied into a.
+func (d *decoded) decodeRawless(msg []byte, a *arena) {
+	switch d.source {
+	case formats.SourceConnector:
+		d.proc, d.err = DecodeProcEvent(msg)
+	case formats.SourceAudit:
+		if d.audit, d.err = decodeAuditShared(msg); d.err == nil {
+			d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
+		}
+	case formats.SourceProcfs:
+		p := new(formats.ProcRecord)
+		if d.err = p.UnmarshalBinary(msg); d.err == nil {
+			d.procfs = p
+		}
+	}
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// arenaBlock is the size of the blocks messages are copied into: the
+// largest the allocator serves from its per-thread caches (larger ones
+// take a lock and a span of their own).
+const arenaBlock = 32 << 10
+
+// arena copies messages into shared blocks: one allocation for many
+// messages instead of one each, which is most of what the garbage
+// collector would otherwise do. A block is never written again where it
+// was handed out, so the strings of decoded messages may point into it;
+// it is freed when no message of it is referenced any more. Whoever keeps
+// a string of a message for long (analyze's model does) clones it, or
+// it keeps its whole block alive.
+type arena struct{ block []byte }
+
+func (a *arena) copy(b []byte) []byte {
+	n := len(b)
+	switch {
+	case n == 0:
+		return nil
+	case n > arenaBlock/8:
+		return bytes.Clone(b)
+	case cap(a.block)-len(a.block) < n:
+		a.block = make([]byte, 0, arenaBlock)
+	}
+	i := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[i:len(a.block):len(a.block)]
+}
+
+// advance moves c to its next message, taking the next batch from its
+// reader as needed and accounting for the files that ended on the way.
+// The message c was at before stays valid until the next call: the pipe
+// hands a batch back to the reader only at the second Take after it.
+func (s *Stream) advance(c *chain) error {
+	for {
+		if b := c.b; b != nil {
+			if c.i < len(b.msgs) {
+				c.at, c.ok = &b.msgs[c.i], true
+				c.i++
+				return nil
+			}
+			for i := range b.ends {
+				e := &b.ends[i]
+				for src := range formats.NumSources {
+					if e.seen[src] {
+						c.last[src], c.seen[src] = e.stats[src], true
+					}
+				}
+				s.info.UnreadableBytes += e.unreadable
+				s.info.Damage = append(s.info.Damage, e.damage...)
+				if e.log != nil {
+					s.info.Logs = append(s.info.Logs, *e.log)
+				}
+			}
+			c.b, c.at, c.ok = nil, nil, false
+			if b.err != nil {
+				return b.err
+			}
+		}
+		b, ok := c.pipe.Take()
+		if !ok {
+			return nil
+		}
+		c.b, c.i = b, 0
+	}
+}
