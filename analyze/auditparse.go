@@ -53,7 +53,7 @@ type call struct {
 
 // parser reads audit events into calls. It holds no state of the
 // analysis, only a cache, so that it can run ahead of the builder on a
-// goroutine of its own (see readEvents).
+// goroutine of its own (see readAhead).
 //
 // Records are read with a small parser of their key=value text rather than
 // auparse's, which matches regular expressions and was two thirds of the

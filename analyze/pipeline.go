@@ -1,12 +1,10 @@
 package analyze
 
-import "proctrail/replay"
+import (
+	"sync"
 
-// How far reading runs ahead of the builder: batchesAhead batches of
-// eventBatchLen events.
-const (
-	eventBatchLen = 128
-	batchesAhead  = 2
+	"proctrail/internal/pipe"
+	"proctrail/replay"
 )
 
 // parsedEvent is an event with its audit records parsed, when it has a
@@ -17,78 +15,72 @@ type parsedEvent struct {
 	ok bool // c holds ev's syscall
 }
 
-// eventBatch is what readEvents sends: events, and after the last batch's
-// events the error that ended the source (io.EOF at its end).
+// eventBatch is a batch of events on their way to the builder, and
+// after the last batch's events the error that ended the source (io.EOF
+// at its end).
 type eventBatch struct {
 	events []parsedEvent
 	items  []pathItem // the calls' PATH items
 	err    error
 }
 
+func newEventBatch() *eventBatch { return &eventBatch{events: make([]parsedEvent, 0, pipe.Len)} }
+
+func (bt *eventBatch) reset() {
+	clear(bt.events) // drop the references to the events
+	bt.events, bt.items, bt.err = bt.events[:0], bt.items[:0], nil
+}
+
 // readAhead reads s to its end or first error, which it returns, and
 // calls apply on each event in order, its audit records parsed.
+//
+// Reading and parsing run on a goroutine of their own, a pipe.Len of
+// events ahead, while the builder applies the events before: parsing is
+// pure (the parser holds a cache, no state of the analysis), so the
+// result is the same as without it. The replay's readers and merger run
+// ahead of it on theirs.
 func readAhead(s EventSource, apply func(*parsedEvent)) error {
-	raw := make(chan *eventBatch, batchesAhead)
-	batches := make(chan *eventBatch, batchesAhead)
-	free := make(chan *eventBatch, 2*batchesAhead+3)
-	go readEvents(s, raw, free)
-	go parseEvents(raw, batches)
+	events := pipe.New(nil, newEventBatch, (*eventBatch).reset)
+	var wg sync.WaitGroup
+	wg.Go(func() { readEvents(s, events) })
+	// s is not safe for concurrent use: the caller may use it when
+	// readAhead returns.
+	defer wg.Wait()
 	var err error
-	for bt := range batches {
+	for {
+		bt, ok := events.Take()
+		if !ok {
+			return err
+		}
 		for i := range bt.events {
 			apply(&bt.events[i])
 		}
 		err = bt.err
-		clear(bt.events) // drop the references to the events
-		bt.events, bt.items = bt.events[:0], bt.items[:0]
-		select {
-		case free <- bt:
-		default:
-		}
 	}
-	return err
 }
 
-// readEvents runs on a goroutine of its own: it reads s to its end or
-// first error, in batches, and closes out after the batch holding the
-// error. parseEvents, on another, parses their audit events (the pure
-// half of the work on them, most of its cost) while the builder applies
-// the batches before, in order, so the result is the same as without
-// them. (Reading and parsing on one goroutine made it the pipeline's
-// slowest stage: analyze of the issue-4 workload took 84 ms, 78 ms now.)
-func readEvents(s EventSource, out chan<- *eventBatch, free <-chan *eventBatch) {
-	defer close(out)
-	bt := &eventBatch{events: make([]parsedEvent, 0, eventBatchLen)}
+// readEvents reads s to its end or first error and sends its events on
+// out, their audit records parsed, and the error after the last.
+func readEvents(s EventSource, out *pipe.Pipe[eventBatch]) {
+	defer out.Close()
+	var ps parser
+	bt := out.Batch()
 	for {
 		ev, err := s.NextEvent()
 		if err != nil {
 			bt.err = err
-			out <- bt
+			out.Send(bt)
 			return
 		}
 		bt.events = append(bt.events, parsedEvent{ev: ev})
-		if len(bt.events) == eventBatchLen {
-			out <- bt
-			select {
-			case bt = <-free:
-			default:
-				bt = &eventBatch{events: make([]parsedEvent, 0, eventBatchLen)}
-			}
+		if pe := &bt.events[len(bt.events)-1]; ev.Audit != nil {
+			pe.ok, bt.items = ps.parse(&pe.c, ev.Audit, ev.Time, bt.items)
 		}
-	}
-}
-
-// parseEvents parses the audit events of the batches from in, in order,
-// and passes the batches on.
-func parseEvents(in <-chan *eventBatch, out chan<- *eventBatch) {
-	defer close(out)
-	var ps parser
-	for bt := range in {
-		for i := range bt.events {
-			if pe := &bt.events[i]; pe.ev.Audit != nil {
-				pe.ok, bt.items = ps.parse(&pe.c, pe.ev.Audit, pe.ev.Time, bt.items)
+		if len(bt.events) == pipe.Len {
+			if !out.Send(bt) {
+				return
 			}
+			bt = out.Batch()
 		}
-		out <- bt
 	}
 }
