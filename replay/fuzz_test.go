@@ -45,7 +45,10 @@ func FuzzDecodeProcEvent(f *testing.F) {
 		if len(ev.Comm) > procCommLen || strings.IndexByte(ev.Comm, 0) >= 0 {
 			t.Fatalf("comm %q", ev.Comm)
 		}
-		ev.ExitStatus()
+		// wait(2)'s split: a status or a signal, never both, each in range.
+		if code, sig := ev.ExitStatus(); code != 0 && sig != 0 || code < 0 || code > 0xff || sig < 0 || sig > 0x7f {
+			t.Fatalf("exit status %#x split as code %d, signal %d", ev.ExitCode, code, sig)
+		}
 	})
 }
 
