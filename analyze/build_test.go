@@ -351,18 +351,18 @@ func TestContainers(t *testing.T) {
 	s := newScript(t)
 	s.at(0).fork(1, 500) // runc run
 	s.at(1).fork(500, 501)
-	s.at(1).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 501, PPID: 500, Cgroup: "0::/user.slice/session-1.scope\n"})
+	s.at(1).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 501, PPID: 500, Cgroup: "0::/user.slice/session-1.scope\n"})
 	s.at(2).audit(501, 500, "openat", "exit=5 a0=ffffff9c a2=10000", cwd("/bundle"), dirPath(0, "/bundle/rootfs", "NORMAL", 40))
 	s.at(3).audit(501, 500, "fchdir", "a0=5", cwd("/bundle"))
 	// pivot_root's CWD record is already relative to the new root.
 	s.at(4).audit(501, 500, "pivot_root", "", cwd("/"), dirPath(0, ".", "NORMAL", 40), dirPath(1, ".", "NORMAL", 40))
 	s.at(5).exec(501)
 	s.at(5).audit(501, 500, "execve", `exe="/bin/busybox" comm="sh"`, execve("sh"), cwd("/"), pathRec(0, "/bin/sh", "NORMAL"))
-	s.at(5).procfs(formats.ProcRecord{Kind: formats.ProcExec, PID: 501, PPID: 500, Cgroup: "0::/docker/" + cid + "\n"})
+	s.at(5).procfs(formats.ProcRecord{Kind: formats.ReasonExec, PID: 501, PPID: 500, Cgroup: "0::/docker/" + cid + "\n"})
 	s.at(6).fork(501, 502) // inherits the container
 	// runc exec: joins the container's mount namespace through an fd.
 	s.at(10).fork(1, 600)
-	s.at(10).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 600, PPID: 1, Cgroup: "0::/user.slice\n"})
+	s.at(10).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 600, PPID: 1, Cgroup: "0::/user.slice\n"})
 	s.at(11).audit(600, 1, "openat", "exit=7 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/501/ns/mnt", "NORMAL"))
 	s.at(11).audit(600, 1, "openat", "exit=8 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/501/ns/net", "NORMAL"))
 	s.at(12).audit(600, 1, "setns", "a0=8")
@@ -371,19 +371,19 @@ func TestContainers(t *testing.T) {
 	// runc exec's last process is read at its fork in the host's cgroup,
 	// before runc joins it to the container's: it inherits the container.
 	s.at(14).fork(601, 602)
-	s.at(14).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 602, PPID: 600, Cgroup: "0::/user.slice\n"})
+	s.at(14).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 602, PPID: 600, Cgroup: "0::/user.slice\n"})
 	// A later read that names no container is believed.
 	s.at(15).fork(502, 503)
 	s.at(15).exec(503)
-	s.at(15).procfs(formats.ProcRecord{Kind: formats.ProcExec, PID: 503, PPID: 502, Cgroup: "0::/user.slice\n"})
+	s.at(15).procfs(formats.ProcRecord{Kind: formats.ReasonExec, PID: 503, PPID: 502, Cgroup: "0::/user.slice\n"})
 	// A CNI plugin joins only the network namespace: not in the container.
 	s.at(20).fork(1, 700)
-	s.at(20).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 700, PPID: 1, Cgroup: "0::/system.slice/containerd.service\n"})
+	s.at(20).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 700, PPID: 1, Cgroup: "0::/system.slice/containerd.service\n"})
 	s.at(21).audit(700, 1, "openat", "exit=3 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/501/ns/net", "NORMAL"))
 	s.at(21).audit(700, 1, "setns", "a0=3")
 	// Another container, podman under systemd.
 	s.at(30).fork(1, 800)
-	s.at(30).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 800, PPID: 1, Cgroup: "0::/machine.slice/libpod-" + cid2 + ".scope/container\n"})
+	s.at(30).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 800, PPID: 1, Cgroup: "0::/machine.slice/libpod-" + cid2 + ".scope/container\n"})
 	m := s.build(nil)
 	wantConts := []Container{
 		{ID: cid, Runtime: "docker", Rootfs: "/bundle/rootfs", Processes: 5},
@@ -438,15 +438,15 @@ func TestContainerFromCgroup(t *testing.T) {
 func TestSnapshotAndCommand(t *testing.T) {
 	s := newScript(t)
 	s.boot = time.Unix(0, base).Add(-time.Hour)
-	s.at(0).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 1, StartTicks: 100, Comm: "init", Exe: "/sbin/init", Cmdline: []string{"/sbin/init"}, Cwd: "/"})
-	s.at(0.1).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 42, PPID: 1, TIDs: []int32{42, 43}, StartTicks: 200, UIDs: [4]uint32{1000}, Comm: "bash", Exe: "/bin/bash", Cmdline: []string{"-bash"}, Cwd: "/home/u"})
+	s.at(0).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 1, StartTicks: 100, Comm: "init", Exe: "/sbin/init", Cmdline: []string{"/sbin/init"}, Cwd: "/"})
+	s.at(0.1).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 42, PPID: 1, TIDs: []int32{42, 43}, StartTicks: 200, UIDs: [4]uint32{1000}, Comm: "bash", Exe: "/bin/bash", Cmdline: []string{"-bash"}, Cwd: "/home/u"})
 	// A process forked while the snapshot was being taken: its record
 	// comes before its fork event; the start times match.
-	s.at(0.5).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 44, PPID: 42, StartTicks: uint64(time.Hour/time.Duration(clockTick)) + 0, Comm: "bash"})
+	s.at(0.5).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 44, PPID: 42, StartTicks: uint64(time.Hour/time.Duration(clockTick)) + 0, Comm: "bash"})
 	s.at(0.6).fork(42, 44)
 	s.at(1).fork(42, 50)
 	s.at(1.1).exec(50)
-	s.at(1.2).procfs(formats.ProcRecord{Kind: formats.ProcCommand, PID: 50, PPID: 42, Comm: "make", Exe: "/usr/bin/make", Cmdline: []string{"make", "test"}, Cwd: "/src"})
+	s.at(1.2).procfs(formats.ProcRecord{Kind: formats.ReasonCommand, PID: 50, PPID: 42, Comm: "make", Exe: "/usr/bin/make", Cmdline: []string{"make", "test"}, Cwd: "/src"})
 	s.at(2).fork(50, 51)
 	s.at(3).fork(42, 52)
 	m := s.build(nil)
@@ -499,7 +499,7 @@ func TestSnapshotRace(t *testing.T) {
 	s := newScript(t)
 	s.boot = time.Unix(0, base).Add(-time.Hour)
 	ticks := uint64(time.Hour / time.Duration(clockTick))
-	s.at(5).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 570, PPID: 1, TIDs: []int32{570, 571}, StartTicks: ticks})
+	s.at(5).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 570, PPID: 1, TIDs: []int32{570, 571}, StartTicks: ticks})
 	s.at(0).fork(1, 570) // kernel times: the events happened earlier
 	s.at(1).exec(570)
 	s.at(2).thread(1, 570, 571)
@@ -623,7 +623,7 @@ func TestCloneParent(t *testing.T) {
 	s.at(4.1).fork(512, 513)
 	// Inside a pid namespace clone returns a namespace-local pid: pid 5 on
 	// the host is another process.
-	s.at(0).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 5, PPID: 2, Comm: "kworker"})
+	s.at(0).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 5, PPID: 2, Comm: "kworker"})
 	s.at(5).audit(512, 500, "clone", "exit=5 a0=8011")
 	m := s.build(nil)
 	if got, want := pids(m.Processes), "1[500[510[511[512[513]]]]] 2[5]"; got != want {
@@ -689,7 +689,7 @@ func TestFilters(t *testing.T) {
 	s.at(5).audit(12, 10, "openat", "exit=3 a0=ffffff9c", cwd("/"), pathRec(0, "/srv/app.conf", "NORMAL"))
 	s.at(100).fork(1, 20)
 	s.at(100).comm(20, "cron")
-	s.at(101).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 20, Cgroup: "0::/docker/" + cid})
+	s.at(101).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 20, Cgroup: "0::/docker/" + cid})
 	s.at(102).fork(20, 21)
 	tests := []struct {
 		name   string
@@ -725,8 +725,8 @@ func TestFilters(t *testing.T) {
 func TestParentCycle(t *testing.T) {
 	// Hostile snapshot records naming each other as parents.
 	s := newScript(t)
-	s.at(0).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 7, PPID: 8})
-	s.at(0).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 8, PPID: 7})
+	s.at(0).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 7, PPID: 8})
+	s.at(0).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 8, PPID: 7})
 	m := s.build(&Options{Comm: "x"})
 	if len(m.Processes) != 0 {
 		t.Errorf("forest = %s, want empty", pids(m.Processes))

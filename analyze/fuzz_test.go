@@ -47,7 +47,7 @@ func fuzzScript(t *testing.T, data []byte) *script {
 		case 5:
 			s.comm(a, name)
 		case 6:
-			s.procfs(formats.ProcRecord{Kind: formats.ProcKind(c%4 + 1), PID: a, PPID: b, Gone: d%5 == 0, StartTicks: uint64(d), TIDs: []int32{a, 10}, Cgroup: "0::/docker/" + cid, Exe: name, Cmdline: []string{name}})
+			s.procfs(formats.ProcRecord{Kind: formats.ProcReason(c%4 + 1), PID: a, PPID: b, Gone: d%5 == 0, StartTicks: uint64(d), TIDs: []int32{a, 10}, Cgroup: "0::/docker/" + cid, Exe: name, Cmdline: []string{name}})
 		case 7:
 			s.audit(a, b, "openat", "exit="+fmt.Sprint(d%8)+" a0="+fd+" a2="+fmt.Sprintf("%x", c), cwd("/w"), pathRec(0, name, "NORMAL"))
 		case 8:

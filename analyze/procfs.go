@@ -10,7 +10,7 @@ import (
 // procfs applies one of the recorder's procfs records: the snapshot of
 // the processes alive at the start, and the reads at forks and execs.
 func (b *builder) procfs(r *formats.ProcRecord, t int64) {
-	if r.Kind == formats.ProcSnapshot {
+	if r.Kind == formats.ReasonSnapshot {
 		if r.Gone {
 			return
 		}
@@ -34,7 +34,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 			p = q
 		}
 	}
-	if r.Kind == formats.ProcCommand {
+	if r.Kind == formats.ReasonCommand {
 		p.Command = true
 		b.commands = append(b.commands, p.Ref())
 	}
@@ -42,7 +42,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 		return
 	}
 	b.enrich(p, r, t, !p.ForkSeen)
-	if r.Kind == formats.ProcExec || r.Kind == formats.ProcCommand {
+	if r.Kind == formats.ReasonExec || r.Kind == formats.ReasonCommand {
 		if len(p.Execs) > 0 {
 			x := p.Execs[len(p.Execs)-1]
 			if !x.FromProcfs {
@@ -76,7 +76,7 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 			if _, ok := b.runtimes[id]; !ok {
 				b.runtimes[id] = rt
 			}
-		} else if r.Kind != formats.ProcFork {
+		} else if r.Kind != formats.ReasonFork {
 			// A fork's record is read as soon as the child exists,
 			// before its creator can move it: runc exec's last process
 			// is read in the host's cgroup, then joined to the
@@ -86,7 +86,7 @@ func (b *builder) enrich(p *proc, r *formats.ProcRecord, t int64, ident bool) {
 			p.CgroupNamesNone = true
 		}
 	}
-	if r.Kind == formats.ProcSnapshot && !p.ForkSeen {
+	if r.Kind == formats.ReasonSnapshot && !p.ForkSeen {
 		for _, tid := range r.TIDs {
 			if tid == p.PID || slices.ContainsFunc(p.Tasks, func(tk procstore.Task) bool { return tk.TID == tid }) {
 				continue

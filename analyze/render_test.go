@@ -18,11 +18,11 @@ import (
 // a container with its rootfs, a snapshot process and a running one.
 func richScript(t *testing.T) *script {
 	s := newScript(t)
-	s.at(0).procfs(formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 1, Comm: "init", Exe: "/sbin/init", Cmdline: []string{"/sbin/init"}, Cwd: "/"})
+	s.at(0).procfs(formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 1, Comm: "init", Exe: "/sbin/init", Cmdline: []string{"/sbin/init"}, Cwd: "/"})
 	s.at(1).fork(1, 10)
 	s.at(2).exec(10)
 	s.at(2).audit(10, 1, "execve", `comm="sh" exe="/usr/bin/dash"`, execve("sh", "-c", "cd /w && mv a b"), cwd("/"), pathRec(0, "/bin/sh", "NORMAL"))
-	s.at(2.5).procfs(formats.ProcRecord{Kind: formats.ProcCommand, PID: 10, PPID: 1})
+	s.at(2.5).procfs(formats.ProcRecord{Kind: formats.ReasonCommand, PID: 10, PPID: 1})
 	s.at(3).audit(10, 1, "chdir", "", cwd("/"), dirPath(0, "/w", "NORMAL", 5))
 	s.at(4).fork(10, 11)
 	s.at(5).exec(11)
@@ -36,7 +36,7 @@ func richScript(t *testing.T) *script {
 	s.at(10).audit(12, 10, "openat", "exit=4 a0=ffffff9c a2=241", cwd("/w"), dirPath(0, "/w", "PARENT", 5), pathRec(1, "c", "CREATE"))
 	s.at(11).exit(12, 13, 0, 0, 10)
 	s.at(12).fork(1, 20)
-	s.at(12).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 20, PPID: 1, Cgroup: "0::/docker/" + cid + "\n"})
+	s.at(12).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 20, PPID: 1, Cgroup: "0::/docker/" + cid + "\n"})
 	s.at(13).audit(20, 1, "openat", "exit=5 a0=ffffff9c a2=10000", cwd("/b"), dirPath(0, "/b/rootfs", "NORMAL", 6))
 	s.at(13).audit(20, 1, "fchdir", "a0=5", cwd("/b"))
 	s.at(14).audit(20, 1, "pivot_root", "", cwd("/"), dirPath(0, ".", "NORMAL", 6), dirPath(1, ".", "NORMAL", 6))
@@ -217,10 +217,10 @@ func TestHostileNames(t *testing.T) {
 		s.at(float64(i)+0.5).audit(pid, 1, "openat", "exit=3 a0=ffffff9c a2=1", cwd("/"),
 			"PATH item=0 name="+hexName("/tmp/"+name)+" inode=1 dev=fe:00 mode=0100644 nametype=NORMAL")
 	}
-	s.at(50).procfs(formats.ProcRecord{Kind: formats.ProcFork, PID: 100, Cgroup: "0::/docker/" + cid})
-	s.at(51).procfs(formats.ProcRecord{Kind: formats.ProcExec, PID: 101, Cmdline: hostile, Exe: hostile[0]})
+	s.at(50).procfs(formats.ProcRecord{Kind: formats.ReasonFork, PID: 100, Cgroup: "0::/docker/" + cid})
+	s.at(51).procfs(formats.ProcRecord{Kind: formats.ReasonExec, PID: 101, Cmdline: hostile, Exe: hostile[0]})
 	s.at(51).exec(101)
-	s.at(51).procfs(formats.ProcRecord{Kind: formats.ProcExec, PID: 101, Cmdline: hostile, Exe: hostile[0]})
+	s.at(51).procfs(formats.ProcRecord{Kind: formats.ReasonExec, PID: 101, Cmdline: hostile, Exe: hostile[0]})
 	m := s.build(nil)
 	m.Capture.Host = hostile[0]
 	m.Containers[0].Rootfs = strings.Join(hostile, "/")

@@ -45,7 +45,7 @@ func FuzzReader(f *testing.F) {
 // FuzzProcRecord checks that decoding never panics and that what decodes
 // re-encodes to something that decodes the same.
 func FuzzProcRecord(f *testing.F) {
-	rec := ProcRecord{Kind: ProcExec, PID: 42, PPID: 1, TIDs: []int32{42, 43}, Comm: "sh", Cmdline: []string{"sh", "-c", "x"},
+	rec := ProcRecord{Kind: ReasonExec, PID: 42, PPID: 1, TIDs: []int32{42, 43}, Comm: "sh", Cmdline: []string{"sh", "-c", "x"},
 		Cgroup: "0::/docker/abc\n", Namespaces: []Namespace{{"mnt", 4026531841}}}
 	b, _ := rec.AppendBinary(nil)
 	f.Add(b)

@@ -6,26 +6,28 @@ import (
 	"strings"
 )
 
-// ProcKind says why the recorder wrote a ProcRecord.
-type ProcKind uint8
+// ProcReason says why the recorder wrote a ProcRecord: at the snapshot,
+// or after which connector event. (replay.ProcKind names the kinds of
+// connector events.)
+type ProcReason uint8
 
-// The kinds of procfs records.
+// The reasons for procfs records; a ProcRecord's Kind holds one.
 const (
-	ProcSnapshot ProcKind = 1 // a process alive when recording started
-	ProcFork     ProcKind = 2 // read right after a connector fork event
-	ProcExec     ProcKind = 3 // read right after a connector exec event
-	ProcCommand  ProcKind = 4 // the command given to `record --`, as started
+	ReasonSnapshot ProcReason = 1 // a process alive when recording started
+	ReasonFork     ProcReason = 2 // read right after a connector fork event
+	ReasonExec     ProcReason = 3 // read right after a connector exec event
+	ReasonCommand  ProcReason = 4 // the command given to `record --`, as started
 )
 
-func (k ProcKind) String() string {
+func (k ProcReason) String() string {
 	switch k {
-	case ProcSnapshot:
+	case ReasonSnapshot:
 		return "snapshot"
-	case ProcFork:
+	case ReasonFork:
 		return "fork"
-	case ProcExec:
+	case ReasonExec:
 		return "exec"
-	case ProcCommand:
+	case ReasonCommand:
 		return "command"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
@@ -41,7 +43,7 @@ type Namespace struct {
 // Every field is best effort: a file that could not be read leaves its
 // field zero. The zero value is an empty record of no kind.
 type ProcRecord struct {
-	Kind ProcKind
+	Kind ProcReason
 	PID  int32 // the thread group id
 	// Gone is set when the process had exited before it could be read; only
 	// Kind and PID are meaningful then.
@@ -174,7 +176,7 @@ func (p *ProcRecord) UnmarshalBinary(b []byte) error {
 	if b[0] != procVersion {
 		return fmt.Errorf("formats: procfs record version %d: %w", b[0], ErrCorrupt)
 	}
-	p.Kind = ProcKind(b[1])
+	p.Kind = ProcReason(b[1])
 	p.Gone = b[2]&procFlagGone != 0
 	p.PID = int32(binary.LittleEndian.Uint32(b[4:8]))
 	b = b[procHeaderLen:]

@@ -89,7 +89,7 @@ func NewProcReader(procRoot string) *ProcReader {
 // Read fills rec for the process pid, which should be a thread group id (for
 // any other tid procfs shows that thread's view), and sets rec.Kind to kind.
 //
-// For kind formats.ProcFork only stat, status and cgroup are read (ppid,
+// For kind formats.ReasonFork only stat, status and cgroup are read (ppid,
 // start time, comm, ids, cgroup).
 //
 // Read is best effort: a file that cannot be read (a kernel thread has no
@@ -107,7 +107,7 @@ func NewProcReader(procRoot string) *ProcReader {
 // All files are read relative to one descriptor of /proc/PID, which pins the
 // process: if it exits and its pid is reused during the Read, the remaining
 // files fail to open instead of describing the new process.
-func (p *ProcReader) Read(pid int32, kind formats.ProcKind, rec *formats.ProcRecord) error {
+func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcRecord) error {
 	tids, args, nss := rec.TIDs[:0], rec.Cmdline[:0], rec.Namespaces[:0]
 	*rec = formats.ProcRecord{Kind: kind, PID: pid, TIDs: tids, Cmdline: args, Namespaces: nss}
 
@@ -140,7 +140,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcKind, rec *formats.ProcRec
 	rec.UIDs = procParseIDs(status, "Uid:")
 	rec.GIDs = procParseIDs(status, "Gid:")
 
-	if kind == formats.ProcFork {
+	if kind == formats.ReasonFork {
 		// A child just forked has its parent's exe, cwd, root, argv and
 		// namespaces (audit's clone record tells new namespaces), and its
 		// exec, if any, gets a read of its own: only what the analysis
@@ -209,7 +209,7 @@ func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
 	return slices.Compact(tids)
 }
 
-// Snapshot calls fn with a record of kind [formats.ProcSnapshot] for every
+// Snapshot calls fn with a record of kind [formats.ReasonSnapshot] for every
 // process alive now: the numeric entries of the procfs root, which lists
 // thread group ids only, in ascending pid order. Processes that exit before
 // they are read are skipped. fn's rec is reused between calls, as by
@@ -228,7 +228,7 @@ func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 
 	var rec formats.ProcRecord
 	for _, pid := range p.pids {
-		if err := p.Read(pid, formats.ProcSnapshot, &rec); err != nil {
+		if err := p.Read(pid, formats.ReasonSnapshot, &rec); err != nil {
 			return err
 		}
 		if rec.Gone {

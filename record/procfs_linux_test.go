@@ -44,7 +44,7 @@ func lockedThread(t *testing.T) int32 {
 
 func readSelf(t *testing.T, p *ProcReader, rec *formats.ProcRecord) {
 	t.Helper()
-	if err := p.Read(int32(os.Getpid()), formats.ProcExec, rec); err != nil {
+	if err := p.Read(int32(os.Getpid()), formats.ReasonExec, rec); err != nil {
 		t.Fatalf("Read(self): %v", err)
 	}
 	if rec.Gone {
@@ -58,7 +58,7 @@ func TestProcReaderReadSelf(t *testing.T) {
 	var rec formats.ProcRecord
 	readSelf(t, NewProcReader(""), &rec)
 
-	if rec.Kind != formats.ProcExec || rec.PID != pid {
+	if rec.Kind != formats.ReasonExec || rec.PID != pid {
 		t.Errorf("Kind, PID = %v, %d; want fork, %d", rec.Kind, rec.PID, pid)
 	}
 	if rec.PPID != int32(os.Getppid()) {
@@ -160,7 +160,7 @@ func TestProcReaderReadComm(t *testing.T) {
 	}
 
 	var rec formats.ProcRecord
-	if err := NewProcReader("").Read(int32(cmd.Process.Pid), formats.ProcExec, &rec); err != nil {
+	if err := NewProcReader("").Read(int32(cmd.Process.Pid), formats.ReasonExec, &rec); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Comm != comm {
@@ -183,10 +183,10 @@ func TestProcReaderReadGone(t *testing.T) {
 	var rec formats.ProcRecord
 	readSelf(t, p, &rec) // rec now full: Read must clear it
 	pid := int32(cmd.Process.Pid)
-	if err := p.Read(pid, formats.ProcExec, &rec); err != nil {
+	if err := p.Read(pid, formats.ReasonExec, &rec); err != nil {
 		t.Fatalf("Read(gone): %v", err)
 	}
-	want := formats.ProcRecord{Kind: formats.ProcExec, PID: pid, Gone: true}
+	want := formats.ProcRecord{Kind: formats.ReasonExec, PID: pid, Gone: true}
 	if diff := cmp.Diff(want, rec, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Read(gone) (-want +got):\n%s", diff)
 	}
@@ -219,7 +219,7 @@ func TestProcReaderReadDeletedExe(t *testing.T) {
 	}
 
 	var rec formats.ProcRecord
-	if err := NewProcReader("").Read(int32(cmd.Process.Pid), formats.ProcExec, &rec); err != nil {
+	if err := NewProcReader("").Read(int32(cmd.Process.Pid), formats.ReasonExec, &rec); err != nil {
 		t.Fatal(err)
 	}
 	if want := exe + " (deleted)"; rec.Exe != want {
@@ -253,7 +253,7 @@ func TestProcReaderSnapshot(t *testing.T) {
 
 	var pids []int32
 	err = NewProcReader("").Snapshot(func(rec *formats.ProcRecord) error {
-		if rec.Kind != formats.ProcSnapshot || rec.Gone {
+		if rec.Kind != formats.ReasonSnapshot || rec.Gone {
 			t.Errorf("pid %d: Kind %v, Gone %v", rec.PID, rec.Kind, rec.Gone)
 		}
 		if rec.PID == pid && !slices.Contains(rec.TIDs, tid) {
@@ -315,7 +315,7 @@ func TestProcReaderReadAllocs(t *testing.T) {
 	readSelf(t, p, &rec)
 	pid := int32(os.Getpid())
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := p.Read(pid, formats.ProcExec, &rec); err != nil {
+		if err := p.Read(pid, formats.ReasonExec, &rec); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -390,7 +390,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/ns/time_for_children": "->time:[18446744073709551615]",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcExec, PID: 42, PPID: 7, StartTicks: 123456789012,
+			Kind: formats.ReasonExec, PID: 42, PPID: 7, StartTicks: 123456789012,
 			TIDs: []int32{7, 42, 1000},
 			UIDs: [4]uint32{1000, 1001, 1002, 4294967294},
 			GIDs: [4]uint32{100, 101, 102, 103},
@@ -413,7 +413,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/task/42/": "",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcExec, PID: 42, PPID: 2, StartTicks: 5, TIDs: []int32{42},
+			Kind: formats.ReasonExec, PID: 42, PPID: 2, StartTicks: 5, TIDs: []int32{42},
 			UIDs: [4]uint32{1000, 1001, 1002, 4294967294}, GIDs: [4]uint32{100, 101, 102, 103},
 			Comm: "kworker/0:1-events",
 		},
@@ -424,7 +424,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cmdline": "postgres: checkpointer ",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcExec, PID: 42, PPID: 1, StartTicks: 5,
+			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5,
 			Comm: "postgres", Cmdline: []string{"postgres: checkpointer "},
 		},
 	}, {
@@ -435,7 +435,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cgroup":  long,
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ProcExec, PID: 42, PPID: 1, StartTicks: 5, Comm: "x",
+			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5, Comm: "x",
 			Cmdline: []string{long[:procMaxFile]}, Cgroup: long[:procMaxFile],
 		},
 	}, {
@@ -445,22 +445,22 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/status": "Uid:\t1\t2\t3\t4\n",
 			"42/cgroup": "0::/\n",
 		},
-		want: formats.ProcRecord{Kind: formats.ProcExec, PID: 42, UIDs: [4]uint32{1, 2, 3, 4}, Cgroup: "0::/\n"},
+		want: formats.ProcRecord{Kind: formats.ReasonExec, PID: 42, UIDs: [4]uint32{1, 2, 3, 4}, Cgroup: "0::/\n"},
 	}, {
 		name:  "no stat",
 		files: map[string]string{"42/cmdline": "x\x00"},
-		want:  formats.ProcRecord{Kind: formats.ProcExec, PID: 42, Gone: true},
+		want:  formats.ProcRecord{Kind: formats.ReasonExec, PID: 42, Gone: true},
 	}, {
 		name:  "no process",
 		files: map[string]string{"43/stat": fakeStat(43, "x", 1, 5)},
-		want:  formats.ProcRecord{Kind: formats.ProcExec, PID: 42, Gone: true},
+		want:  formats.ProcRecord{Kind: formats.ReasonExec, PID: 42, Gone: true},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewProcReader(fakeProc(t, tt.files))
 			var got formats.ProcRecord
 			readSelf(t, NewProcReader(""), &got) // Read must overwrite every field
-			if err := p.Read(42, formats.ProcExec, &got); err != nil {
+			if err := p.Read(42, formats.ReasonExec, &got); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
@@ -493,8 +493,8 @@ func TestProcReaderSnapshotFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []formats.ProcRecord{
-		{Kind: formats.ProcSnapshot, PID: 42, PPID: 1, StartTicks: 1, Comm: "a"},
-		{Kind: formats.ProcSnapshot, PID: 100, PPID: 42, StartTicks: 2, Comm: "b"},
+		{Kind: formats.ReasonSnapshot, PID: 42, PPID: 1, StartTicks: 1, Comm: "a"},
+		{Kind: formats.ReasonSnapshot, PID: 100, PPID: 42, StartTicks: 2, Comm: "b"},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)
@@ -562,7 +562,7 @@ func BenchmarkProcReaderRead(b *testing.B) {
 	var rec formats.ProcRecord
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.Read(pid, formats.ProcExec, &rec); err != nil {
+		if err := p.Read(pid, formats.ReasonExec, &rec); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -584,10 +584,10 @@ func TestProcReaderReadFork(t *testing.T) {
 	var full, fork formats.ProcRecord
 	p := NewProcReader("")
 	readSelf(t, p, &full)
-	if err := p.Read(int32(os.Getpid()), formats.ProcFork, &fork); err != nil {
+	if err := p.Read(int32(os.Getpid()), formats.ReasonFork, &fork); err != nil {
 		t.Fatal(err)
 	}
-	if fork.Kind != formats.ProcFork || fork.PPID != full.PPID || fork.StartTicks != full.StartTicks || fork.UIDs != full.UIDs ||
+	if fork.Kind != formats.ReasonFork || fork.PPID != full.PPID || fork.StartTicks != full.StartTicks || fork.UIDs != full.UIDs ||
 		fork.GIDs != full.GIDs || fork.Comm != full.Comm || fork.Cgroup != full.Cgroup || fork.Cgroup == "" {
 		t.Errorf("fork read %+v\nfull read %+v", fork, full)
 	}

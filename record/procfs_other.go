@@ -21,7 +21,7 @@ func NewProcReader(procRoot string) *ProcReader { return &ProcReader{} }
 var errProcUnsupported = fmt.Errorf("record: procfs: %w", errors.ErrUnsupported)
 
 // Read returns an error wrapping [errors.ErrUnsupported].
-func (p *ProcReader) Read(pid int32, kind formats.ProcKind, rec *formats.ProcRecord) error {
+func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcRecord) error {
 	return errProcUnsupported
 }
 

@@ -59,7 +59,7 @@ func readCapture(t *testing.T, files ...string) *captured {
 			c.audits = append(c.audits, *ev.Audit)
 		case ev.ProcFS != nil:
 			c.procfs = append(c.procfs, *ev.ProcFS)
-			if ev.ProcFS.Kind == formats.ProcCommand {
+			if ev.ProcFS.Kind == formats.ReasonCommand {
 				c.command = ev.ProcFS.PID
 			}
 		}
@@ -202,9 +202,9 @@ func TestIntegrationRecordWorkload(t *testing.T) {
 	snap, execRecs := 0, 0
 	for _, p := range c.procfs {
 		switch {
-		case p.Kind == formats.ProcSnapshot:
+		case p.Kind == formats.ReasonSnapshot:
 			snap++
-		case p.Kind == formats.ProcExec && pids[p.PID] && !p.Gone:
+		case p.Kind == formats.ReasonExec && pids[p.PID] && !p.Gone:
 			execRecs++
 			// The same hierarchies as ours (the paths within them may differ:
 			// this host's agent moves processes between memory cgroups).

@@ -58,7 +58,7 @@ const (
 
 type procReq struct {
 	pid  int32
-	kind formats.ProcKind
+	kind formats.ProcReason
 }
 
 type recorder struct {
@@ -228,9 +228,9 @@ func (r *recorder) listen(src formats.Source, read func([]byte) (int, error), st
 		}
 		if src == formats.SourceConnector {
 			if pid, what, ok := procEventTarget(msg); ok {
-				kind := formats.ProcFork
+				kind := formats.ReasonFork
 				if what == procEventExec {
-					kind = formats.ProcExec
+					kind = formats.ReasonExec
 				}
 				select {
 				case r.procQ <- procReq{pid, kind}:
@@ -268,9 +268,9 @@ func (r *recorder) procfsLoop(stop context.CancelFunc) {
 		r.fail(fmt.Errorf("record: procfs snapshot: %w", err), stop)
 	}
 	for req := range r.procQ {
-		if req.kind == formats.ProcCommand {
-			rec = formats.ProcRecord{Kind: formats.ProcCommand, PID: req.pid}
-			if err := pr.Read(req.pid, formats.ProcCommand, &rec); err != nil {
+		if req.kind == formats.ReasonCommand {
+			rec = formats.ProcRecord{Kind: formats.ReasonCommand, PID: req.pid}
+			if err := pr.Read(req.pid, formats.ReasonCommand, &rec); err != nil {
 				continue
 			}
 		} else if err := pr.Read(req.pid, req.kind, &rec); err != nil {
@@ -403,7 +403,7 @@ func (r *recorder) runCommand(ctx context.Context, own *owner) (int, error) {
 		return 127, fmt.Errorf("record: start command: %w", err)
 	}
 	r.commandPID = cmd.Process.Pid
-	r.procQ <- procReq{int32(cmd.Process.Pid), formats.ProcCommand}
+	r.procQ <- procReq{int32(cmd.Process.Pid), formats.ReasonCommand}
 	r.dropPrivileges()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -27,7 +27,7 @@ func writeFile(t *testing.T, dir, name string, hdr formats.Header, times []int64
 		t.Fatal(err)
 	}
 	for _, ts := range times {
-		rec := formats.ProcRecord{Kind: formats.ProcSnapshot, PID: int32(ts % 100000)}
+		rec := formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: int32(ts % 100000)}
 		b, _ := rec.AppendBinary(nil)
 		if err := w.WritePacket(formats.SourceProcfs, ts, b); err != nil {
 			t.Fatal(err)
@@ -194,7 +194,7 @@ func writeMixed(t *testing.T, dir, name string, hdr formats.Header, t0 int64, n 
 		case 0:
 			w.WritePacket(formats.SourceConnector, ts+2, procMsg(procEventExec, 0, uint64(ts), uint32(100+i%7), uint32(100+i%7)))
 		case 1:
-			rec := formats.ProcRecord{Kind: formats.ProcExec, PID: int32(100 + i%7), Comm: "x"}
+			rec := formats.ProcRecord{Kind: formats.ReasonExec, PID: int32(100 + i%7), Comm: "x"}
 			b, _ := rec.AppendBinary(nil)
 			w.WritePacket(formats.SourceProcfs, ts+2, b)
 		case 2:

@@ -36,7 +36,7 @@ func testCapture(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 7, PPID: 1, Comm: "a\nb", Cmdline: []string{"x", "y z"}}
+	rec := formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 7, PPID: 1, Comm: "a\nb", Cmdline: []string{"x", "y z"}}
 	b, _ := rec.AppendBinary(nil)
 	w.WritePacket(formats.SourceProcfs, 1_700_000_000_000_000_000, b)
 	w.SetStats(formats.SourceConnector, formats.Stats{Time: 1, Received: 0, Dropped: 4})

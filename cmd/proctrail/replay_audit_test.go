@@ -102,7 +102,7 @@ func TestReplayAuditSkipsAndWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := formats.ProcRecord{Kind: formats.ProcSnapshot, PID: 7, PPID: 1, Comm: "a"}
+	rec := formats.ProcRecord{Kind: formats.ReasonSnapshot, PID: 7, PPID: 1, Comm: "a"}
 	b, _ := rec.AppendBinary(nil)
 	const t0 = 1_700_000_000_000_000_000
 	for i, m := range []struct {
