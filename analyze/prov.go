@@ -82,31 +82,7 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 // reads m; unlike WriteJSON it holds the relations of the whole model
 // before writing them (about 100 bytes per file access).
 func WritePROV(w io.Writer, m *Model) error {
-	procs := preorder(m.Processes)
-	ids := provProcessIDs(procs)
-	var edges []provEdge
-	for i, p := range procs {
-		edges = appendProvEdges(edges, i, p)
-	}
-	// Entities: every path an edge names, executed or not.
-	exec := map[string]bool{}
-	for _, ed := range edges {
-		exec[ed.path] = exec[ed.path] || ed.role == "executable" || ed.role == "exec"
-	}
-	paths := make([]string, 0, len(exec))
-	for s := range exec {
-		paths = append(paths, s)
-	}
-	slices.Sort(paths)
-	var uids []int64
-	for _, p := range procs {
-		if p.UID >= 0 {
-			uids = append(uids, p.UID)
-		}
-	}
-	slices.Sort(uids)
-	uids = slices.Compact(uids)
-
+	d := newProvWriter(m)
 	e := newJSONEnc(w)
 	e.open('{')
 	e.key("prefix")
@@ -114,21 +90,69 @@ func WritePROV(w io.Writer, m *Model) error {
 	e.key("proctrail")
 	e.str(PROVNamespace)
 	e.close('}')
+	d.activities(e)
+	d.entities(e)
+	d.agents(e)
+	d.accesses(e)
+	d.derivations(e)
+	d.informs(e)
+	d.associations(e)
+	return e.end()
+}
 
+// provWriter is what WritePROV writes: the processes in preorder with their
+// ids, the relations to paths, the paths and the users.
+type provWriter struct {
+	procs []*Process
+	ids   []string
+	edges []provEdge
+	paths []string        // sorted
+	exec  map[string]bool // the paths executed
+	uids  []int64         // sorted, once each
+}
+
+func newProvWriter(m *Model) *provWriter {
+	d := &provWriter{procs: preorder(m.Processes), exec: map[string]bool{}}
+	d.ids = provProcessIDs(d.procs)
+	for i, p := range d.procs {
+		d.edges = appendProvEdges(d.edges, i, p)
+	}
+	// Entities: every path an edge names, executed or not.
+	for _, ed := range d.edges {
+		d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+	}
+	d.paths = make([]string, 0, len(d.exec))
+	for s := range d.exec {
+		d.paths = append(d.paths, s)
+	}
+	slices.Sort(d.paths)
+	for _, p := range d.procs {
+		if p.UID >= 0 {
+			d.uids = append(d.uids, p.UID)
+		}
+	}
+	slices.Sort(d.uids)
+	d.uids = slices.Compact(d.uids)
+	return d
+}
+
+func (d *provWriter) activities(e *jsonEnc) {
 	e.key("activity")
 	e.open('{')
-	for i, p := range procs {
-		e.provRecord(ids[i])
+	for i, p := range d.procs {
+		e.provRecord(d.ids[i])
 		e.provActivity(p)
 		e.close('}')
 	}
 	e.close('}')
+}
 
+func (d *provWriter) entities(e *jsonEnc) {
 	e.key("entity")
 	e.open('{')
-	for _, s := range paths {
+	for _, s := range d.paths {
 		typ := "proctrail:File"
-		if exec[s] {
+		if d.exec[s] {
 			typ = "proctrail:Executable"
 		}
 		e.provNode(provFileID(s), typ, s)
@@ -137,17 +161,22 @@ func WritePROV(w io.Writer, m *Model) error {
 		e.close('}')
 	}
 	e.close('}')
+}
 
+func (d *provWriter) agents(e *jsonEnc) {
 	e.key("agent")
 	e.open('{')
-	for _, u := range uids {
+	for _, u := range d.uids {
 		e.provNode(provUserID(u), "proctrail:User", "uid "+strconv.FormatInt(u, 10))
 		e.key("proctrail:uid")
 		e.int(u)
 		e.close('}')
 	}
 	e.close('}')
+}
 
+// accesses writes used, wasGeneratedBy and wasInvalidatedBy.
+func (d *provWriter) accesses(e *jsonEnc) {
 	for _, k := range []struct {
 		name, blank, ent, act string
 		kind                  provKind
@@ -159,8 +188,8 @@ func WritePROV(w io.Writer, m *Model) error {
 		e.key(k.name)
 		e.open('{')
 		n := 0
-		for i := range edges {
-			ed := &edges[i]
+		for i := range d.edges {
+			ed := &d.edges[i]
 			if ed.kind != k.kind {
 				continue
 			}
@@ -170,47 +199,55 @@ func WritePROV(w io.Writer, m *Model) error {
 			// used and the entity first in the others.
 			if k.kind == provUsed {
 				e.key(k.act)
-				e.str(ids[ed.proc])
+				e.str(d.ids[ed.proc])
 				e.key(k.ent)
 				e.str(provFileID(ed.path))
 			} else {
 				e.key(k.ent)
 				e.str(provFileID(ed.path))
 				e.key(k.act)
-				e.str(ids[ed.proc])
+				e.str(d.ids[ed.proc])
 			}
-			if ed.time != 0 {
-				e.key("prov:time")
-				e.time(ed.time)
-			}
-			e.key("prov:role")
-			e.provQName("proctrail:" + provEscape(ed.role))
-			if ed.mode != "" {
-				e.key("proctrail:mode")
-				e.str(ed.mode)
-			}
-			if ed.close != 0 && ed.close != ed.time {
-				e.key("proctrail:close")
-				e.provTime(ed.close)
-			}
-			if ed.exec != nil {
-				e.key("proctrail:argv")
-				e.provArgv(ed.exec.Argv)
-				if ed.exec.Cwd != "" {
-					e.key("proctrail:cwd")
-					e.str(ed.exec.Cwd)
-				}
-			}
+			e.provEdgeAttributes(ed)
 			e.close('}')
 		}
 		e.close('}')
 	}
+}
 
+// provEdgeAttributes writes the members of a relation after its ends.
+func (e *jsonEnc) provEdgeAttributes(ed *provEdge) {
+	if ed.time != 0 {
+		e.key("prov:time")
+		e.time(ed.time)
+	}
+	e.key("prov:role")
+	e.provQName("proctrail:" + provEscape(ed.role))
+	if ed.mode != "" {
+		e.key("proctrail:mode")
+		e.str(ed.mode)
+	}
+	if ed.close != 0 && ed.close != ed.time {
+		e.key("proctrail:close")
+		e.provTime(ed.close)
+	}
+	if ed.exec != nil {
+		e.key("proctrail:argv")
+		e.provArgv(ed.exec.Argv)
+		if ed.exec.Cwd != "" {
+			e.key("proctrail:cwd")
+			e.str(ed.exec.Cwd)
+		}
+	}
+}
+
+// derivations writes wasDerivedFrom: a rename's new path from its old.
+func (d *provWriter) derivations(e *jsonEnc) {
 	e.key("wasDerivedFrom")
 	e.open('{')
 	n := 0
-	for i := range edges {
-		ed := &edges[i]
+	for i := range d.edges {
+		ed := &d.edges[i]
 		if ed.kind != provGenerated || ed.from == "" {
 			continue
 		}
@@ -221,42 +258,48 @@ func WritePROV(w io.Writer, m *Model) error {
 		e.key("prov:usedEntity")
 		e.str(provFileID(ed.from))
 		e.key("prov:activity")
-		e.str(ids[ed.proc])
+		e.str(d.ids[ed.proc])
 		e.close('}')
 	}
 	e.close('}')
+}
 
+// informs writes wasInformedBy: a child by its parent.
+func (d *provWriter) informs(e *jsonEnc) {
 	e.key("wasInformedBy")
 	e.open('{')
-	n = 0
-	idOf := make(map[*Process]string, len(procs))
-	for i, p := range procs {
-		idOf[p] = ids[i]
+	n := 0
+	idOf := make(map[*Process]string, len(d.procs))
+	for i, p := range d.procs {
+		idOf[p] = d.ids[i]
 	}
-	for i, p := range procs {
+	for i, p := range d.procs {
 		for _, ch := range p.Children {
 			n++
 			e.provRecord("_:i" + strconv.Itoa(n))
 			e.key("prov:informed")
 			e.str(idOf[ch])
 			e.key("prov:informant")
-			e.str(ids[i])
+			e.str(d.ids[i])
 			e.close('}')
 		}
 	}
 	e.close('}')
+}
 
+// associations writes wasAssociatedWith: a process with its user.
+func (d *provWriter) associations(e *jsonEnc) {
 	e.key("wasAssociatedWith")
 	e.open('{')
-	n = 0
-	for i, p := range procs {
+	n := 0
+	for i, p := range d.procs {
 		if p.UID < 0 {
 			continue
 		}
 		n++
 		e.provRecord("_:a" + strconv.Itoa(n))
 		e.key("prov:activity")
-		e.str(ids[i])
+		e.str(d.ids[i])
 		e.key("prov:agent")
 		e.str(provUserID(p.UID))
 		e.key("prov:role")
@@ -264,8 +307,6 @@ func WritePROV(w io.Writer, m *Model) error {
 		e.close('}')
 	}
 	e.close('}')
-
-	return e.end()
 }
 
 // preorder lists a forest depth first, parents before children, without
