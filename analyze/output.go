@@ -69,6 +69,51 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	return m, nil
 }
 
+// Walk is [Build] without the Model, for outputs that take the
+// processes one at a time (a database): it replays s, calls head with
+// the Capture and the Containers, then visit for each process opts keep,
+// depth first, in output order, parents before their children. parent is
+// the kept parent's output (nil for a root); neither has Children, and
+// p.Files holds its file accesses unless opts.NoFiles. p and parent are
+// visit's until it returns, and are not reused: a caller may keep them.
+// An error from head or visit ends the walk and is returned.
+func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process) error) error {
+	ol, err := newOutline(s, opts)
+	if err != nil {
+		return err
+	}
+	defer ol.close()
+	if err := head(ol.c, ol.conts); err != nil {
+		return err
+	}
+	type made struct {
+		i   int32
+		out *Process
+	}
+	var todo []made
+	// Roots in reverse, so that the stack gives them in order.
+	for _, r := range slices.Backward(ol.f.roots) {
+		todo = append(todo, made{r, nil})
+	}
+	for len(todo) > 0 {
+		t := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		out, files := ol.process(t.i)
+		if files != nil {
+			for f := range files {
+				out.Files = append(out.Files, *f)
+			}
+		}
+		if err := visit(out, t.out); err != nil {
+			return err
+		}
+		for _, k := range slices.Backward(ol.f.kids(t.i)) {
+			todo = append(todo, made{k, out})
+		}
+	}
+	return ol.b.spoolErr()
+}
+
 // outline is the output phase: a replayed builder, and the forest of the
 // processes the options keep, in output order, made without holding any
 // process's output.
