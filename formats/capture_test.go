@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/klauspost/compress/zstd"
 )
 
 var testHeader = Header{
@@ -424,4 +425,57 @@ func TestLostHeaderFrame(t *testing.T) {
 	if r.UnreadableBytes() == 0 {
 		t.Error("the lost first frame is not reported")
 	}
+}
+
+// TestCutRoundTrip: a cut's provenance in the section header and its
+// accepted and masked counts in the statistics come back as written; a
+// capture that is no cut has neither.
+func TestCutRoundTrip(t *testing.T) {
+	h := testHeader
+	h.Cut = &CutInfo{From: []string{"aa", "bb"}, Files: []string{"t.zst", "t.1.zst"}, Selection: []string{"--pid", "7", "--path", "/etc/*"}, Redactions: 2}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, &Options{Header: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Stats{Time: 5, Received: 100, Dropped: 2, Accepted: 40, Masked: 9}
+	w.SetStats(SourceAudit, want)
+	zero := Stats{Time: 5, Received: 3}
+	w.SetStats(SourceProcfs, zero)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := readAll(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(h, r.Header()); diff != "" {
+		t.Errorf("header (-want +got):\n%s", diff)
+	}
+	if got, _ := r.Stats(SourceAudit); got != want {
+		t.Errorf("audit stats %+v, want %+v", got, want)
+	}
+	if got, _ := r.Stats(SourceProcfs); got != zero {
+		t.Errorf("procfs stats %+v, want %+v", got, zero)
+	}
+	// Without Cut, no isb_filteraccept and no masked comment are written.
+	b := writeCapture(t, testRecords(3), 0)
+	if bytes.Contains(decompressAll(t, b), []byte("proctrail.masked=")) {
+		t.Error("a capture that is no cut has a masked count")
+	}
+}
+
+// decompressAll is zstd -dc: the pcapng of a capture.
+func decompressAll(t *testing.T, b []byte) []byte {
+	t.Helper()
+	d, err := zstd.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

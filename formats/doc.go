@@ -58,6 +58,11 @@
 //	  start             RFC 3339 wall time the file was started
 //	  imported_from     for a capture made by `proctrail import`: the
 //	                    auditd logs it was made from, a JSON array
+//	  cut               for a capture made by `proctrail cut`: a JSON
+//	                    object, "from" (the capture ids cut), "files"
+//	                    (their base names), "selection" (analyze flags,
+//	                    an array of strings) and "redactions" (how many
+//	                    patterns were masked, absent for none)
 //
 // Interfaces, each with if_name (2), if_description (3) and if_tsresol
 // (9). A recording declares all three, in this order; a capture imported
@@ -101,7 +106,11 @@
 // kernel's lost counter (AUDIT_GET) plus receive-buffer overruns (ENOBUFS),
 // for the connector its overruns, for procfs the reads abandoned. They are
 // written at the end of a frame whenever a counter changed, so the latest
-// one read holds the totals up to that point.
+// one read holds the totals up to that point. A cut's also carry
+// isb_filteraccept (6) = the messages of the source it kept (of
+// isb_ifrecv, the messages of the captures cut; isb_ifdrop stays what
+// their recording lost) and an opt_comment "proctrail.masked=N": the
+// fields --redact masked in them.
 //
 // # procfs records
 //
@@ -111,7 +120,9 @@
 //	0      1    version, 1
 //	1      1    kind: 1 snapshot (alive at start), 2 read after a fork event,
 //	            3 read after an exec event, 4 the command given to
-//	            `record --` as started
+//	            `record --` as started, 5 selected: written by
+//	            `proctrail cut` (pid alone, no fields) right after the
+//	            first message of a process of its selection
 //	2      1    flags: bit 0 "gone" (the process had exited; no fields follow)
 //	3      1    reserved, 0
 //	4      4    pid (thread group id)

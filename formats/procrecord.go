@@ -17,6 +17,10 @@ const (
 	ReasonFork     ProcReason = 2 // read right after a connector fork event
 	ReasonExec     ProcReason = 3 // read right after a connector exec event
 	ReasonCommand  ProcReason = 4 // the command given to `record --`, as started
+	// ReasonSelected is no read of /proc: a capture made by `proctrail
+	// cut` marks with it, by pid alone, each process of its selection,
+	// right after the first message that concerns it.
+	ReasonSelected ProcReason = 5
 )
 
 func (k ProcReason) String() string {
@@ -29,6 +33,8 @@ func (k ProcReason) String() string {
 		return "exec"
 	case ReasonCommand:
 		return "command"
+	case ReasonSelected:
+		return "selected"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -455,6 +455,11 @@ func parseHeaderComment(h *Header, c string) {
 		if json.Unmarshal([]byte(v), &files) == nil {
 			h.ImportedFrom = files
 		}
+	case "cut":
+		var c CutInfo
+		if json.Unmarshal([]byte(v), &c) == nil {
+			h.Cut = &c
+		}
 	case "sequence":
 		h.Sequence, _ = strconv.Atoi(v)
 	case "start":
@@ -523,6 +528,12 @@ func (r *Reader) interfaceStatistics(body []byte) error {
 	}
 	s := Stats{Time: ifc.ts(body[4:])}
 	err = forOptions(body[12:], func(code uint16, v []byte) {
+		if code == optComment {
+			if n, ok := strings.CutPrefix(string(v), commentPrefix+"masked="); ok {
+				s.Masked, _ = strconv.ParseUint(n, 10, 64)
+			}
+			return
+		}
 		if len(v) < 8 {
 			return
 		}
@@ -531,6 +542,8 @@ func (r *Reader) interfaceStatistics(body []byte) error {
 			s.Received = binary.LittleEndian.Uint64(v)
 		case optISBIfDrop:
 			s.Dropped = binary.LittleEndian.Uint64(v)
+		case optISBFilterAccept:
+			s.Accepted = binary.LittleEndian.Uint64(v)
 		}
 	})
 	if err != nil {

@@ -62,6 +62,25 @@ type Header struct {
 	// ImportedFrom names the auditd logs a capture was imported from
 	// (`proctrail import`); nil for a recording.
 	ImportedFrom []string
+	// Cut says where a capture made by `proctrail cut` came from; nil for
+	// any other.
+	Cut *CutInfo
+}
+
+// CutInfo is the provenance of a capture made by `proctrail cut`: what it
+// was cut from and how. What it kept and masked is in its interface
+// statistics (Stats.Accepted and Stats.Masked).
+type CutInfo struct {
+	// From are the capture ids of the captures cut (a set once), Files
+	// their files' base names, in replay order.
+	From  []string `json:"from"`
+	Files []string `json:"files"`
+	// Selection is the selection as `proctrail analyze` flags, e.g.
+	// ["--pid", "4301"].
+	Selection []string `json:"selection"`
+	// Redactions counts the --redact patterns applied (never the
+	// patterns themselves: they name what was hidden).
+	Redactions int `json:"redactions,omitempty"`
 }
 
 // Record is one packet of a capture: a netlink message from a kernel source
@@ -83,6 +102,9 @@ type Stats struct {
 	Time     int64 // when the counters were taken, ns since the Unix epoch; 0 if never
 	Received uint64
 	Dropped  uint64
+	// Accepted and Masked are a cut's (Header.Cut): the messages of the
+	// source it kept out of Received, and the fields it masked in them.
+	Accepted, Masked uint64
 }
 
 // Sentinel errors callers branch on.

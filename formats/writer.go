@@ -61,6 +61,7 @@ type Writer struct {
 	frames    atomic.Int64
 	packets   [numSources]uint64
 	ifid      [numSources]int32 // interface id of each source; -1: not declared
+	cut       bool              // the header has Cut: statistics hold Accepted and Masked
 	err       error
 
 	// With Options.Background: the frame in flight and its result.
@@ -91,7 +92,7 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("formats: zstd encoder: %w", err)
 	}
-	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background}
+	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background, cut: o.Header.Cut != nil}
 	cw.buf = appendSectionHeader(cw.buf, &o.Header)
 	if o.Sources == nil {
 		o.Sources = []Source{SourceConnector, SourceAudit, SourceProcfs}
@@ -192,7 +193,7 @@ func (w *Writer) Flush() error {
 	if w.statsNew {
 		for i := range w.stats {
 			if w.statsSet[i] {
-				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i])
+				w.buf = appendStats(w.buf, uint32(w.ifid[i]), w.stats[i], w.cut)
 			}
 		}
 		w.statsNew = false
@@ -369,6 +370,13 @@ func headerComments(h *Header) []string {
 	list("cmdline", h.CommandLine)
 	add("capture_id", h.CaptureID)
 	list("imported_from", h.ImportedFrom)
+	if h.Cut != nil {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(h.Cut)
+		add("cut", strings.TrimSuffix(b.String(), "\n"))
+	}
 	add("sequence", strconv.Itoa(h.Sequence))
 	if !h.Start.IsZero() {
 		add("start", h.Start.UTC().Format(time.RFC3339Nano))
@@ -399,14 +407,19 @@ func appendInterface(b []byte, linkType uint16, name, desc string) []byte {
 	})
 }
 
-// appendStats appends an ISB for interface id.
-func appendStats(b []byte, id uint32, s Stats) []byte {
+// appendStats appends an ISB for interface id; a cut's (cut set) has its
+// accepted and masked counts too.
+func appendStats(b []byte, id uint32, s Stats, cut bool) []byte {
 	return block(b, blockISB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint32(b, id)
 		b = binary.LittleEndian.AppendUint32(b, uint32(uint64(s.Time)>>32))
 		b = binary.LittleEndian.AppendUint32(b, uint32(s.Time))
 		b = appendOption(b, optISBIfRecv, binary.LittleEndian.AppendUint64(nil, s.Received))
 		b = appendOption(b, optISBIfDrop, binary.LittleEndian.AppendUint64(nil, s.Dropped))
+		if cut {
+			b = appendOption(b, optISBFilterAccept, binary.LittleEndian.AppendUint64(nil, s.Accepted))
+			b = appendOption(b, optComment, []byte(commentPrefix+"masked="+strconv.FormatUint(s.Masked, 10)))
+		}
 		return appendOption(b, optEnd, nil)
 	})
 }
@@ -444,6 +457,9 @@ const (
 	optIfTsresol     = 9
 	optISBIfRecv     = 4
 	optISBIfDrop     = 5
+	// optISBFilterAccept is isb_filteraccept: the packets a filter
+	// accepted, here the messages a cut kept.
+	optISBFilterAccept = 6
 
 	sllLen = 16
 
