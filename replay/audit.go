@@ -40,10 +40,6 @@ type AuditRecord struct {
 	// Text is the record text starting at "audit(", trailing NULs and
 	// spaces removed. For an enriched log line it is the raw part only.
 	Text string
-	// Raw is the message as recorded and Received its capture time, set
-	// only in the events of a Stream with Options.KeepRaw.
-	Raw      []byte
-	Received int64
 
 	body *recordBody
 }

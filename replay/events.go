@@ -24,7 +24,7 @@ func (s *Stream) NextEvent() (Event, error) {
 	switch s.mode {
 	case modeUnset:
 		s.mode = modeEvents
-		s.rawless.Store(!s.keepRaw)
+		s.rawless.Store(true)
 		s.evInfo = s.info
 		s.events = pipe.New(s.stop, newEvBatch, (*evBatch).reset)
 		s.workers.Go(s.merge)
@@ -139,15 +139,6 @@ func (s *Stream) merge() {
 
 // nextEvent is NextEvent without the merger.
 func (s *Stream) nextEvent() (Event, error) {
-	ev, err := s.nextEventOf()
-	if s.keepRaw && err == nil {
-		ev.Late, s.late = s.late, nil
-	}
-	return ev, err
-}
-
-// nextEventOf is nextEvent but for the late EOE records.
-func (s *Stream) nextEventOf() (Event, error) {
 	for {
 		if ev, ok := s.reasm.Pop(); ok {
 			s.info.AuditEvents++
@@ -160,9 +151,6 @@ func (s *Stream) nextEventOf() (Event, error) {
 		}
 		if s.done {
 			s.info.AuditGaps = s.reasm.Lost()
-			if len(s.late) > 0 {
-				return Event{Time: s.info.End, Source: formats.SourceAudit}, nil
-			}
 			return Event{}, io.EOF
 		}
 		d, c, err := s.take()
@@ -179,27 +167,13 @@ func (s *Stream) nextEventOf() (Event, error) {
 		case formats.SourceConnector:
 			p := s.slabs.procEvent()
 			*p = d.proc
-			ev := Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, Proc: p}
-			if s.keepRaw {
-				ev.Raw = d.raw
-			}
-			return ev, nil
+			return Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, Proc: p}, nil
 		case formats.SourceProcfs:
 			// Each procfs record is decoded into a new ProcRecord: the
 			// caller may keep it.
-			ev := Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, ProcFS: d.procfs}
-			if s.keepRaw {
-				ev.Raw = d.raw
-			}
-			return ev, nil
+			return Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, ProcFS: d.procfs}, nil
 		case formats.SourceAudit:
-			if s.keepRaw {
-				d.audit.Raw, d.audit.Received = d.raw, d.time
-			}
 			s.reasm.Push(d.time, d.audit)
-			if s.keepRaw {
-				s.late = append(s.late, s.reasm.TakeLate()...)
-			}
 		}
 	}
 }

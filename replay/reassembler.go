@@ -80,10 +80,6 @@ type ReassemblerOptions struct {
 	// filled. Default DefaultMaxInFlight (1000), go-libaudit's usual
 	// setting.
 	MaxInFlight int
-	// KeepLateEOE keeps the EOE records whose event is not open any more
-	// (completed by its PROCTITLE, or timed out) instead of dropping
-	// them; [Reassembler.TakeLate] hands them over.
-	KeepLateEOE bool
 	// MaxAge is how long, in capture time, an event stays open waiting for
 	// its end: an event whose first record was received more than MaxAge
 	// before the latest push completes (EndTimeout), and a serial missing
@@ -145,7 +141,6 @@ const maxNodes = 256
 // each Push. A Reassembler is not safe for concurrent use.
 type Reassembler struct {
 	opts ReassemblerOptions
-	late []AuditRecord // EOE records of events no longer open, with KeepLateEOE
 
 	now int64 // latest capture time pushed, never decreasing
 	// queue holds the open events in the order they opened, from qhead
@@ -231,8 +226,6 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 	if rec.Type == auparse.AUDIT_EOE {
 		if oe != nil {
 			r.complete(oe, EndEOE)
-		} else if r.opts.KeepLateEOE {
-			r.late = append(r.late, rec)
 		}
 		return
 	}
@@ -300,15 +293,6 @@ func (r *Reassembler) front() *openEvent {
 // with no EOE to follow (go-libaudit reassembler.go, event.Add).
 func standalone(t auparse.AuditMessageType) bool {
 	return t <= auparse.AUDIT_LAST_DAEMON || t >= auparse.AUDIT_ANOM_LOGIN_FAILURES
-}
-
-// TakeLate returns the EOE records pushed since the last call whose event
-// was no longer open, with ReassemblerOptions.KeepLateEOE; the slice is
-// the caller's.
-func (r *Reassembler) TakeLate() []AuditRecord {
-	l := r.late
-	r.late = nil
-	return l
 }
 
 // Pop returns the oldest completed event not yet popped, and false when

@@ -63,15 +63,6 @@ type Event struct {
 	Proc   *ProcEvent
 	Audit  *AuditEvent
 	ProcFS *formats.ProcRecord
-	// Raw is the message of a proc event or procfs record as recorded,
-	// with Options.KeepRaw; the Stream never overwrites it.
-	Raw []byte
-	// Late are, with Options.KeepRaw, the EOE records received before
-	// this event whose audit event had already been returned (it ended at
-	// its PROCTITLE): every record of the capture is in some event. An
-	// Event with Late and no Proc, Audit or ProcFS holds those left at
-	// the end.
-	Late []AuditRecord
 }
 
 // CaptureInfo describes the captures a Stream reads. Counters are complete
@@ -119,11 +110,6 @@ func (i *CaptureInfo) SkippedLines() (n int64) {
 type Options struct {
 	// Reassembler bounds the audit reassembler.
 	Reassembler *ReassemblerOptions
-	// KeepRaw has NextEvent's events carry the messages as recorded:
-	// Event.Raw of proc events and procfs records, AuditRecord.Raw and
-	// Received of the records of audit events (a cut writes them out).
-	// It costs a copy of every message.
-	KeepRaw bool
 	// Open opens a capture file; default os.Open. Tests substitute it.
 	// After Open has read the headers, the Stream's readers call it, one
 	// goroutine per capture set: concurrently when there are several.
@@ -167,9 +153,7 @@ type Stream struct {
 	evInfo CaptureInfo         // modeEvents: the Info of the last event returned
 	evErr  error               // modeEvents: the error returned last, returned again
 
-	keepRaw bool          // Options.KeepRaw
-	late    []AuditRecord // with keepRaw: EOE records for the next event's Late
-	rawless atomic.Bool   // set in modeEvents without keepRaw: the readers need not copy Raw
+	rawless atomic.Bool   // set in modeEvents: the readers need not copy Raw
 	stop    chan struct{} // closed by Close: the goroutines give up
 	stopped bool
 	workers sync.WaitGroup
@@ -201,12 +185,7 @@ func Open(files []string, opts *Options) (*Stream, error) {
 	if len(files) == 0 {
 		return nil, errors.New("replay: no capture files")
 	}
-	ropts := ReassemblerOptions{}
-	if o.Reassembler != nil {
-		ropts = *o.Reassembler
-	}
-	ropts.KeepLateEOE = o.KeepRaw
-	s := &Stream{open: o.Open, keepRaw: o.KeepRaw, reasm: NewReassembler(&ropts), stop: make(chan struct{})}
+	s := &Stream{open: o.Open, reasm: NewReassembler(o.Reassembler), stop: make(chan struct{})}
 	sets := map[string]*chain{}
 	for _, name := range files {
 		hdr, log, err := readHeader(o.Open, name)

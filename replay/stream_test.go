@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -332,95 +331,5 @@ func forEach[T any](t testing.TB, next func() (T, error), f func(T)) {
 			t.Fatal(err)
 		}
 		f(v)
-	}
-}
-
-// TestKeepRaw: with Options.KeepRaw the events carry the messages as
-// Next returns them, every decodable message once, in the events' order
-// per source; without it they carry none.
-func TestKeepRaw(t *testing.T) {
-	files, _ := filepath.Glob("../testdata/analyze/*/capture.zst")
-	if len(files) == 0 {
-		t.Fatal("no captures in ../testdata/analyze")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(filepath.Dir(f)), func(t *testing.T) {
-			// The messages, per source, in order.
-			s, err := Open([]string{f}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want [formats.NumSources][]string
-			for {
-				m, err := s.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m.Err == nil {
-					want[m.Source] = append(want[m.Source], string(m.Raw))
-				}
-			}
-			s.Close()
-			for _, keep := range []bool{true, false} {
-				s, err := Open([]string{f}, &Options{KeepRaw: keep})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got [formats.NumSources][]string
-				var times []int64
-				for {
-					ev, err := s.NextEvent()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !keep && ev.Late != nil {
-						t.Fatal("without KeepRaw, late EOE records")
-					}
-					for _, r := range ev.Late {
-						got[formats.SourceAudit] = append(got[formats.SourceAudit], string(r.Raw))
-						times = append(times, r.Received)
-					}
-					switch {
-					case ev.Audit != nil:
-						for _, r := range ev.Audit.Records {
-							got[ev.Source] = append(got[ev.Source], string(r.Raw))
-							times = append(times, r.Received)
-						}
-					case ev.Proc != nil, ev.ProcFS != nil:
-						got[ev.Source] = append(got[ev.Source], string(ev.Raw))
-					}
-				}
-				s.Close()
-				if !keep {
-					for src := range got {
-						for _, r := range got[src] {
-							if r != "" {
-								t.Fatalf("without KeepRaw, a %v event carries %d bytes", formats.Source(src), len(r))
-							}
-						}
-					}
-					continue
-				}
-				for _, src := range []formats.Source{formats.SourceConnector, formats.SourceProcfs} {
-					if !slices.Equal(want[src], got[src]) {
-						t.Errorf("%v: %d messages, events carry %d, or in another order", src, len(want[src]), len(got[src]))
-					}
-				}
-				// Audit records: every one, once, in some event.
-				a, b := slices.Sorted(slices.Values(want[formats.SourceAudit])), slices.Sorted(slices.Values(got[formats.SourceAudit]))
-				if !slices.Equal(a, b) {
-					t.Errorf("audit: %d records, events carry %d, or others", len(a), len(b))
-				}
-				if slices.Contains(times, 0) {
-					t.Error("an audit record without its receipt time")
-				}
-			}
-		})
 	}
 }
