@@ -85,6 +85,12 @@ type builder struct {
 	boot  int64        // the capture's boot time, ns since the Unix epoch; 0 if unknown
 	// auditOnly says that the source has audit alone: see auditEnded.
 	auditOnly bool
+	// cutMarked says that the source is a cut, whose records mark the
+	// processes of its selection: the output keeps only those.
+	cutMarked bool
+	// touched, when set, is called after each event with the processes
+	// it got (PlanCut).
+	touched func([]ref)
 
 	// What only the replay needs; dropped before the output.
 	byPID   map[int32]ref          // the current process of each pid
@@ -125,7 +131,11 @@ var (
 	spoolSizes   *spool.Sizes
 )
 
-func newBuilder() *builder {
+func newBuilder() *builder { return newBuilderTracking(false) }
+
+// newBuilderTracking is newBuilder; with track, the Store notes the
+// processes each event gets (see builder.touched).
+func newBuilderTracking(track bool) *builder {
 	b := &builder{
 		spool:    spool.New(spoolSizes),
 		byPID:    map[int32]ref{},
@@ -142,6 +152,7 @@ func newBuilder() *builder {
 		FinalizeAfter: finalizeGrace,
 		Finalize:      b.finalize,
 		InMemory:      keepInMemory,
+		Track:         track,
 	})
 	return b
 }
@@ -155,8 +166,9 @@ func (b *builder) spoolErr() error {
 }
 
 // runFilter checks opts and replays s through a new builder. The caller
-// closes the builder's spool.
-func runFilter(s EventSource, opts *Options) (*builder, *Options, error) {
+// closes the builder's spool. touched, when not nil, is called after each
+// event with the processes it got.
+func runFilter(s EventSource, opts *Options, touched func([]ref)) (*builder, *Options, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -166,7 +178,8 @@ func runFilter(s EventSource, opts *Options) (*builder, *Options, error) {
 			return nil, nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
 		}
 	}
-	b := newBuilder()
+	b := newBuilderTracking(touched != nil)
+	b.touched = touched
 	info := s.Info()
 	if bt := info.BootTime; !bt.IsZero() {
 		b.boot = bt.UnixNano()
@@ -201,6 +214,9 @@ func (b *builder) event(pe *parsedEvent) {
 			b.procfs(ev.ProcFS, ev.Time)
 		}
 	})
+	if b.touched != nil {
+		b.touched(b.procs.Touched())
+	}
 }
 
 // Bounds on a connector event's delivery delay (capture time minus kernel

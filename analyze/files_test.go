@@ -274,7 +274,7 @@ func TestRetireLate(t *testing.T) {
 	s.at(16001).exit(82, 82, 0, 0, 1)
 	s.at(20000).audit(81, 1, "close", "a0=4")
 
-	b, _, err := runFilter(s.source(), nil)
+	b, _, err := runFilter(s.source(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

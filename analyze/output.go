@@ -123,6 +123,8 @@ type outline struct {
 	c     Capture
 	conts []Container
 	f     *layout
+	fam   *family
+	keep  []bool // by index: the processes the options keep
 	// boot and start are the capture's boot time and first capture time.
 	boot, start int64
 }
@@ -130,7 +132,13 @@ type outline struct {
 // newOutline replays s and lays out what opts keeps. The caller closes
 // it.
 func newOutline(s EventSource, opts *Options) (*outline, error) {
-	b, o, err := runFilter(s, opts)
+	return newOutlineTracking(s, opts, nil)
+}
+
+// newOutlineTracking is newOutline, with the replay's touched (see
+// runFilter).
+func newOutlineTracking(s EventSource, opts *Options, touched func([]ref)) (*outline, error) {
+	b, o, err := runFilter(s, opts, touched)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +147,7 @@ func newOutline(s EventSource, opts *Options) (*outline, error) {
 	// The containers and identities first, in the order of the
 	// processes: they are memoized, and a parent cycle (only hostile
 	// input makes one) makes the memos depend on that order.
-	fam := newFamily(b.procs.Len())
+	fam := newFamily(b.procs.Len(), b.cutMarked)
 	for p := range b.procs.All() {
 		b.containerOf(p.Ref())
 		b.baseIdentity(p.Ref())
@@ -167,7 +175,7 @@ func newOutline(s EventSource, opts *Options) (*outline, error) {
 		ol.close()
 		return nil, err
 	}
-	ol.f = b.forest(keep, fam)
+	ol.f, ol.fam, ol.keep = b.forest(keep, fam), fam, keep
 	ol.conts = b.containers(keep)
 	return ol, nil
 }
@@ -218,21 +226,30 @@ func bootOf(info replay.CaptureInfo) int64 {
 }
 
 // family is what the output phase's passes need of every process, taken
-// in one pass: its parent, its pid and its output start, by index.
+// in one pass: its parent, its pid and its output start, by index; for a
+// cut's capture whether it is of the cut's selection.
 type family struct {
 	parent []ref
 	pid    []int32
 	start  []int64
+	cut    []bool // nil unless the capture is a cut
 }
 
-func newFamily(n int) *family {
-	return &family{parent: make([]ref, n), pid: make([]int32, n), start: make([]int64, n)}
+func newFamily(n int, cut bool) *family {
+	f := &family{parent: make([]ref, n), pid: make([]int32, n), start: make([]int64, n)}
+	if cut {
+		f.cut = make([]bool, n)
+	}
+	return f
 }
 
 // set records p, whose output starts at start.
 func (f *family) set(p *proc, start int64) {
 	i := p.Ref().Index()
 	f.parent[i], f.pid[i], f.start[i] = p.Parent, p.PID, start
+	if f.cut != nil {
+		f.cut[i] = p.CutSelected
+	}
 }
 
 // layout is what forest lays out: the roots, and the kids of process i

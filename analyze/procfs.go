@@ -10,7 +10,16 @@ import (
 // procfs applies one of the recorder's procfs records: the snapshot of
 // the processes alive at the start, and the reads at forks and execs.
 func (b *builder) procfs(r *formats.ProcRecord, t int64) {
-	if r.Kind == formats.ReasonSnapshot {
+	switch r.Kind {
+	case formats.ReasonSelected:
+		// A cut's mark: the process current at the pid is of its
+		// selection. It changes nothing else.
+		b.cutMarked = true
+		if p := b.current(r.PID); p != nil {
+			p.CutSelected = true
+		}
+		return
+	case formats.ReasonSnapshot:
 		if r.Gone {
 			return
 		}

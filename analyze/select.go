@@ -67,6 +67,10 @@ func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, 
 		return sel
 	}
 
+	if fam.cut != nil {
+		// A cut's capture shows its selection, marked.
+		and(fam.cut)
+	}
 	if o.Pid != 0 {
 		and(subtree(func(i int) bool { return fam.pid[i] == o.Pid }))
 	}

@@ -61,8 +61,10 @@
 //	  cut               for a capture made by `proctrail cut`: a JSON
 //	                    object, "from" (the capture ids cut), "files"
 //	                    (their base names), "selection" (analyze flags,
-//	                    an array of strings) and "redactions" (how many
-//	                    patterns were masked, absent for none)
+//	                    an array of strings), "redactions" (how many
+//	                    patterns were masked) and "header_masked" (the
+//	                    fields of this header they masked); the last two
+//	                    absent when none
 //
 // Interfaces, each with if_name (2), if_description (3) and if_tsresol
 // (9). A recording declares all three, in this order; a capture imported

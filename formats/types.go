@@ -79,8 +79,10 @@ type CutInfo struct {
 	// ["--pid", "4301"].
 	Selection []string `json:"selection"`
 	// Redactions counts the --redact patterns applied (never the
-	// patterns themselves: they name what was hidden).
-	Redactions int `json:"redactions,omitempty"`
+	// patterns themselves: they name what was hidden), HeaderMasked the
+	// fields of this header they masked (hostname, the recorder's argv).
+	Redactions   int `json:"redactions,omitempty"`
+	HeaderMasked int `json:"header_masked,omitempty"`
 }
 
 // Record is one packet of a capture: a netlink message from a kernel source

@@ -30,6 +30,10 @@ type Options struct {
 	// waits for it). Written, Frames and errors then lag by one frame; an
 	// error surfaces on a later call, and Close waits for the last write.
 	Background bool
+	// ExactTimes writes every time as given. By default audit receipt
+	// times are truncated to the millisecond (see TimeUnit); a cut, which
+	// copies the times of the captures it cuts, sets it.
+	ExactTimes bool
 	// Sources are the interfaces to declare, in this order (their
 	// interface ids). Nil means all three: connector, audit, procfs.
 	// WritePacket and SetStats refuse a source not declared. A capture
@@ -62,6 +66,7 @@ type Writer struct {
 	packets   [numSources]uint64
 	ifid      [numSources]int32 // interface id of each source; -1: not declared
 	cut       bool              // the header has Cut: statistics hold Accepted and Masked
+	exact     bool              // Options.ExactTimes
 	err       error
 
 	// With Options.Background: the frame in flight and its result.
@@ -92,7 +97,7 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("formats: zstd encoder: %w", err)
 	}
-	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background, cut: o.Header.Cut != nil}
+	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background, cut: o.Header.Cut != nil, exact: o.ExactTimes}
 	cw.buf = appendSectionHeader(cw.buf, &o.Header)
 	if o.Sources == nil {
 		o.Sources = []Source{SourceConnector, SourceAudit, SourceProcfs}
@@ -143,7 +148,9 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	b = binary.LittleEndian.AppendUint32(b, blockEPB)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	b = binary.LittleEndian.AppendUint32(b, uint32(w.ifid[src]))
-	ts -= ts % tsUnit[src]
+	if !w.exact {
+		ts -= ts % tsUnit[src]
+	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(uint64(ts)>>32))
 	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
 	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))

@@ -278,3 +278,15 @@ func checkTrailing(msg []byte, first int) error {
 	}
 	return nil
 }
+
+// ProcEventComm returns the comm field of msg, a connector message holding
+// a comm event, as a slice of msg (TASK_COMM_LEN bytes, NUL-padded) that a
+// caller may rewrite in place (a cut masks names with it); nil for any
+// other message.
+func ProcEventComm(msg []byte) []byte {
+	if e, err := DecodeProcEvent(msg); err != nil || e.Kind != ProcComm {
+		return nil
+	}
+	off := procEventOffset + procHeaderLen + 8
+	return msg[off : off+procCommLen : off+procCommLen]
+}

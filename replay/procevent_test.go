@@ -280,3 +280,21 @@ func TestExitStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestProcEventComm(t *testing.T) {
+	u := binary.LittleEndian.AppendUint32(nil, 41)
+	u = binary.LittleEndian.AppendUint32(u, 40)
+	u = append(u, "secret-name\x00\x00\x00\x00\x00"...)
+	msg := procMsgRaw(procEventComm, 0, 0, u)
+	c := ProcEventComm(msg)
+	if string(c) != "secret-name\x00\x00\x00\x00\x00" {
+		t.Fatalf("comm field %q", c)
+	}
+	copy(c, "******")
+	if e, err := DecodeProcEvent(msg); err != nil || e.Comm != "******-name" || e.PID != 41 {
+		t.Errorf("after a rewrite: %+v, %v", e, err)
+	}
+	if ProcEventComm(procMsg(procEventFork, 0, 0, 1, 1, 2, 2)) != nil || ProcEventComm([]byte("short")) != nil {
+		t.Error("a comm field in a message without one")
+	}
+}

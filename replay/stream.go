@@ -264,6 +264,27 @@ func readHeader(open func(string) (io.ReadCloser, error), name string) (formats.
 	return r.Header(), false, nil
 }
 
+// FileHeader is a file a Stream reads: its name, its section header, and
+// whether it is an auditd log (which has none: Header is zero).
+type FileHeader struct {
+	Name   string
+	Header formats.Header
+	Log    bool
+}
+
+// Files returns the files of s in replay order (the sets in the order
+// they are merged, each set's files in sequence order), with their
+// headers. The slice is the caller's.
+func (s *Stream) Files() []FileHeader {
+	var fs []FileHeader
+	for _, c := range s.chains {
+		for _, f := range c.files {
+			fs = append(fs, FileHeader{f.name, f.hdr, f.log})
+		}
+	}
+	return fs
+}
+
 // Next returns the next message in capture order, decoded. It returns
 // io.EOF after the last one. A message that does not decode is returned
 // with Err set. The returned Message and what it points to are

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ Example:
    proctrail analyze /var/log/audit/audit.log.1 /var/log/audit/audit.log --tree
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
    proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
 			&cli.BoolFlag{Name: "svg", Usage: "write SVG rendered by Graphviz's dot (must be installed)"},
@@ -49,14 +50,7 @@ Example:
 			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
-			&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
-			&cli.StringFlag{Name: "container", Usage: "only processes of container `ID` (a prefix is enough)"},
-			&cli.StringFlag{Name: "since", Usage: "only processes alive after `T` (RFC 3339, or +5s from the capture's start)"},
-			&cli.StringFlag{Name: "until", Usage: "only processes alive before `T` (RFC 3339, or +1m from the capture's start)"},
-			&cli.StringFlag{Name: "comm", Usage: "only processes named `NAME`, with their ancestors"},
-			&cli.StringFlag{Name: "path", Usage: "only processes that touched a path matching `GLOB`, with their ancestors"},
-			&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to 'record --'"},
-		},
+		}, selectionFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("analyze: no capture file given")
@@ -70,17 +64,10 @@ Example:
 			if formatsSet > 1 {
 				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html, --prov")
 			}
-			opts := &analyze.Options{
-				Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
-				PathGlob: c.String("path"), Cmd: c.Bool("cmd"),
-			}
 			files := c.Args().Slice()
-			var err error
-			if opts.Since, err = parseWhen(c.String("since"), files); err != nil {
-				return usagef("analyze: --since: %v", err)
-			}
-			if opts.Until, err = parseWhen(c.String("until"), files); err != nil {
-				return usagef("analyze: --until: %v", err)
+			opts, _, err := selectionOf(c, "analyze", files)
+			if err != nil {
+				return err
 			}
 			format := "json"
 			switch {
@@ -102,6 +89,60 @@ Example:
 			})
 		},
 	}
+}
+
+// selectionFlags are the flags that select processes, for analyze and
+// cut.
+func selectionFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "pid", Usage: "only the subtree of process `N`"},
+		&cli.StringFlag{Name: "container", Usage: "only processes of container `ID` (a prefix is enough)"},
+		&cli.StringFlag{Name: "since", Usage: "only processes alive after `T` (RFC 3339, or +5s from the capture's start)"},
+		&cli.StringFlag{Name: "until", Usage: "only processes alive before `T` (RFC 3339, or +1m from the capture's start)"},
+		&cli.StringFlag{Name: "comm", Usage: "only processes named `NAME`, with their ancestors"},
+		&cli.StringFlag{Name: "path", Usage: "only processes that touched a path matching `GLOB`, with their ancestors"},
+		&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to 'record --'"},
+	}
+}
+
+// selectionOf reads the selection flags of cmd (its name, for errors):
+// the options, and the same as flags with times made absolute (a cut
+// records them).
+func selectionOf(c *cli.Context, cmd string, files []string) (*analyze.Options, []string, error) {
+	opts := &analyze.Options{
+		Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
+		PathGlob: c.String("path"), Cmd: c.Bool("cmd"),
+	}
+	var err error
+	if opts.Since, err = parseWhen(c.String("since"), files); err != nil {
+		return nil, nil, usagef("%s: --since: %v", cmd, err)
+	}
+	if opts.Until, err = parseWhen(c.String("until"), files); err != nil {
+		return nil, nil, usagef("%s: --until: %v", cmd, err)
+	}
+	var args []string
+	if opts.Pid != 0 {
+		args = append(args, "--pid", strconv.Itoa(int(opts.Pid)))
+	}
+	if opts.Container != "" {
+		args = append(args, "--container", opts.Container)
+	}
+	if opts.Cmd {
+		args = append(args, "--cmd")
+	}
+	if !opts.Since.IsZero() {
+		args = append(args, "--since", opts.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !opts.Until.IsZero() {
+		args = append(args, "--until", opts.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if opts.Comm != "" {
+		args = append(args, "--comm", opts.Comm)
+	}
+	if opts.PathGlob != "" {
+		args = append(args, "--path", opts.PathGlob)
+	}
+	return opts, args, nil
 }
 
 // parseWhen parses an RFC 3339 time, or an offset like "+5s" from the

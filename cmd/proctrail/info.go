@@ -66,6 +66,18 @@ type fileInfo struct {
 	Sources     map[string]sourceInfo `json:"sources"`
 	Integrity   integrityInfo         `json:"integrity"`
 	Log         *logInfo              `json:"log,omitempty"` // an auditd log's lines
+	Cut         *cutInfo              `json:"cut,omitempty"` // a cut's provenance
+}
+
+// cutInfo is a cut's provenance (formats.CutInfo) with its counts.
+type cutInfo struct {
+	formats.CutInfo
+	// Kept and Masked are per source: the messages of the captures cut
+	// that the cut holds, and the fields masked in them.
+	Kept   map[string]uint64 `json:"kept"`
+	Masked map[string]uint64 `json:"masked"`
+	// Marks counts the cut's own records naming its selected processes.
+	Marks uint64 `json:"marks"`
 }
 
 // logInfo counts an auditd log's lines; see replay.LogStats.
@@ -81,7 +93,7 @@ type logInfo struct {
 
 type sourceInfo struct {
 	Messages uint64  `json:"messages"`
-	Received *uint64 `json:"received"` // the recorder's counter, when written
+	Received *uint64 `json:"received"` // the recorder's counter, when written (a cut's: the messages of the captures cut)
 	Lost     *uint64 `json:"lost"`
 }
 
@@ -135,6 +147,18 @@ func summarizeFile(name string, verbose bool) (fileInfo, error) {
 			si.Received, si.Lost = &s.Stats[src].Received, &s.Stats[src].Dropped
 		}
 		fi.Sources[src.String()] = si
+	}
+	if h.Cut != nil {
+		ci := &cutInfo{CutInfo: *h.Cut, Kept: map[string]uint64{}, Masked: map[string]uint64{}}
+		for src := range formats.Source(formats.NumSources) {
+			if s.HasStats[src] {
+				ci.Kept[src.String()], ci.Masked[src.String()] = s.Stats[src].Accepted, s.Stats[src].Masked
+			}
+		}
+		if s.HasStats[formats.SourceProcfs] && s.Messages[formats.SourceProcfs] >= s.Stats[formats.SourceProcfs].Accepted {
+			ci.Marks = s.Messages[formats.SourceProcfs] - s.Stats[formats.SourceProcfs].Accepted
+		}
+		fi.Cut = ci
 	}
 	for _, d := range s.Damage {
 		fi.Integrity.Damage = append(fi.Integrity.Damage, d.Err.Error())
@@ -250,6 +274,34 @@ func printInfo(w io.Writer, fi fileInfo) {
 	}
 	row("Host", "%s (Linux %s, %s)", q(fi.Host), q(fi.Kernel), q(fi.Machine))
 	row("Recorder", "proctrail %s: %s", q(fi.Recorder), strings.Join(args, " "))
+	if c := fi.Cut; c != nil {
+		quoted := func(a []string) string {
+			out := make([]string, len(a))
+			for i, s := range a {
+				out[i] = quoteControl(s)
+			}
+			return strings.Join(out, " ")
+		}
+		sel := quoted(c.Selection)
+		if sel == "" {
+			sel = "everything"
+		}
+		row("Cut", "from %s (%s), selection %s", quoted(c.From), quoted(c.Files), sel)
+		var kept []string
+		for _, src := range []string{"connector", "audit", "procfs"} {
+			if si, ok := fi.Sources[src]; ok && si.Received != nil {
+				kept = append(kept, fmt.Sprintf("%s %d of %d", src, c.Kept[src], *si.Received))
+			}
+		}
+		row("Kept", "%s messages; %d records mark the selected processes", strings.Join(kept, ", "), c.Marks)
+		if c.Redactions > 0 {
+			var masked uint64
+			for _, n := range c.Masked {
+				masked += n
+			}
+			row("Redacted", "%d fields masked by %d patterns (%d in the header)", masked+uint64(c.HeaderMasked), c.Redactions, c.HeaderMasked)
+		}
+	}
 	if fi.Start != nil {
 		row("Span", "%s to %s (%s)", fi.Start.Format(timeLayout), fi.End.Format(timeLayout), fi.End.Sub(*fi.Start))
 	} else {
@@ -257,8 +309,8 @@ func printInfo(w io.Writer, fi fileInfo) {
 	}
 	row("Frames", "%d, %s", fi.Frames, units.Bytes(fi.Bytes))
 	for _, src := range []string{"connector", "audit", "procfs"} {
-		if fi.Imported != nil && src != "audit" {
-			continue // an import declares the audit interface alone
+		if fi.Imported != nil && src == "connector" || fi.Imported != nil && src == "procfs" && fi.Cut == nil {
+			continue // an import declares the audit interface alone (a cut of one procfs too, for its marks)
 		}
 		si := fi.Sources[src]
 		lost := "lost unknown (no statistics block)"

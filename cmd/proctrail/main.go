@@ -48,6 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			analyzeCommand(),
 			importCommand(),
+			cutCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,

@@ -68,7 +68,7 @@ func (s *Store) decodeStub(off int64, p *Stub) bool {
 // state visits every field of st.
 func (c *codec) state(st *State) {
 	c.bools(&st.ForkSeen, &st.CreatedByClone, &st.InSnapshot, &st.Exited, &st.CoreDumped, &st.ExitGroup.Seen,
-		&st.HasProcfsIdentity, &st.CgroupNamesNone, &st.Command, &st.ExecedInAudit)
+		&st.HasProcfsIdentity, &st.CgroupNamesNone, &st.Command, &st.ExecedInAudit, &st.CutSelected)
 	c.i32(&st.PPID)
 	c.int(&st.ParentSource)
 	c.ref(&st.KernelParent)

@@ -152,6 +152,9 @@ type State struct {
 	// ExecedInAudit: an execve of it is in audit (its close-on-exec fds
 	// are closed).
 	ExecedInAudit bool
+	// CutSelected: a capture made by `proctrail cut` marked it as one of
+	// its selection.
+	CutSelected bool
 }
 
 // ExitGroup is what an exit_group audit record says of a process's end:

@@ -23,6 +23,9 @@ type Options struct {
 	Finalize func(p *Stub)
 	// InMemory keeps every process in memory: tests compare the two ways.
 	InMemory bool
+	// Track has each Update note the processes it got or added: see
+	// [Store.Touched].
+	Track bool
 }
 
 // Store holds the processes of one analysis. It is used in two phases:
@@ -46,6 +49,7 @@ type Store struct {
 	back, thawed []*Proc
 	scope        int
 	sealed       bool
+	touched      []Ref  // with Track: the processes the last Update got or added
 	buf          []byte // encoding's
 	reloads      int    // States brought back during the replay
 	thaws        int    // stubs brought back during the replay
@@ -75,10 +79,29 @@ func (s *Store) Update(now int64, f func()) {
 		panic("procstore: Update after Seal")
 	}
 	s.enter(inUpdate)
+	s.touched = s.touched[:0]
 	f()
 	s.expire(now)
 	s.settle()
 	s.scope = outside
+}
+
+// Touched returns, with Options.Track, the processes the last Update's f
+// got or added, each once, in the order it first did; the slice is
+// overwritten by the next Update.
+func (s *Store) Touched() []Ref { return s.touched }
+
+// touch notes that the current Update got or added r.
+func (s *Store) touch(r Ref) {
+	if !s.opts.Track || s.scope != inUpdate {
+		return
+	}
+	for _, t := range s.touched {
+		if t == r {
+			return
+		}
+	}
+	s.touched = append(s.touched, r)
 }
 
 // Seal ends the replay: every process that ended is finalized, and its
@@ -160,6 +183,7 @@ func (s *Store) Add() *Proc {
 	p.ref = RefOf(len(s.procs))
 	s.procs = append(s.procs, p)
 	s.frozen = append(s.frozen, 0)
+	s.touch(p.ref)
 	return p
 }
 
@@ -189,6 +213,7 @@ func (s *Store) stub(r Ref) *Proc {
 	if r.None() {
 		return nil
 	}
+	s.touch(r)
 	if p := s.procs[r.Index()]; p != nil {
 		return p
 	}

@@ -370,3 +370,32 @@ func TestStubCodec(t *testing.T) {
 		})
 	}
 }
+
+// TestTouched: with Track, Touched lists the processes an Update got or
+// added, once each; the Seal's and a View's do not count.
+func TestTouched(t *testing.T) {
+	sp := spool.New(nil)
+	defer sp.Close()
+	s := New(sp, Options{RetireAfter: 1, FinalizeAfter: 2, Track: true})
+	var a, b Ref
+	s.Update(0, func() {
+		a = s.Add().Ref()
+		b = s.Add().Ref()
+		s.Get(a)
+	})
+	if got := s.Touched(); !slices.Equal(got, []Ref{a, b}) {
+		t.Errorf("after adding: %v", got)
+	}
+	s.Update(1, func() {
+		s.Stub(b)
+		s.Get(b)
+		s.Get(0)
+	})
+	if got := s.Touched(); !slices.Equal(got, []Ref{b}) {
+		t.Errorf("after getting b: %v", got)
+	}
+	s.Update(2, func() {})
+	if got := s.Touched(); len(got) != 0 {
+		t.Errorf("an Update that got nothing: %v", got)
+	}
+}

@@ -37,6 +37,10 @@ type Sizes struct {
 // DefaultSizes are what zero fields of Sizes mean.
 var DefaultSizes = Sizes{Mem: 4 << 20, Read: 64 << 10}
 
+// Overhead is what a record takes besides its data: a record of n bytes
+// at offset o ends at o+Overhead+n, where the next record begins.
+const Overhead = header
+
 const (
 	header = 4 // the record's length
 	// slots is how many pieces of the file the read cache holds. An
