@@ -136,6 +136,13 @@
 // (Comm) or touched a path matching a glob (PathGlob), the latter two with
 // their ancestors. A kept process whose parent is not kept is a root.
 //
+// A capture made by `proctrail cut` holds, besides the processes of its
+// selection, the ancestors they depend on, and marks the selected ones
+// (procfs records of kind selected, after the first message of each):
+// only the marked processes are kept, and the filters apply within them,
+// so that analyzing the cut gives what analyzing the original with the
+// cut's selection gave. [PlanCut] is a cut's first pass.
+//
 // # Output
 //
 // [WriteJSON] writes the stable schema documented on it, times in RFC
