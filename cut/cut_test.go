@@ -95,7 +95,8 @@ func all(ps []*analyze.Process) []*analyze.Process {
 func selections(m *analyze.Model) map[string]analyze.Options {
 	ps := all(m.Processes)
 	sel := map[string]analyze.Options{"everything": {}}
-	// A process with children, deep in the tree.
+	// A process with children, deep in the tree, else any.
+	sel["pid"] = analyze.Options{Pid: ps[len(ps)/2].PID}
 	for _, p := range ps[len(ps)/3:] {
 		if len(p.Children) > 0 {
 			sel["pid"] = analyze.Options{Pid: p.PID}
