@@ -131,6 +131,9 @@ func runCut(ctx context.Context, cfg *cutConfig) error {
 	}
 	fmt.Fprintf(cfg.Stderr, "proctrail: cut %d processes to %s (%s): messages kept %s\n",
 		res.Selected, cfg.Output, units.Bytes(size), strings.Join(kept, ", "))
+	if res.Selected == 0 {
+		fmt.Fprintf(cfg.Stderr, "proctrail: warning: the selection keeps no process; the cut holds none\n")
+	}
 	if len(cfg.Redact) > 0 {
 		var masked uint64
 		for _, n := range res.Masked {

@@ -201,6 +201,11 @@ func TestCutRefuses(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
 		t.Errorf("files left: %v", left)
 	}
+	// A selection of nothing is a cut of nothing, with a warning.
+	if code, _, errs := runCLI(t, "cut", capture, "--comm", "no-such-name", "-o", filepath.Join(dir, "none.zst")); code != 0 ||
+		!strings.Contains(errs, "the selection keeps no process") {
+		t.Errorf("an empty selection: exit %d: %s", code, errs)
+	}
 }
 
 // TestCutDamaged: a damaged capture is cut as far as it reads, with the
