@@ -89,35 +89,72 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 				}
 			}
 		case auparse.AUDIT_PATH:
-			var it pathItem
-			// Not in the for statement: Go would copy f at each iteration.
-			f := newFields(r.Text)
-			for f.next() {
-				switch v := f.val; f.key {
-				case "item":
-					it.item, _ = atoi(v)
-				case "name":
-					it.name, it.hasName = untrusted(v, f.quoted)
-				case "nametype":
-					it.nametype = v
-				case "dev":
-					it.dev = v
-				case "inode":
-					it.inode = v
-				case "mode":
-					it.dir = strings.HasPrefix(v, "04")
-				}
-			}
-			items = append(items, it)
+			items = append(items, parsePath(r.Text))
 		}
 	}
 	c.items = items[first:len(items):len(items)]
 	if sys == nil {
 		return false, items
 	}
-	var arch, num, pidS, ppidS, uidS string
+	ids := ps.parseSyscall(c, sys.Text)
+	slices.SortStableFunc(c.items, func(x, y pathItem) int { return cmp.Compare(x.item, y.item) })
+	// The header time is the kernel's coarse clock at the syscall,
+	// printed in milliseconds: the truth lies within auditClockSlack
+	// after it, and before the capture time, which lags by kauditd's
+	// queue (milliseconds, or seconds in a backlog).
+	c.t = capT
+	if c.header != 0 && capT-c.header > auditClockSlack {
+		c.t = c.header + auditClockSlack
+	}
+	pid, err := parseDec(ids.pid, 32)
+	if err != nil || pid <= 0 || c.sc == "" {
+		return false, items
+	}
+	ppid, _ := parseDec(ids.ppid, 32)
+	c.pid, c.ppid = int32(pid), int32(ppid)
+	c.uid, err = parseDec(ids.uid, 64)
+	c.hasUID = err == nil
+	if (c.sc == "execve" || c.sc == "execveat") && c.success {
+		if argv, err := ev.Argv(); err == nil {
+			c.argv = argv
+		}
+	}
+	return true, items
+}
+
+// parsePath reads a PATH record.
+func parsePath(text string) pathItem {
+	var it pathItem
 	// Not in the for statement: Go would copy f at each iteration.
-	f := newFields(sys.Text)
+	f := newFields(text)
+	for f.next() {
+		switch v := f.val; f.key {
+		case "item":
+			it.item, _ = atoi(v)
+		case "name":
+			it.name, it.hasName = untrusted(v, f.quoted)
+		case "nametype":
+			it.nametype = v
+		case "dev":
+			it.dev = v
+		case "inode":
+			it.inode = v
+		case "mode":
+			it.dir = strings.HasPrefix(v, "04")
+		}
+	}
+	return it
+}
+
+// syscallIDs are the ids of a SYSCALL record, as written.
+type syscallIDs struct{ pid, ppid, uid string }
+
+// parseSyscall reads a SYSCALL record into c: the syscall, its arguments,
+// result, comm and exe; and returns its ids for the caller to parse.
+func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
+	var arch, num string
+	// Not in the for statement: Go would copy f at each iteration.
+	f := newFields(text)
 	for f.next() {
 		// By length first: a SYSCALL record has some thirty fields, and
 		// most are not wanted.
@@ -130,9 +167,9 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 		case 3:
 			switch k {
 			case "pid":
-				pidS = v
+				ids.pid = v
 			case "uid":
-				uidS = v
+				ids.uid = v
 			case "exe":
 				c.exe, _ = untrusted(v, f.quoted)
 			}
@@ -145,7 +182,7 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 					c.exit, c.exitNum = n, true
 				}
 			case "ppid":
-				ppidS = v
+				ids.ppid = v
 			case "comm":
 				c.comm, _ = untrusted(v, f.quoted)
 			}
@@ -162,29 +199,7 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 	if c.exitNum && c.exit < 0 {
 		c.errno = errnoName(-c.exit)
 	}
-	slices.SortStableFunc(c.items, func(x, y pathItem) int { return cmp.Compare(x.item, y.item) })
-	// The header time is the kernel's coarse clock at the syscall,
-	// printed in milliseconds: the truth lies within auditClockSlack
-	// after it, and before the capture time, which lags by kauditd's
-	// queue (milliseconds, or seconds in a backlog).
-	c.t = capT
-	if c.header != 0 && capT-c.header > auditClockSlack {
-		c.t = c.header + auditClockSlack
-	}
-	pid, err := parseDec(pidS, 32)
-	if err != nil || pid <= 0 || c.sc == "" {
-		return false, items
-	}
-	ppid, _ := parseDec(ppidS, 32)
-	c.pid, c.ppid = int32(pid), int32(ppid)
-	c.uid, err = parseDec(uidS, 64)
-	c.hasUID = err == nil
-	if (c.sc == "execve" || c.sc == "execveat") && c.success {
-		if argv, err := ev.Argv(); err == nil {
-			c.argv = argv
-		}
-	}
-	return true, items
+	return ids
 }
 
 // target returns the PATH item a syscall acts on: the first of nametype

@@ -106,16 +106,10 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rules := make([]rule.WireFormat, 0, len(c.Rules)+1)
-	never := fmt.Sprintf("-A never,exit -F pid=%d -k %s", os.Getpid(), RuleKey)
-	for _, line := range append([]string{never}, c.Rules...) {
-		wf, err := buildRule(line)
-		if err != nil {
-			return nil, fmt.Errorf("record: %w", err)
-		}
-		rules = append(rules, wf)
+	rules, err := buildRules(c.Rules)
+	if err != nil {
+		return nil, err
 	}
-
 	if _, err := RecoverStale(c.StateDir, c.Logger); err != nil {
 		return nil, err
 	}
@@ -155,10 +149,39 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 	if err := s.dial(c.ReadBuffer); err != nil {
 		return nil, err
 	}
+	if err := s.saveState(c.StateDir, st, current); err != nil {
+		return nil, err
+	}
+	// From here on every change is recorded in s so Close undoes it.
+	if err := s.apply(&c, st, current, rules); err != nil {
+		return nil, err
+	}
+	s.log.Info("audit recording started", "mode", s.mode, "rules", len(s.added),
+		"audit_pid", st.PID, "backlog_limit", max(c.BacklogLimit, st.BacklogLimit))
+	return s, nil
+}
 
+// buildRules builds the never rule for the recorder's own pid, first,
+// then lines.
+func buildRules(lines []string) ([]rule.WireFormat, error) {
+	rules := make([]rule.WireFormat, 0, len(lines)+1)
+	never := fmt.Sprintf("-A never,exit -F pid=%d -k %s", os.Getpid(), RuleKey)
+	for _, line := range append([]string{never}, lines...) {
+		wf, err := buildRule(line)
+		if err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+		rules = append(rules, wf)
+	}
+	return rules, nil
+}
+
+// saveState writes the audit state found (st, the rules current) to
+// dir, for RecoverStale should the recorder be killed.
+func (s *AuditSession) saveState(dir string, st *libaudit.AuditStatus, current [][]byte) error {
 	start, err := auditProcStartTicks(os.Getpid())
 	if err != nil {
-		return nil, fmt.Errorf("record: %w", err)
+		return fmt.Errorf("record: %w", err)
 	}
 	s.saved = auditState{
 		RecorderPID:     os.Getpid(),
@@ -173,20 +196,23 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 		BacklogWaitTime: st.BacklogWaitTime,
 		Rules:           current,
 	}
-	if err := writeAuditState(c.StateDir, &s.saved); err != nil {
-		return nil, err
-	}
+	return writeAuditState(dir, &s.saved)
+}
 
-	// From here on every change is recorded in s so Close undoes it.
+// apply changes the audit state for the recording, noting each change in
+// s for Close to undo: stale rules out, the backlog limit and wait time,
+// enabled, the audit pid (daemon mode), then the rules.
+func (s *AuditSession) apply(c *AuditConfig, st *libaudit.AuditStatus, current [][]byte, rules []rule.WireFormat) error {
+	ctl := s.ctl
 	if n, err := deleteKeyedRules(ctl, current); err != nil {
-		return nil, err
+		return err
 	} else if n > 0 {
 		s.log.Info("removed " + strconv.Itoa(n) + " stale proctrail audit rules left by an earlier run")
 	}
 	if c.BacklogLimit > st.BacklogLimit {
 		s.setBacklog = true
 		if err := ctl.SetBacklogLimit(c.BacklogLimit, libaudit.WaitForReply); err != nil {
-			return nil, fmt.Errorf("record: setting audit backlog limit %d: %w", c.BacklogLimit, err)
+			return fmt.Errorf("record: setting audit backlog limit %d: %w", c.BacklogLimit, err)
 		}
 	}
 	if st.FeatureBitmap&libaudit.AuditFeatureBitmapBacklogWaitTime == 0 {
@@ -194,20 +220,20 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 	} else if uint32(c.BacklogWaitTime) != st.BacklogWaitTime {
 		s.setWaitTime = true
 		if err := ctl.SetBacklogWaitTime(c.BacklogWaitTime, libaudit.WaitForReply); err != nil {
-			return nil, fmt.Errorf("record: setting audit backlog wait time %d: %w", c.BacklogWaitTime, err)
+			return fmt.Errorf("record: setting audit backlog wait time %d: %w", c.BacklogWaitTime, err)
 		}
 	}
 	if st.Enabled == 0 {
 		s.setEnabled = true
 		if err := ctl.SetEnabled(true, libaudit.WaitForReply); err != nil {
-			return nil, fmt.Errorf("record: enabling audit: %w", err)
+			return fmt.Errorf("record: enabling audit: %w", err)
 		}
 	}
 	if s.mode == ModeDaemon {
 		// Registered before the rules go in, so that their first records
 		// reach us rather than the kernel log.
 		if err := s.registerDaemon(); err != nil {
-			return nil, fmt.Errorf("record: registering as audit daemon: %w", err)
+			return fmt.Errorf("record: registering as audit daemon: %w", err)
 		}
 		s.setPID = true
 	}
@@ -215,17 +241,15 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 		err := auditRequest(ctl, uint16(auditAddRule), wf)
 		switch {
 		case errors.Is(err, unix.EEXIST):
-			// Already there: a duplicate in cfg.Rules, added just before.
+			// Already there: a duplicate in the rules, added just before.
 		case err != nil:
 			line, _ := rule.ToCommandLine(wf, false)
-			return nil, fmt.Errorf("record: adding audit rule %q: %w", line, err)
+			return fmt.Errorf("record: adding audit rule %q: %w", line, err)
 		default:
 			s.added = append(s.added, wf)
 		}
 	}
-	s.log.Info("audit recording started", "mode", s.mode, "rules", len(s.added),
-		"audit_pid", st.PID, "backlog_limit", max(c.BacklogLimit, st.BacklogLimit))
-	return s, nil
+	return nil
 }
 
 var errImmutable = errors.New("record: audit configuration is immutable (enabled=2): rules cannot be changed until reboot")
