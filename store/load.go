@@ -1,0 +1,1136 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"proctrail/analyze"
+	"proctrail/replay"
+)
+
+// LoadResult says what Load did with one file.
+type LoadResult struct {
+	File      string
+	CaptureID string
+	Source    string // SourceRecord, SourceImport or SourceAuditd
+	Seq       int
+	// Loaded is false when the file had been loaded before, with the same
+	// content: nothing changed.
+	Loaded bool
+	// Replaced is set when an auditd log or an imported capture had been
+	// loaded before with other content (a log that grew since): the
+	// earlier load was replaced by this one.
+	Replaced bool
+	// Rows added per table; Merged counts the processes of this file that
+	// continue a process of another file of the set, and so added no row.
+	Processes, Merged, Execs, Threads, FileAccesses, Paths int64
+}
+
+// ErrChanged is returned by Load for a recording's file that was loaded
+// before with other content: most likely it was loaded while the
+// recorder was still writing it.
+var ErrChanged = errors.New("store: file loaded before with other content")
+
+// mergeSlack is how much earlier than the process it continues a
+// process first seen in a later file may seem to start: a start time
+// read from /proc/PID/stat counts clock ticks (10 ms), rounded down.
+const mergeSlack = 20_000_000
+
+// Load loads one capture file or auditd log into the database, in one
+// transaction: a failure or a kill leaves the database as it was.
+//
+// The file is analyzed alone (analyze.Walk, no filter) and streamed into
+// the tables, a batch at a time: memory stays what the analysis needs.
+// Loading a file already loaded with the same content changes nothing;
+// loaders of the same capture set wait for each other (PostgreSQL: an
+// advisory lock per set; SQLite: one writer at a time), and those of
+// different sets run at once on PostgreSQL.
+//
+// The files of a rotated set may come one at a time and in any order: a
+// process alive across the end of one file shows in the next as
+// before_capture, and is merged into the row of the file before when
+// that row has the same pid, was still running at the end of its last
+// file, is the latest of that pid, every file between the two is loaded,
+// and its start is no later than the new row's (within 20 ms: a start
+// from /proc is in clock ticks). The merged row keeps the first row's
+// identity, start and parent, and takes the later row's end, exit and
+// (when it exec'd) command; the accesses and threads it left open get
+// its end, as analyze closes them at exit.
+func (db *DB) Load(ctx context.Context, file string) (*LoadResult, error) {
+	if db.ro {
+		return nil, errors.New("store: the database is open read-only")
+	}
+	id, err := identify(file)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		res := &LoadResult{File: file, CaptureID: id.captureID, Source: id.source, Seq: id.seq}
+		err := db.withTx(ctx, func(w wtx) error {
+			if err := w.lockCapture(ctx, id.captureID); err != nil {
+				return err
+			}
+			l := &loader{db: db, w: w, id: id, res: res}
+			return l.run(ctx)
+		})
+		if err != nil && retryable(err) && attempt < 5 {
+			continue // a deadlock or serialization failure: the work is undone, run it again
+		}
+		if err != nil {
+			if errors.Is(err, ErrChanged) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("store: load %s: %w", file, err)
+		}
+		return res, nil
+	}
+}
+
+// loader is one load of one file, within its transaction.
+type loader struct {
+	db  *DB
+	w   wtx
+	id  *fileID
+	res *LoadResult
+	b   *bulk
+
+	capKey int64 // captures.id
+	found  bool  // the set had files loaded before
+	loaded map[int]bool
+	cap    analyze.Capture
+
+	// Process ids: SQLite counts on from the largest, under its write
+	// lock; PostgreSQL takes blocks from the sequence.
+	nextID, lastID int64
+
+	// stack is the path from a root to the process visited last, as
+	// Walk goes depth first: a parent's id is found there.
+	stack []stackEntry
+
+	// cands are the rows of earlier files a process of this one may
+	// continue, by pid; merges the ones that do, by the row's id.
+	cands  map[int32]*candidate
+	merges []*candidate
+
+	paths  pathIDs
+	files  []pendingFile // file accesses waiting for their paths' ids
+	unseen int           // paths of files not yet resolved
+}
+
+type stackEntry struct {
+	p  *analyze.Process
+	id int64
+}
+
+// candidate is a row of an earlier file a process of this file may
+// continue.
+type candidate struct {
+	row     procRow
+	threads map[int32]threadKey // its threads still running, by tid
+	merged  bool
+	next    procRow // the row once merged
+	closes  []threadEnd
+	yExecs  bool
+}
+
+type threadKey struct{ seq, n int32 }
+
+type threadEnd struct {
+	key threadKey
+	end int64
+}
+
+type pendingFile struct {
+	process int64
+	n       int32
+	f       analyze.File
+}
+
+func (l *loader) run(ctx context.Context) error {
+	if already, err := l.lookup(ctx); err != nil || already {
+		return err
+	}
+	src, err := replay.Open([]string{l.id.name}, nil)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	l.b = newBulk(ctx, l.w)
+	defer l.b.close()
+	if err := analyze.Walk(src, nil, func(c analyze.Capture, conts []analyze.Container) error {
+		return l.head(ctx, c, conts)
+	}, func(p, parent *analyze.Process) error {
+		return l.visit(ctx, p, parent)
+	}); err != nil {
+		return err
+	}
+	if err := l.resolveFiles(ctx); err != nil {
+		return err
+	}
+	if err := l.b.sync(); err != nil {
+		return err
+	}
+	for t, n := range l.b.rows {
+		switch t {
+		case "processes":
+			l.res.Processes = n
+		case "execs":
+			l.res.Execs = n
+		case "threads":
+			l.res.Threads = n
+		case "file_accesses":
+			l.res.FileAccesses = n
+		case "paths":
+			l.res.Paths = n
+		}
+	}
+	if err := l.applyMerges(ctx); err != nil {
+		return err
+	}
+	l.loaded[l.id.seq] = true
+	if err := l.mergePass(ctx); err != nil {
+		return err
+	}
+	if err := l.addFile(ctx); err != nil {
+		return err
+	}
+	l.res.Loaded = true
+	return nil
+}
+
+// lookup finds the set and the files of it loaded before, and reports
+// whether this very file was.
+func (l *loader) lookup(ctx context.Context) (already bool, err error) {
+	l.loaded = map[int]bool{}
+	r, err := l.w.query(ctx, "SELECT id FROM captures WHERE capture_id = ?", l.id.captureID)
+	if err != nil {
+		return false, err
+	}
+	for r.Next() {
+		if err := r.Scan(&l.capKey); err != nil {
+			r.Close()
+			return false, err
+		}
+		l.found = true
+	}
+	r.Close()
+	if err := r.Err(); err != nil || !l.found {
+		return false, err
+	}
+	r, err = l.w.query(ctx, "SELECT seq, sha256, name FROM capture_files WHERE capture = ?", l.capKey)
+	if err != nil {
+		return false, err
+	}
+	var same, other bool
+	var otherSum, otherName string
+	for r.Next() {
+		var seq int
+		var sum, name string
+		if err := r.Scan(&seq, &sum, &name); err != nil {
+			r.Close()
+			return false, err
+		}
+		l.loaded[seq] = true
+		if seq == l.id.seq {
+			same = sum == l.id.sha256
+			other, otherSum, otherName = !same, sum, decodeText(name)
+		}
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return false, err
+	}
+	switch {
+	case same:
+		return true, nil
+	case other && l.id.source == SourceRecord:
+		return false, fmt.Errorf("%w: %s is file %d of capture %s, loaded before from %s with other content (sha256 %s…, now %s…); it was probably loaded while the recorder still wrote it: load the files of a set once they are closed (a rotated file is closed when the next one starts)",
+			ErrChanged, l.id.name, l.id.seq, l.id.captureID, otherName, otherSum[:12], l.id.sha256[:12])
+	case other:
+		// An auditd log that grew, or an import made again: the set is
+		// this one file, and its new content replaces the old.
+		l.res.Replaced = true
+		if err := l.deleteCapture(ctx); err != nil {
+			return false, err
+		}
+		l.found, l.loaded = false, map[int]bool{}
+	}
+	return false, nil
+}
+
+// deleteCapture removes the set and everything of it.
+func (l *loader) deleteCapture(ctx context.Context) error {
+	for _, q := range []string{
+		"DELETE FROM file_accesses WHERE capture = ?",
+		"DELETE FROM net WHERE capture = ?",
+		"DELETE FROM execs WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
+		"DELETE FROM threads WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
+		"DELETE FROM processes WHERE capture = ?",
+		"DELETE FROM paths WHERE capture = ?",
+		"DELETE FROM containers WHERE capture = ?",
+		"DELETE FROM capture_files WHERE capture = ?",
+		"DELETE FROM captures WHERE id = ?",
+	} {
+		if _, err := l.w.exec(ctx, q, l.capKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// head runs when the analysis is done, before the first process: it
+// makes the set's row if it is new, adds the containers, and prepares
+// the ids and the merges.
+func (l *loader) head(ctx context.Context, c analyze.Capture, conts []analyze.Container) error {
+	l.cap = c
+	db := l.db
+	if !l.found {
+		q := "INSERT INTO captures (capture_id, source, host, kernel, start_time, end_time, " + strings.Join(countCols, ", ") +
+			", start_time_nsec, end_time_nsec) VALUES (?, ?, ?, ?, ?, ?, " + strings.TrimSuffix(strings.Repeat("?, ", len(countCols)), " ") + " ?, ?) RETURNING id"
+		args := []any{l.id.captureID, l.id.source, encodeText(c.Host), encodeText(c.Kernel), db.optTimeVal(c.Start), db.optTimeVal(c.End)}
+		args = append(args, countVals(c)...)
+		args = append(args, nsecVal(c.Start), nsecVal(c.End))
+		r, err := l.w.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			if err := r.Scan(&l.capKey); err != nil {
+				r.Close()
+				return err
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	for _, ct := range conts {
+		// A container seen in several files: the first rootfs and
+		// runtime known stay.
+		if _, err := l.w.exec(ctx, `INSERT INTO containers (capture, id, runtime, rootfs) VALUES (?, ?, ?, ?)
+ON CONFLICT (capture, id) DO UPDATE SET
+  runtime = CASE WHEN containers.runtime = 'unknown' THEN excluded.runtime ELSE containers.runtime END,
+  rootfs = CASE WHEN containers.rootfs = '' THEN excluded.rootfs ELSE containers.rootfs END`,
+			l.capKey, encodeText(ct.ID), encodeText(ct.Runtime), encodeText(ct.Rootfs)); err != nil {
+			return err
+		}
+	}
+	if db.d == sqlite {
+		r, err := l.w.query(ctx, "SELECT coalesce(max(id), 0) FROM processes")
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			if err := r.Scan(&l.nextID); err != nil {
+				r.Close()
+				return err
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		l.nextID++
+		l.lastID = 1<<63 - 1
+	}
+	if err := l.paths.init(ctx, l); err != nil {
+		return err
+	}
+	if l.found {
+		return l.candidates(ctx)
+	}
+	return nil
+}
+
+var countCols = []string{"connector_messages", "connector_lost", "audit_messages", "audit_events", "audit_lost", "audit_gaps", "procfs_records", "unreadable_bytes", "skipped_lines"}
+
+func countVals(c analyze.Capture) []any {
+	return []any{int64(c.ConnectorMessages), int64(c.ConnectorLost), int64(c.AuditMessages), int64(c.AuditEvents),
+		int64(c.AuditLost), int64(c.AuditGaps), int64(c.ProcfsRecords), c.UnreadableBytes, c.SkippedLines}
+}
+
+// newID returns the id of a new process row.
+func (l *loader) newID(ctx context.Context) (int64, error) {
+	if l.nextID > l.lastID || l.nextID == 0 {
+		// A block of ids from the sequence, on a connection of the pool:
+		// sequences are not transactional, and the load's connection
+		// may be busy writing.
+		rs, err := l.db.sql.QueryContext(ctx, "SELECT nextval(pg_get_serial_sequence('processes', 'id')) FROM generate_series(1, 4096)")
+		if err != nil {
+			return 0, err
+		}
+		var ids []int64
+		for rs.Next() {
+			var v int64
+			if err := rs.Scan(&v); err != nil {
+				rs.Close()
+				return 0, err
+			}
+			ids = append(ids, v)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return 0, err
+		}
+		slices.Sort(ids)
+		// The block is contiguous unless another loader took ids at the
+		// same time: use its longest run from the start.
+		n := 1
+		for n < len(ids) && ids[n] == ids[n-1]+1 {
+			n++
+		}
+		l.nextID, l.lastID = ids[0], ids[n-1]
+	}
+	id := l.nextID
+	l.nextID++
+	return id, nil
+}
+
+// visit writes one process, or merges it into the row it continues.
+func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
+	for len(l.stack) > 0 && l.stack[len(l.stack)-1].p != parent {
+		l.stack = l.stack[:len(l.stack)-1]
+	}
+	var parentID any
+	if parent != nil {
+		if len(l.stack) == 0 {
+			return errors.New("analyze.Walk gave a parent that was not visited before its child")
+		}
+		parentID = l.stack[len(l.stack)-1].id
+	}
+	row := l.procRow(p, parentID)
+	var id int64
+	var cand *candidate
+	if c := l.cands[p.PID]; c != nil && p.BeforeCapture && !c.merged && row.start >= c.row.start-mergeSlack {
+		cand, id = c, c.row.id
+		c.merged = true
+		c.yExecs = len(p.Execs) > 0
+		c.next = mergeRows(c.row, row, c.yExecs)
+		l.merges = append(l.merges, c)
+		l.res.Merged++
+	} else {
+		var err error
+		if id, err = l.newID(ctx); err != nil {
+			return err
+		}
+		row.id = id
+		if err := l.b.add("processes", procCols, l.procVals(&row)); err != nil {
+			return err
+		}
+	}
+	l.stack = append(l.stack, stackEntry{p, id})
+	db, seq := l.db, int32(l.id.seq)
+	for i, x := range p.Execs {
+		if err := l.b.add("execs", execCols, []any{id, seq, int32(i), db.timeVal(x.Time), encodeText(x.Exe),
+			encodeArgv(x.Argv), encodeText(x.Cwd), nsecVal(x.Time)}); err != nil {
+			return err
+		}
+	}
+	for i, t := range p.Threads {
+		if cand != nil {
+			if k, ok := cand.threads[t.TID]; ok {
+				// The same task, running across the files: one row.
+				delete(cand.threads, t.TID)
+				if t.End != 0 {
+					cand.closes = append(cand.closes, threadEnd{k, t.End})
+				}
+				continue
+			}
+		}
+		if err := l.b.add("threads", threadCols, []any{id, seq, int32(i), t.TID, db.timeVal(t.Start), db.optTimeVal(t.End),
+			nsecVal(t.Start), nsecVal(t.End)}); err != nil {
+			return err
+		}
+	}
+	for i, f := range p.Files {
+		l.files = append(l.files, pendingFile{process: id, n: int32(i), f: f})
+		if !l.paths.known(f.Path) {
+			l.unseen++
+		}
+		if f.To != "" && !l.paths.known(f.To) {
+			l.unseen++
+		}
+	}
+	if len(l.files) >= bulkRows || l.unseen >= pathBatch {
+		return l.resolveFiles(ctx)
+	}
+	return nil
+}
+
+var (
+	procCols = tableColumns("processes")
+	execCols = tableColumns("execs")
+	thrCols  = tableColumns("threads")
+	fileCols = tableColumns("file_accesses")
+	pathCols = tableColumns("paths")
+)
+
+var threadCols = thrCols
+
+// resolveFiles gives the pending file accesses their paths' ids and
+// queues them.
+func (l *loader) resolveFiles(ctx context.Context) error {
+	if len(l.files) == 0 {
+		return nil
+	}
+	var names []string
+	for i := range l.files {
+		f := &l.files[i].f
+		names = append(names, f.Path)
+		if f.To != "" {
+			names = append(names, f.To)
+		}
+	}
+	if err := l.paths.resolve(ctx, l, names); err != nil {
+		return err
+	}
+	db, seq := l.db, int32(l.id.seq)
+	for _, pf := range l.files {
+		f := &pf.f
+		var to any
+		if f.To != "" {
+			to = l.paths.ids[f.To]
+		}
+		if err := l.b.add("file_accesses", fileCols, []any{l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
+			encodeText(f.Op), optText(f.Mode), db.timeVal(f.Open), db.optTimeVal(f.Close), to, optText(f.Error),
+			nsecVal(f.Open), nsecVal(f.Close)}); err != nil {
+			return err
+		}
+	}
+	clear(l.files)
+	l.files, l.unseen = l.files[:0], 0
+	return nil
+}
+
+func optText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return encodeText(s)
+}
+
+// pathBatch is how many new paths are looked up at once.
+const pathBatch = 1000
+
+// pathIDs numbers a set's paths. Under the set's lock no other loader
+// adds paths to it, so the numbers are taken from the largest, and a
+// path loaded with an earlier file of the set is looked up on the pool
+// (it is committed).
+type pathIDs struct {
+	ids  map[string]int32
+	next int32
+	old  bool // the set had paths before this load
+}
+
+func (pi *pathIDs) init(ctx context.Context, l *loader) error {
+	pi.ids = map[string]int32{}
+	pi.next = 1
+	if !l.found {
+		return nil
+	}
+	r, err := l.w.query(ctx, "SELECT coalesce(max(id), 0) FROM paths WHERE capture = ?", l.capKey)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		if err := r.Scan(&pi.next); err != nil {
+			return err
+		}
+	}
+	pi.old = pi.next > 0
+	pi.next++
+	return r.Err()
+}
+
+func (pi *pathIDs) known(p string) bool {
+	_, ok := pi.ids[p]
+	return ok
+}
+
+// resolve gives every name an id: an earlier file's, or a new one whose
+// row it queues.
+func (pi *pathIDs) resolve(ctx context.Context, l *loader, names []string) error {
+	var unknown []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, ok := pi.ids[n]; !ok && !seen[n] {
+			seen[n] = true
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	if pi.old {
+		for chunk := range slices.Chunk(unknown, 500) {
+			args := []any{l.capKey}
+			for _, n := range chunk {
+				args = append(args, encodeText(n))
+			}
+			q := l.db.rebind("SELECT id, path FROM paths WHERE capture = ? AND path IN (" + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + ")")
+			rs, err := l.db.sql.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			for rs.Next() {
+				var id int32
+				var p string
+				if err := rs.Scan(&id, &p); err != nil {
+					rs.Close()
+					return err
+				}
+				pi.ids[decodeText(p)] = id
+			}
+			rs.Close()
+			if err := rs.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range unknown {
+		if _, ok := pi.ids[n]; ok {
+			continue
+		}
+		pi.ids[n] = pi.next
+		if err := l.b.add("paths", pathCols, []any{l.capKey, pi.next, encodeText(n)}); err != nil {
+			return err
+		}
+		pi.next++
+	}
+	return nil
+}
+
+// procRow is a processes row, its values in the stored form.
+type procRow struct {
+	id         int64
+	pid        int32
+	start, end int64
+	ppid       int32
+	parent     any // int64 or nil
+	exitCode   any // int32 or nil
+	signal     any // int32 or nil
+	coreDumped bool
+	uid        any // int64 or nil
+	comm       string
+	exe        string
+	argv       string
+	cwd        string
+	before     bool
+	command    bool
+	container  any // string or nil
+	firstSeq   int32
+	lastSeq    int32
+}
+
+func (l *loader) procRow(p *analyze.Process, parentID any) procRow {
+	r := procRow{pid: p.PID, start: p.Start, end: p.End, ppid: p.PPID, parent: parentID, coreDumped: p.CoreDumped,
+		comm: encodeText(p.Comm), exe: encodeText(p.Exe), argv: encodeArgv(p.Argv), cwd: encodeText(p.Cwd),
+		before: p.BeforeCapture, command: p.Command, firstSeq: int32(l.id.seq), lastSeq: int32(l.id.seq)}
+	if p.Exited {
+		if p.Signal != 0 {
+			r.signal = int32(p.Signal)
+		} else {
+			r.exitCode = int32(p.ExitCode)
+		}
+	}
+	if p.UID >= 0 {
+		r.uid = p.UID
+	}
+	if p.Container != "" {
+		r.container = encodeText(p.Container)
+	}
+	return r
+}
+
+func (l *loader) procVals(r *procRow) []any {
+	db := l.db
+	return []any{r.id, l.capKey, r.pid, db.timeVal(r.start), db.optTimeVal(r.end), r.ppid, r.parent, r.exitCode, r.signal,
+		r.coreDumped, r.uid, r.comm, r.exe, r.argv, r.cwd, r.before, r.command, r.container, r.firstSeq, r.lastSeq,
+		nsecVal(r.start), nsecVal(r.end)}
+}
+
+// mergeRows is the row of a process seen first as x, then, in a later
+// file, as y.
+func mergeRows(x, y procRow, yExecs bool) procRow {
+	m := x
+	m.end, m.exitCode, m.signal, m.coreDumped = y.end, y.exitCode, y.signal, y.coreDumped
+	if y.uid != nil {
+		m.uid = y.uid
+	}
+	if y.comm != "" {
+		m.comm = y.comm
+	}
+	if yExecs {
+		m.exe, m.argv, m.cwd = y.exe, y.argv, y.cwd
+	}
+	if m.container == nil {
+		m.container = y.container
+	}
+	m.command = x.command || y.command
+	m.firstSeq, m.lastSeq = min(x.firstSeq, y.firstSeq), max(x.lastSeq, y.lastSeq)
+	return m
+}
+
+const procSelect = "SELECT id, pid, start_time, start_time_nsec, end_time, end_time_nsec, ppid, parent, exit_code, signal, core_dumped, uid, comm, exe, argv, cwd, before_capture, command, container, first_seq, last_seq FROM processes"
+
+// scanProc reads a row of procSelect.
+func scanProc(r rows) (procRow, error) {
+	var p procRow
+	var start, end any
+	var startN, endN int64
+	var parent, exitCode, signal, uid *int64
+	var container *string
+	if err := r.Scan(&p.id, &p.pid, &start, &startN, &end, &endN, &p.ppid, &parent, &exitCode, &signal, &p.coreDumped,
+		&uid, &p.comm, &p.exe, &p.argv, &p.cwd, &p.before, &p.command, &container, &p.firstSeq, &p.lastSeq); err != nil {
+		return p, err
+	}
+	var err error
+	if p.start, err = scanTime(start, startN); err != nil {
+		return p, err
+	}
+	if p.end, err = scanTime(end, endN); err != nil {
+		return p, err
+	}
+	if parent != nil {
+		p.parent = *parent
+	}
+	if exitCode != nil {
+		p.exitCode = int32(*exitCode)
+	}
+	if signal != nil {
+		p.signal = int32(*signal)
+	}
+	if uid != nil {
+		p.uid = *uid
+	}
+	if container != nil {
+		p.container = *container
+	}
+	return p, nil
+}
+
+// candidates finds the rows of earlier files that processes of this
+// one may continue: for each pid, its latest row in files before this
+// one, when that row was still running at the end of its last file and
+// every file between is loaded.
+func (l *loader) candidates(ctx context.Context) error {
+	seq := l.id.seq
+	r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND end_time IS NULL AND last_seq < ?", l.capKey, seq)
+	if err != nil {
+		return err
+	}
+	open := map[int32]procRow{}
+	for r.Next() {
+		p, err := scanProc(r)
+		if err != nil {
+			r.Close()
+			return err
+		}
+		if q, ok := open[p.pid]; !ok || later(p, q) {
+			open[p.pid] = p
+		}
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	// The latest row of each of those pids before this file, open or
+	// not: only the latest may continue.
+	pids := make([]int32, 0, len(open))
+	for pid := range open {
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	latest := map[int32]procRow{}
+	for chunk := range slices.Chunk(pids, 500) {
+		args := []any{l.capKey, seq}
+		for _, p := range chunk {
+			args = append(args, p)
+		}
+		r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND first_seq < ? AND pid IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			p, err := scanProc(r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			if q, ok := latest[p.pid]; !ok || later(p, q) {
+				latest[p.pid] = p
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	l.cands = map[int32]*candidate{}
+	var ids []int64
+	for _, pid := range pids {
+		p := open[pid]
+		if lt := latest[pid]; lt.id != p.id || !l.between(int(p.lastSeq), seq) {
+			continue
+		}
+		l.cands[pid] = &candidate{row: p, threads: map[int32]threadKey{}}
+		ids = append(ids, p.id)
+	}
+	byID := map[int64]*candidate{}
+	for _, c := range l.cands {
+		byID[c.row.id] = c
+	}
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		r, err := l.w.query(ctx, "SELECT process, seq, n, tid FROM threads WHERE end_time IS NULL AND process IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var id int64
+			var k threadKey
+			var tid int32
+			if err := r.Scan(&id, &k.seq, &k.n, &tid); err != nil {
+				r.Close()
+				return err
+			}
+			if c := byID[id]; c != nil {
+				if _, dup := c.threads[tid]; !dup {
+					c.threads[tid] = k
+				}
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// later reports whether p started after q (then by id).
+func later(p, q procRow) bool {
+	return cmp.Or(cmp.Compare(p.start, q.start), cmp.Compare(p.id, q.id)) > 0
+}
+
+// between reports whether every file strictly between a and b is
+// loaded (b > a).
+func (l *loader) between(a, b int) bool {
+	for s := a + 1; s < b; s++ {
+		if !l.loaded[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// applyMerges writes the rows that processes of this file continued.
+func (l *loader) applyMerges(ctx context.Context) error {
+	for _, c := range l.merges {
+		for _, te := range c.closes {
+			if _, err := l.w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?",
+				l.db.timeVal(te.end), nsecVal(te.end), c.row.id, te.key.seq, te.key.n); err != nil {
+				return err
+			}
+		}
+		if err := l.updateMerged(ctx, c.next, int32(l.id.seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateMerged writes a merged row m, and closes what its part before
+// file seq left open, now that it ended.
+func (l *loader) updateMerged(ctx context.Context, m procRow, seq int32) error {
+	db := l.db
+	if _, err := l.w.exec(ctx, `UPDATE processes SET end_time = ?, end_time_nsec = ?, exit_code = ?, signal = ?, core_dumped = ?,
+uid = ?, comm = ?, exe = ?, argv = ?, cwd = ?, container = ?, command = ?, first_seq = ?, last_seq = ? WHERE id = ?`,
+		db.optTimeVal(m.end), nsecVal(m.end), m.exitCode, m.signal, m.coreDumped, m.uid, m.comm, m.exe, m.argv, m.cwd,
+		m.container, m.command, m.firstSeq, m.lastSeq, m.id); err != nil {
+		return err
+	}
+	if m.end == 0 {
+		return nil
+	}
+	if _, err := l.w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND end_time IS NULL AND seq < ?",
+		db.timeVal(m.end), nsecVal(m.end), m.id, seq); err != nil {
+		return err
+	}
+	_, err := l.w.exec(ctx, "UPDATE file_accesses SET close_time = ?, close_time_nsec = ? WHERE process = ? AND close_time IS NULL AND seq < ?",
+		db.timeVal(m.end), nsecVal(m.end), m.id, seq)
+	return err
+}
+
+// mergePass merges what this file's rows make mergeable beyond the
+// common case (a file loaded after the one before it), which visit
+// did: a file loaded before the one before it, whose processes alive
+// at its end continue in a file loaded already, and a file that fills
+// the gap between two loaded ones. The rule is the same (see Load), so
+// the rows do not depend on the order the files were loaded in.
+func (l *loader) mergePass(ctx context.Context) error {
+	r, err := l.w.query(ctx, `SELECT DISTINCT a.pid FROM processes a JOIN processes c ON c.capture = a.capture AND c.pid = a.pid AND c.first_seq > a.last_seq
+WHERE a.capture = ? AND a.end_time IS NULL AND c.before_capture ORDER BY a.pid`, l.capKey)
+	if err != nil {
+		return err
+	}
+	var pids []int32
+	for r.Next() {
+		var pid int32
+		if err := r.Scan(&pid); err != nil {
+			r.Close()
+			return err
+		}
+		pids = append(pids, pid)
+	}
+	r.Close()
+	if err := r.Err(); err != nil || len(pids) == 0 {
+		return err
+	}
+	for chunk := range slices.Chunk(pids, 500) {
+		args := []any{l.capKey}
+		for _, p := range chunk {
+			args = append(args, p)
+		}
+		r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND pid IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
+		if err != nil {
+			return err
+		}
+		byPid := map[int32][]procRow{}
+		for r.Next() {
+			p, err := scanProc(r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			byPid[p.pid] = append(byPid[p.pid], p)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		for _, pid := range chunk {
+			ps := byPid[pid]
+			slices.SortFunc(ps, func(a, b procRow) int {
+				return cmp.Or(cmp.Compare(a.firstSeq, b.firstSeq), cmp.Compare(a.start, b.start), cmp.Compare(a.id, b.id))
+			})
+			for i := 0; i+1 < len(ps); i++ {
+				x, y := ps[i], ps[i+1]
+				if x.end != 0 || !y.before || y.firstSeq <= x.lastSeq || y.start < x.start-mergeSlack || !l.between(int(x.lastSeq), int(y.firstSeq)) {
+					continue
+				}
+				m, err := l.merge(ctx, x, y)
+				if err != nil {
+					return err
+				}
+				ps[i+1] = m // the merged row may continue further
+				l.res.Merged++
+			}
+		}
+	}
+	return nil
+}
+
+// merge makes rows x and y, of the same process, one: x's.
+func (l *loader) merge(ctx context.Context, x, y procRow) (procRow, error) {
+	w := l.w
+	yExecs := false
+	r, err := w.query(ctx, "SELECT count(*) FROM execs WHERE process = ?", y.id)
+	if err != nil {
+		return x, err
+	}
+	for r.Next() {
+		var n int64
+		if err := r.Scan(&n); err != nil {
+			r.Close()
+			return x, err
+		}
+		yExecs = n > 0
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return x, err
+	}
+	// Threads running across the files: one row, x's, with y's end.
+	open := map[int32]threadKey{}
+	r, err = w.query(ctx, "SELECT seq, n, tid FROM threads WHERE process = ? AND end_time IS NULL", x.id)
+	if err != nil {
+		return x, err
+	}
+	for r.Next() {
+		var k threadKey
+		var tid int32
+		if err := r.Scan(&k.seq, &k.n, &tid); err != nil {
+			r.Close()
+			return x, err
+		}
+		if _, dup := open[tid]; !dup {
+			open[tid] = k
+		}
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return x, err
+	}
+	type yThread struct {
+		key  threadKey
+		tid  int32
+		end  any
+		endN int64
+	}
+	var ys []yThread
+	r, err = w.query(ctx, "SELECT seq, n, tid, end_time, end_time_nsec FROM threads WHERE process = ? ORDER BY seq, n", y.id)
+	if err != nil {
+		return x, err
+	}
+	for r.Next() {
+		var t yThread
+		if err := r.Scan(&t.key.seq, &t.key.n, &t.tid, &t.end, &t.endN); err != nil {
+			r.Close()
+			return x, err
+		}
+		ys = append(ys, t)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return x, err
+	}
+	for _, t := range ys {
+		k, ok := open[t.tid]
+		if !ok {
+			continue
+		}
+		delete(open, t.tid)
+		end, err := scanTime(t.end, t.endN)
+		if err != nil {
+			return x, err
+		}
+		if end != 0 {
+			if _, err := w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?",
+				l.db.timeVal(end), nsecVal(end), x.id, k.seq, k.n); err != nil {
+				return x, err
+			}
+		}
+		if _, err := w.exec(ctx, "DELETE FROM threads WHERE process = ? AND seq = ? AND n = ?", y.id, t.key.seq, t.key.n); err != nil {
+			return x, err
+		}
+	}
+	for _, q := range []string{
+		"UPDATE execs SET process = ? WHERE process = ?",
+		"UPDATE threads SET process = ? WHERE process = ?",
+		"UPDATE file_accesses SET process = ? WHERE process = ?",
+		"UPDATE net SET process = ? WHERE process = ?",
+		"UPDATE processes SET parent = ? WHERE parent = ?",
+	} {
+		if _, err := w.exec(ctx, q, x.id, y.id); err != nil {
+			return x, err
+		}
+	}
+	if _, err := w.exec(ctx, "DELETE FROM processes WHERE id = ?", y.id); err != nil {
+		return x, err
+	}
+	m := mergeRows(x, y, yExecs)
+	return m, l.updateMerged(ctx, m, y.firstSeq)
+}
+
+// addFile records the file, and the set's totals over its files.
+func (l *loader) addFile(ctx context.Context) error {
+	db, c := l.db, l.cap
+	q := "INSERT INTO capture_files (capture, seq, sha256, name, bytes, start_time, end_time, " + strings.Join(countCols, ", ") +
+		", start_time_nsec, end_time_nsec) VALUES (?, ?, ?, ?, ?, ?, ?, " + strings.TrimSuffix(strings.Repeat("?, ", len(countCols)), " ") + " ?, ?)"
+	args := []any{l.capKey, int32(l.id.seq), l.id.sha256, encodeText(l.id.name), l.id.size, db.optTimeVal(c.Start), db.optTimeVal(c.End)}
+	args = append(args, countVals(c)...)
+	args = append(args, nsecVal(c.Start), nsecVal(c.End))
+	if _, err := l.w.exec(ctx, q, args...); err != nil {
+		return err
+	}
+	files, err := readFiles(ctx, l.w, l.capKey)
+	if err != nil {
+		return err
+	}
+	t := totals(files)
+	args = []any{db.optTimeVal(t.Start), db.optTimeVal(t.End)}
+	args = append(args, countVals(t)...)
+	args = append(args, nsecVal(t.Start), nsecVal(t.End), l.capKey)
+	_, err = l.w.exec(ctx, "UPDATE captures SET start_time = ?, end_time = ?, "+strings.Join(countCols, " = ?, ")+
+		" = ?, start_time_nsec = ?, end_time_nsec = ? WHERE id = ?", args...)
+	return err
+}
+
+// fileRow is a capture_files row as a Capture of that file alone.
+type fileRow struct {
+	seq  int
+	name string
+	c    analyze.Capture
+}
+
+func readFiles(ctx context.Context, w interface {
+	query(ctx context.Context, q string, args ...any) (rows, error)
+}, capKey int64) ([]fileRow, error) {
+	r, err := w.query(ctx, "SELECT seq, name, start_time, start_time_nsec, end_time, end_time_nsec, "+strings.Join(countCols, ", ")+
+		" FROM capture_files WHERE capture = ? ORDER BY seq", capKey)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []fileRow
+	for r.Next() {
+		var f fileRow
+		var start, end any
+		var startN, endN int64
+		var n [9]int64
+		if err := r.Scan(&f.seq, &f.name, &start, &startN, &end, &endN, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7], &n[8]); err != nil {
+			return nil, err
+		}
+		c := &f.c
+		if c.Start, err = scanTime(start, startN); err != nil {
+			return nil, err
+		}
+		if c.End, err = scanTime(end, endN); err != nil {
+			return nil, err
+		}
+		f.name = decodeText(f.name)
+		c.Files = []string{f.name}
+		c.ConnectorMessages, c.ConnectorLost, c.AuditMessages, c.AuditEvents = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3])
+		c.AuditLost, c.AuditGaps, c.ProcfsRecords, c.UnreadableBytes, c.SkippedLines = uint64(n[4]), uint64(n[5]), uint64(n[6]), n[7], n[8]
+		out = append(out, f)
+	}
+	return out, r.Err()
+}
+
+// totals is the Capture of a set's files: their names in order, the
+// span of them all, the messages summed; the losses are the recorder's
+// counters, cumulative over a rotated set, so the largest is the total.
+func totals(files []fileRow) analyze.Capture {
+	var t analyze.Capture
+	for _, f := range files {
+		c := f.c
+		t.Files = append(t.Files, f.name)
+		if c.Start != 0 && (t.Start == 0 || c.Start < t.Start) {
+			t.Start = c.Start
+		}
+		t.End = max(t.End, c.End)
+		t.ConnectorMessages += c.ConnectorMessages
+		t.ConnectorLost = max(t.ConnectorLost, c.ConnectorLost)
+		t.AuditMessages += c.AuditMessages
+		t.AuditEvents += c.AuditEvents
+		t.AuditLost = max(t.AuditLost, c.AuditLost)
+		t.AuditGaps += c.AuditGaps
+		t.ProcfsRecords += c.ProcfsRecords
+		t.UnreadableBytes += c.UnreadableBytes
+		t.SkippedLines += c.SkippedLines
+	}
+	return t
+}
