@@ -14,17 +14,16 @@ import (
 // The transaction is the writer's between sync calls: a caller that runs
 // a statement of its own calls sync first.
 type bulk struct {
-	ctx   context.Context
-	w     wtx
-	bufs  map[string]*batch
-	jobs  chan *batch
-	done  chan struct{}
-	mu    sync.Mutex
-	err   error
-	wg    sync.WaitGroup
-	rows  map[string]int64 // rows written per table
-	free  chan [][]any
-	ahead int
+	ctx  context.Context
+	w    wtx
+	bufs map[string]*batch
+	jobs chan *batch
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+	wg   sync.WaitGroup
+	rows map[string]int64 // rows written per table
+	free chan [][]any
 }
 
 type batch struct {

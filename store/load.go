@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,11 +33,6 @@ type LoadResult struct {
 // before with other content: most likely it was loaded while the
 // recorder was still writing it.
 var ErrChanged = errors.New("store: file loaded before with other content")
-
-// mergeSlack is how much earlier than the process it continues a
-// process first seen in a later file may seem to start: a start time
-// read from /proc/PID/stat counts clock ticks (10 ms), rounded down.
-const mergeSlack = 20_000_000
 
 // Load loads one capture file or auditd log into the database, in one
 // transaction: a failure or a kill leaves the database as it was.
@@ -112,9 +106,10 @@ type loader struct {
 	stack []stackEntry
 
 	// cands are the rows of earlier files a process of this one may
-	// continue, by pid; merges the ones that do, by the row's id.
+	// continue, by pid; merges those continued, in order.
 	cands  map[int32]*candidate
 	merges []*candidate
+	gone   map[int64]bool // rows merged away by mergePass
 
 	paths  pathIDs
 	files  []pendingFile // file accesses waiting for their paths' ids
@@ -124,24 +119,6 @@ type loader struct {
 type stackEntry struct {
 	p  *analyze.Process
 	id int64
-}
-
-// candidate is a row of an earlier file a process of this file may
-// continue.
-type candidate struct {
-	row     procRow
-	threads map[int32]threadKey // its threads still running, by tid
-	merged  bool
-	next    procRow // the row once merged
-	closes  []threadEnd
-	yExecs  bool
-}
-
-type threadKey struct{ seq, n int32 }
-
-type threadEnd struct {
-	key threadKey
-	end int64
 }
 
 type pendingFile struct {
@@ -192,10 +169,10 @@ func (l *loader) run(ctx context.Context) error {
 		return err
 	}
 	l.loaded[l.id.seq] = true
-	if err := l.mergePass(ctx); err != nil {
+	if err := l.addFile(ctx); err != nil {
 		return err
 	}
-	if err := l.addFile(ctx); err != nil {
+	if err := l.mergePass(ctx); err != nil {
 		return err
 	}
 	l.res.Loaded = true
@@ -405,14 +382,12 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 	}
 	row := l.procRow(p, parentID)
 	var id int64
-	var cand *candidate
-	if c := l.cands[p.PID]; c != nil && p.BeforeCapture && !c.merged && row.start >= c.row.start-mergeSlack {
-		cand, id = c, c.row.id
-		c.merged = true
-		c.yExecs = len(p.Execs) > 0
-		c.next = mergeRows(c.row, row, c.yExecs)
+	if c := l.cands[p.PID]; c != nil && p.BeforeCapture && !c.merged && mergeable(c.row, row) {
+		// It continues a row of an earlier file: its rows go under that
+		// row's id, and merge makes one row of the two after the walk.
+		id, c.merged, c.y = c.row.id, true, row
+		c.y.id = id
 		l.merges = append(l.merges, c)
-		l.res.Merged++
 	} else {
 		var err error
 		if id, err = l.newID(ctx); err != nil {
@@ -432,16 +407,6 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 		}
 	}
 	for i, t := range p.Threads {
-		if cand != nil {
-			if k, ok := cand.threads[t.TID]; ok {
-				// The same task, running across the files: one row.
-				delete(cand.threads, t.TID)
-				if t.End != 0 {
-					cand.closes = append(cand.closes, threadEnd{k, t.End})
-				}
-				continue
-			}
-		}
 		if err := l.b.add("threads", threadCols, []any{id, seq, int32(i), t.TID, db.timeVal(t.Start), db.optTimeVal(t.End),
 			nsecVal(t.Start), nsecVal(t.End)}); err != nil {
 			return err
@@ -655,28 +620,6 @@ func (l *loader) procVals(r *procRow) []any {
 		nsecVal(r.start), nsecVal(r.end)}
 }
 
-// mergeRows is the row of a process seen first as x, then, in a later
-// file, as y.
-func mergeRows(x, y procRow, yExecs bool) procRow {
-	m := x
-	m.end, m.exitCode, m.signal, m.coreDumped = y.end, y.exitCode, y.signal, y.coreDumped
-	if y.uid != nil {
-		m.uid = y.uid
-	}
-	if y.comm != "" {
-		m.comm = y.comm
-	}
-	if yExecs {
-		m.exe, m.argv, m.cwd = y.exe, y.argv, y.cwd
-	}
-	if m.container == nil {
-		m.container = y.container
-	}
-	m.command = x.command || y.command
-	m.firstSeq, m.lastSeq = min(x.firstSeq, y.firstSeq), max(x.lastSeq, y.lastSeq)
-	return m
-}
-
 const procSelect = "SELECT id, pid, start_time, start_time_nsec, end_time, end_time_nsec, ppid, parent, exit_code, signal, core_dumped, uid, comm, exe, argv, cwd, before_capture, command, container, first_seq, last_seq FROM processes"
 
 // scanProc reads a row of procSelect.
@@ -713,336 +656,6 @@ func scanProc(r rows) (procRow, error) {
 		p.container = *container
 	}
 	return p, nil
-}
-
-// candidates finds the rows of earlier files that processes of this
-// one may continue: for each pid, its latest row in files before this
-// one, when that row was still running at the end of its last file and
-// every file between is loaded.
-func (l *loader) candidates(ctx context.Context) error {
-	seq := l.id.seq
-	r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND end_time IS NULL AND last_seq < ?", l.capKey, seq)
-	if err != nil {
-		return err
-	}
-	open := map[int32]procRow{}
-	for r.Next() {
-		p, err := scanProc(r)
-		if err != nil {
-			r.Close()
-			return err
-		}
-		if q, ok := open[p.pid]; !ok || later(p, q) {
-			open[p.pid] = p
-		}
-	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return err
-	}
-	if len(open) == 0 {
-		return nil
-	}
-	// The latest row of each of those pids before this file, open or
-	// not: only the latest may continue.
-	pids := make([]int32, 0, len(open))
-	for pid := range open {
-		pids = append(pids, pid)
-	}
-	slices.Sort(pids)
-	latest := map[int32]procRow{}
-	for chunk := range slices.Chunk(pids, 500) {
-		args := []any{l.capKey, seq}
-		for _, p := range chunk {
-			args = append(args, p)
-		}
-		r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND first_seq < ? AND pid IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
-		if err != nil {
-			return err
-		}
-		for r.Next() {
-			p, err := scanProc(r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			if q, ok := latest[p.pid]; !ok || later(p, q) {
-				latest[p.pid] = p
-			}
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-	}
-	l.cands = map[int32]*candidate{}
-	var ids []int64
-	for _, pid := range pids {
-		p := open[pid]
-		if lt := latest[pid]; lt.id != p.id || !l.between(int(p.lastSeq), seq) {
-			continue
-		}
-		l.cands[pid] = &candidate{row: p, threads: map[int32]threadKey{}}
-		ids = append(ids, p.id)
-	}
-	byID := map[int64]*candidate{}
-	for _, c := range l.cands {
-		byID[c.row.id] = c
-	}
-	for chunk := range slices.Chunk(ids, 500) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		r, err := l.w.query(ctx, "SELECT process, seq, n, tid FROM threads WHERE end_time IS NULL AND process IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
-		if err != nil {
-			return err
-		}
-		for r.Next() {
-			var id int64
-			var k threadKey
-			var tid int32
-			if err := r.Scan(&id, &k.seq, &k.n, &tid); err != nil {
-				r.Close()
-				return err
-			}
-			if c := byID[id]; c != nil {
-				if _, dup := c.threads[tid]; !dup {
-					c.threads[tid] = k
-				}
-			}
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// later reports whether p started after q (then by id).
-func later(p, q procRow) bool {
-	return cmp.Or(cmp.Compare(p.start, q.start), cmp.Compare(p.id, q.id)) > 0
-}
-
-// between reports whether every file strictly between a and b is
-// loaded (b > a).
-func (l *loader) between(a, b int) bool {
-	for s := a + 1; s < b; s++ {
-		if !l.loaded[s] {
-			return false
-		}
-	}
-	return true
-}
-
-// applyMerges writes the rows that processes of this file continued.
-func (l *loader) applyMerges(ctx context.Context) error {
-	for _, c := range l.merges {
-		for _, te := range c.closes {
-			if _, err := l.w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?",
-				l.db.timeVal(te.end), nsecVal(te.end), c.row.id, te.key.seq, te.key.n); err != nil {
-				return err
-			}
-		}
-		if err := l.updateMerged(ctx, c.next, int32(l.id.seq)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// updateMerged writes a merged row m, and closes what its part before
-// file seq left open, now that it ended.
-func (l *loader) updateMerged(ctx context.Context, m procRow, seq int32) error {
-	db := l.db
-	if _, err := l.w.exec(ctx, `UPDATE processes SET end_time = ?, end_time_nsec = ?, exit_code = ?, signal = ?, core_dumped = ?,
-uid = ?, comm = ?, exe = ?, argv = ?, cwd = ?, container = ?, command = ?, first_seq = ?, last_seq = ? WHERE id = ?`,
-		db.optTimeVal(m.end), nsecVal(m.end), m.exitCode, m.signal, m.coreDumped, m.uid, m.comm, m.exe, m.argv, m.cwd,
-		m.container, m.command, m.firstSeq, m.lastSeq, m.id); err != nil {
-		return err
-	}
-	if m.end == 0 {
-		return nil
-	}
-	if _, err := l.w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND end_time IS NULL AND seq < ?",
-		db.timeVal(m.end), nsecVal(m.end), m.id, seq); err != nil {
-		return err
-	}
-	_, err := l.w.exec(ctx, "UPDATE file_accesses SET close_time = ?, close_time_nsec = ? WHERE process = ? AND close_time IS NULL AND seq < ?",
-		db.timeVal(m.end), nsecVal(m.end), m.id, seq)
-	return err
-}
-
-// mergePass merges what this file's rows make mergeable beyond the
-// common case (a file loaded after the one before it), which visit
-// did: a file loaded before the one before it, whose processes alive
-// at its end continue in a file loaded already, and a file that fills
-// the gap between two loaded ones. The rule is the same (see Load), so
-// the rows do not depend on the order the files were loaded in.
-func (l *loader) mergePass(ctx context.Context) error {
-	r, err := l.w.query(ctx, `SELECT DISTINCT a.pid FROM processes a JOIN processes c ON c.capture = a.capture AND c.pid = a.pid AND c.first_seq > a.last_seq
-WHERE a.capture = ? AND a.end_time IS NULL AND c.before_capture ORDER BY a.pid`, l.capKey)
-	if err != nil {
-		return err
-	}
-	var pids []int32
-	for r.Next() {
-		var pid int32
-		if err := r.Scan(&pid); err != nil {
-			r.Close()
-			return err
-		}
-		pids = append(pids, pid)
-	}
-	r.Close()
-	if err := r.Err(); err != nil || len(pids) == 0 {
-		return err
-	}
-	for chunk := range slices.Chunk(pids, 500) {
-		args := []any{l.capKey}
-		for _, p := range chunk {
-			args = append(args, p)
-		}
-		r, err := l.w.query(ctx, procSelect+" WHERE capture = ? AND pid IN ("+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")", args...)
-		if err != nil {
-			return err
-		}
-		byPid := map[int32][]procRow{}
-		for r.Next() {
-			p, err := scanProc(r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			byPid[p.pid] = append(byPid[p.pid], p)
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-		for _, pid := range chunk {
-			ps := byPid[pid]
-			slices.SortFunc(ps, func(a, b procRow) int {
-				return cmp.Or(cmp.Compare(a.firstSeq, b.firstSeq), cmp.Compare(a.start, b.start), cmp.Compare(a.id, b.id))
-			})
-			for i := 0; i+1 < len(ps); i++ {
-				x, y := ps[i], ps[i+1]
-				if x.end != 0 || !y.before || y.firstSeq <= x.lastSeq || y.start < x.start-mergeSlack || !l.between(int(x.lastSeq), int(y.firstSeq)) {
-					continue
-				}
-				m, err := l.merge(ctx, x, y)
-				if err != nil {
-					return err
-				}
-				ps[i+1] = m // the merged row may continue further
-				l.res.Merged++
-			}
-		}
-	}
-	return nil
-}
-
-// merge makes rows x and y, of the same process, one: x's.
-func (l *loader) merge(ctx context.Context, x, y procRow) (procRow, error) {
-	w := l.w
-	yExecs := false
-	r, err := w.query(ctx, "SELECT count(*) FROM execs WHERE process = ?", y.id)
-	if err != nil {
-		return x, err
-	}
-	for r.Next() {
-		var n int64
-		if err := r.Scan(&n); err != nil {
-			r.Close()
-			return x, err
-		}
-		yExecs = n > 0
-	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return x, err
-	}
-	// Threads running across the files: one row, x's, with y's end.
-	open := map[int32]threadKey{}
-	r, err = w.query(ctx, "SELECT seq, n, tid FROM threads WHERE process = ? AND end_time IS NULL", x.id)
-	if err != nil {
-		return x, err
-	}
-	for r.Next() {
-		var k threadKey
-		var tid int32
-		if err := r.Scan(&k.seq, &k.n, &tid); err != nil {
-			r.Close()
-			return x, err
-		}
-		if _, dup := open[tid]; !dup {
-			open[tid] = k
-		}
-	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return x, err
-	}
-	type yThread struct {
-		key  threadKey
-		tid  int32
-		end  any
-		endN int64
-	}
-	var ys []yThread
-	r, err = w.query(ctx, "SELECT seq, n, tid, end_time, end_time_nsec FROM threads WHERE process = ? ORDER BY seq, n", y.id)
-	if err != nil {
-		return x, err
-	}
-	for r.Next() {
-		var t yThread
-		if err := r.Scan(&t.key.seq, &t.key.n, &t.tid, &t.end, &t.endN); err != nil {
-			r.Close()
-			return x, err
-		}
-		ys = append(ys, t)
-	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return x, err
-	}
-	for _, t := range ys {
-		k, ok := open[t.tid]
-		if !ok {
-			continue
-		}
-		delete(open, t.tid)
-		end, err := scanTime(t.end, t.endN)
-		if err != nil {
-			return x, err
-		}
-		if end != 0 {
-			if _, err := w.exec(ctx, "UPDATE threads SET end_time = ?, end_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?",
-				l.db.timeVal(end), nsecVal(end), x.id, k.seq, k.n); err != nil {
-				return x, err
-			}
-		}
-		if _, err := w.exec(ctx, "DELETE FROM threads WHERE process = ? AND seq = ? AND n = ?", y.id, t.key.seq, t.key.n); err != nil {
-			return x, err
-		}
-	}
-	for _, q := range []string{
-		"UPDATE execs SET process = ? WHERE process = ?",
-		"UPDATE threads SET process = ? WHERE process = ?",
-		"UPDATE file_accesses SET process = ? WHERE process = ?",
-		"UPDATE net SET process = ? WHERE process = ?",
-		"UPDATE processes SET parent = ? WHERE parent = ?",
-	} {
-		if _, err := w.exec(ctx, q, x.id, y.id); err != nil {
-			return x, err
-		}
-	}
-	if _, err := w.exec(ctx, "DELETE FROM processes WHERE id = ?", y.id); err != nil {
-		return x, err
-	}
-	m := mergeRows(x, y, yExecs)
-	return m, l.updateMerged(ctx, m, y.firstSeq)
 }
 
 // addFile records the file, and the set's totals over its files.

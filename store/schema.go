@@ -149,7 +149,6 @@ var tables = []table{
 			col("start_time_nsec", tInt, true, ""),
 			col("end_time_nsec", tInt, true, ""),
 		},
-		unique: [][]string{{"capture", "pid", "start_time", "start_time_nsec"}},
 		rels: []string{
 			"captures ||--o{ processes : ran",
 			"processes |o--o{ processes : \"created (parent)\"",
@@ -238,10 +237,10 @@ var tables = []table{
 // indexes serve the loader and the README's questions.
 var indexes = []index{
 	{name: "processes_parent", table: "processes", cols: []string{"parent"}, doc: "children of a process (trees)"},
-	{name: "processes_pid", table: "processes", cols: []string{"capture", "pid"}, doc: "a pid in a capture (analyze --pid, merging)"},
+	{name: "processes_pid", table: "processes", cols: []string{"capture", "pid", "start_time"}, doc: "a process by its identity, a pid in a capture (analyze --pid, merging)"},
 	{name: "processes_start", table: "processes", cols: []string{"start_time"}, doc: "what ran when"},
+	{name: "processes_end", table: "processes", cols: []string{"capture", "end_time"}, doc: "what ended near a file's end (merging late records)"},
 	{name: "processes_container", table: "processes", cols: []string{"container"}, where: "container IS NOT NULL", doc: "what ran in a container"},
-	{name: "processes_open", table: "processes", cols: []string{"capture", "pid"}, where: "end_time IS NULL OR before_capture", doc: "processes that may span files (merging)"},
 	{name: "execs_exe", table: "execs", cols: []string{"exe"}, doc: "binaries executed from a directory"},
 	{name: "paths_path", table: "paths", cols: []string{"path", "capture"}, unique: true, doc: "a path in every capture"},
 	{name: "file_accesses_path", table: "file_accesses", cols: []string{"capture", "path"}, doc: "who touched a path"},

@@ -17,11 +17,16 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// eachDB runs fn against a new SQLite database and a new PostgreSQL
-// database of the shared test server.
-func eachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, filepath.Join(t.TempDir(), "t.db")) })
-	t.Run("postgres", func(t *testing.T) { fn(t, pgtest.Need(t)) })
+// eachDB runs fn against SQLite and against PostgreSQL (the shared test
+// server): newDB makes a new, empty database of that kind.
+func eachDB(t *testing.T, fn func(t *testing.T, newDB func(t *testing.T) string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, func(t *testing.T) string { return filepath.Join(t.TempDir(), "t.db") })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		pgtest.Need(t) // skips, or fails under CI, before fn runs
+		fn(t, func(t *testing.T) string { return pgtest.Need(t) })
+	})
 }
 
 func open(t *testing.T, dsn string) *DB {
@@ -90,8 +95,8 @@ func pids(m *analyze.Model) []int32 {
 func TestLoadRebuildsModel(t *testing.T) {
 	ctx := context.Background()
 	files := testCaptures(t)
-	eachDB(t, func(t *testing.T, dsn string) {
-		db := open(t, dsn)
+	eachDB(t, func(t *testing.T, newDB func(*testing.T) string) {
+		db := open(t, newDB(t))
 		for _, f := range files {
 			res, err := db.Load(ctx, f)
 			if err != nil {

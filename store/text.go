@@ -135,10 +135,6 @@ func decodeArgv(s string) ([]string, error) {
 	return argv, nil
 }
 
-// timeLayout is how SQLite holds times: RFC 3339 in UTC, always nine
-// fractional digits, so that text order is time order.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
 // splitTime splits ns since the epoch into whole microseconds and the
 // nanoseconds past them (0–999).
 func splitTime(ns int64) (us int64, nsec int64) {
@@ -151,8 +147,9 @@ func splitTime(ns int64) (us int64, nsec int64) {
 	return us, nsec
 }
 
-// appendTime appends t (ns since the epoch) in timeLayout without
-// time.Format's cost per call.
+// appendTime appends ns (since the epoch) as SQLite holds times: RFC
+// 3339 in UTC, always nine fractional digits, so that text order is time
+// order ("2006-01-02T15:04:05.000000000Z"), without time.Format's cost.
 func appendTime(dst []byte, ns int64) []byte {
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
