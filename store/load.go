@@ -24,9 +24,14 @@ type LoadResult struct {
 	// loaded before with other content (a log that grew since): the
 	// earlier load was replaced by this one.
 	Replaced bool
-	// Rows added per table; Merged counts the processes of this file that
-	// continue a process of another file of the set, and so added no row.
+	// Rows added per table; Merged counts the rows merged into a row of
+	// another file of the set (the same process; see Load).
 	Processes, Merged, Execs, Threads, FileAccesses, Paths int64
+	// Capture is the analysis's account of the file: its span, messages
+	// and losses (zero when the file was not loaded).
+	Capture analyze.Capture
+	// Logs tells what was skipped in an auditd log.
+	Logs []replay.LogStats
 }
 
 // ErrChanged is returned by Load for a recording's file that was loaded
@@ -83,6 +88,10 @@ func (db *DB) Load(ctx context.Context, file string) (*LoadResult, error) {
 		return res, nil
 	}
 }
+
+// testHookBeforeCommit, when set (by tests only), runs when a load has
+// written everything and not committed yet.
+var testHookBeforeCommit func()
 
 // loader is one load of one file, within its transaction.
 type loader struct {
@@ -145,6 +154,7 @@ func (l *loader) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	l.res.Capture, l.res.Logs = l.cap, src.Info().Logs
 	if err := l.resolveFiles(ctx); err != nil {
 		return err
 	}
@@ -174,6 +184,9 @@ func (l *loader) run(ctx context.Context) error {
 	}
 	if err := l.mergePass(ctx); err != nil {
 		return err
+	}
+	if testHookBeforeCommit != nil {
+		testHookBeforeCommit()
 	}
 	l.res.Loaded = true
 	return nil
@@ -420,9 +433,11 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 		if f.To != "" && !l.paths.known(f.To) {
 			l.unseen++
 		}
-	}
-	if len(l.files) >= bulkRows || l.unseen >= pathBatch {
-		return l.resolveFiles(ctx)
+		if len(l.files) >= bulkRows || l.unseen >= pathBatch {
+			if err := l.resolveFiles(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -48,6 +48,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			analyzeCommand(),
 			importCommand(),
+			loadCommand(),
+			queryCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,

@@ -75,8 +75,9 @@ func findBin() (string, error) {
 }
 
 // Start creates a cluster in a new directory under parent ("" for the
-// system's temporary directory) and starts its server. The caller stops
-// it with Stop.
+// system's temporary directory) and starts its server. Under root, the
+// postgres user must be able to reach parent. The caller stops it with
+// Stop.
 func Start(parent string) (*Server, error) {
 	bin, err := findBin()
 	if err != nil {
