@@ -113,3 +113,28 @@ func derivedID(name, source, host string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
+
+// recordingID reads the set id and sequence number of a recording's
+// file from its header alone, and its size; ok is false for anything
+// else (an auditd log, an import, a capture without an id).
+func recordingID(name string) (captureID string, seq int, size int64, ok bool) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", 0, 0, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, 0, false
+	}
+	r, err := formats.NewReader(f, &formats.ReaderOptions{Name: name})
+	if err != nil {
+		return "", 0, 0, false
+	}
+	defer r.Close()
+	h := r.Header()
+	if h.CaptureID == "" || h.ImportedFrom != nil {
+		return "", 0, 0, false
+	}
+	return h.CaptureID, h.Sequence, fi.Size(), true
+}

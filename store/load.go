@@ -63,6 +63,21 @@ func (db *DB) Load(ctx context.Context, file string) (*LoadResult, error) {
 	if db.ro {
 		return nil, errors.New("store: the database is open read-only")
 	}
+	// A recorder only ever appends to a file and never writes it again
+	// once closed: a file of a recording whose set and sequence number
+	// are loaded with the same size is that file, unchanged, and is not
+	// read again (the systemd units offer every file at each change).
+	if cid, seq, size, ok := recordingID(file); ok {
+		var n int
+		err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT count(*) FROM capture_files f JOIN captures c ON c.id = f.capture
+WHERE c.capture_id = ? AND f.seq = ? AND f.bytes = ?`), cid, int32(seq), size).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("store: load %s: %w", file, err)
+		}
+		if n > 0 {
+			return &LoadResult{File: file, CaptureID: cid, Source: SourceRecord, Seq: seq}, nil
+		}
+	}
 	id, err := identify(file)
 	if err != nil {
 		return nil, err
@@ -85,7 +100,30 @@ func (db *DB) Load(ctx context.Context, file string) (*LoadResult, error) {
 			}
 			return nil, fmt.Errorf("store: load %s: %w", file, err)
 		}
+		if res.Loaded && res.Processes+res.FileAccesses >= analyzeRows {
+			db.analyze(ctx)
+		}
 		return res, nil
+	}
+}
+
+// analyzeRows is how many rows a load adds before it refreshes the
+// planner's statistics: right after a bulk load they would be stale,
+// and the planner would scan where an index answers at once.
+const analyzeRows = 10_000
+
+// analyze refreshes the planner's statistics. A failure is not the
+// load's: autovacuum (PostgreSQL) or the next load does it later.
+func (db *DB) analyze(ctx context.Context) {
+	if db.d == postgres {
+		db.sql.ExecContext(ctx, "ANALYZE processes, execs, threads, paths, file_accesses, process_paths")
+		return
+	}
+	// A sample of 1,000 rows per index: fast on any size.
+	if conn, err := db.sql.Conn(ctx); err == nil {
+		conn.ExecContext(ctx, "PRAGMA analysis_limit = 1000")
+		conn.ExecContext(ctx, "PRAGMA optimize = 0x10002")
+		conn.Close()
 	}
 }
 
@@ -122,12 +160,24 @@ type loader struct {
 
 	paths  pathIDs
 	files  []pendingFile // file accesses waiting for their paths' ids
+	// touches are the process_paths rows waiting for their paths' ids;
+	// those of a process merged into a row of an earlier file (which may
+	// have touched the same paths) are added to, not inserted.
+	touches []pendingTouch
+	adds    []touchRow
 	unseen int           // paths of files not yet resolved
 }
 
 type stackEntry struct {
 	p  *analyze.Process
 	id int64
+}
+
+type pendingTouch struct {
+	process int64
+	path    string
+	n       int64
+	add     bool // merged: add to the earlier row's count
 }
 
 type pendingFile struct {
@@ -174,6 +224,9 @@ func (l *loader) run(ctx context.Context) error {
 		case "paths":
 			l.res.Paths = n
 		}
+	}
+	if err := l.addTouches(ctx); err != nil {
+		return err
 	}
 	if err := l.applyMerges(ctx); err != nil {
 		return err
@@ -257,6 +310,7 @@ func (l *loader) deleteCapture(ctx context.Context) error {
 	for _, q := range []string{
 		"DELETE FROM file_accesses WHERE capture = ?",
 		"DELETE FROM net WHERE capture = ?",
+		"DELETE FROM process_paths WHERE capture = ?",
 		"DELETE FROM execs WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
 		"DELETE FROM threads WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
 		"DELETE FROM processes WHERE capture = ?",
@@ -395,7 +449,9 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 	}
 	row := l.procRow(p, parentID)
 	var id int64
+	merged := false
 	if c := l.cands[p.PID]; c != nil && p.BeforeCapture && !c.merged && mergeable(c.row, row) {
+		merged = true
 		// It continues a row of an earlier file: its rows go under that
 		// row's id, and merge makes one row of the two after the walk.
 		id, c.merged, c.y = c.row.id, true, row
@@ -439,6 +495,21 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 			}
 		}
 	}
+	if len(p.Files) > 0 {
+		counts := map[string]int64{}
+		for _, f := range p.Files {
+			counts[f.Path]++
+			if f.To != "" && f.To != f.Path {
+				counts[f.To]++
+			}
+		}
+		for path, n := range counts {
+			l.touches = append(l.touches, pendingTouch{process: id, path: path, n: n, add: merged})
+		}
+		if len(l.touches) >= bulkRows {
+			return l.resolveFiles(ctx)
+		}
+	}
 	return nil
 }
 
@@ -447,7 +518,8 @@ var (
 	execCols = tableColumns("execs")
 	thrCols  = tableColumns("threads")
 	fileCols = tableColumns("file_accesses")
-	pathCols = tableColumns("paths")
+	pathCols  = tableColumns("paths")
+	touchCols = tableColumns("process_paths")
 )
 
 var threadCols = thrCols
@@ -455,7 +527,7 @@ var threadCols = thrCols
 // resolveFiles gives the pending file accesses their paths' ids and
 // queues them.
 func (l *loader) resolveFiles(ctx context.Context) error {
-	if len(l.files) == 0 {
+	if len(l.files) == 0 && len(l.touches) == 0 {
 		return nil
 	}
 	var names []string
@@ -465,6 +537,9 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		if f.To != "" {
 			names = append(names, f.To)
 		}
+	}
+	for _, tc := range l.touches {
+		names = append(names, tc.path)
 	}
 	if err := l.paths.resolve(ctx, l, names); err != nil {
 		return err
@@ -484,6 +559,44 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 	}
 	clear(l.files)
 	l.files, l.unseen = l.files[:0], 0
+	// process_paths rows: map order does not matter to the rows, and the
+	// order they are written in is the order visit made them.
+	for _, tc := range l.touches {
+		if tc.add {
+			l.adds = append(l.adds, touchRow{process: tc.process, path: l.paths.ids[tc.path], n: tc.n})
+			continue
+		}
+		if err := l.b.add("process_paths", touchCols, []any{l.capKey, l.paths.ids[tc.path], tc.process, tc.n}); err != nil {
+			return err
+		}
+	}
+	clear(l.touches)
+	l.touches = l.touches[:0]
+	return nil
+}
+
+// touchRow is a process_paths row to add to, after the walk.
+type touchRow struct {
+	process int64
+	path    int32
+	n       int64
+}
+
+// addTouches adds the counts of processes visit merged into rows of
+// earlier files, which may have touched the same paths.
+func (l *loader) addTouches(ctx context.Context) error {
+	for chunk := range slices.Chunk(l.adds, 200) {
+		var args []any
+		for _, r := range chunk {
+			args = append(args, l.capKey, r.path, r.process, r.n)
+		}
+		if _, err := l.w.exec(ctx, "INSERT INTO process_paths (capture, path, process, accesses) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")+
+			" ON CONFLICT (capture, path, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses", args...); err != nil {
+			return err
+		}
+	}
+	l.adds = nil
 	return nil
 }
 

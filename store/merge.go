@@ -272,6 +272,15 @@ func (l *loader) mergeChain(ctx context.Context, x procRow) error {
 func (l *loader) merge(ctx context.Context, x, y procRow) (procRow, error) {
 	w, db := l.w, l.db
 	if y.id != x.id {
+		// y's paths: added to x's counts where x touched them too.
+		if _, err := w.exec(ctx, `INSERT INTO process_paths (capture, path, process, accesses)
+SELECT capture, path, ?, accesses FROM process_paths WHERE capture = ? AND process = ?
+ON CONFLICT (capture, path, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses`, x.id, l.capKey, y.id); err != nil {
+			return x, err
+		}
+		if _, err := w.exec(ctx, "DELETE FROM process_paths WHERE capture = ? AND process = ?", l.capKey, y.id); err != nil {
+			return x, err
+		}
 		for _, q := range []string{
 			"UPDATE execs SET process = ? WHERE process = ?",
 			"UPDATE threads SET process = ? WHERE process = ?",

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -214,6 +215,19 @@ var tables = []table{
 			"paths ||--o{ file_accesses : \"path, to_path\"",
 		},
 	},
+	{name: "process_paths", doc: "each path a process touched, once: who touched a path, without reading every access",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("path", tInt, true, "paths.id in the capture (an access's path, or a rename's new path)"),
+			col("process", tBigint, true, "processes.id"),
+			col("accesses", tBigint, true, "how many of its file accesses name the path"),
+		},
+		primary: []string{"capture", "path", "process"},
+		rels: []string{
+			"paths ||--o{ process_paths : \"touched by\"",
+			"processes ||--o{ process_paths : touched",
+		},
+	},
 	{name: "net", doc: "network entries of a process (connect, bind, listen, accept, sendto): filled once analyze reports them (issue 14)",
 		cols: []column{
 			col("capture", tBigint, true, "captures.id"),
@@ -245,6 +259,7 @@ var indexes = []index{
 	{name: "paths_path", table: "paths", cols: []string{"path", "capture"}, unique: true, doc: "a path in every capture"},
 	{name: "file_accesses_path", table: "file_accesses", cols: []string{"capture", "path"}, doc: "who touched a path"},
 	{name: "file_accesses_to", table: "file_accesses", cols: []string{"capture", "to_path"}, where: "to_path IS NOT NULL", doc: "who renamed a file to a path"},
+	{name: "process_paths_process", table: "process_paths", cols: []string{"process"}, doc: "the paths of a process (merging)"},
 	{name: "net_address", table: "net", cols: []string{"address"}, where: "address IS NOT NULL", doc: "who talked to an address"},
 }
 
@@ -334,4 +349,45 @@ func tableColumns(name string) []string {
 		}
 	}
 	panic("store: no table " + name)
+}
+
+// mermaid returns the schema as the README's mermaid erDiagram: each
+// table with its columns (abstract types; PK, FK), then the
+// relationships.
+func mermaid() string {
+	var b strings.Builder
+	b.WriteString("erDiagram\n")
+	names := [...]string{tID: "bigint", tInt: "int", tBigint: "bigint", tText: "text", tPath: "path", tTime: "time", tBool: "bool"}
+	var rels []string
+	for _, t := range tables {
+		if t.name == "schema_version" {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s {\n", t.name)
+		for _, c := range t.cols {
+			var keys []string
+			if c.typ == tID || slices.Contains(t.primary, c.name) {
+				keys = append(keys, "PK")
+			}
+			if strings.HasPrefix(c.doc, "captures.id") || strings.HasPrefix(c.doc, "processes.id") || strings.HasPrefix(c.doc, "paths.id") {
+				keys = append(keys, "FK")
+			}
+			for _, u := range t.unique {
+				if len(u) == 1 && u[0] == c.name {
+					keys = append(keys, "UK")
+				}
+			}
+			key := ""
+			if len(keys) > 0 {
+				key = " " + strings.Join(keys, ", ")
+			}
+			fmt.Fprintf(&b, "    %s %s%s\n", names[c.typ], c.name, key)
+		}
+		b.WriteString("  }\n")
+		rels = append(rels, t.rels...)
+	}
+	for _, r := range rels {
+		fmt.Fprintf(&b, "  %s\n", r)
+	}
+	return b.String()
 }

@@ -116,8 +116,12 @@ func encodeArgv(argv []string) string {
 	for i, a := range argv {
 		enc[i] = encodeText(a)
 	}
-	b, _ := json.Marshal(enc) // cannot fail on strings
-	return string(b)
+	// Without HTML escaping: "a && b" stays as it is, for LIKE.
+	var b strings.Builder
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	e.Encode(enc) // cannot fail on strings
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // decodeArgv undoes encodeArgv; an empty array is nil, as analyze has it.

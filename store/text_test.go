@@ -20,6 +20,9 @@ func TestTextRoundTrip(t *testing.T) {
 			t.Errorf("encodeText(%q) = %q, want it unchanged", s, enc)
 		}
 	}
+	if got := encodeArgv([]string{"sh", "-c", "a && b > c <d>"}); got != `["sh","-c","a && b > c <d>"]` {
+		t.Errorf("argv stored as %s", got)
+	}
 	argv := []string{"sh", "-c", "a\x00b\xff"}
 	got, err := decodeArgv(encodeArgv(argv))
 	if err != nil || len(got) != 3 || got[2] != argv[2] {

@@ -67,7 +67,11 @@ func main() {
 		log.Fatal("-capture is required")
 	}
 	dir := *work
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+	} else {
 		d, err := os.MkdirTemp("", "proctrail-dbbench-")
 		if err != nil {
 			log.Fatal(err)
@@ -80,7 +84,8 @@ func main() {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	srv, err := pgtest.Start(dir)
+	// A server as durable as a real one: fsync and synchronous commits.
+	srv, err := pgtest.Start(dir, "fsync=on", "synchronous_commit=on", "full_page_writes=on", "shared_buffers=256MB")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -165,10 +170,10 @@ func big(ctx context.Context, srv *pgtest.Server, dir string, raw map[string]any
 	// The path: the most touched one, and one touched once.
 	common := str(ctx, lite, "SELECT p.path FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path GROUP BY p.path ORDER BY count(*) DESC LIMIT 1")
 	rare := str(ctx, lite, "SELECT p.path FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path GROUP BY p.path ORDER BY count(*), p.path LIMIT 1")
-	const q = `SELECT DISTINCT c.host, p.pid, p.start_time, p.exe
+	const q = `SELECT c.host, p.pid, p.start_time, p.exe, t.accesses
 FROM paths x
-JOIN file_accesses f ON f.capture = x.capture AND f.path = x.id
-JOIN processes p ON p.id = f.process
+JOIN process_paths t ON t.capture = x.capture AND t.path = x.id
+JOIN processes p ON p.id = t.process
 JOIN captures c ON c.id = p.capture
 WHERE x.path = '%s'`
 	fmt.Printf("\"Processes that touched path X\" on %s file accesses (%d capture sets), median of %d runs:\n\n", thousands(total), count(ctx, lite, "SELECT count(*) FROM captures"), *queries)
@@ -278,7 +283,7 @@ func timed(dir, name string, args ...string) (float64, int64) {
 // stats returns the rows of the bulk tables, the audit events and the
 // database's size in bytes.
 func stats(ctx context.Context, dsn string) (rows, events, size int64) {
-	for _, t := range []string{"processes", "execs", "threads", "file_accesses", "paths"} {
+	for _, t := range []string{"processes", "execs", "threads", "file_accesses", "paths", "process_paths"} {
 		rows += count(ctx, dsn, "SELECT count(*) FROM "+t)
 	}
 	events = count(ctx, dsn, "SELECT sum(audit_events) FROM captures")

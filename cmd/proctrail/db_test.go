@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -196,4 +197,34 @@ func TestQueryHostileNames(t *testing.T) {
 			t.Errorf("csv: %q", out)
 		}
 	})
+}
+
+// TestLoadClosedOnly: a file held open for writing (as the recorder
+// holds its current file) is skipped, and loaded once closed.
+func TestLoadClosedOnly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("open files are found in /proc")
+	}
+	src, err := os.ReadFile("../../testdata/analyze/threads/capture.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trace.zst")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(src); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "t.db")
+	code, out, stderr := runCLI(t, "load", "--closed-only", "--db", db, p)
+	if code != 0 || out != "" || !strings.Contains(stderr, "still open for writing, not loaded") {
+		t.Fatalf("open file: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	f.Close()
+	code, out, stderr = runCLI(t, "load", "--closed-only", "--db", db, p)
+	if code != 0 || !strings.Contains(out, "loaded 79 processes") {
+		t.Fatalf("closed file: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
 }

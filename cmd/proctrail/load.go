@@ -40,13 +40,29 @@ Example:
    proctrail load --db postgres://proctrail@db.example/proctrail /var/log/proctrail/*.zst`,
 		Flags: []cli.Flag{
 			dbFlag(),
+			&cli.BoolFlag{Name: "closed-only", Usage: "skip the files a process holds open for writing (the recorder's current file), as /proc shows them (run as root to see every process)"},
 			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("load: no file given")
 			}
-			return runLoad(c.Context, c.String("db"), c.Args().Slice(), c.Bool(verboseFlag), c.App.Writer, c.App.ErrWriter)
+			files := c.Args().Slice()
+			if c.Bool("closed-only") {
+				open := openForWriting(files)
+				var closed []string
+				for _, f := range files {
+					if open[f] {
+						fmt.Fprintf(c.App.ErrWriter, "proctrail: %s: still open for writing, not loaded\n", quoteControl(f))
+						continue
+					}
+					closed = append(closed, f)
+				}
+				if files = closed; len(files) == 0 {
+					return nil
+				}
+			}
+			return runLoad(c.Context, c.String("db"), files, c.Bool(verboseFlag), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }

@@ -76,9 +76,11 @@ func findBin() (string, error) {
 
 // Start creates a cluster in a new directory under parent ("" for the
 // system's temporary directory) and starts its server. Under root, the
-// postgres user must be able to reach parent. The caller stops it with
-// Stop.
-func Start(parent string) (*Server, error) {
+// postgres user must be able to reach parent. settings are server
+// settings ("fsync=on") that override the test defaults, which give up
+// durability for speed (fsync, synchronous_commit and full_page_writes
+// off). The caller stops it with Stop.
+func Start(parent string, settings ...string) (*Server, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -114,6 +116,9 @@ func Start(parent string) (*Server, error) {
 	// No TCP at all: the socket in dir is the only way in. fsync off: a
 	// test server's data need not survive a power cut.
 	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40", dir)
+	for _, st := range settings {
+		opts += " -c " + st
+	}
 	if err := s.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		os.RemoveAll(dir)
