@@ -158,14 +158,14 @@ type loader struct {
 	merges []*candidate
 	gone   map[int64]bool // rows merged away by mergePass
 
-	paths  pathIDs
-	files  []pendingFile // file accesses waiting for their paths' ids
+	paths pathIDs
+	files []pendingFile // file accesses waiting for their paths' ids
 	// touches are the process_paths rows waiting for their paths' ids;
 	// those of a process merged into a row of an earlier file (which may
 	// have touched the same paths) are added to, not inserted.
 	touches []pendingTouch
 	adds    []touchRow
-	unseen int           // paths of files not yet resolved
+	unseen  int // paths of files not yet resolved
 }
 
 type stackEntry struct {
@@ -514,10 +514,10 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 }
 
 var (
-	procCols = tableColumns("processes")
-	execCols = tableColumns("execs")
-	thrCols  = tableColumns("threads")
-	fileCols = tableColumns("file_accesses")
+	procCols  = tableColumns("processes")
+	execCols  = tableColumns("execs")
+	thrCols   = tableColumns("threads")
+	fileCols  = tableColumns("file_accesses")
 	pathCols  = tableColumns("paths")
 	touchCols = tableColumns("process_paths")
 )
