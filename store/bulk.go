@@ -23,13 +23,25 @@ type bulk struct {
 	err  error
 	wg   sync.WaitGroup
 	rows map[string]int64 // rows written per table
-	free chan [][]any
+	free chan []any
 }
 
+// batch is rows of one table, one after the other in vals: one
+// allocation per batch, not per row.
 type batch struct {
 	table string
 	cols  []string
-	rows  [][]any
+	vals  []any
+}
+
+// rows returns the batch's rows as slices of vals.
+func (bt *batch) rows() [][]any {
+	n := len(bt.cols)
+	out := make([][]any, 0, len(bt.vals)/n)
+	for i := 0; i+n <= len(bt.vals); i += n {
+		out = append(out, bt.vals[i:i+n:i+n])
+	}
+	return out
 }
 
 // bulkRows is how many rows of a table go in one write.
@@ -40,7 +52,7 @@ const bulkAhead = 4
 
 func newBulk(ctx context.Context, w wtx) *bulk {
 	b := &bulk{ctx: ctx, w: w, bufs: map[string]*batch{}, jobs: make(chan *batch, bulkAhead),
-		done: make(chan struct{}), rows: map[string]int64{}, free: make(chan [][]any, bulkAhead+8)}
+		done: make(chan struct{}), rows: map[string]int64{}, free: make(chan []any, bulkAhead+8)}
 	go b.run()
 	return b
 }
@@ -49,7 +61,7 @@ func (b *bulk) run() {
 	defer close(b.done)
 	for j := range b.jobs {
 		if b.failed() == nil {
-			if err := b.w.copy(b.ctx, j.table, j.cols, j.rows); err != nil {
+			if err := b.w.copy(b.ctx, j.table, j.cols, j.rows()); err != nil {
 				b.mu.Lock()
 				if b.err == nil {
 					b.err = err
@@ -57,9 +69,9 @@ func (b *bulk) run() {
 				b.mu.Unlock()
 			}
 		}
-		clear(j.rows)
+		clear(j.vals)
 		select {
-		case b.free <- j.rows[:0]:
+		case b.free <- j.vals[:0]:
 		default:
 		}
 		b.wg.Done()
@@ -73,23 +85,23 @@ func (b *bulk) failed() error {
 }
 
 // add queues a row of table, whose columns are cols (the same slice for
-// every row of a table). The row is the writer's from now on.
-func (b *bulk) add(table string, cols []string, row []any) error {
+// every row of a table); row is copied.
+func (b *bulk) add(table string, cols []string, row ...any) error {
 	bt := b.bufs[table]
 	if bt == nil {
 		bt = &batch{table: table, cols: cols}
 		b.bufs[table] = bt
 	}
-	if bt.rows == nil {
+	if bt.vals == nil {
 		select {
-		case bt.rows = <-b.free:
+		case bt.vals = <-b.free:
 		default:
-			bt.rows = make([][]any, 0, bulkRows)
+			bt.vals = make([]any, 0, bulkRows*len(cols))
 		}
 	}
-	bt.rows = append(bt.rows, row)
+	bt.vals = append(bt.vals, row...)
 	b.rows[table]++
-	if len(bt.rows) >= bulkRows {
+	if len(bt.vals) >= bulkRows*len(cols) {
 		return b.send(bt)
 	}
 	return nil
@@ -101,12 +113,12 @@ func (b *bulk) send(bt *batch) error {
 	}
 	b.wg.Add(1)
 	select {
-	case b.jobs <- &batch{table: bt.table, cols: bt.cols, rows: bt.rows}:
+	case b.jobs <- &batch{table: bt.table, cols: bt.cols, vals: bt.vals}:
 	case <-b.ctx.Done():
 		b.wg.Done()
 		return b.ctx.Err()
 	}
-	bt.rows = nil
+	bt.vals = nil
 	return nil
 }
 
@@ -115,7 +127,7 @@ func (b *bulk) send(bt *batch) error {
 func (b *bulk) sync() error {
 	// In a fixed order, so that the writes are the same run to run.
 	for _, t := range bulkOrder {
-		if bt := b.bufs[t]; bt != nil && len(bt.rows) > 0 {
+		if bt := b.bufs[t]; bt != nil && len(bt.vals) > 0 {
 			if err := b.send(bt); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"proctrail/analyze"
 	"proctrail/replay"
@@ -157,6 +158,9 @@ type loader struct {
 	cands  map[int32]*candidate
 	merges []*candidate
 	gone   map[int64]bool // rows merged away by mergePass
+
+	sec     int64 // tv's cache: the second last formatted, as text
+	secText []byte
 
 	paths pathIDs
 	files []pendingFile // file accesses waiting for their paths' ids
@@ -398,6 +402,39 @@ func countVals(c analyze.Capture) []any {
 		int64(c.AuditLost), int64(c.AuditGaps), int64(c.ProcfsRecords), c.UnreadableBytes, c.SkippedLines}
 }
 
+// tv is db.timeVal, faster for SQLite: most times of a capture share
+// their second with the one before.
+func (l *loader) tv(ns int64) any {
+	if l.db.d == postgres {
+		return l.db.timeVal(ns)
+	}
+	sec := ns / 1e9
+	if ns%1e9 < 0 {
+		sec--
+	}
+	if l.secText == nil || sec != l.sec {
+		l.sec = sec
+		l.secText = time.Unix(sec, 0).UTC().AppendFormat(l.secText[:0], "2006-01-02T15:04:05")
+	}
+	frac := ns - sec*1e9
+	var b [30]byte
+	copy(b[:], l.secText)
+	b[19], b[29] = '.', 'Z'
+	for i := 28; i >= 20; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return string(b[:])
+}
+
+// otv is tv, or NULL for 0.
+func (l *loader) otv(ns int64) any {
+	if ns == 0 {
+		return nil
+	}
+	return l.tv(ns)
+}
+
 // newID returns the id of a new process row.
 func (l *loader) newID(ctx context.Context) (int64, error) {
 	if l.nextID > l.lastID || l.nextID == 0 {
@@ -463,21 +500,21 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 			return err
 		}
 		row.id = id
-		if err := l.b.add("processes", procCols, l.procVals(&row)); err != nil {
+		if err := l.b.add("processes", procCols, l.procVals(&row)...); err != nil {
 			return err
 		}
 	}
 	l.stack = append(l.stack, stackEntry{p, id})
-	db, seq := l.db, int32(l.id.seq)
+	seq := int32(l.id.seq)
 	for i, x := range p.Execs {
-		if err := l.b.add("execs", execCols, []any{id, seq, int32(i), db.timeVal(x.Time), encodeText(x.Exe),
-			encodeArgv(x.Argv), encodeText(x.Cwd), nsecVal(x.Time)}); err != nil {
+		if err := l.b.add("execs", execCols, id, seq, int32(i), l.tv(x.Time), encodeText(x.Exe),
+			encodeArgv(x.Argv), encodeText(x.Cwd), nsecVal(x.Time)); err != nil {
 			return err
 		}
 	}
 	for i, t := range p.Threads {
-		if err := l.b.add("threads", threadCols, []any{id, seq, int32(i), t.TID, db.timeVal(t.Start), db.optTimeVal(t.End),
-			nsecVal(t.Start), nsecVal(t.End)}); err != nil {
+		if err := l.b.add("threads", threadCols, id, seq, int32(i), t.TID, l.tv(t.Start), l.otv(t.End),
+			nsecVal(t.Start), nsecVal(t.End)); err != nil {
 			return err
 		}
 	}
@@ -544,16 +581,16 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 	if err := l.paths.resolve(ctx, l, names); err != nil {
 		return err
 	}
-	db, seq := l.db, int32(l.id.seq)
+	seq := int32(l.id.seq)
 	for _, pf := range l.files {
 		f := &pf.f
 		var to any
 		if f.To != "" {
 			to = l.paths.ids[f.To]
 		}
-		if err := l.b.add("file_accesses", fileCols, []any{l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
-			encodeText(f.Op), optText(f.Mode), db.timeVal(f.Open), db.optTimeVal(f.Close), to, optText(f.Error),
-			nsecVal(f.Open), nsecVal(f.Close)}); err != nil {
+		if err := l.b.add("file_accesses", fileCols, l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
+			encodeText(f.Op), optText(f.Mode), l.tv(f.Open), l.otv(f.Close), to, optText(f.Error),
+			nsecVal(f.Open), nsecVal(f.Close)); err != nil {
 			return err
 		}
 	}
@@ -566,7 +603,7 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 			l.adds = append(l.adds, touchRow{process: tc.process, path: l.paths.ids[tc.path], n: tc.n})
 			continue
 		}
-		if err := l.b.add("process_paths", touchCols, []any{l.capKey, l.paths.ids[tc.path], tc.process, tc.n}); err != nil {
+		if err := l.b.add("process_paths", touchCols, l.capKey, l.paths.ids[tc.path], tc.process, tc.n); err != nil {
 			return err
 		}
 	}
@@ -691,7 +728,7 @@ func (pi *pathIDs) resolve(ctx context.Context, l *loader, names []string) error
 			continue
 		}
 		pi.ids[n] = pi.next
-		if err := l.b.add("paths", pathCols, []any{l.capKey, pi.next, encodeText(n)}); err != nil {
+		if err := l.b.add("paths", pathCols, l.capKey, pi.next, encodeText(n)); err != nil {
 			return err
 		}
 		pi.next++
@@ -742,8 +779,7 @@ func (l *loader) procRow(p *analyze.Process, parentID any) procRow {
 }
 
 func (l *loader) procVals(r *procRow) []any {
-	db := l.db
-	return []any{r.id, l.capKey, r.pid, db.timeVal(r.start), db.optTimeVal(r.end), r.ppid, r.parent, r.exitCode, r.signal,
+	return []any{r.id, l.capKey, r.pid, l.tv(r.start), l.otv(r.end), r.ppid, r.parent, r.exitCode, r.signal,
 		r.coreDumped, r.uid, r.comm, r.exe, r.argv, r.cwd, r.before, r.command, r.container, r.firstSeq, r.lastSeq,
 		nsecVal(r.start), nsecVal(r.end)}
 }

@@ -215,7 +215,7 @@ var tables = []table{
 			"paths ||--o{ file_accesses : \"path, to_path\"",
 		},
 	},
-	{name: "process_paths", doc: "each path a process touched, once: who touched a path, without reading every access",
+	{name: "process_paths", doc: "each path a process touched, once: who touched a path, without reading every access (file_accesses has no index by path)",
 		cols: []column{
 			col("capture", tBigint, true, "captures.id"),
 			col("path", tInt, true, "paths.id in the capture (an access's path, or a rename's new path)"),
@@ -257,8 +257,6 @@ var indexes = []index{
 	{name: "processes_container", table: "processes", cols: []string{"container"}, where: "container IS NOT NULL", doc: "what ran in a container"},
 	{name: "execs_exe", table: "execs", cols: []string{"exe"}, doc: "binaries executed from a directory"},
 	{name: "paths_path", table: "paths", cols: []string{"path", "capture"}, unique: true, doc: "a path in every capture"},
-	{name: "file_accesses_path", table: "file_accesses", cols: []string{"capture", "path"}, doc: "who touched a path"},
-	{name: "file_accesses_to", table: "file_accesses", cols: []string{"capture", "to_path"}, where: "to_path IS NOT NULL", doc: "who renamed a file to a path"},
 	{name: "process_paths_process", table: "process_paths", cols: []string{"process"}, doc: "the paths of a process (merging)"},
 	{name: "net_address", table: "net", cols: []string{"address"}, where: "address IS NOT NULL", doc: "who talked to an address"},
 }
@@ -313,6 +311,12 @@ func (d dialect) ddl() []string {
 			fmt.Fprintf(&b, ",\n  UNIQUE (%s)", strings.Join(u, ", "))
 		}
 		b.WriteString("\n)")
+		if d == sqlite && len(t.primary) > 0 {
+			// Rows in the key's order, no rowid b-tree beside it: the
+			// bulk tables' keys begin with a process id, which grows as
+			// a load goes, so rows are appended.
+			b.WriteString(" WITHOUT ROWID")
+		}
 		out = append(out, b.String())
 	}
 	for _, ix := range indexes {

@@ -79,7 +79,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*DB, error) {
 		q.Set("_txlock", "immediate") // a writer takes the lock at BEGIN: no upgrade deadlocks
 		q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
 		q.Add("_pragma", "case_sensitive_like(1)") // LIKE as PostgreSQL's
-		q.Add("_pragma", "cache_size(-65536)")     // 64 MiB: index pages stay in memory during a load
+		q.Add("_pragma", "cache_size(-16384)")     // 16 MiB: the bulk tables are appended to
 		q.Add("_pragma", "foreign_keys(0)")
 		if o.ReadOnly {
 			q.Set("_query_only", "1")
