@@ -778,6 +778,8 @@ def main():
                     help="the results store's bench (bench/dbbench) on the workload recorded at this scale (0 to skip)")
     ap.add_argument("--db-capture", help="run the store's bench on this capture instead of recording one")
     ap.add_argument("--db-runs", type=int, default=3, help="runs of each load in the store's bench (default 3)")
+    ap.add_argument("--db-accesses", type=int, default=10_000_000,
+                    help="file accesses the store's path query runs over (default 10,000,000; 0 to skip)")
     ap.add_argument("--only-db", action="store_true", help="run the store's bench alone (with --db-capture: no auditd needed)")
     args = ap.parse_args()
     if args.only_db and not args.db_capture:
@@ -879,6 +881,7 @@ def db_bench(tools, work, capture, args):
     exe = os.path.join(work, "dbbench")
     run(["go", "build", "-o", exe, "./bench/dbbench"], cwd=ROOT)
     p = subprocess.run([exe, "-proctrail", tools["proctrail"], "-capture", capture, "-runs", str(args.db_runs),
+                        "-accesses", str(args.db_accesses),
                         "-work", os.path.join(work, "db"), "-json", os.path.join(work, "db-results.json")],
                        stdout=subprocess.PIPE, text=True, check=True)
     print("\n## Results store (bench/dbbench)\n")

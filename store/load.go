@@ -164,24 +164,16 @@ type loader struct {
 
 	paths pathIDs
 	files []pendingFile // file accesses waiting for their paths' ids
-	// touches are the process_paths rows waiting for their paths' ids;
-	// those of a process merged into a row of an earlier file (which may
-	// have touched the same paths) are added to, not inserted.
-	touches []pendingTouch
-	adds    []touchRow
-	unseen  int // paths of files not yet resolved
+	// adds are the process_paths rows of processes merged into a row of
+	// an earlier file (which may have touched the same paths): added to,
+	// not inserted.
+	adds   []touchRow
+	unseen int // paths of files not yet resolved
 }
 
 type stackEntry struct {
 	p  *analyze.Process
 	id int64
-}
-
-type pendingTouch struct {
-	process int64
-	path    string
-	n       int64
-	add     bool // merged: add to the earlier row's count
 }
 
 type pendingFile struct {
@@ -540,11 +532,20 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 				counts[f.To]++
 			}
 		}
-		for path, n := range counts {
-			l.touches = append(l.touches, pendingTouch{process: id, path: path, n: n, add: merged})
+		// In path order: the rows do not depend on map order.
+		paths := make([]string, 0, len(counts))
+		for path := range counts {
+			paths = append(paths, path)
 		}
-		if len(l.touches) >= bulkRows {
-			return l.resolveFiles(ctx)
+		slices.Sort(paths)
+		for _, path := range paths {
+			if merged {
+				l.adds = append(l.adds, touchRow{process: id, path: encodeText(path), n: counts[path]})
+				continue
+			}
+			if err := l.b.add("process_paths", touchCols, encodeText(path), l.capKey, id, counts[path]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -564,7 +565,7 @@ var threadCols = thrCols
 // resolveFiles gives the pending file accesses their paths' ids and
 // queues them.
 func (l *loader) resolveFiles(ctx context.Context) error {
-	if len(l.files) == 0 && len(l.touches) == 0 {
+	if len(l.files) == 0 {
 		return nil
 	}
 	var names []string
@@ -574,9 +575,6 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		if f.To != "" {
 			names = append(names, f.To)
 		}
-	}
-	for _, tc := range l.touches {
-		names = append(names, tc.path)
 	}
 	if err := l.paths.resolve(ctx, l, names); err != nil {
 		return err
@@ -596,26 +594,13 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 	}
 	clear(l.files)
 	l.files, l.unseen = l.files[:0], 0
-	// process_paths rows: map order does not matter to the rows, and the
-	// order they are written in is the order visit made them.
-	for _, tc := range l.touches {
-		if tc.add {
-			l.adds = append(l.adds, touchRow{process: tc.process, path: l.paths.ids[tc.path], n: tc.n})
-			continue
-		}
-		if err := l.b.add("process_paths", touchCols, l.capKey, l.paths.ids[tc.path], tc.process, tc.n); err != nil {
-			return err
-		}
-	}
-	clear(l.touches)
-	l.touches = l.touches[:0]
 	return nil
 }
 
 // touchRow is a process_paths row to add to, after the walk.
 type touchRow struct {
 	process int64
-	path    int32
+	path    string // stored form
 	n       int64
 }
 
@@ -625,11 +610,11 @@ func (l *loader) addTouches(ctx context.Context) error {
 	for chunk := range slices.Chunk(l.adds, 200) {
 		var args []any
 		for _, r := range chunk {
-			args = append(args, l.capKey, r.path, r.process, r.n)
+			args = append(args, r.path, l.capKey, r.process, r.n)
 		}
-		if _, err := l.w.exec(ctx, "INSERT INTO process_paths (capture, path, process, accesses) VALUES "+
+		if _, err := l.w.exec(ctx, "INSERT INTO process_paths (path, capture, process, accesses) VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")+
-			" ON CONFLICT (capture, path, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses", args...); err != nil {
+			" ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses", args...); err != nil {
 			return err
 		}
 	}

@@ -273,12 +273,12 @@ func (l *loader) merge(ctx context.Context, x, y procRow) (procRow, error) {
 	w, db := l.w, l.db
 	if y.id != x.id {
 		// y's paths: added to x's counts where x touched them too.
-		if _, err := w.exec(ctx, `INSERT INTO process_paths (capture, path, process, accesses)
-SELECT capture, path, ?, accesses FROM process_paths WHERE capture = ? AND process = ?
-ON CONFLICT (capture, path, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses`, x.id, l.capKey, y.id); err != nil {
+		if _, err := w.exec(ctx, `INSERT INTO process_paths (path, capture, process, accesses)
+SELECT path, capture, ?, accesses FROM process_paths WHERE process = ?
+ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses`, x.id, y.id); err != nil {
 			return x, err
 		}
-		if _, err := w.exec(ctx, "DELETE FROM process_paths WHERE capture = ? AND process = ?", l.capKey, y.id); err != nil {
+		if _, err := w.exec(ctx, "DELETE FROM process_paths WHERE process = ?", y.id); err != nil {
 			return x, err
 		}
 		for _, q := range []string{

@@ -159,7 +159,7 @@ func dump(t *testing.T, db *DB) []string {
 	q("exec", "SELECT "+proc+", x.seq, x.n, x.exec_time, x.exe, x.argv, x.cwd FROM execs x JOIN processes p ON p.id = x.process JOIN captures c ON c.id = p.capture")
 	q("thread", "SELECT "+proc+", x.seq, x.n, x.tid, x.start_time, x.end_time, x.end_time_nsec FROM threads x JOIN processes p ON p.id = x.process JOIN captures c ON c.id = p.capture")
 	q("file_access", "SELECT "+proc+", x.seq, x.n, a.path, x.op, x.mode, x.open_time, x.close_time, x.close_time_nsec, b.path AS to_path, x.error FROM file_accesses x JOIN processes p ON p.id = x.process JOIN captures c ON c.id = p.capture JOIN paths a ON a.capture = x.capture AND a.id = x.path LEFT JOIN paths b ON b.capture = x.capture AND b.id = x.to_path")
-	q("process_path", "SELECT "+proc+", a.path, x.accesses FROM process_paths x JOIN processes p ON p.id = x.process JOIN captures c ON c.id = p.capture JOIN paths a ON a.capture = x.capture AND a.id = x.path")
+	q("process_path", "SELECT "+proc+", x.path, x.accesses FROM process_paths x JOIN processes p ON p.id = x.process JOIN captures c ON c.id = p.capture")
 	slices.Sort(out)
 	return out
 }

@@ -31,11 +31,14 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"proctrail/formats"
@@ -53,6 +56,20 @@ var (
 	out      = flag.String("json", "", "write the raw numbers to this file")
 )
 
+// stopServer stops the PostgreSQL server, if one runs: fatal and a
+// signal call it, since os.Exit skips deferred calls.
+var stopServer = func() {}
+
+func fatal(v ...any) {
+	stopServer()
+	log.Fatal(v...)
+}
+
+func fatalf(format string, v ...any) {
+	stopServer()
+	log.Fatalf(format, v...)
+}
+
 type result struct {
 	Name   string    `json:"name"`
 	Secs   []float64 `json:"secs"`
@@ -64,17 +81,17 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("dbbench: ")
 	if *capture == "" {
-		log.Fatal("-capture is required")
+		fatal("-capture is required")
 	}
 	dir := *work
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	} else {
 		d, err := os.MkdirTemp("", "proctrail-dbbench-")
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		defer os.RemoveAll(d)
 		dir = d
@@ -82,14 +99,23 @@ func main() {
 	// The server runs as the postgres user under root: it must reach its
 	// directory, made in this one.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	// A server as durable as a real one: fsync and synchronous commits.
 	srv, err := pgtest.Start(dir, "fsync=on", "synchronous_commit=on", "full_page_writes=on", "shared_buffers=256MB")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
-	defer srv.Stop()
+	var once sync.Once
+	stopServer = func() { once.Do(func() { srv.Stop() }) }
+	defer stopServer()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		stopServer()
+		os.Exit(130)
+	}()
 	ctx := context.Background()
 	raw := map[string]any{}
 
@@ -107,7 +133,7 @@ func main() {
 			dsn := filepath.Join(dir, fmt.Sprintf("load%d.db", i))
 			if kind == "postgres" {
 				if dsn, err = srv.NewDB(ctx); err != nil {
-					log.Fatal(err)
+					fatal(err)
 				}
 			}
 			secs, kb := timed(dir, *bin, "load", "--db", dsn, *capture)
@@ -142,7 +168,7 @@ func main() {
 	if *out != "" {
 		b, _ := json.MarshalIndent(raw, "", " ")
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
 }
@@ -152,7 +178,7 @@ func main() {
 func big(ctx context.Context, srv *pgtest.Server, dir string, raw map[string]any) {
 	pg, err := srv.NewDB(ctx)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	lite := filepath.Join(dir, "big.db")
 	dsns := map[string]string{"sqlite": lite, "postgres": pg}
@@ -171,11 +197,10 @@ func big(ctx context.Context, srv *pgtest.Server, dir string, raw map[string]any
 	common := str(ctx, lite, "SELECT p.path FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path GROUP BY p.path ORDER BY count(*) DESC LIMIT 1")
 	rare := str(ctx, lite, "SELECT p.path FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path GROUP BY p.path ORDER BY count(*), p.path LIMIT 1")
 	const q = `SELECT c.host, p.pid, p.start_time, p.exe, t.accesses
-FROM paths x
-JOIN process_paths t ON t.capture = x.capture AND t.path = x.id
+FROM process_paths t
 JOIN processes p ON p.id = t.process
 JOIN captures c ON c.id = p.capture
-WHERE x.path = '%s'`
+WHERE t.path = '%s'`
 	fmt.Printf("\"Processes that touched path X\" on %s file accesses (%d capture sets), median of %d runs:\n\n", thousands(total), count(ctx, lite, "SELECT count(*) FROM captures"), *queries)
 	fmt.Println("| path | accesses to it | processes | SQLite ms | PostgreSQL ms |")
 	fmt.Println("|---|---|---|---|---|")
@@ -188,13 +213,13 @@ WHERE x.path = '%s'`
 		for _, kind := range []string{"sqlite", "postgres"} {
 			db, err := store.Open(ctx, dsns[kind], &store.Options{ReadOnly: true})
 			if err != nil {
-				log.Fatal(err)
+				fatal(err)
 			}
 			for range *queries {
 				t0 := time.Now()
 				procs = 0
 				if err := db.Query(ctx, sql, func([]string) error { return nil }, func([]any) error { procs++; return nil }); err != nil {
-					log.Fatal(err)
+					fatal(err)
 				}
 				times[path][kind] = append(times[path][kind], time.Since(t0).Seconds()*1000)
 			}
@@ -213,12 +238,12 @@ WHERE x.path = '%s'`
 func recapture(src, dst string) {
 	in, err := os.Open(src)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer in.Close()
 	r, err := formats.NewReader(in, nil)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer r.Close()
 	h := r.Header()
@@ -227,11 +252,11 @@ func recapture(src, dst string) {
 	h.CaptureID = hex.EncodeToString(id)
 	f, err := os.Create(dst)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	w, err := formats.NewWriter(f, &formats.Options{Header: h})
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	for {
 		rec, err := r.Next()
@@ -239,10 +264,10 @@ func recapture(src, dst string) {
 			break
 		}
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		if err := w.WritePacket(rec.Source, rec.Time, rec.Data); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
 	for s := range formats.Source(formats.NumSources) {
@@ -251,10 +276,10 @@ func recapture(src, dst string) {
 		}
 	}
 	if err := w.Close(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	if err := f.Close(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 }
 
@@ -268,12 +293,12 @@ func timed(dir, name string, args ...string) (float64, int64) {
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
-		log.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+		fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
 	}
 	wall := time.Since(t0).Seconds()
 	m := peakRe.FindStringSubmatch(stderr.String())
 	if m == nil {
-		log.Fatalf("no peak memory in %q", stderr.String())
+		fatalf("no peak memory in %q", stderr.String())
 	}
 	kb, _ := strconv.ParseInt(m[1], 10, 64)
 	_ = dir
@@ -293,15 +318,15 @@ func stats(ctx context.Context, dsn string) (rows, events, size int64) {
 		// After a checkpoint, the file holds it all.
 		db, err := store.Open(ctx, dsn, nil)
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		if _, err := db.SQL().ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		db.Close()
 		fi, err := os.Stat(dsn)
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		size = fi.Size()
 	}
@@ -312,7 +337,7 @@ func count(ctx context.Context, dsn, q string) int64 {
 	v := str(ctx, dsn, q)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		log.Fatalf("%s: %q: %v", q, v, err)
+		fatalf("%s: %q: %v", q, v, err)
 	}
 	return n
 }
@@ -320,7 +345,7 @@ func count(ctx context.Context, dsn, q string) int64 {
 func str(ctx context.Context, dsn, q string) string {
 	db, err := store.Open(ctx, dsn, &store.Options{ReadOnly: true})
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer db.Close()
 	var v string
@@ -329,7 +354,7 @@ func str(ctx context.Context, dsn, q string) string {
 		return nil
 	})
 	if err != nil {
-		log.Fatalf("%s: %v", q, err)
+		fatalf("%s: %v", q, err)
 	}
 	return v
 }
