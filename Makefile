@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: build test check deps demo fuzz bench clean
+.PHONY: build test check deps demo fuzz bench bench-db clean
 
 # staticcheck, pinned, installed into bin/tools by `make check` (needs the Go
 # module proxy). v0.8.2 is staticcheck 2026.2.2, which requires Go 1.26.
@@ -56,8 +56,17 @@ demo: build
 # The benchmark of issue 4, as root: auditd, proctrail record and the floor
 # reader, then aureport, ausearch, laurel, zstd and analyze, side by side
 # (about 8 minutes; results in bench/RESULTS.md). BENCHFLAGS=--help for options.
+# It ends with the results store's bench (bench/dbbench) on the workload
+# recorded at 32x: load rate, load time / analyze --json, bytes per audit
+# event, the path query on 10 million file accesses, against SQLite and a
+# PostgreSQL server it starts.
 bench: build
 	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
+
+# The results store's bench alone, on a capture you have (no auditd):
+#   make bench-db DB_CAPTURE=/path/to/w32.zst
+bench-db: build
+	python3 bench/bench.py --proctrail bin/proctrail --only-db --db-capture $(DB_CAPTURE) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -514,22 +514,28 @@ def offline(tools, work, logpath, capture, runs, slow_runs):
     return res, info
 
 
+def record_scaled(tools, work, state, k):
+    """Records the workload at scale k with proctrail; returns the capture."""
+    state.wait_idle()
+    out = os.path.join(work, f"scale-{k}.zst")
+    log(f"scale {k}x: recording")
+    try:
+        run([tools["proctrail"], "record", "-o", out, "--", "/bin/sh", "-c",
+             f"i=0; while [ $i -lt {2000 * k} ]; do /bin/true; i=$((i+1)); done; "
+             f"{tools['openloop']} {20000 * k} {tools['openfile']} >/dev/null"])
+    finally:
+        diff = state.restore()
+        if diff:
+            raise SystemExit("bench: AUDIT STATE NOT RESTORED after scaled record: " + "; ".join(diff))
+    return out
+
+
 def scaled_memory(tools, work, state, scales):
     """Records the workload at each scale with proctrail and measures analyze's
     peak memory on it: it must grow with live processes, not events."""
     rows = []
     for k in scales:
-        state.wait_idle()
-        out = os.path.join(work, f"scale-{k}.zst")
-        log(f"scale {k}x: recording")
-        try:
-            p = run([tools["proctrail"], "record", "-o", out, "--", "/bin/sh", "-c",
-                     f"i=0; while [ $i -lt {2000 * k} ]; do /bin/true; i=$((i+1)); done; "
-                     f"{tools['openloop']} {20000 * k} {tools['openfile']} >/dev/null"])
-        finally:
-            diff = state.restore()
-            if diff:
-                raise SystemExit("bench: AUDIT STATE NOT RESTORED after scaled record: " + "; ".join(diff))
+        out = record_scaled(tools, work, state, k)
         s = capstat(tools, out)
         log(f"scale {k}x: analyze")
         e, m, cpu = timed([tools["proctrail"], "analyze", out], work)
@@ -768,7 +774,22 @@ def main():
                     help="repeat a run when other processes used more than this share of the machine (default 0.15)")
     ap.add_argument("--retries", type=int, default=1, help="repeats of a noisy run (default 1)")
     ap.add_argument("--work", default="/var/tmp/proctrail-bench", help="scratch directory (emptied)")
+    ap.add_argument("--db-scale", type=int, default=32,
+                    help="the results store's bench (bench/dbbench) on the workload recorded at this scale (0 to skip)")
+    ap.add_argument("--db-capture", help="run the store's bench on this capture instead of recording one")
+    ap.add_argument("--db-runs", type=int, default=3, help="runs of each load in the store's bench (default 3)")
+    ap.add_argument("--db-accesses", type=int, default=10_000_000,
+                    help="file accesses the store's path query runs over (default 10,000,000; 0 to skip)")
+    ap.add_argument("--only-db", action="store_true", help="run the store's bench alone (with --db-capture: no auditd needed)")
     args = ap.parse_args()
+    if args.only_db and not args.db_capture:
+        raise SystemExit("bench: --only-db needs --db-capture (or drop --only-db to record the workload)")
+    if args.only_db:
+        shutil.rmtree(args.work, ignore_errors=True)
+        os.makedirs(args.work)
+        tools = build(args.work, args.proctrail)
+        db_bench(tools, args.work, args.db_capture, args)
+        return
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (it runs auditd and proctrail record)")
     for tool in ("auditd", "auditctl", "aureport", "ausearch", "zstd", "gcc", "go", "/usr/bin/time"):
@@ -795,6 +816,7 @@ def main():
         raise SystemExit(f"bench: an audit daemon (pid {st['pid']}) is running; stop it first")
 
     runs = []
+    db_capture = None
     modes = [m for m in MODES if m != "floor-batch" or args.batch_floor]
     interrupted = None
     try:
@@ -832,6 +854,9 @@ def main():
             info["capsize"] = run([tools["capsize"], caps[-1]["capture"]]).stdout
         scales = [int(s) for s in args.scales.split(",") if s.strip()]
         scaled = scaled_memory(tools, args.work, state, scales) if scales else []
+        db_capture = args.db_capture
+        if not db_capture and args.db_scale > 0:
+            db_capture = record_scaled(tools, args.work, state, args.db_scale)
     except KeyboardInterrupt:
         interrupted = "interrupted"
     finally:
@@ -845,6 +870,22 @@ def main():
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump({"runs": runs, "offline": off, "info": info, "scales": scaled}, f, indent=1)
     report(machine(tools), runs, off, info, scaled, args)
+    if db_capture:
+        db_bench(tools, args.work, db_capture, args)
+
+
+def db_bench(tools, work, capture, args):
+    """The results store: bench/dbbench on the capture (load against
+    analyze, rows/s, bytes per event, the path query on 10M accesses)."""
+    log(f"store bench on {capture}")
+    exe = os.path.join(work, "dbbench")
+    run(["go", "build", "-o", exe, "./bench/dbbench"], cwd=ROOT)
+    p = subprocess.run([exe, "-proctrail", tools["proctrail"], "-capture", capture, "-runs", str(args.db_runs),
+                        "-accesses", str(args.db_accesses),
+                        "-work", os.path.join(work, "db"), "-json", os.path.join(work, "db-results.json")],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    print("\n## Results store (bench/dbbench)\n")
+    print(p.stdout)
 
 
 if __name__ == "__main__":

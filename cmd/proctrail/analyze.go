@@ -19,6 +19,7 @@ import (
 	"proctrail/formats"
 	"proctrail/replay"
 	"proctrail/report"
+	"proctrail/store"
 )
 
 func analyzeCommand() *cli.Command {
@@ -39,7 +40,9 @@ Example:
    proctrail analyze trace.zst --prov -o trace.prov.json
    proctrail analyze /var/log/audit/audit.log.1 /var/log/audit/audit.log --tree
    proctrail analyze trace.zst --cmd --path '/etc/*' --dot --files -o etc.dot
-   proctrail analyze trace.zst --container 3f2a --since +5s --until +1m`,
+   proctrail analyze trace.zst --container 3f2a --since +5s --until +1m
+   proctrail analyze --db proctrail.db --host web1 --pid 4242 --tree      # from a database (proctrail load)
+   proctrail analyze --db postgres://proctrail@db/proctrail --host web1 --pid 4242 --html -o 4242.html`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "write JSON (the default)"},
 			&cli.BoolFlag{Name: "dot", Usage: "write a Graphviz digraph"},
@@ -50,10 +53,29 @@ Example:
 			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
+			&cli.StringFlag{Name: "db", Usage: "without files: rebuild from the database `DB` (a SQLite file or a postgres:// URL; see load)", EnvVars: []string{"PROCTRAIL_DB"}},
+			&cli.StringFlag{Name: "host", Usage: "with --db: the capture set of host `H`"},
+			&cli.StringFlag{Name: "capture", Usage: "with --db: the capture set `ID` (a prefix is enough), when the host has several"},
 		}, selectionFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usagef("analyze: no capture file given")
+			// Files given are analyzed (a PROCTRAIL_DB in the environment
+			// does not stand in their way); without files, --db is read.
+			fromDB := c.String("db") != "" && c.NArg() == 0
+			if !fromDB && c.NArg() == 0 {
+				return usagef("analyze: no capture file given (or --db DB)")
+			}
+			if !fromDB && (c.String("host") != "" || c.String("capture") != "") {
+				return usagef("analyze: --host and --capture go with --db")
+			}
+			if fromDB {
+				for _, f := range []string{"since", "until", "comm", "path"} {
+					if c.String(f) != "" {
+						return usagef("analyze: --%s is not supported with --db: select with proctrail query, then --pid", f)
+					}
+				}
+				if c.String("host") == "" && c.String("capture") == "" {
+					return usagef("analyze: with --db, name the capture set: --host H or --capture ID")
+				}
 			}
 			formatsSet := 0
 			for _, f := range []string{"json", "dot", "svg", "tree", "html", "prov"} {
@@ -82,11 +104,17 @@ Example:
 			case c.Bool("prov"):
 				format = "prov"
 			}
-			return runAnalyze(c.Context, &analyzeConfig{
+			cfg := &analyzeConfig{
 				Files: files, Options: opts, Format: format, ShowFiles: c.Bool("files"),
 				Output: c.String("output"), Verbose: c.Bool(verboseFlag),
 				Stdout: c.App.Writer, Stderr: c.App.ErrWriter,
-			})
+			}
+			if fromDB {
+				cfg.DB = c.String("db")
+				cfg.Selection = &store.Selection{Host: c.String("host"), CaptureID: c.String("capture"),
+					Pid: opts.Pid, Container: opts.Container, Cmd: opts.Cmd}
+			}
+			return runAnalyze(c.Context, cfg)
 		},
 	}
 }
@@ -208,6 +236,10 @@ type analyzeConfig struct {
 	Verbose bool
 	// Stdout receives the output without -o; Stderr the warnings.
 	Stdout, Stderr io.Writer
+	// DB, when set, is the database to rebuild the model from instead
+	// of Files, and Selection what to take from it.
+	DB        string
+	Selection *store.Selection
 }
 
 // runAnalyze replays cfg.Files through the filter and writes the result in
@@ -216,6 +248,19 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 	format := cfg.Format
 	if format == "" {
 		format = "json"
+	}
+	if cfg.DB != "" {
+		db, err := store.Open(ctx, cfg.DB, &store.Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		m, err := db.Model(ctx, cfg.Selection)
+		if err != nil {
+			return err
+		}
+		warnLosses(cfg.Stderr, m.Capture)
+		return renderModel(ctx, cfg, format, m)
 	}
 	s, err := replay.Open(cfg.Files, nil)
 	if err != nil {
@@ -268,11 +313,28 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		return err
 	}
 	warnLosses(cfg.Stderr, m.Capture)
+	return renderModel(ctx, cfg, format, m)
+}
+
+// renderModel writes m in format: the same bytes as the streamed
+// outputs of runAnalyze for the model they build.
+func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *analyze.Model) error {
 	// The renderers stream: a large model's output is never held whole,
-	// except for --svg, which dot needs at once.
+	// except for --svg, which dot needs at once, and --html, which
+	// embeds the JSON once.
 	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	var render func(io.Writer) error
 	switch format {
+	case "json":
+		render = func(w io.Writer) error { return analyze.WriteJSON(w, m) }
+	case "tree":
+		render = func(w io.Writer) error { return analyze.WriteText(w, m, &analyze.TextOptions{Files: cfg.ShowFiles}) }
+	case "html":
+		var model bytes.Buffer
+		if err := analyze.WriteJSON(&model, m); err != nil {
+			return err
+		}
+		render = func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) }
 	case "dot":
 		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, dotOpts) }
 	case "svg":

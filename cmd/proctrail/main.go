@@ -49,6 +49,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			analyzeCommand(),
 			importCommand(),
 			cutCommand(),
+			loadCommand(),
+			queryCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,

@@ -1,0 +1,504 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"proctrail/analyze"
+)
+
+// Selection chooses the capture set and the processes [DB.Model]
+// rebuilds.
+type Selection struct {
+	// Host is the recording host's name; empty matches any host.
+	Host string
+	// CaptureID is the set's id, or a prefix of it; empty matches any.
+	CaptureID string
+	// Pid keeps the subtree of every process that had this pid, as
+	// analyze.Options.Pid; zero keeps every process.
+	Pid int32
+	// Container keeps the processes of the containers whose id starts
+	// with this prefix, as analyze.Options.Container.
+	Container string
+	// Cmd keeps the subtree of the command given to `record --`.
+	Cmd bool
+}
+
+// CaptureSet describes a capture set of the database.
+type CaptureSet struct {
+	ID         string
+	Source     string
+	Host       string
+	Start, End int64
+	Files      int
+}
+
+// ErrNoMatch is returned by Model when no capture set holds what the
+// selection asks for; ErrAmbiguous when several do.
+var (
+	ErrNoMatch   = errors.New("store: no capture set matches")
+	ErrAmbiguous = errors.New("store: several capture sets match")
+)
+
+// Captures lists the capture sets that match sel (its Host, CaptureID,
+// and Pid or Container: a set that holds such processes), by start.
+func (db *DB) Captures(ctx context.Context, sel *Selection) ([]CaptureSet, error) {
+	q := "SELECT c.capture_id, c.source, c.host, c.start_time, c.start_time_nsec, c.end_time, c.end_time_nsec, (SELECT count(*) FROM capture_files f WHERE f.capture = c.id) FROM captures c WHERE 1 = 1"
+	var args []any
+	if sel.Host != "" {
+		q += " AND c.host = ?"
+		args = append(args, encodeText(sel.Host))
+	}
+	if sel.CaptureID != "" {
+		q += " AND substr(c.capture_id, 1, ?) = ?"
+		args = append(args, len(sel.CaptureID), sel.CaptureID)
+	}
+	if sel.Pid != 0 {
+		q += " AND EXISTS (SELECT 1 FROM processes p WHERE p.capture = c.id AND p.pid = ?)"
+		args = append(args, sel.Pid)
+	}
+	if sel.Container != "" {
+		c := encodeText(sel.Container)
+		q += " AND EXISTS (SELECT 1 FROM processes p WHERE p.capture = c.id AND substr(p.container, 1, ?) = ?)"
+		args = append(args, len([]rune(c)), c)
+	}
+	if sel.Cmd {
+		q += " AND EXISTS (SELECT 1 FROM processes p WHERE p.capture = c.id AND p.command)"
+	}
+	q += " ORDER BY c.start_time, c.capture_id"
+	rs, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rs.Close()
+	var out []CaptureSet
+	for rs.Next() {
+		var c CaptureSet
+		var start, end any
+		var startN, endN int64
+		if err := rs.Scan(&c.ID, &c.Source, &c.Host, &start, &startN, &end, &endN, &c.Files); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		c.Host = decodeText(c.Host)
+		if c.Start, err = scanTime(start, startN); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		if c.End, err = scanTime(end, endN); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return out, nil
+}
+
+// Model rebuilds the analysis of one capture set from the database:
+// the processes sel keeps, with their execs, threads and files, the
+// containers they ran in, and the set's Capture. For a set of one file
+// it is the Model analyze.Build gives for that file with the same
+// filter, so the renderers write the same bytes. The set must be the
+// only one that matches sel (see Captures): ErrNoMatch or ErrAmbiguous
+// otherwise, with the candidates named.
+func (db *DB) Model(ctx context.Context, sel *Selection) (*analyze.Model, error) {
+	sets, err := db.Captures(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(sets) == 0:
+		return nil, fmt.Errorf("%w %s", ErrNoMatch, describe(sel))
+	case len(sets) > 1:
+		var b strings.Builder
+		for i, c := range sets {
+			if i == 8 {
+				fmt.Fprintf(&b, "\n  … and %d more", len(sets)-i)
+				break
+			}
+			fmt.Fprintf(&b, "\n  %s  host %q  %s to %s  (%d files, %s)", c.ID, c.Host, fmtTime(c.Start), fmtTime(c.End), c.Files, c.Source)
+		}
+		return nil, fmt.Errorf("%w %s; choose one by its id (a prefix is enough):%s", ErrAmbiguous, describe(sel), b.String())
+	}
+	var m *analyze.Model
+	err = db.readTx(ctx, func(tx sqlTx) error {
+		var err error
+		m, err = db.model(ctx, tx, sets[0].ID, sel)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: capture %s: %w", sets[0].ID, err)
+	}
+	return m, nil
+}
+
+// readTx runs fn in a read-only transaction: its queries see one state
+// of the database, whatever loaders commit meanwhile.
+func (db *DB) readTx(ctx context.Context, fn func(tx sqlTx) error) error {
+	if db.d == postgres {
+		tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		return fn(tx)
+	}
+	// Not BeginTx, which begins IMMEDIATE (the DSN's _txlock, for
+	// loaders): a reader takes no write lock.
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return fn(conn)
+}
+
+func describe(sel *Selection) string {
+	var parts []string
+	if sel.Host != "" {
+		parts = append(parts, fmt.Sprintf("host %q", sel.Host))
+	}
+	if sel.CaptureID != "" {
+		parts = append(parts, "id "+sel.CaptureID+"…")
+	}
+	if sel.Pid != 0 {
+		parts = append(parts, fmt.Sprintf("with pid %d", sel.Pid))
+	}
+	if sel.Container != "" {
+		parts = append(parts, fmt.Sprintf("with container %q", sel.Container))
+	}
+	if sel.Cmd {
+		parts = append(parts, "with a recorded command")
+	}
+	if len(parts) == 0 {
+		return "(the database holds no capture)"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func fmtTime(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return string(appendTime(nil, ns))
+}
+
+type sqlTx interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Selection) (*analyze.Model, error) {
+	var capKey int64
+	var host, kernel string
+	if err := tx.QueryRowContext(ctx, db.rebind("SELECT id, host, kernel FROM captures WHERE capture_id = ?"), captureID).Scan(&capKey, &host, &kernel); err != nil {
+		return nil, err
+	}
+	files, err := readFiles(ctx, sqlQuerier{db, tx}, capKey)
+	if err != nil {
+		return nil, err
+	}
+	m := &analyze.Model{Capture: totals(files)}
+	m.Capture.Host, m.Capture.Kernel = decodeText(host), decodeText(kernel)
+
+	// The kept processes, as a recursive query both databases run.
+	var with string
+	args := []any{capKey}
+	switch {
+	case sel.Pid != 0:
+		with = "WITH RECURSIVE sub(id) AS (SELECT id FROM processes WHERE capture = ? AND pid = ? UNION SELECT c.id FROM processes c JOIN sub ON c.parent = sub.id)"
+		args = append(args, sel.Pid)
+	case sel.Cmd:
+		with = "WITH RECURSIVE sub(id) AS (SELECT id FROM processes WHERE capture = ? AND command UNION SELECT c.id FROM processes c JOIN sub ON c.parent = sub.id)"
+	default:
+		with = "WITH sub(id) AS (SELECT id FROM processes WHERE capture = ?)"
+	}
+	if sel.Container != "" {
+		c := encodeText(sel.Container)
+		with = strings.Replace(with, "sub(id) AS (", "sub0(id) AS (", 1) + ", sub(id) AS (SELECT p.id FROM processes p JOIN sub0 ON p.id = sub0.id WHERE substr(p.container, 1, ?) = ?)"
+		with = strings.Replace(with, "JOIN sub ON c.parent = sub.id", "JOIN sub0 ON c.parent = sub0.id", 1)
+		args = append(args, len([]rune(c)), c)
+	}
+	query := func(q string) (*sql.Rows, error) {
+		return tx.QueryContext(ctx, db.rebind(with+" "+q), args...)
+	}
+
+	rs, err := query(procSelect + " WHERE id IN (SELECT id FROM sub)")
+	if err != nil {
+		return nil, err
+	}
+	procs := map[int64]*analyze.Process{}
+	parents := map[int64]int64{}
+	var order []int64
+	for rs.Next() {
+		r, err := scanProc(sqlRows{rs})
+		if err != nil {
+			rs.Close()
+			return nil, err
+		}
+		p, err := r.process()
+		if err != nil {
+			rs.Close()
+			return nil, err
+		}
+		procs[r.id] = p
+		if id, ok := r.parent.(int64); ok {
+			parents[r.id] = id
+		}
+		order = append(order, r.id)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+
+	// Execs, threads and files, each in its process's order.
+	rs, err = query("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n")
+	if err != nil {
+		return nil, err
+	}
+	for rs.Next() {
+		var id int64
+		var seq, n int32
+		var t any
+		var tn int64
+		var x analyze.Exec
+		var argv string
+		if err := rs.Scan(&id, &seq, &n, &t, &tn, &x.Exe, &argv, &x.Cwd); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if x.Time, err = scanTime(t, tn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if x.Argv, err = decodeArgv(argv); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("execs of process %d: argv: %w", id, err)
+		}
+		x.Exe, x.Cwd = decodeText(x.Exe), decodeText(x.Cwd)
+		if p := procs[id]; p != nil {
+			p.Execs = append(p.Execs, x)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+
+	type thread struct {
+		analyze.Thread
+		first bool // the first of its process's first file: the main thread
+		seq   int32
+		n     int32
+	}
+	threads := map[int64][]thread{}
+	rs, err = query("SELECT t.process, t.seq, t.n, t.tid, t.start_time, t.start_time_nsec, t.end_time, t.end_time_nsec, p.first_seq FROM threads t JOIN processes p ON p.id = t.process WHERE t.process IN (SELECT id FROM sub)")
+	if err != nil {
+		return nil, err
+	}
+	for rs.Next() {
+		var id int64
+		var t thread
+		var start, end any
+		var sn, en int64
+		var first int32
+		if err := rs.Scan(&id, &t.seq, &t.n, &t.TID, &start, &sn, &end, &en, &first); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if t.Start, err = scanTime(start, sn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if t.End, err = scanTime(end, en); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		t.first = t.seq == first && t.n == 0
+		threads[id] = append(threads[id], t)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	for id, ts := range threads {
+		// analyze's order: the main thread, then by tid and start.
+		slices.SortFunc(ts, func(a, b thread) int {
+			if a.first != b.first {
+				if a.first {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Or(cmp.Compare(a.TID, b.TID), cmp.Compare(a.Start, b.Start), cmp.Compare(a.seq, b.seq), cmp.Compare(a.n, b.n))
+		})
+		if p := procs[id]; p != nil {
+			p.Threads = make([]analyze.Thread, len(ts))
+			for i, t := range ts {
+				p.Threads[i] = t.Thread
+			}
+		}
+	}
+
+	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path
+FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path LEFT JOIN paths t ON t.capture = f.capture AND t.id = f.to_path
+WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
+	if err != nil {
+		return nil, err
+	}
+	for rs.Next() {
+		var id int64
+		var f analyze.File
+		var mode, errno, to *string
+		var open, close any
+		var on, cn int64
+		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if f.Open, err = scanTime(open, on); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if f.Close, err = scanTime(close, cn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		f.Op, f.Path = decodeText(f.Op), decodeText(f.Path)
+		if mode != nil {
+			f.Mode = decodeText(*mode)
+		}
+		if errno != nil {
+			f.Error = decodeText(*errno)
+		}
+		if to != nil {
+			f.To = decodeText(*to)
+		}
+		if p := procs[id]; p != nil {
+			p.Files = append(p.Files, f)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+
+	// The forest: a kept process whose parent is not kept is a root;
+	// siblings and roots by start, then pid, as analyze orders them.
+	children := map[int64][]int64{}
+	var roots []int64
+	for _, id := range order {
+		if par, ok := parents[id]; ok && procs[par] != nil && par != id {
+			children[par] = append(children[par], id)
+		} else {
+			roots = append(roots, id)
+		}
+	}
+	byStart := func(a, b int64) int {
+		pa, pb := procs[a], procs[b]
+		return cmp.Or(cmp.Compare(pa.Start, pb.Start), cmp.Compare(pa.PID, pb.PID), cmp.Compare(a, b))
+	}
+	slices.SortFunc(roots, byStart)
+	placed := map[int64]bool{}
+	for _, r := range roots {
+		m.Processes = append(m.Processes, procs[r])
+	}
+	// Without recursion: a deep fork chain cannot exhaust the stack.
+	stack := slices.Clone(roots)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if placed[id] {
+			continue
+		}
+		placed[id] = true
+		kids := children[id]
+		slices.SortFunc(kids, byStart)
+		p := procs[id]
+		for _, k := range kids {
+			if !placed[k] {
+				p.Children = append(p.Children, procs[k])
+				stack = append(stack, k)
+			}
+		}
+	}
+
+	// The containers of the kept processes.
+	counts := map[string]int{}
+	for _, p := range procs {
+		if p.Container != "" {
+			counts[p.Container]++
+		}
+	}
+	if len(counts) > 0 {
+		rs, err := tx.QueryContext(ctx, db.rebind("SELECT id, runtime, rootfs FROM containers WHERE capture = ?"), capKey)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var c analyze.Container
+			if err := rs.Scan(&c.ID, &c.Runtime, &c.Rootfs); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			c.ID, c.Runtime, c.Rootfs = decodeText(c.ID), decodeText(c.Runtime), decodeText(c.Rootfs)
+			if c.Processes = counts[c.ID]; c.Processes > 0 {
+				m.Containers = append(m.Containers, c)
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+		slices.SortFunc(m.Containers, func(a, b analyze.Container) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return m, nil
+}
+
+// process converts a stored row back to analyze's form, without its
+// execs, threads, files and children.
+func (r *procRow) process() (*analyze.Process, error) {
+	p := &analyze.Process{PID: r.pid, PPID: r.ppid, Start: r.start, End: r.end, CoreDumped: r.coreDumped, UID: -1,
+		Comm: decodeText(r.comm), Exe: decodeText(r.exe), Cwd: decodeText(r.cwd), BeforeCapture: r.before, Command: r.command}
+	if v, ok := r.exitCode.(int32); ok {
+		p.Exited, p.ExitCode = true, int(v)
+	}
+	if v, ok := r.signal.(int32); ok {
+		p.Exited, p.Signal = true, int(v)
+	}
+	if v, ok := r.uid.(int64); ok {
+		p.UID = v
+	}
+	if v, ok := r.container.(string); ok {
+		p.Container = decodeText(v)
+	}
+	var err error
+	if p.Argv, err = decodeArgv(r.argv); err != nil {
+		return nil, fmt.Errorf("process %d: argv: %w", r.id, err)
+	}
+	return p, nil
+}
+
+// sqlQuerier adapts a database/sql transaction to readFiles.
+type sqlQuerier struct {
+	db *DB
+	tx sqlTx
+}
+
+func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	r, err := q.tx.QueryContext(ctx, q.db.rebind(s), args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}

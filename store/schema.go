@@ -1,0 +1,397 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SchemaVersion is the version of the schema this package writes. Open
+// migrates an older database to it, and refuses a newer one.
+const SchemaVersion = 1
+
+// The one schema, for both databases: each column has an abstract type
+// that dialect.colType spells. Times are kept twice over two columns: X
+// (a timestamp) and X_nsec, its nanoseconds past the microsecond, since
+// PostgreSQL's timestamps hold microseconds and a Model must come back
+// to the nanosecond.
+
+type colType int
+
+const (
+	tID     colType = iota // an integer primary key assigned by the database
+	tInt                   // 32-bit
+	tBigint                // 64-bit
+	tText
+	tPath // text compared byte by byte (PostgreSQL: COLLATE "C")
+	tTime // a timestamp in UTC
+	tBool
+)
+
+type column struct {
+	name    string
+	typ     colType
+	notNull bool
+	doc     string
+}
+
+type table struct {
+	name    string
+	doc     string
+	cols    []column
+	primary []string // the primary key, unless a tID column is
+	unique  [][]string
+	// rels names the relationships for the README's diagram:
+	// "captures ||--o{ processes : runs"
+	rels []string
+}
+
+type index struct {
+	name, table string
+	cols        []string
+	unique      bool
+	where       string
+	doc         string
+}
+
+func col(name string, typ colType, notNull bool, doc string) column {
+	return column{name: name, typ: typ, notNull: notNull, doc: doc}
+}
+
+// counts are the columns of a capture's counters, in the captures and
+// capture_files tables.
+var counts = []column{
+	col("connector_messages", tBigint, true, "connector messages read"),
+	col("connector_lost", tBigint, true, "connector messages lost (recorder overruns)"),
+	col("audit_messages", tBigint, true, "audit messages read"),
+	col("audit_events", tBigint, true, "audit events reassembled"),
+	col("audit_lost", tBigint, true, "audit messages lost (kernel counter and overruns); cumulative over a set"),
+	col("audit_gaps", tBigint, true, "audit serials that never arrived"),
+	col("procfs_records", tBigint, true, "procfs records read"),
+	col("unreadable_bytes", tBigint, true, "bytes of damaged frames and truncated tails"),
+	col("skipped_lines", tBigint, true, "lines of auditd logs that gave no record"),
+}
+
+func cols(groups ...[]column) []column {
+	var out []column
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// tables are the schema, in creation order.
+var tables = []table{
+	{name: "schema_version", doc: "the schema's version: one row",
+		cols: []column{col("version", tInt, true, "SchemaVersion")}},
+	{name: "captures", doc: "one row per capture set: the files of one recording (rotated or not), one imported capture, or one auditd log",
+		cols: cols([]column{
+			col("id", tID, true, "key used by the other tables"),
+			col("capture_id", tText, true, "the set's id: the recorder's capture_id, or derived (see Load)"),
+			col("source", tText, true, "record, import or auditd"),
+			col("host", tText, true, "the recording host's name"),
+			col("kernel", tText, true, "its kernel release"),
+			col("start_time", tTime, false, "first message of the files loaded"),
+			col("end_time", tTime, false, "last message of the files loaded"),
+		}, counts, []column{
+			col("start_time_nsec", tInt, true, ""),
+			col("end_time_nsec", tInt, true, ""),
+		}),
+		unique: [][]string{{"capture_id"}},
+	},
+	{name: "capture_files", doc: "one row per file loaded",
+		cols: cols([]column{
+			col("capture", tBigint, true, "captures.id"),
+			col("seq", tInt, true, "the file's sequence number in its set"),
+			col("sha256", tText, true, "of the file's bytes"),
+			col("name", tText, true, "the file's name as given to load"),
+			col("bytes", tBigint, true, "its size"),
+			col("start_time", tTime, false, "its first message"),
+			col("end_time", tTime, false, "its last message"),
+		}, counts, []column{
+			col("start_time_nsec", tInt, true, ""),
+			col("end_time_nsec", tInt, true, ""),
+		}),
+		primary: []string{"capture", "seq"},
+		rels:    []string{"captures ||--|{ capture_files : \"loaded from\""},
+	},
+	{name: "containers", doc: "the containers of a capture set",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("id", tText, true, "the container id"),
+			col("runtime", tText, true, "docker, containerd, podman, crio or unknown"),
+			col("rootfs", tText, true, "its root from pivot_root; empty if unseen"),
+		},
+		primary: []string{"capture", "id"},
+		rels:    []string{"captures ||--o{ containers : has"},
+	},
+	{name: "processes", doc: "one row per process: its identity is (capture, pid, start_time)",
+		cols: []column{
+			col("id", tID, true, "key used by the other tables"),
+			col("capture", tBigint, true, "captures.id"),
+			col("pid", tInt, true, "its thread group id"),
+			col("start_time", tTime, true, "when it was created (or first seen)"),
+			col("end_time", tTime, false, "when it ended; null while still running at the end of the files loaded"),
+			col("ppid", tInt, true, "its creator's pid (the true parent); 0 when unknown"),
+			col("parent", tBigint, false, "processes.id of its creator; null for a root"),
+			col("exit_code", tInt, false, "its exit status; null while running"),
+			col("signal", tInt, false, "the signal that killed it; null if none"),
+			col("core_dumped", tBool, true, ""),
+			col("uid", tBigint, false, "real uid; null when unknown"),
+			col("comm", tText, true, "its name"),
+			col("exe", tPath, true, "the executable of its last exec"),
+			col("argv", tText, true, "the arguments of its last exec, a JSON array"),
+			col("cwd", tPath, true, "the working directory at its last exec"),
+			col("before_capture", tBool, true, "alive before recording started"),
+			col("command", tBool, true, "the command given to record --"),
+			col("container", tText, false, "the container id; null on the host"),
+			col("first_seq", tInt, true, "the first file of the set it is seen in"),
+			col("last_seq", tInt, true, "the last file of the set it is seen in"),
+			col("start_time_nsec", tInt, true, ""),
+			col("end_time_nsec", tInt, true, ""),
+		},
+		rels: []string{
+			"captures ||--o{ processes : ran",
+			"processes |o--o{ processes : \"created (parent)\"",
+			"containers |o--o{ processes : \"runs (capture, container)\"",
+		},
+	},
+	{name: "execs", doc: "every successful execve and execveat of a process",
+		cols: []column{
+			col("process", tBigint, true, "processes.id"),
+			col("seq", tInt, true, "the file it came from"),
+			col("n", tInt, true, "its order in the process, within the file"),
+			col("exec_time", tTime, true, ""),
+			col("exe", tPath, true, "the executable"),
+			col("argv", tText, true, "a JSON array"),
+			col("cwd", tPath, true, ""),
+			col("exec_time_nsec", tInt, true, ""),
+		},
+		primary: []string{"process", "seq", "n"},
+		rels:    []string{"processes ||--o{ execs : ran"},
+	},
+	{name: "threads", doc: "the tasks of a process",
+		cols: []column{
+			col("process", tBigint, true, "processes.id"),
+			col("seq", tInt, true, "the file it came from"),
+			col("n", tInt, true, "its order in the process, within the file (0: the main thread)"),
+			col("tid", tInt, true, ""),
+			col("start_time", tTime, true, ""),
+			col("end_time", tTime, false, "null while running"),
+			col("start_time_nsec", tInt, true, ""),
+			col("end_time_nsec", tInt, true, ""),
+		},
+		primary: []string{"process", "seq", "n"},
+		rels:    []string{"processes ||--|{ threads : has"},
+	},
+	{name: "paths", doc: "the paths of a capture set, numbered",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("id", tInt, true, "its number in the set"),
+			col("path", tPath, true, "absolute and clean, or relative when it could not be resolved"),
+		},
+		primary: []string{"capture", "id"},
+		rels:    []string{"captures ||--o{ paths : names"},
+	},
+	{name: "file_accesses", doc: "every access of a process to a path",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("process", tBigint, true, "processes.id"),
+			col("seq", tInt, true, "the file it came from"),
+			col("n", tInt, true, "its order in the process, within the file"),
+			col("path", tInt, true, "paths.id in the capture"),
+			col("op", tText, true, "open, create, unlink, rename, exec, chdir, mkdir, …"),
+			col("mode", tText, false, "r, w or rw for open and create"),
+			col("open_time", tTime, true, "when it was opened (or the syscall's time)"),
+			col("close_time", tTime, false, "when it was closed; null while open"),
+			col("to_path", tInt, false, "paths.id of a rename's new path"),
+			col("error", tText, false, "the errno of a denied attempt"),
+			col("open_time_nsec", tInt, true, ""),
+			col("close_time_nsec", tInt, true, ""),
+		},
+		primary: []string{"process", "seq", "n"},
+		rels: []string{
+			"processes ||--o{ file_accesses : made",
+			"paths ||--o{ file_accesses : \"path, to_path\"",
+		},
+	},
+	{name: "process_paths", doc: "each path a process touched, once, by its text: who touched a path, from one index (file_accesses has none by path)",
+		cols: []column{
+			col("path", tPath, true, "an access's path, or a rename's new path (paths.path)"),
+			col("capture", tBigint, true, "captures.id"),
+			col("process", tBigint, true, "processes.id"),
+			col("accesses", tBigint, true, "how many of its file accesses name the path"),
+		},
+		primary: []string{"path", "capture", "process"},
+		rels: []string{
+			"paths ||--o{ process_paths : \"touched by (capture, path)\"",
+			"processes ||--o{ process_paths : touched",
+		},
+	},
+	{name: "net", doc: "network entries of a process (connect, bind, listen, accept, sendto): filled once analyze reports them (issue 14)",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("process", tBigint, true, "processes.id"),
+			col("seq", tInt, true, "the file it came from"),
+			col("n", tInt, true, "its order in the process, within the file"),
+			col("op", tText, true, "connect, bind, listen, accept, sendto, …"),
+			col("family", tText, true, "inet, inet6, unix or netlink"),
+			col("address", tText, false, "the IP address"),
+			col("port", tInt, false, ""),
+			col("path", tPath, false, "a unix socket's path"),
+			col("net_time", tTime, true, ""),
+			col("error", tText, false, "the errno of a failed attempt"),
+			col("net_time_nsec", tInt, true, ""),
+		},
+		primary: []string{"process", "seq", "n"},
+		rels:    []string{"processes ||--o{ net : made"},
+	},
+}
+
+// indexes serve the loader and the README's questions.
+var indexes = []index{
+	{name: "processes_parent", table: "processes", cols: []string{"parent"}, doc: "children of a process (trees)"},
+	{name: "processes_pid", table: "processes", cols: []string{"capture", "pid", "start_time"}, doc: "a process by its identity, a pid in a capture (analyze --pid, merging)"},
+	{name: "processes_start", table: "processes", cols: []string{"start_time"}, doc: "what ran when"},
+	{name: "processes_end", table: "processes", cols: []string{"capture", "end_time"}, doc: "what ended near a file's end (merging late records)"},
+	{name: "processes_container", table: "processes", cols: []string{"container"}, where: "container IS NOT NULL", doc: "what ran in a container"},
+	{name: "execs_exe", table: "execs", cols: []string{"exe"}, doc: "binaries executed from a directory"},
+	{name: "paths_path", table: "paths", cols: []string{"path", "capture"}, unique: true, doc: "a path in every capture"},
+	{name: "process_paths_process", table: "process_paths", cols: []string{"process"}, doc: "the paths of a process (merging)"},
+	{name: "net_address", table: "net", cols: []string{"address"}, where: "address IS NOT NULL", doc: "who talked to an address"},
+}
+
+// dialect is what differs between SQLite and PostgreSQL.
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+func (d dialect) String() string {
+	if d == postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func (d dialect) colType(c colType) string {
+	switch d {
+	case postgres:
+		return [...]string{tID: "bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", tInt: "integer", tBigint: "bigint",
+			tText: "text", tPath: `text COLLATE "C"`, tTime: "timestamptz", tBool: "boolean"}[c]
+	default:
+		// SQLite: times as fixed-width RFC 3339 text, which sorts as
+		// time does; booleans as 0 and 1.
+		return [...]string{tID: "INTEGER PRIMARY KEY", tInt: "integer", tBigint: "integer",
+			tText: "text", tPath: "text", tTime: "text", tBool: "boolean"}[c]
+	}
+}
+
+// ddl returns the statements that create the schema.
+func (d dialect) ddl() []string {
+	var out []string
+	for _, t := range tables {
+		var b strings.Builder
+		fmt.Fprintf(&b, "CREATE TABLE %s (\n", t.name)
+		for i, c := range t.cols {
+			if i > 0 {
+				b.WriteString(",\n")
+			}
+			fmt.Fprintf(&b, "  %s %s", c.name, d.colType(c.typ))
+			if c.notNull && c.typ != tID {
+				b.WriteString(" NOT NULL")
+			}
+		}
+		if len(t.primary) > 0 {
+			fmt.Fprintf(&b, ",\n  PRIMARY KEY (%s)", strings.Join(t.primary, ", "))
+		}
+		for _, u := range t.unique {
+			fmt.Fprintf(&b, ",\n  UNIQUE (%s)", strings.Join(u, ", "))
+		}
+		b.WriteString("\n)")
+		if d == sqlite && len(t.primary) > 0 {
+			// Rows in the key's order, no rowid b-tree beside it: the
+			// bulk tables' keys begin with a process id, which grows as
+			// a load goes, so rows are appended.
+			b.WriteString(" WITHOUT ROWID")
+		}
+		out = append(out, b.String())
+	}
+	for _, ix := range indexes {
+		u := ""
+		if ix.unique {
+			u = "UNIQUE "
+		}
+		s := fmt.Sprintf("CREATE %sINDEX %s ON %s (%s)", u, ix.name, ix.table, strings.Join(ix.cols, ", "))
+		if ix.where != "" {
+			s += " WHERE " + ix.where
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// migrations[v] takes a database from version v to v+1; version 0 is an
+// empty database. A migration's statements run in one transaction.
+var migrations = []func(d dialect) []string{
+	0: func(d dialect) []string {
+		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", 1))
+	},
+}
+
+// tableColumns returns the column names of a table, in order.
+func tableColumns(name string) []string {
+	for _, t := range tables {
+		if t.name == name {
+			out := make([]string, len(t.cols))
+			for i, c := range t.cols {
+				out[i] = c.name
+			}
+			return out
+		}
+	}
+	panic("store: no table " + name)
+}
+
+// mermaid returns the schema as the README's mermaid erDiagram: each
+// table with its columns (abstract types; PK, FK), then the
+// relationships.
+func mermaid() string {
+	var b strings.Builder
+	b.WriteString("erDiagram\n")
+	names := [...]string{tID: "bigint", tInt: "int", tBigint: "bigint", tText: "text", tPath: "path", tTime: "time", tBool: "bool"}
+	var rels []string
+	for _, t := range tables {
+		if t.name == "schema_version" {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s {\n", t.name)
+		for _, c := range t.cols {
+			var keys []string
+			if c.typ == tID || slices.Contains(t.primary, c.name) {
+				keys = append(keys, "PK")
+			}
+			if strings.HasPrefix(c.doc, "captures.id") || strings.HasPrefix(c.doc, "processes.id") || strings.HasPrefix(c.doc, "paths.id") {
+				keys = append(keys, "FK")
+			}
+			for _, u := range t.unique {
+				if len(u) == 1 && u[0] == c.name {
+					keys = append(keys, "UK")
+				}
+			}
+			key := ""
+			if len(keys) > 0 {
+				key = " " + strings.Join(keys, ", ")
+			}
+			fmt.Fprintf(&b, "    %s %s%s\n", names[c.typ], c.name, key)
+		}
+		b.WriteString("  }\n")
+		rels = append(rels, t.rels...)
+	}
+	for _, r := range rels {
+		fmt.Fprintf(&b, "  %s\n", r)
+	}
+	return b.String()
+}
