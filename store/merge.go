@@ -355,6 +355,29 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 		}
 		paired++
 	}
+	// And the other way round: an exec of x made of audit records alone
+	// (whole milliseconds; its connector event came after the cut) is the
+	// first exact exec of y close to it, when y's names nothing else: it
+	// keeps x's exe, argv and cwd and takes the connector's time.
+	if paired == 0 {
+		var audited []execRow
+		for i := len(old) - 1; i >= 0 && old[i].exe != "" && !exact(old[i].t); i-- {
+			audited = append([]execRow{old[i]}, audited...)
+		}
+		for paired < len(audited) && paired < len(young) {
+			a, e := audited[paired], young[paired]
+			if !exact(e.t) || (e.exe != "" && e.exe != a.exe) || e.t > a.t+lateSlack || a.t > e.t+lateSlack {
+				break
+			}
+			if _, err := w.exec(ctx, "UPDATE execs SET exec_time = ?, exec_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?", db.timeVal(e.t), nsecVal(e.t), x.id, a.seq, a.n); err != nil {
+				return x, err
+			}
+			if _, err := w.exec(ctx, "DELETE FROM execs WHERE process = ? AND seq = ? AND n = ?", x.id, e.seq, e.n); err != nil {
+				return x, err
+			}
+			paired++
+		}
+	}
 	yExecs := len(young) > paired
 
 	// Threads: one row per task, the first, from the earliest start to
@@ -419,7 +442,51 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 	}
 
 	m := mergeRows(x, y, yExecs)
-	return m, l.update(ctx, m)
+	if err := l.update(ctx, m); err != nil {
+		return m, err
+	}
+	if x.exe == "" && x.comm == "" && x.cwd == "" && !yExecs && m.exe != "" {
+		return m, l.inheritIdentity(ctx, x.id, m)
+	}
+	return m, nil
+}
+
+// inheritIdentity gives m's identity to the children of x that forked
+// from it while its file knew nothing of it, as analyze resolves a
+// child's identity from its parent's once the parent is known: children
+// with no identity of their own (no exec, no procfs record, no audit
+// record that named them), and theirs in turn.
+func (l *loader) inheritIdentity(ctx context.Context, x int64, m procRow) error {
+	parents := []int64{x}
+	for len(parents) > 0 {
+		p := parents[0]
+		parents = parents[1:]
+		r, err := l.w.query(ctx, `SELECT id FROM processes WHERE parent = ? AND exe = '' AND comm = '' AND cwd = '' AND argv = '[]'
+AND NOT before_capture AND NOT EXISTS (SELECT 1 FROM execs WHERE execs.process = processes.id) ORDER BY id`, p)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for r.Next() {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				r.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := l.w.exec(ctx, "UPDATE processes SET comm = ?, exe = ?, argv = ?, cwd = ? WHERE id = ?", m.comm, m.exe, m.argv, m.cwd, id); err != nil {
+				return err
+			}
+		}
+		parents = append(parents, ids...)
+	}
+	return nil
 }
 
 // update writes a merged row, and brings the times of its execs,

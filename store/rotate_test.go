@@ -292,3 +292,40 @@ func walk(m *analyze.Model, fn func(p *analyze.Process)) {
 		stack = append(stack, p.Children...)
 	}
 }
+
+// TestRecordedRotatedSet loads a set the recorder rotated (four files,
+// a pipeline whose processes span them) in several orders: the
+// database's model is what analyze makes of the whole set, every time.
+func TestRecordedRotatedSet(t *testing.T) {
+	ctx := context.Background()
+	files := []string{
+		"../testdata/analyze/rotated/capture.zst",
+		"../testdata/analyze/rotated/capture.1.zst",
+		"../testdata/analyze/rotated/capture.2.zst",
+		"../testdata/analyze/rotated/capture.3.zst",
+	}
+	whole := build(t, files, nil)
+	id, err := identify(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	eachDB(t, func(t *testing.T, newDB func(*testing.T) string) {
+		for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}, {1, 3, 0, 2}} {
+			t.Run(fmt.Sprint(order), func(t *testing.T) {
+				db := open(t, newDB(t))
+				for _, i := range order {
+					if res, err := db.Load(ctx, files[i]); err != nil || !res.Loaded {
+						t.Fatalf("%s: %+v, %v", files[i], res, err)
+					}
+				}
+				got, err := db.Model(ctx, &Selection{CaptureID: id.captureID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(whole, got, modelOpts); d != "" {
+					t.Fatalf("loaded in order %v (-analyze of the set +database):\n%s", order, d)
+				}
+			})
+		}
+	})
+}

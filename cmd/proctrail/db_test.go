@@ -43,22 +43,31 @@ func captureID(t *testing.T, capture string) string {
 // writes the very bytes `analyze CAPTURE --pid N` writes, in every
 // format, for each test capture.
 func TestAnalyzeFromDatabase(t *testing.T) {
-	captures, _ := filepath.Glob("../../testdata/analyze/*/capture.zst")
-	if len(captures) == 0 {
-		t.Fatal("no capture matches ../../testdata/analyze/*/capture.zst")
+	dirs, _ := filepath.Glob("../../testdata/analyze/*")
+	// Each test capture is a set: one file, or (rotated) several.
+	var sets [][]string
+	var all []string
+	for _, d := range dirs {
+		if files, _ := filepath.Glob(filepath.Join(d, "capture*.zst")); len(files) > 0 {
+			sets = append(sets, files)
+			all = append(all, files...)
+		}
+	}
+	if len(sets) == 0 {
+		t.Fatal("no capture matches ../../testdata/analyze/*/capture*.zst")
 	}
 	eachDB(t, func(t *testing.T, dsn string) {
-		args := append([]string{"load", "--db", dsn}, captures...)
-		if code, out, stderr := runCLI(t, args...); code != 0 || strings.Count(out, "\n") != len(captures) {
+		args := append([]string{"load", "--db", dsn}, all...)
+		if code, out, stderr := runCLI(t, args...); code != 0 || strings.Count(out, "\n") != len(all) {
 			t.Fatalf("load: exit %d\n%s%s", code, out, stderr)
 		}
-		for _, c := range captures {
-			name := filepath.Base(filepath.Dir(c))
-			id := captureID(t, c)
+		for _, set := range sets {
+			name := filepath.Base(filepath.Dir(set[0]))
+			id := captureID(t, set[0])
 			// The command's process, and the whole capture.
-			code, out, _ := runCLI(t, "analyze", c, "--cmd", "--json")
+			code, out, stderr := runCLI(t, append([]string{"analyze"}, append(set, "--cmd", "--json")...)...)
 			if code != 0 {
-				t.Fatal(out)
+				t.Fatalf("%s: analyze --cmd: exit %d: %s", name, code, stderr)
 			}
 			var doc struct {
 				Processes []struct {
@@ -73,7 +82,7 @@ func TestAnalyzeFromDatabase(t *testing.T) {
 				for _, format := range [][]string{{"--tree"}, {"--tree", "--files"}, {"--json"}, {"--html"}, {"--dot", "--files"}, {"--prov"}} {
 					flags := append(append([]string(nil), sel...), format...)
 					t.Run(name+" "+strings.Join(flags, " "), func(t *testing.T) {
-						code, want, stderr := runCLI(t, append([]string{"analyze", c}, flags...)...)
+						code, want, stderr := runCLI(t, append(append([]string{"analyze"}, set...), flags...)...)
 						if code != 0 {
 							t.Fatalf("analyze capture: exit %d: %s", code, stderr)
 						}
@@ -91,7 +100,7 @@ func TestAnalyzeFromDatabase(t *testing.T) {
 		// The test captures all come from host vm: without --capture a
 		// pid they share is ambiguous, and the error lists the sets.
 		code, _, stderr := runCLI(t, "analyze", "--db", dsn, "--host", "vm", "--pid", "1", "--tree")
-		if code != 1 || !strings.Contains(stderr, "several capture sets match host \"vm\", with pid 1") || strings.Count(stderr, "\n") != len(captures)+1 {
+		if code != 1 || !strings.Contains(stderr, "several capture sets match host \"vm\", with pid 1") || strings.Count(stderr, "\n") != len(sets)+1 {
 			t.Errorf("ambiguous pid: exit %d, stderr:\n%s", code, stderr)
 		}
 		code, _, stderr = runCLI(t, "analyze", "--db", dsn, "--host", "nohost", "--pid", "1")
