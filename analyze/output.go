@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 
@@ -73,11 +74,14 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 // processes one at a time (a database): it replays s, calls head with
 // the Capture and the Containers, then visit for each process opts keep,
 // depth first, in output order, parents before their children. parent is
-// the kept parent's output (nil for a root); neither has Children, and
-// p.Files holds its file accesses unless opts.NoFiles. p and parent are
+// the kept parent's output (nil for a root); neither has Children or
+// Files. files yields p's file accesses in output order, read from the
+// spool as they are asked for (nil with opts.NoFiles), so that a process
+// with millions of them is never held whole; each *File is valid until
+// the next, and files is valid until visit returns. p and parent are
 // visit's until it returns, and are not reused: a caller may keep them.
 // An error from head or visit ends the walk and is returned.
-func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process) error) error {
+func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process, files iter.Seq[*File]) error) error {
 	ol, err := newOutline(s, opts)
 	if err != nil {
 		return err
@@ -99,12 +103,7 @@ func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, v
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		out, files := ol.process(t.i)
-		if files != nil {
-			for f := range files {
-				out.Files = append(out.Files, *f)
-			}
-		}
-		if err := visit(out, t.out); err != nil {
+		if err := visit(out, t.out, files); err != nil {
 			return err
 		}
 		for _, k := range slices.Backward(ol.f.kids(t.i)) {
@@ -185,7 +184,7 @@ func (ol *outline) close() { ol.b.spool.Close() }
 
 // process makes process i's output, without its files: files yields them
 // from the spool (nil with Options.NoFiles), until the next call.
-func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool)) {
+func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File]) {
 	b := ol.b
 	var first int64
 	b.procs.View(func() {
@@ -449,7 +448,7 @@ func clampTo(t, start, end int64) int64 {
 // process whose output form without files is out, in the order they were
 // made, their times clamped to its life. The File is valid until the
 // next.
-func (b *builder) files(first int64, out *Process) func(yield func(*File) bool) {
+func (b *builder) files(first int64, out *Process) iter.Seq[*File] {
 	return func(yield func(*File) bool) {
 		for f := range b.spooled(first) {
 			f.Open = clampTo(f.Open, out.Start, out.End)

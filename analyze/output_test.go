@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"iter"
 	"path/filepath"
 	"testing"
 
@@ -53,8 +54,16 @@ func TestWalk(t *testing.T) {
 				err = Walk(open(c), o, func(c Capture, cs []Container) error {
 					head, conts = c, cs
 					return nil
-				}, func(p, parent *Process) error {
+				}, func(p, parent *Process, files iter.Seq[*File]) error {
 					v := visit{p: *p}
+					if len(p.Files) != 0 {
+						t.Errorf("pid %d: Walk gave Files in the Process", p.PID)
+					}
+					if files != nil {
+						for f := range files {
+							v.p.Files = append(v.p.Files, *f)
+						}
+					}
 					if parent != nil {
 						v.parent = parent.PID
 					}
@@ -77,7 +86,7 @@ func TestWalk(t *testing.T) {
 			// An error from visit ends the walk.
 			n := 0
 			errStop := filepath.ErrBadPattern
-			err := Walk(open(c), nil, func(Capture, []Container) error { return nil }, func(p, parent *Process) error {
+			err := Walk(open(c), nil, func(Capture, []Container) error { return nil }, func(p, parent *Process, _ iter.Seq[*File]) error {
 				n++
 				return errStop
 			})
