@@ -36,6 +36,9 @@ func (b *builder) audit(c *call) {
 			p.FirstCwd = p.Cwd
 		}
 	}
+	if c.success && changesMounts(c.sc) {
+		b.mounts.mountCall(p.PID, c.t)
+	}
 
 	switch c.sc {
 	case "execve", "execveat":

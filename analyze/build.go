@@ -103,6 +103,7 @@ type builder struct {
 	commands []ref                 // the processes the recorder started
 	runtimes map[string]string     // container id → runtime
 	cgroups  map[string]cgroupInfo // ContainerFromCgroup's results, by cgroup file
+	mounts   mountState            // the mount tables, for host paths
 	opens    []procstore.OpenFile  // the rest of the slab openFile takes from
 	fileBuf  []byte                // addFile's
 

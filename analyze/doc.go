@@ -100,7 +100,8 @@
 // from the fd table; a dirfd not in the table is found by the PARENT
 // item's inode among directories seen earlier; failing both, the name
 // stays relative. Paths are cleaned, not resolved through symlinks, and
-// are as the process saw them (inside a container, relative to its root).
+// are as the process saw them; the output phase then maps those of a
+// process in a container to the host (see Host paths).
 //
 // Each process has an fd table following open, openat, openat2, creat,
 // dup, dup2, dup3 and close, and close-on-exec at execve; a child sees
@@ -127,6 +128,22 @@
 // against that process's cwd before the call (runc does fchdir(rootfs);
 // pivot_root(".", "."), and the event's own CWD record is already
 // relative to the new root).
+//
+// # Host paths
+//
+// A File's Path is where the file is on the host, and ContainerPath the
+// path the process used when they differ. The recorder stores the mount
+// table of each mount namespace (procfs records, kind mounts after mount,
+// umount2, move_mount, pivot_root, setns and unshare); a path is mapped
+// through its namespace's table in effect then, the mount that holds it
+// giving a device and a path within it, and the host's table (the first
+// of the capture) where that is mounted on the host. The process that
+// called pivot_root or setns is mapped from that access on, and tables
+// read before a namespace's pivot_root are its runtime's setup, not its
+// root. A file system mounted nowhere on the host keeps the path used,
+// with Filesystem naming it. Without tables, a process under a pivot_root
+// gets its root before its paths (but /proc, /sys and /dev). See
+// mounts.go.
 //
 // # Filters
 //

@@ -432,6 +432,8 @@ func (e *jsonEnc) file(f *File) {
 	e.open('{')
 	e.key("path")
 	e.str(f.Path)
+	e.optStr("container_path", f.ContainerPath)
+	e.optStr("filesystem", f.Filesystem)
 	e.key("op")
 	e.str(f.Op)
 	e.optStr("mode", f.Mode)
@@ -440,6 +442,7 @@ func (e *jsonEnc) file(f *File) {
 	e.key("close")
 	e.optTime(f.Close)
 	e.optStr("to", f.To)
+	e.optStr("to_container_path", f.ToContainerPath)
 	e.optStr("error", f.Error)
 	e.close('}')
 }

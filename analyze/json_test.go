@@ -46,7 +46,7 @@ func hostileModel() *Model {
 			Comm: s, Exe: s, Argv: []string{s, ""}, Cwd: s, BeforeCapture: true, Command: true,
 			Execs:     []Exec{{Time: 5, Exe: s, Cwd: s}, {Argv: []string{}}},
 			Threads:   []Thread{{TID: 1, Start: 2}, {TID: 3, End: 4}},
-			Files:     []File{{Path: s, Op: "rename", Mode: "rw", Open: 1, Close: 2, To: s, Error: "EACCES"}, {Path: "/x", Op: "open"}},
+			Files:     []File{{Path: s, ContainerPath: s, Filesystem: s, Op: "rename", Mode: "rw", Open: 1, Close: 2, To: s, ToContainerPath: s, Error: "EACCES"}, {Path: "/x", Op: "open"}},
 			Container: s,
 			Children:  []*Process{{PID: 2, Exited: true, ExitCode: 3, Children: []*Process{deep}}, {PID: 4, UID: 5}},
 		}, {PID: 7}},

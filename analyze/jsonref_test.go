@@ -109,13 +109,16 @@ type jsonThread struct {
 }
 
 type jsonFile struct {
-	Path  string `json:"path"`
-	Op    string `json:"op"`
-	Mode  string `json:"mode,omitempty"`
-	Open  jtime  `json:"open"`
-	Close *jtime `json:"close"`
-	To    string `json:"to,omitempty"`
-	Error string `json:"error,omitempty"`
+	Path            string `json:"path"`
+	ContainerPath   string `json:"container_path,omitempty"`
+	Filesystem      string `json:"filesystem,omitempty"`
+	Op              string `json:"op"`
+	Mode            string `json:"mode,omitempty"`
+	Open            jtime  `json:"open"`
+	Close           *jtime `json:"close"`
+	To              string `json:"to,omitempty"`
+	ToContainerPath string `json:"to_container_path,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // refWriteJSON is the encoding/json renderer WriteJSON replaced: the
@@ -198,7 +201,8 @@ func refToJSON(root *Process) *jsonProcess {
 			j.Threads = append(j.Threads, jsonThread{TID: t.TID, Start: jtime(t.Start), End: optTime(t.End)})
 		}
 		for _, f := range p.Files {
-			j.Files = append(j.Files, jsonFile{Path: f.Path, Op: f.Op, Mode: f.Mode, Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, Error: f.Error})
+			j.Files = append(j.Files, jsonFile{Path: f.Path, ContainerPath: f.ContainerPath, Filesystem: f.Filesystem, Op: f.Op, Mode: f.Mode,
+				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error})
 		}
 		*it.dst = j
 		for i := len(p.Children) - 1; i >= 0; i-- {

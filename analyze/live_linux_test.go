@@ -2,6 +2,7 @@ package analyze_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -96,6 +97,34 @@ func hasFile(p *analyze.Process, path, op string) *analyze.File {
 	return nil
 }
 
+// seenFile is p's access of op to the file it named path, in a
+// container or not.
+func seenFile(p *analyze.Process, path, op string) *analyze.File {
+	for i, f := range p.Files {
+		if cmp.Or(f.ContainerPath, f.Path) == path && f.Op == op {
+			return &p.Files[i]
+		}
+	}
+	return nil
+}
+
+// checkHostFile checks that f's host path holds content: the file the
+// container's process wrote is there.
+func checkHostFile(t *testing.T, f *analyze.File, content string) {
+	t.Helper()
+	if f == nil {
+		t.Error("no such access")
+		return
+	}
+	if f.ContainerPath == "" || f.ContainerPath == f.Path {
+		t.Errorf("%+v: no container path, or the same as the host's", f)
+	}
+	b, err := os.ReadFile(f.Path)
+	if err != nil || string(b) != content {
+		t.Errorf("%s (%s in the container) on the host: %q, %v; want %q", f.Path, f.ContainerPath, b, err, content)
+	}
+}
+
 func buildC(t *testing.T, name string) string {
 	t.Helper()
 	needTool(t, "gcc")
@@ -177,7 +206,10 @@ func TestIntegrationLiveOrphan(t *testing.T) {
 	}
 }
 
-func TestIntegrationLiveContainer(t *testing.T) {
+// needContainers skips, or fails under CI, without root, runc and
+// busybox-static.
+func needContainers(t *testing.T) {
+	t.Helper()
 	needRoot(t)
 	needTool(t, "runc")
 	if _, err := os.Stat("/bin/busybox"); err != nil {
@@ -186,6 +218,10 @@ func TestIntegrationLiveContainer(t *testing.T) {
 		}
 		t.Skip("busybox-static not installed")
 	}
+}
+
+func TestIntegrationLiveContainer(t *testing.T) {
+	needContainers(t)
 	dir := t.TempDir()
 	script, _ := filepath.Abs("../testdata/scenarios/container.sh")
 	m := recordAndAnalyze(t, "sh", script, dir)
@@ -197,18 +233,87 @@ func TestIntegrationLiveContainer(t *testing.T) {
 		t.Errorf("container %+v: want a 64-hex docker id and rootfs %s", c, filepath.Join(dir, "bundle", "rootfs"))
 	}
 	// The container's process wrote /data files; runc exec's process is
-	// attributed too.
-	writer := find(m, func(p *analyze.Process) bool { return hasFile(p, "/data/a.txt", "create") != nil })
-	exec := find(m, func(p *analyze.Process) bool { return hasFile(p, "/data/exec.txt", "create") != nil })
+	// attributed too. Their paths are on the host, under the rootfs, and
+	// the paths they used are kept.
+	writer := find(m, func(p *analyze.Process) bool { return seenFile(p, "/data/a.txt", "create") != nil })
+	exec := find(m, func(p *analyze.Process) bool { return seenFile(p, "/data/exec.txt", "create") != nil })
 	if writer == nil || writer.Container != c.ID {
 		t.Errorf("the process creating /data/a.txt: %+v, want it in %s", writer, c.ID)
 	}
 	if exec == nil || exec.Container != c.ID {
-		t.Errorf("the runc exec process: %+v, want it in %s", exec, c.ID)
+		t.Fatalf("the runc exec process: %+v, want it in %s", exec, c.ID)
 	}
+	if f := seenFile(writer, "/data/a.txt", "create"); f.Path != filepath.Join(c.Rootfs, "data/a.txt") {
+		t.Errorf("/data/a.txt is at %s on the host, want %s", f.Path, filepath.Join(c.Rootfs, "data/a.txt"))
+	}
+	checkHostFile(t, seenFile(exec, "/data/exec.txt", "create"), "exec\n")
 	for _, p := range all(m) {
 		if strings.HasPrefix(p.Comm, "runc") && len(p.Argv) > 1 && p.Argv[1] == "spec" && p.Container != "" {
 			t.Errorf("host process %d %q attributed to %s", p.PID, p.Argv, p.Container)
 		}
+	}
+}
+
+// TestIntegrationLiveContainerOverlay runs a container whose rootfs is an
+// overlay with a bind-mounted volume: the files it and `runc exec` wrote
+// are reported at their host paths (the overlay's merged directory, the
+// volume's source), which hold what was written, with the paths they
+// used as container_path; /proc and the container's /dev have none.
+func TestIntegrationLiveContainerOverlay(t *testing.T) {
+	needContainers(t)
+	dir := t.TempDir()
+	merged := filepath.Join(dir, "bundle", "rootfs")
+	// The script leaves the overlay mounted for the checks.
+	t.Setenv("KEEP_MOUNTED", "1")
+	t.Cleanup(func() { exec.Command("umount", merged).Run() })
+	script, _ := filepath.Abs("../testdata/scenarios/container-overlay.sh")
+	m := recordAndAnalyze(t, "sh", script, dir)
+	if len(m.Containers) != 1 {
+		t.Fatalf("containers %+v, want one", m.Containers)
+	}
+	id := m.Containers[0].ID
+	writer := find(m, func(p *analyze.Process) bool { return seenFile(p, "/data/a.txt", "create") != nil })
+	execd := find(m, func(p *analyze.Process) bool { return seenFile(p, "/data/exec.txt", "create") != nil })
+	if writer == nil || writer.Container != id || execd == nil || execd.Container != id {
+		t.Fatalf("writer %+v, runc exec's %+v: want both in %s", writer, execd, id)
+	}
+	vol := filepath.Join(dir, "volume")
+	for _, c := range []struct {
+		p          *analyze.Process
+		path, host string
+		content    string
+	}{
+		{writer, "/data/a.txt", filepath.Join(vol, "a.txt"), "vol\n"},
+		{writer, "/etc/motd", filepath.Join(merged, "etc/motd"), "root\n"},
+		{writer, "/tmp/t/b.txt", filepath.Join(merged, "tmp/t/b.txt"), "tmp\n"},
+		{execd, "/data/exec.txt", filepath.Join(vol, "exec.txt"), "exec\n"},
+		{execd, "/etc/exec.txt", filepath.Join(merged, "etc/exec.txt"), "exec\n"},
+	} {
+		f := seenFile(c.p, c.path, "create")
+		if f == nil || f.Path != c.host {
+			t.Errorf("%s: %+v, want it at %s on the host", c.path, f, c.host)
+			continue
+		}
+		checkHostFile(t, f, c.content)
+	}
+	// What has no host path says its file system; nothing of the
+	// container keeps a relative path or names a host file it did not
+	// use.
+	procs := 0
+	for _, p := range []*analyze.Process{writer, execd} {
+		for _, f := range p.Files {
+			if !strings.HasPrefix(f.Path, "/") {
+				t.Errorf("pid %d: relative path %+v", p.PID, f)
+			}
+			if strings.HasPrefix(cmp.Or(f.ContainerPath, f.Path), "/proc/") && f.Filesystem == "proc" {
+				procs++
+			}
+			if f.ContainerPath != "" && !strings.HasPrefix(f.Path, merged) && !strings.HasPrefix(f.Path, vol) {
+				t.Errorf("pid %d: %s mapped to %s, outside the rootfs and the volume", p.PID, f.ContainerPath, f.Path)
+			}
+		}
+	}
+	if procs == 0 {
+		t.Error("no /proc access of the container's processes says filesystem proc")
 	}
 }

@@ -156,7 +156,14 @@ type Thread struct {
 
 // File is one access to a path.
 type File struct {
-	Path string
+	// Path is where the file is on the host. For a process in a
+	// container, ContainerPath is the path it used, when that differs
+	// (see mounts.go); a path whose file system is mounted nowhere on
+	// the host (proc, sysfs, the container's own tmpfs) stays as used,
+	// and Filesystem names that file system.
+	Path          string
+	ContainerPath string
+	Filesystem    string
 	// Op is open, create, unlink, rmdir, rename, exec, chdir, pivot_root,
 	// setns, or the syscall's name for others (mkdir, link, …).
 	Op string
@@ -165,8 +172,9 @@ type File struct {
 	// Open and Close bound the access; both are the syscall's time for
 	// operations that do not open. Close is 0 while still open at the end.
 	Open, Close int64
-	// To is the new path of a rename.
-	To string
+	// To is the new path of a rename (on the host), ToContainerPath as
+	// the process named it, when that differs.
+	To, ToContainerPath string
 	// Error is the errno name of a denied attempt (EACCES, EPERM).
 	Error string
 }

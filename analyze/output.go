@@ -187,13 +187,15 @@ func (ol *outline) close() { ol.b.spool.Close() }
 func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File]) {
 	b := ol.b
 	var first int64
+	var pm *pathMap
 	b.procs.View(func() {
 		p := b.procs.Get(procstore.RefOf(int(i)))
 		out, _ = b.process(p, ol.boot, ol.start)
 		first = p.FirstFile
+		pm = b.pathMapOf(p.Ref())
 	})
 	if !ol.o.NoFiles {
-		files = b.files(first, out)
+		files = b.files(first, out, pm)
 	}
 	return out, files
 }
@@ -448,9 +450,10 @@ func clampTo(t, start, end int64) int64 {
 // process whose output form without files is out, in the order they were
 // made, their times clamped to its life. The File is valid until the
 // next.
-func (b *builder) files(first int64, out *Process) iter.Seq[*File] {
+func (b *builder) files(first int64, out *Process, pm *pathMap) iter.Seq[*File] {
 	return func(yield func(*File) bool) {
 		for f := range b.spooled(first) {
+			pm.apply(f)
 			f.Open = clampTo(f.Open, out.Start, out.End)
 			if f.Close != 0 {
 				f.Close = max(clampTo(f.Close, out.Start, out.End), f.Open)

@@ -10,6 +10,8 @@ import (
 // procfs applies one of the recorder's procfs records: the snapshot of
 // the processes alive at the start, and the reads at forks and execs.
 func (b *builder) procfs(r *formats.ProcRecord, t int64) {
+	call, called := b.mounts.calls[r.PID]
+	ns := b.mounts.record(r, t)
 	switch r.Kind {
 	case formats.ReasonSelected:
 		// A cut's mark: the process current at the pid is of its
@@ -28,6 +30,14 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 			p.InSnapshot = true
 		}
 		b.enrich(p, r, t, true)
+		setMountNS(p, ns, 0, false)
+		return
+	case formats.ReasonMounts:
+		// The table after a mount, umount2, pivot_root, setns or
+		// unshare of the process: record took it.
+		if p := b.current(r.PID); p != nil {
+			setMountNS(p, ns, call, called)
+		}
 		return
 	}
 	p := b.current(r.PID)
@@ -51,6 +61,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 		return
 	}
 	b.enrich(p, r, t, !p.ForkSeen)
+	setMountNS(p, ns, call, called)
 	if r.Kind == formats.ReasonExec || r.Kind == formats.ReasonCommand {
 		if len(p.Execs) > 0 {
 			x := p.Execs[len(p.Execs)-1]
@@ -122,4 +133,18 @@ func (b *builder) procExe(s string) string {
 		return ""
 	}
 	return b.strs.intern(s)
+}
+
+// setMountNS notes that procfs found p in mount namespace ns (0: not
+// read). Entering another than the one known is dated by its last
+// setns or unshare (call, if called), else by nothing: a process first
+// read is taken to have been there all along.
+func setMountNS(p *proc, ns uint64, call int64, called bool) {
+	if ns == 0 || ns == p.MountNS {
+		return
+	}
+	if called {
+		p.MountNSSince = call
+	}
+	p.MountNS = ns
 }

@@ -125,11 +125,19 @@ func (t *textWriter) process(p *Process, files func(yield func(*File) bool), pre
 	}
 	for f := range files {
 		line := f.Op + " " + safe(f.Path)
+		if f.ContainerPath != "" {
+			line += " [in container " + safe(f.ContainerPath) + "]"
+		} else if f.Filesystem != "" {
+			line += " [" + safe(f.Filesystem) + ", no host path]"
+		}
 		if f.Mode != "" {
 			line += " (" + f.Mode + ")"
 		}
 		if f.To != "" {
 			line += " → " + safe(f.To)
+			if f.ToContainerPath != "" {
+				line += " [in container " + safe(f.ToContainerPath) + "]"
+			}
 		}
 		if f.Error != "" {
 			line += " " + f.Error

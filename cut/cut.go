@@ -166,10 +166,23 @@ func (c *copier) copy(s *replay.Stream) error {
 			c.audit(m)
 		} else {
 			ev := &event{}
-			c.queue = append(c.queue, &item{src: m.Source, t: m.Time, raw: m.Raw, ev: ev})
+			it := &item{src: m.Source, t: m.Time, raw: m.Raw, ev: ev}
+			c.queue = append(c.queue, it)
 			c.decide(ev, m.Time)
 			if m.ProcFS != nil && m.ProcFS.Kind == formats.ReasonSelected {
 				ev.keep = false // the marks of a cut cut again are written anew
+			}
+			if r := m.ProcFS; r != nil && !ev.keep && r.Mountinfo != "" {
+				// A mount table maps the paths of every process of its
+				// namespace to the host's, and the first is the host's:
+				// it is kept, alone, for a process that is not.
+				mounts := formats.ProcRecord{Kind: formats.ReasonMounts, PID: r.PID, Mountinfo: r.Mountinfo,
+					Namespaces: []formats.Namespace{{Name: "mnt", Inode: r.MountNS()}}}
+				raw, err := mounts.AppendBinary(nil)
+				if err != nil {
+					return err
+				}
+				it.raw, ev.keep = raw, true
 			}
 		}
 		if err := c.flush(); err != nil {

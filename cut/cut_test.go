@@ -29,7 +29,7 @@ func captureSets(t *testing.T) map[string][]string {
 	if len(sets) < 5 || sets["rotated"] == nil || sets["container"] == nil {
 		t.Fatalf("the captures of ../testdata/analyze lack a rotated set or a container: %v", sets)
 	}
-	for _, name := range []string{"pipeline", "container"} {
+	for _, name := range []string{"pipeline", "container", "overlay"} {
 		sets[name+"-log"] = []string{auditLog(t, sets[name])}
 	}
 	return sets

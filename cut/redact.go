@@ -70,7 +70,7 @@ func (r *redactor) procRecord(raw []byte) ([]byte, uint64, error) {
 		return nil, 0, err
 	}
 	var n uint64
-	for _, s := range []*string{&p.Comm, &p.Exe, &p.Cwd, &p.Root, &p.Cgroup} {
+	for _, s := range []*string{&p.Comm, &p.Exe, &p.Cwd, &p.Root, &p.Cgroup, &p.Mountinfo} {
 		r.maskString(s, &n)
 	}
 	p.Cmdline = slices.Clone(p.Cmdline)

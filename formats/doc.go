@@ -124,7 +124,10 @@
 //	            3 read after an exec event, 4 the command given to
 //	            `record --` as started, 5 selected: written by
 //	            `proctrail cut` (pid alone, no fields) right after the
-//	            first message of a process of its selection
+//	            first message of a process of its selection, 6 mounts:
+//	            the mount table re-read after a mount, umount2,
+//	            pivot_root, setns or unshare by the process (pid, the
+//	            mnt namespace and, when the table changed, tag 13)
 //	2      1    flags: bit 0 "gone" (the process had exited; no fields follow)
 //	3      1    reserved, 0
 //	4      4    pid (thread group id)
@@ -145,6 +148,12 @@
 //	10  root, bytes (readlink /proc/PID/root)
 //	11  cgroup, bytes (/proc/PID/cgroup as read)
 //	12  namespace, repeated: uint64 inode, then the name ("mnt", "pid", …)
+//	13  mountinfo, bytes (/proc/PID/mountinfo as read): in the first
+//	    record of a process that shows a mount namespace not seen
+//	    before, and in a kind 6 record when the table changed or after a
+//	    pivot_root
+//	14  after, bytes: in a kind 6 record, the call after which it was
+//	    read ("mount", "pivot_root", …)
 //
 // Values are at most 256 KiB and records at most 1 MiB. A fork record
 // (kind 2) holds ppid, start time, uids, gids, comm and cgroup only: the

@@ -21,6 +21,12 @@ const (
 	// cut` marks with it, by pid alone, each process of its selection,
 	// right after the first message that concerns it.
 	ReasonSelected ProcReason = 5
+	// ReasonMounts is a re-read of the process's mnt namespace and
+	// mount table after it called mount, umount2, move_mount,
+	// pivot_root, setns or unshare: only PID, Namespaces and, when the
+	// table is not the one last recorded for the namespace, Mountinfo
+	// are set.
+	ReasonMounts ProcReason = 6
 )
 
 func (k ProcReason) String() string {
@@ -35,6 +41,8 @@ func (k ProcReason) String() string {
 		return "command"
 	case ReasonSelected:
 		return "selected"
+	case ReasonMounts:
+		return "mounts"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -66,6 +74,23 @@ type ProcRecord struct {
 	Root       string   // readlink /proc/PID/root
 	Cgroup     string   // /proc/PID/cgroup as read
 	Namespaces []Namespace
+	// Mountinfo is /proc/PID/mountinfo as read, when this record is the
+	// first to show its mount namespace, or a ReasonMounts record.
+	Mountinfo string `json:",omitempty"`
+	// After is, in a ReasonMounts record, the call after which it was
+	// read ("mount", "pivot_root", …). After a pivot_root the table is
+	// always there.
+	After string `json:",omitempty"`
+}
+
+// MountNS is the inode of the record's mnt namespace, or 0.
+func (p *ProcRecord) MountNS() uint64 {
+	for _, ns := range p.Namespaces {
+		if ns.Name == "mnt" {
+			return ns.Inode
+		}
+	}
+	return 0
 }
 
 // Tags of the procfs record's fields. See the package documentation.
@@ -82,6 +107,8 @@ const (
 	tagRoot    = 10
 	tagCgroup  = 11
 	tagNS      = 12
+	tagMounts  = 13
+	tagAfter   = 14
 )
 
 const (
@@ -150,6 +177,8 @@ func (p *ProcRecord) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint64(b, ns.Inode)
 		b = append(b, name...)
 	}
+	b = appendString(b, tagMounts, p.Mountinfo)
+	b = appendString(b, tagAfter, p.After)
 	return b, nil
 }
 
@@ -247,6 +276,10 @@ func (p *ProcRecord) UnmarshalBinary(b []byte) error {
 				}
 				p.Namespaces = append(p.Namespaces, Namespace{Name: str(v)[8:], Inode: binary.LittleEndian.Uint64(v)})
 			}
+		case tagMounts:
+			p.Mountinfo = str(v)
+		case tagAfter:
+			p.After = str(v)
 		}
 	}
 	return nil

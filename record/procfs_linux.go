@@ -56,6 +56,8 @@ var (
 	procNameRoot    = []byte("root\x00")
 	procNameCmdline = []byte("cmdline\x00")
 	procNameCgroup  = []byte("cgroup\x00")
+	procNameMounts  = []byte("mountinfo\x00")
+	procNameMntNS   = []byte("ns/mnt\x00")
 )
 
 // ProcReader reads /proc/PID into a [formats.ProcRecord], reusing its
@@ -69,6 +71,8 @@ type ProcReader struct {
 	text  []byte // the record's strings, converted to one string at the end
 	dents []byte // getdents64 output
 	pids  []int32
+	// mounts are the mount namespaces whose table a record carried.
+	mounts mountTables
 }
 
 // NewProcReader returns a reader of the procfs mounted at procRoot; ""
@@ -111,17 +115,13 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	tids, args, nss := rec.TIDs[:0], rec.Cmdline[:0], rec.Namespaces[:0]
 	*rec = formats.ProcRecord{Kind: kind, PID: pid, TIDs: tids, Cmdline: args, Namespaces: nss}
 
-	p.path = append(p.path[:0], p.root...)
-	p.path = append(p.path, '/')
-	p.path = strconv.AppendInt(p.path, int64(pid), 10)
-	p.path = append(p.path, 0)
-	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
-	if procGone(errno) {
+	dir, gone, err := p.openPID(pid)
+	if gone {
 		rec.Gone = true
 		return nil
 	}
-	if errno != 0 {
-		return fmt.Errorf("record: procfs: open %s: %w", p.path[:len(p.path)-1], errno)
+	if err != nil {
+		return err
 	}
 	defer unix.Close(dir)
 
@@ -163,6 +163,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile)
 	cmdEnd := len(p.text)
 	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile)
+	cgEnd := len(p.text)
 
 	for _, ns := range procNamespaces {
 		var link [64]byte // "time_for_children" reads "time:[4026531834]"
@@ -175,12 +176,21 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		}
 	}
 
+	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
+		// The first record of a mount namespace carries its mount table.
+		var errno unix.Errno
+		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile); errno == 0 {
+			p.mounts.note(ino, pid, p.text[cgEnd:])
+		}
+	}
+
 	s := string(p.text)
 	rec.Comm = s[:commEnd]
 	rec.Exe = s[commEnd:exeEnd]
 	rec.Cwd = s[exeEnd:cwdEnd]
 	rec.Root = s[cwdEnd:rootEnd]
-	rec.Cgroup = s[cmdEnd:]
+	rec.Cgroup = s[cmdEnd:cgEnd]
+	rec.Mountinfo = s[cgEnd:]
 	if cmd := s[rootEnd:cmdEnd]; cmd != "" {
 		// Arguments end in NUL; a process that rewrote its argv area
 		// (setproctitle) may leave no NUL at all.
@@ -194,6 +204,23 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		}
 	}
 	return nil
+}
+
+// openPID opens /proc/PID (O_PATH), which pins the process. It reports
+// gone when the process no longer exists.
+func (p *ProcReader) openPID(pid int32) (dir int, gone bool, err error) {
+	p.path = append(p.path[:0], p.root...)
+	p.path = append(p.path, '/')
+	p.path = strconv.AppendInt(p.path, int64(pid), 10)
+	p.path = append(p.path, 0)
+	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if procGone(errno) {
+		return -1, true, nil
+	}
+	if errno != 0 {
+		return -1, false, fmt.Errorf("record: procfs: open %s: %w", p.path[:len(p.path)-1], errno)
+	}
+	return dir, false, nil
 }
 
 // readTIDs appends the tids of /proc/PID/task to tids, ascending: the kernel

@@ -5,6 +5,7 @@ package record_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -277,6 +278,24 @@ func TestIntegrationRecordRotation(t *testing.T) {
 	}
 	if seqs[0] || len(seqs) != 3 {
 		t.Errorf("sequences kept %v: the oldest files should be gone", seqs)
+	}
+	// Each file carries the host's mount table (this process's
+	// namespace) first, so that it is analyzed alone as in its set.
+	link, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Files {
+		var first *formats.ProcRecord
+		for _, r := range readCapture(t, f).procfs {
+			if r.Mountinfo != "" {
+				first = &r
+				break
+			}
+		}
+		if first == nil || fmt.Sprintf("mnt:[%d]", first.MountNS()) != link || !strings.Contains(first.Mountinfo, " / / ") {
+			t.Errorf("%s: first mount table %+v, want the host's (%s)", f, first, link)
+		}
 	}
 	// The set replays as one stream in order.
 	c := readCapture(t, res.Files[2], res.Files[0], res.Files[1])

@@ -30,7 +30,7 @@ func Record(ctx context.Context, cfg *Config) (*Result, error) {
 	if err := checkPrivileges(c.Audit); err != nil {
 		return nil, err
 	}
-	r := &recorder{cfg: c, log: c.Logger, procQ: make(chan procReq, procQueueLen)}
+	r := &recorder{cfg: c, log: c.Logger, procQ: make(chan procReq, procQueueLen), mountCalls: newMountCalls()}
 	return r.run(ctx)
 }
 
@@ -59,11 +59,18 @@ const (
 type procReq struct {
 	pid  int32
 	kind formats.ProcReason
+	// ppid is read instead of pid, for a mount table, when pid is gone;
+	// after is the call after which it is read.
+	ppid  int32
+	after string
 }
 
 type recorder struct {
 	cfg Config
 	log *slog.Logger
+	// mountCalls finds the audit records after which a mount table is
+	// read again.
+	mountCalls mountCalls
 
 	mu  sync.Mutex // guards out
 	out *output
@@ -226,6 +233,15 @@ func (r *recorder) listen(src formats.Source, read func([]byte) (int, error), st
 			r.fail(werr, stop)
 			return
 		}
+		if src == formats.SourceAudit {
+			if call, pid, ppid, ok := r.mountCalls.match(msg); ok {
+				select {
+				case r.procQ <- procReq{pid: pid, kind: formats.ReasonMounts, ppid: ppid, after: call}:
+				default:
+					r.procDrops.Add(1)
+				}
+			}
+		}
 		if src == formats.SourceConnector {
 			if pid, what, ok := procEventTarget(msg); ok {
 				kind := formats.ReasonFork
@@ -233,7 +249,7 @@ func (r *recorder) listen(src formats.Source, read func([]byte) (int, error), st
 					kind = formats.ReasonExec
 				}
 				select {
-				case r.procQ <- procReq{pid, kind}:
+				case r.procQ <- procReq{pid: pid, kind: kind}:
 				default:
 					r.procDrops.Add(1)
 				}
@@ -251,7 +267,8 @@ func (r *recorder) fail(err error, stop context.CancelFunc) {
 func (r *recorder) procfsLoop(stop context.CancelFunc) {
 	pr := NewProcReader("")
 	var rec formats.ProcRecord
-	var buf []byte
+	var buf, mbuf []byte
+	fileSeq := 0
 	write := func(rec *formats.ProcRecord) error {
 		var err error
 		buf, err = rec.AppendBinary(buf[:0])
@@ -260,15 +277,42 @@ func (r *recorder) procfsLoop(stop context.CancelFunc) {
 		}
 		r.received[formats.SourceProcfs].Add(1)
 		r.mu.Lock()
-		err = r.out.write(formats.SourceProcfs, time.Now().UnixNano(), buf)
-		r.mu.Unlock()
-		return err
+		defer r.mu.Unlock()
+		if seq := r.out.header.Sequence; seq != fileSeq {
+			// A new file of a rotated set: it carries the mount tables
+			// again, so that it is analyzed alone as in its set.
+			fileSeq = seq
+			if err := pr.mounts.each(func(m *formats.ProcRecord) error {
+				var err error
+				if mbuf, err = m.AppendBinary(mbuf[:0]); err != nil {
+					return err
+				}
+				r.received[formats.SourceProcfs].Add(1)
+				return r.out.write(formats.SourceProcfs, time.Now().UnixNano(), mbuf)
+			}); err != nil {
+				return err
+			}
+		}
+		return r.out.write(formats.SourceProcfs, time.Now().UnixNano(), buf)
 	}
 	if err := pr.Snapshot(write); err != nil {
 		r.fail(fmt.Errorf("record: procfs snapshot: %w", err), stop)
 	}
 	for req := range r.procQ {
-		if req.kind == formats.ReasonCommand {
+		if req.kind == formats.ReasonMounts {
+			// A process gone already (a short mount command): its
+			// parent's table, most often the same namespace.
+			ok, gone, err := pr.ReadMounts(req.pid, req.after, &rec)
+			if err == nil && gone && req.ppid > 0 {
+				ok, _, err = pr.ReadMounts(req.ppid, req.after, &rec)
+			}
+			if err != nil {
+				r.procDrops.Add(1)
+			}
+			if !ok {
+				continue
+			}
+		} else if req.kind == formats.ReasonCommand {
 			rec = formats.ProcRecord{Kind: formats.ReasonCommand, PID: req.pid}
 			if err := pr.Read(req.pid, formats.ReasonCommand, &rec); err != nil {
 				continue
@@ -403,7 +447,7 @@ func (r *recorder) runCommand(ctx context.Context, own *owner) (int, error) {
 		return 127, fmt.Errorf("record: start command: %w", err)
 	}
 	r.commandPID = cmd.Process.Pid
-	r.procQ <- procReq{int32(cmd.Process.Pid), formats.ReasonCommand}
+	r.procQ <- procReq{pid: int32(cmd.Process.Pid), kind: formats.ReasonCommand}
 	r.dropPrivileges()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -100,12 +100,15 @@ func (c *AuditConfig) withDefaults() (AuditConfig, error) {
 var presets = map[string][]string{
 	// forensic covers what the analyzer rebuilds: process lifetimes and
 	// execs, the fd table (open/dup/close), renames and unlinks, the cwd,
-	// and the container plumbing (pivot_root, setns, unshare, mount).
+	// and the container plumbing (pivot_root, setns, unshare, mount,
+	// umount2, move_mount: after each the recorder reads the caller's
+	// mount table again).
 	"forensic": {
 		"execve", "execveat", "clone", "clone3", "fork", "vfork", "exit_group",
 		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
 		"rename", "renameat", "renameat2", "unlink", "unlinkat",
 		"chdir", "fchdir", "pivot_root", "setns", "unshare", "mount",
+		"umount2", "move_mount",
 	},
 }
 

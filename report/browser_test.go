@@ -416,6 +416,8 @@ func TestBrowserSmall(t *testing.T) {
 		{"container only", "ct:3f2a9c", []int{3010, 5001, 5002}, []int{5001, 5002}},
 		{"two terms", "sh main.o", []int{812, 4301, 4420, 4421, 4425}, []int{4421, 4425}},
 		{"case", "PYTHON3", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"container path", "path:/data/out.txt", []int{3010, 5001, 5002}, []int{5002}},
+		{"host path", "path:volumes/data/_data", []int{3010, 5001, 5002}, []int{5002}},
 	} {
 		t.Run("search "+tt.name, func(t *testing.T) {
 			search(t, tt.query)
@@ -480,6 +482,21 @@ func TestBrowserSmall(t *testing.T) {
 				t.Errorf("detail of 4428 lacks %q", w)
 			}
 		}
+
+		// A container's file shows its host path and the path used; one
+		// with no host path, its file system.
+		search(t, "pid:5001")
+		tb.do(t, clickOn(`#tree .row[data-pid="5001"] .comm`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '5001'`)
+		text = eval[string](t, tb, `document.getElementById('detail').textContent`)
+		for _, w := range []string{"/var/lib/docker/overlay2/9d1c0e7a/merged/etc/passwd in the container /etc/passwd", "/proc/self/status proc, no host path"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("detail of 5001 lacks %q", w)
+			}
+		}
+		search(t, "python3")
+		tb.do(t, clickOn(`#tree .row[data-pid="4428"]`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4428'`)
 	})
 
 	t.Run("clear search keeps selection", func(t *testing.T) {

@@ -591,7 +591,7 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		}
 		if err := l.b.add("file_accesses", fileCols, l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
 			encodeText(f.Op), optText(f.Mode), l.tv(f.Open), l.otv(f.Close), to, optText(f.Error),
-			nsecVal(f.Open), nsecVal(f.Close)); err != nil {
+			nsecVal(f.Open), nsecVal(f.Close), optText(f.ContainerPath), optText(f.ToContainerPath), optText(f.Filesystem)); err != nil {
 			return err
 		}
 	}

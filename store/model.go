@@ -350,7 +350,8 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		}
 	}
 
-	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path
+	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path,
+f.container_path, f.to_container_path, f.filesystem
 FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path LEFT JOIN paths t ON t.capture = f.capture AND t.id = f.to_path
 WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 	if err != nil {
@@ -359,10 +360,10 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 	for rs.Next() {
 		var id int64
 		var f analyze.File
-		var mode, errno, to *string
+		var mode, errno, to, cpath, cto, fs *string
 		var open, close any
 		var on, cn int64
-		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to); err != nil {
+		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to, &cpath, &cto, &fs); err != nil {
 			rs.Close()
 			return nil, err
 		}
@@ -383,6 +384,14 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		}
 		if to != nil {
 			f.To = decodeText(*to)
+		}
+		for _, s := range []struct {
+			v   *string
+			dst *string
+		}{{cpath, &f.ContainerPath}, {cto, &f.ToContainerPath}, {fs, &f.Filesystem}} {
+			if s.v != nil {
+				*s.dst = decodeText(*s.v)
+			}
 		}
 		if p := procs[id]; p != nil {
 			p.Files = append(p.Files, f)

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the version of the schema this package writes. Open
 // migrates an older database to it, and refuses a newer one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // The one schema, for both databases: each column has an abstract type
 // that dialect.colType spells. Times are kept twice over two columns: X
@@ -208,6 +208,10 @@ var tables = []table{
 			col("error", tText, false, "the errno of a denied attempt"),
 			col("open_time_nsec", tInt, true, ""),
 			col("close_time_nsec", tInt, true, ""),
+			// Schema 2.
+			col("container_path", tPath, false, "the path a process in a container used, when path (on the host) differs"),
+			col("to_container_path", tPath, false, "the same for to_path"),
+			col("filesystem", tText, false, "the file system of a container's path that has no host path (proc, tmpfs, …)"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels: []string{
@@ -335,9 +339,18 @@ func (d dialect) ddl() []string {
 
 // migrations[v] takes a database from version v to v+1; version 0 is an
 // empty database. A migration's statements run in one transaction.
+// Migration 0 makes the current schema at once.
 var migrations = []func(d dialect) []string{
 	0: func(d dialect) []string {
-		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", 1))
+		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", SchemaVersion))
+	},
+	// 1 to 2: a container's paths beside their host paths.
+	1: func(d dialect) []string {
+		return []string{
+			"ALTER TABLE file_accesses ADD COLUMN container_path " + d.colType(tPath),
+			"ALTER TABLE file_accesses ADD COLUMN to_container_path " + d.colType(tPath),
+			"ALTER TABLE file_accesses ADD COLUMN filesystem " + d.colType(tText),
+		}
 	},
 }
 

@@ -192,15 +192,22 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	for ; v < SchemaVersion; v++ {
+		if v == 0 {
+			// An empty database gets the current schema.
+			for _, stmt := range migrations[0](db.d) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("creating the schema: %w\n%s", err, stmt)
+				}
+			}
+			break
+		}
 		for _, stmt := range migrations[v](db.d) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %d to %d: %w\n%s", v, v+1, err, stmt)
 			}
 		}
-		if v > 0 {
-			if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), v+1); err != nil {
-				return err
-			}
+		if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), v+1); err != nil {
+			return err
 		}
 	}
 	return tx.Commit()

@@ -200,9 +200,16 @@ func describe(m *replay.Message) string {
 		if p.Gone {
 			return fmt.Sprintf("%s pid=%d gone", p.Kind, p.PID)
 		}
-		return fmt.Sprintf("%s pid=%d ppid=%d tids=%v uid=%d comm=%s exe=%s cmdline=%s cwd=%s root=%s cgroup=%s",
+		if p.Kind == formats.ReasonMounts {
+			return fmt.Sprintf("%s pid=%d mnt=%d after=%s mounts=%d", p.Kind, p.PID, p.MountNS(), p.After, strings.Count(p.Mountinfo, "\n"))
+		}
+		s := fmt.Sprintf("%s pid=%d ppid=%d tids=%v uid=%d comm=%s exe=%s cmdline=%s cwd=%s root=%s cgroup=%s",
 			p.Kind, p.PID, p.PPID, p.TIDs, p.UIDs[0], strconv.Quote(p.Comm), strconv.Quote(p.Exe), quoteList(p.Cmdline),
 			strconv.Quote(p.Cwd), strconv.Quote(p.Root), strconv.Quote(strings.TrimSpace(p.Cgroup)))
+		if p.Mountinfo != "" {
+			s += fmt.Sprintf(" mnt=%d mounts=%d", p.MountNS(), strings.Count(p.Mountinfo, "\n"))
+		}
+		return s
 	}
 	return ""
 }

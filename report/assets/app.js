@@ -252,7 +252,7 @@
     for (var i = 0; i < N; i++) {
       var p = procs[i], parts = [str(p.comm), arr(p.argv).join(' '), str(p.exe), str(p.cwd)];
       arr(p.execs).forEach(function (x) { x = obj(x); parts.push(str(x.exe), arr(x.argv).join(' '), str(x.cwd)); });
-      arr(p.files).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to)); });
+      arr(p.files).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)); });
       parts.push(str(p.container));
       hay[i] = parts.join('\n').toLowerCase();
     }
@@ -262,7 +262,7 @@
       case 'comm': return str(p.comm);
       case 'argv': return arr(p.argv).join(' ') + '\n' + arr(p.execs).map(function (x) { return arr(obj(x).argv).join(' '); }).join('\n');
       case 'exe': return str(p.exe) + '\n' + arr(p.execs).map(function (x) { return str(obj(x).exe); }).join('\n');
-      case 'path': return [str(p.exe), str(p.cwd)].concat(arr(p.files).map(function (f) { f = obj(f); return str(f.path) + '\n' + str(f.to); })).join('\n');
+      case 'path': return [str(p.exe), str(p.cwd)].concat(arr(p.files).map(function (f) { f = obj(f); return [str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)].join('\n'); })).join('\n');
       case 'ct': case 'container': return str(p.container) || 'host';
     }
     return '';
@@ -735,7 +735,10 @@
       tr.appendChild(opc);
       tr.appendChild(el('td', 'mono', vis(mode)));
       var pc = el('td', 'path mono', vis(f.path));
+      if (f.container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.container_path)));
+      else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
       if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
+      if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
       if (f.error) pc.appendChild(el('span', 'err', ' ' + vis(f.error)));
       tr.appendChild(pc);
       tr.appendChild(timeCell(f.open, T(f.open)));

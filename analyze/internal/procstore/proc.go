@@ -147,6 +147,12 @@ type State struct {
 	// JoinedMountNS is the process whose mount namespace it joined with
 	// setns.
 	JoinedMountNS Ref
+	// MountNS is the inode of its mnt namespace as procfs last read it;
+	// 0 when no record said (it is then its parent's). MountNSSince is
+	// when it entered it, by setns or unshare, if it did (before, it was
+	// in its parent's).
+	MountNS      uint64
+	MountNSSince int64
 	// Command marks the process of the command given to `record --`.
 	Command bool
 	// ExecedInAudit: an execve of it is in audit (its close-on-exec fds
