@@ -118,9 +118,9 @@ func (b *builder) audit(c *call) {
 		if c.success {
 			b.auditSetns(p, c)
 		}
-	case "unshare", "mount", "exit":
+	case "unshare", "exit":
 	default:
-		if c.success {
+		if !b.auditChange(p, c) && c.success {
 			b.auditOther(p, c)
 		}
 	}
@@ -192,9 +192,22 @@ func (b *builder) auditExec(p *proc, c *call) {
 	if exe == "" && key.inode != "" {
 		exe = b.exes[key]
 	}
+	// A fileless exec: a memfd's fd given to execveat (or its
+	// /proc/self/fd/N to execve), or a program the kernel names
+	// /memfd:… (a memfd whose creation audit did not show).
+	fileless := isMemfdExe(exe)
 	if exe == "" && c.sc == "execveat" && target == "" {
 		if e := b.lookupFD(p, dirfd); e != nil {
-			exe = e.Path
+			exe, fileless = e.Path, fileless || e.Memfd
+		}
+	} else if c.sc == "execveat" && target == "" {
+		if e := b.lookupFD(p, dirfd); e != nil && e.Memfd {
+			fileless = true
+		}
+	}
+	if fd, ok := procFDPath(target, p.PID); ok {
+		if e := b.lookupFD(p, fd); e != nil && e.Memfd {
+			fileless = true
 		}
 	}
 	if exe != "" && key.inode != "" {
@@ -216,7 +229,7 @@ func (b *builder) auditExec(p *proc, c *call) {
 		x = &procstore.Exec{Time: c.t}
 		p.Execs = append(p.Execs, x)
 	}
-	x.FromAudit = true
+	x.FromAudit, x.Fileless = true, fileless
 	x.Audit.Exe, x.Audit.Cwd, x.Audit.Comm, x.Path = b.strs.intern(exe), b.strs.intern(c.cwd), b.strs.intern(c.comm), target
 	if c.argv != nil {
 		// Interned: the arguments point into the replay's shared blocks.

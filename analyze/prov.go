@@ -41,7 +41,14 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //   - Each known uid is an agent "proctrail:user/UID" with prov:type
 //     proctrail:User and proctrail:uid, and each process with a known uid
 //     is wasAssociatedWith it (prov:role proctrail:uid, the real uid).
-//   - Each child is wasInformedBy its parent (its creator).
+//   - Each child is wasInformedBy its parent (its creator). A process
+//     a signal or ptrace attach reached is wasInformedBy its sender too,
+//     when both are in the model, with prov:type proctrail:Signal
+//     (proctrail:signal, its number) or proctrail:Ptrace
+//     (proctrail:request), proctrail:op (kill, tkill, tgkill, ptrace),
+//     proctrail:time and proctrail:error when it failed.
+//   - An exec of a program that ran from memory (Exec.Fileless) has
+//     proctrail:fileless on the used of its executable.
 //   - Containers are attributes: proctrail:container on the activities of
 //     the processes that ran in one, not bundles, so that a tree crossing
 //     into a container stays one graph.
@@ -57,12 +64,14 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //	open r, open without a mode     used
 //	open w                          wasGeneratedBy
 //	open rw                         used and wasGeneratedBy
-//	create, mkdir, mknod, symlink,  wasGeneratedBy
-//	  chmod, chown, utime, truncate
+//	create, mkdir, mknod, symlink,  wasGeneratedBy, with the access's
+//	  link, chmod, chown, utime,    details as proctrail:target, perm,
+//	  truncate, setxattr,           setuid, setgid, owner, type, flags
+//	  removexattr, mount            and size
 //	rename                          wasInvalidatedBy (old path),
 //	                                wasGeneratedBy (new path), and
 //	                                wasDerivedFrom (new from old)
-//	unlink, rmdir                   wasInvalidatedBy
+//	unlink, rmdir, umount           wasInvalidatedBy
 //	chdir, pivot_root, setns and    used
 //	  any other operation
 //	denied (Files[].Error)          left out: nothing was used
@@ -238,6 +247,28 @@ func (e *jsonEnc) provEdgeAttributes(ed *provEdge) {
 			e.key("proctrail:cwd")
 			e.str(ed.exec.Cwd)
 		}
+		if ed.exec.Fileless {
+			e.key("proctrail:fileless")
+			e.bool(true)
+		}
+	}
+	if f := ed.file; f != nil && ed.from == "" {
+		for _, a := range [...]struct{ name, v string }{{"target", f.Target}, {"perm", f.Perm}, {"owner", f.Owner},
+			{"type", f.Type}, {"flags", f.Flags}, {"size", f.Size}} {
+			if a.v != "" {
+				e.key("proctrail:" + a.name)
+				e.str(a.v)
+			}
+		}
+		for _, a := range [...]struct {
+			name string
+			v    bool
+		}{{"setuid", f.Setuid()}, {"setgid", f.Setgid()}} {
+			if a.v {
+				e.key("proctrail:" + a.name)
+				e.bool(true)
+			}
+		}
 	}
 }
 
@@ -281,6 +312,46 @@ func (d *provWriter) informs(e *jsonEnc) {
 			e.str(idOf[ch])
 			e.key("prov:informant")
 			e.str(d.ids[i])
+			e.close('}')
+		}
+	}
+	// Signals and ptrace attaches: the target was informed by the
+	// sender, when both are in the model.
+	byIdentity := make(map[[2]int64]string, len(d.procs))
+	for i, p := range d.procs {
+		byIdentity[[2]int64{int64(p.PID), p.Start}] = d.ids[i]
+	}
+	for i, p := range d.procs {
+		for j := range p.Signals {
+			sg := &p.Signals[j]
+			target, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]
+			if sg.TargetPID == 0 || !ok {
+				continue
+			}
+			n++
+			e.provRecord("_:i" + strconv.Itoa(n))
+			e.key("prov:informed")
+			e.str(target)
+			e.key("prov:informant")
+			e.str(d.ids[i])
+			e.key("prov:type")
+			if sg.Op == "ptrace" {
+				e.provQName("proctrail:Ptrace")
+				e.key("proctrail:request")
+				e.str(sg.Request)
+			} else {
+				e.provQName("proctrail:Signal")
+				e.key("proctrail:signal")
+				e.int(int64(sg.Signal))
+			}
+			e.key("proctrail:op")
+			e.str(sg.Op)
+			e.key("proctrail:time")
+			e.provTime(sg.Time)
+			if sg.Error != "" {
+				e.key("proctrail:error")
+				e.str(sg.Error)
+			}
 			e.close('}')
 		}
 	}
@@ -398,14 +469,19 @@ type provEdge struct {
 	role, mode  string
 	time, close int64
 	exec        *Exec // set for the used of an exec's executable
+	file        *File // the access, for its details
 }
 
 // provGenerating are the operations other than open and rename whose
 // paths are new or changed afterwards.
 var provGenerating = map[string]bool{
-	"create": true, "mkdir": true, "mknod": true, "symlink": true,
+	"create": true, "mkdir": true, "mknod": true, "symlink": true, "link": true,
 	"chmod": true, "chown": true, "utime": true, "truncate": true,
+	"setxattr": true, "removexattr": true, "mount": true,
 }
+
+// provInvalidating are the operations whose paths are gone afterwards.
+var provInvalidating = map[string]bool{"unlink": true, "rmdir": true, "umount": true}
 
 // appendProvEdges appends the relations of process i, p: its execs, then
 // its file accesses, in the model's order.
@@ -421,7 +497,7 @@ func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
 		if f.Error != "" || f.Path == "" {
 			continue
 		}
-		ed := provEdge{proc: i, path: f.Path, role: f.Op, time: f.Open}
+		ed := provEdge{proc: i, path: f.Path, role: f.Op, time: f.Open, file: f}
 		if f.Op == "open" || f.Op == "create" {
 			ed.mode, ed.close = f.Mode, f.Close
 		}
@@ -448,7 +524,7 @@ func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
 			if f.To != "" {
 				dst = append(dst, provEdge{kind: provGenerated, proc: i, path: f.To, from: f.Path, role: f.Op, time: f.Open})
 			}
-		case f.Op == "unlink" || f.Op == "rmdir":
+		case provInvalidating[f.Op]:
 			ed.kind = provInvalidated
 			dst = append(dst, ed)
 		default:

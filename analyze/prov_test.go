@@ -96,11 +96,19 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 		Path, Op, Mode, To, Error string
 	}
 	type proc struct {
+		PID   int32  `json:"pid"`
+		Start string `json:"start"`
 		UID   *int64 `json:"uid"`
 		Execs []struct {
 			Exe string `json:"exe"`
 		} `json:"execs"`
-		Files    []file  `json:"files"`
+		Files   []file `json:"files"`
+		Signals []struct {
+			Target *struct {
+				PID   int32  `json:"pid"`
+				Start string `json:"start"`
+			} `json:"target"`
+		} `json:"signals"`
 		Children []*proc `json:"children"`
 	}
 	var doc struct{ Processes []*proc }
@@ -110,7 +118,18 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 	counts = map[string]int{}
 	exe := map[string]bool{} // the entities, true when executed
 	uids := map[int64]bool{}
-	generating := map[string]bool{"create": true, "mkdir": true, "mknod": true, "symlink": true, "chmod": true, "chown": true, "utime": true, "truncate": true}
+	generating := map[string]bool{"create": true, "mkdir": true, "mknod": true, "symlink": true, "link": true, "chmod": true, "chown": true,
+		"utime": true, "truncate": true, "setxattr": true, "removexattr": true, "mount": true}
+	// The processes, by pid and start, for the targets of signals.
+	inDoc := map[string]bool{}
+	var index func([]*proc)
+	index = func(ps []*proc) {
+		for _, p := range ps {
+			inDoc[fmt.Sprint(p.PID, p.Start)] = true
+			index(p.Children)
+		}
+	}
+	index(doc.Processes)
 	var walk func([]*proc)
 	walk = func(ps []*proc) {
 		for _, p := range ps {
@@ -121,6 +140,11 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 				counts["wasAssociatedWith"]++
 			}
 			counts["wasInformedBy"] += len(p.Children)
+			for _, sg := range p.Signals {
+				if sg.Target != nil && inDoc[fmt.Sprint(sg.Target.PID, sg.Target.Start)] {
+					counts["wasInformedBy"]++
+				}
+			}
 			var exes []string
 			for _, x := range p.Execs {
 				if x.Exe != "" {
@@ -153,7 +177,7 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 						counts["wasGeneratedBy"]++
 						counts["wasDerivedFrom"]++
 					}
-				case f.Op == "unlink" || f.Op == "rmdir":
+				case f.Op == "unlink" || f.Op == "rmdir" || f.Op == "umount":
 					counts["wasInvalidatedBy"]++
 				default:
 					counts["used"]++
@@ -570,7 +594,7 @@ func TestPROVPython(t *testing.T) {
 	if err := WriteJSON(&js, provHostileModel()); err != nil {
 		t.Fatal(err)
 	}
-	cases = append(cases, provCase{"hostile", provHostileModel(), js.Bytes()})
+	cases = append(cases, provCase{"hostile", provHostileModel(), bytes.Clone(js.Bytes())})
 	js.Reset()
 	if err := WriteJSON(&js, hostileModel()); err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func (c *codec) state(st *State) {
 	}
 	for _, x := range st.Execs {
 		c.i64(&x.Time)
-		c.bools(&x.FromConnector, &x.FromAudit, &x.FromProcfs, &x.AuditArgv)
+		c.bools(&x.FromConnector, &x.FromAudit, &x.FromProcfs, &x.AuditArgv, &x.Fileless)
 		c.identity(&x.Audit)
 		c.str(&x.Path)
 		c.identity(&x.Procfs)
@@ -112,6 +112,8 @@ func (c *codec) state(st *State) {
 	c.str(&st.PivotRoot)
 	c.str(&st.CgroupContainer)
 	c.ref(&st.JoinedMountNS)
+	c.i64(&st.FirstSignal)
+	c.i64(&st.LastSignal)
 }
 
 // stub visits the fields of p that a frozen process keeps: not its Ref
