@@ -92,4 +92,3 @@ func columnsOf(t *testing.T, db *DB, table string) []string {
 	}
 	return out
 }
-
