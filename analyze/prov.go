@@ -41,12 +41,18 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //   - Each known uid is an agent "proctrail:user/UID" with prov:type
 //     proctrail:User and proctrail:uid, and each process with a known uid
 //     is wasAssociatedWith it (prov:role proctrail:uid, the real uid).
-//   - Each child is wasInformedBy its parent (its creator). A process
-//     a signal or ptrace attach reached is wasInformedBy its sender too,
-//     when both are in the model, with prov:type proctrail:Signal
-//     (proctrail:signal, its number) or proctrail:Ptrace
-//     (proctrail:request), proctrail:op (kill, tkill, tgkill, ptrace),
-//     proctrail:time and proctrail:error when it failed.
+//   - Each child is wasInformedBy its parent (its creator).
+//   - Each signal a process sent, and each ptrace attach it made, is an
+//     entity "proctrail:signal/PID-START-N" (the sender's activity's
+//     name, N its order among them) with prov:type proctrail:Signal
+//     (proctrail:signal, its number; prov:label its name) or
+//     proctrail:Ptrace (proctrail:request; prov:label "ptrace REQUEST"),
+//     proctrail:op (kill, tkill, tgkill, ptrace), proctrail:pid (the pid
+//     named) and proctrail:error when it failed. The sender
+//     wasGeneratedBy… generated it (prov:role proctrail:OP) and the
+//     process it reached, when in the model, used it (prov:role
+//     proctrail:signal), both at its time: a message between two
+//     activities, as PROV has them.
 //   - An exec of a program that ran from memory (Exec.Fileless) has
 //     proctrail:fileless on the used of its executable.
 //   - Containers are attributes: proctrail:container on the activities of
@@ -112,23 +118,39 @@ func WritePROV(w io.Writer, m *Model) error {
 // provWriter is what WritePROV writes: the processes in preorder with their
 // ids, the relations to paths, the paths and the users.
 type provWriter struct {
-	procs []*Process
-	ids   []string
-	edges []provEdge
-	paths []string        // sorted
-	exec  map[string]bool // the paths executed
-	uids  []int64         // sorted, once each
+	procs   []*Process
+	ids     []string
+	edges   []provEdge
+	signals []provSignal
+	paths   []string        // sorted
+	exec    map[string]bool // the paths executed
+	uids    []int64         // sorted, once each
 }
 
 func newProvWriter(m *Model) *provWriter {
 	d := &provWriter{procs: preorder(m.Processes), exec: map[string]bool{}}
 	d.ids = provProcessIDs(d.procs)
+	byIdentity := make(map[[2]int64]int, len(d.procs))
+	for i, p := range d.procs {
+		byIdentity[[2]int64{int64(p.PID), p.Start}] = i
+	}
 	for i, p := range d.procs {
 		d.edges = appendProvEdges(d.edges, i, p)
+		for j := range p.Signals {
+			sg := &p.Signals[j]
+			ps := provSignal{id: "proctrail:signal/" + strings.TrimPrefix(d.ids[i], "proctrail:process/") + "-" + strconv.Itoa(j+1), s: sg}
+			d.signals = append(d.signals, ps)
+			d.edges = append(d.edges, provEdge{kind: provGenerated, proc: i, entity: ps.id, role: sg.Op, time: sg.Time})
+			if t, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]; ok && sg.TargetPID != 0 {
+				d.edges = append(d.edges, provEdge{kind: provUsed, proc: t, entity: ps.id, role: "signal", time: sg.Time})
+			}
+		}
 	}
 	// Entities: every path an edge names, executed or not.
 	for _, ed := range d.edges {
-		d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+		if ed.entity == "" {
+			d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+		}
 	}
 	d.paths = make([]string, 0, len(d.exec))
 	for s := range d.exec {
@@ -169,7 +191,34 @@ func (d *provWriter) entities(e *jsonEnc) {
 		e.str(s)
 		e.close('}')
 	}
+	for _, ps := range d.signals {
+		sg := ps.s
+		if sg.Op == "ptrace" {
+			e.provNode(ps.id, "proctrail:Ptrace", "ptrace "+sg.Request)
+			e.key("proctrail:request")
+			e.str(sg.Request)
+		} else {
+			e.provNode(ps.id, "proctrail:Signal", SignalName(sg.Signal))
+			e.key("proctrail:signal")
+			e.int(int64(sg.Signal))
+		}
+		e.key("proctrail:op")
+		e.str(sg.Op)
+		e.key("proctrail:pid")
+		e.int(int64(sg.PID))
+		if sg.Error != "" {
+			e.key("proctrail:error")
+			e.str(sg.Error)
+		}
+		e.close('}')
+	}
 	e.close('}')
+}
+
+// provSignal is a signal or ptrace attach as an entity.
+type provSignal struct {
+	id string
+	s  *Signal
 }
 
 func (d *provWriter) agents(e *jsonEnc) {
@@ -206,14 +255,18 @@ func (d *provWriter) accesses(e *jsonEnc) {
 			e.provRecord(k.blank + strconv.Itoa(n))
 			// PROV-JSON orders neither; PROV-N puts the activity first in
 			// used and the entity first in the others.
+			ent := ed.entity
+			if ent == "" {
+				ent = provFileID(ed.path)
+			}
 			if k.kind == provUsed {
 				e.key(k.act)
 				e.str(d.ids[ed.proc])
 				e.key(k.ent)
-				e.str(provFileID(ed.path))
+				e.str(ent)
 			} else {
 				e.key(k.ent)
-				e.str(provFileID(ed.path))
+				e.str(ent)
 				e.key(k.act)
 				e.str(d.ids[ed.proc])
 			}
@@ -312,46 +365,6 @@ func (d *provWriter) informs(e *jsonEnc) {
 			e.str(idOf[ch])
 			e.key("prov:informant")
 			e.str(d.ids[i])
-			e.close('}')
-		}
-	}
-	// Signals and ptrace attaches: the target was informed by the
-	// sender, when both are in the model.
-	byIdentity := make(map[[2]int64]string, len(d.procs))
-	for i, p := range d.procs {
-		byIdentity[[2]int64{int64(p.PID), p.Start}] = d.ids[i]
-	}
-	for i, p := range d.procs {
-		for j := range p.Signals {
-			sg := &p.Signals[j]
-			target, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]
-			if sg.TargetPID == 0 || !ok {
-				continue
-			}
-			n++
-			e.provRecord("_:i" + strconv.Itoa(n))
-			e.key("prov:informed")
-			e.str(target)
-			e.key("prov:informant")
-			e.str(d.ids[i])
-			e.key("prov:type")
-			if sg.Op == "ptrace" {
-				e.provQName("proctrail:Ptrace")
-				e.key("proctrail:request")
-				e.str(sg.Request)
-			} else {
-				e.provQName("proctrail:Signal")
-				e.key("proctrail:signal")
-				e.int(int64(sg.Signal))
-			}
-			e.key("proctrail:op")
-			e.str(sg.Op)
-			e.key("proctrail:time")
-			e.provTime(sg.Time)
-			if sg.Error != "" {
-				e.key("proctrail:error")
-				e.str(sg.Error)
-			}
 			e.close('}')
 		}
 	}
@@ -468,8 +481,9 @@ type provEdge struct {
 	path, from  string
 	role, mode  string
 	time, close int64
-	exec        *Exec // set for the used of an exec's executable
-	file        *File // the access, for its details
+	exec        *Exec  // set for the used of an exec's executable
+	file        *File  // the access, for its details
+	entity      string // the entity when it is not a path's: a signal's
 }
 
 // provGenerating are the operations other than open and rename whose

@@ -104,6 +104,7 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 		} `json:"execs"`
 		Files   []file `json:"files"`
 		Signals []struct {
+			Op     string `json:"op"`
 			Target *struct {
 				PID   int32  `json:"pid"`
 				Start string `json:"start"`
@@ -140,9 +141,18 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 				counts["wasAssociatedWith"]++
 			}
 			counts["wasInformedBy"] += len(p.Children)
+			// Each signal an entity the sender generated and its target,
+			// when in the document, used.
 			for _, sg := range p.Signals {
+				counts["entity"]++
+				counts["wasGeneratedBy"]++
+				if sg.Op == "ptrace" {
+					counts["entity proctrail:Ptrace"]++
+				} else {
+					counts["entity proctrail:Signal"]++
+				}
 				if sg.Target != nil && inDoc[fmt.Sprint(sg.Target.PID, sg.Target.Start)] {
-					counts["wasInformedBy"]++
+					counts["used"]++
 				}
 			}
 			var exes []string
@@ -271,7 +281,7 @@ func (d provDoc) counts() map[string]int {
 }
 
 var (
-	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|user/\d+)$`)
+	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|signal/-?\d+--?\d+(~\d+)?-\d+|user/\d+)$`)
 	provTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 )
 
@@ -319,11 +329,14 @@ func checkProvRefs(t *testing.T, d provDoc) {
 	}
 }
 
-// entityPaths returns the proctrail:path of d's entities, sorted.
+// entityPaths returns the proctrail:path of d's entities (but signals'),
+// sorted.
 func (d provDoc) entityPaths() []string {
 	var out []string
 	for _, r := range d["entity"] {
-		out = append(out, r["proctrail:path"].(string))
+		if p, ok := r["proctrail:path"].(string); ok {
+			out = append(out, p)
+		}
 	}
 	slices.Sort(out)
 	return out
