@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -81,21 +82,23 @@ type jsonChange struct {
 }
 
 type jsonDetails struct {
-	Target string       `json:"target,omitempty"`
-	Perm   string       `json:"perm,omitempty"`
-	Setuid bool         `json:"setuid,omitempty"`
-	Setgid bool         `json:"setgid,omitempty"`
-	Owner  string       `json:"owner,omitempty"`
-	Type   string       `json:"type,omitempty"`
-	Flags  string       `json:"flags,omitempty"`
-	Size   *json.Number `json:"size,omitempty"`
+	Target string `json:"target,omitempty"`
+	Perm   string `json:"perm,omitempty"`
+	Setuid bool   `json:"setuid,omitempty"`
+	Setgid bool   `json:"setgid,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Flags  string `json:"flags,omitempty"`
+	Size   any    `json:"size,omitempty"`
 }
 
 func refDetails(f *File) jsonDetails {
 	d := jsonDetails{Target: f.Target, Perm: f.Perm, Setuid: f.Setuid(), Setgid: f.Setgid(), Owner: f.Owner, Type: f.Type, Flags: f.Flags}
 	if f.Size != "" {
-		n := json.Number(f.Size)
-		d.Size = &n
+		d.Size = f.Size
+		if _, err := strconv.ParseInt(f.Size, 10, 64); err == nil {
+			d.Size = json.Number(f.Size)
+		}
 	}
 	return d
 }

@@ -162,7 +162,7 @@ func fileDetailText(f *File) string {
 		b.WriteString(" → " + safe(f.Target))
 	}
 	if f.Type != "" {
-		b.WriteString(" " + f.Type)
+		b.WriteString(" " + safe(f.Type))
 	}
 	if f.Perm != "" {
 		b.WriteString(" " + safe(f.Perm))
