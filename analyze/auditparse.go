@@ -25,10 +25,9 @@ type pathItem struct {
 	nametype   string
 	dev, inode string
 	dir        bool
-	// mode is the inode's mode (type and permission bits), when the
-	// record has one.
-	mode    uint32
-	hasMode bool
+	// mode is the inode's mode (type and permission bits, octal), as the
+	// record has it; parsed only where needed (newPerm).
+	mode string
 }
 
 // objPID is an OBJ_PID record: a process a signal or ptrace reached.
@@ -160,9 +159,7 @@ func parsePath(text string) pathItem {
 			it.inode = v
 		case "mode":
 			it.dir = strings.HasPrefix(v, "04")
-			if m, err := strconv.ParseUint(v, 8, 32); err == nil {
-				it.mode, it.hasMode = uint32(m), true
-			}
+			it.mode = v
 		}
 	}
 	return it

@@ -279,8 +279,8 @@ func (b *builder) viaFD(p *proc, name string) string {
 // newPerm is the permission bits of a file mkdir or mknod made: its
 // CREATE item's mode (the umask applied), else the mode asked for.
 func newPerm(it *pathItem, arg uint64) string {
-	if it.hasMode && it.inode != "" {
-		return fmtPerm(it.mode)
+	if m, err := strconv.ParseUint(it.mode, 8, 32); err == nil && it.inode != "" {
+		return fmtPerm(uint32(m))
 	}
 	return fmtPerm(uint32(arg))
 }
