@@ -427,9 +427,9 @@ func procNSPath(s string) (pid int32, ns string, ok bool) {
 	return int32(n), ns, true
 }
 
-// auditOther records the paths of any other successful syscall (mkdir,
-// link, symlink, chmod… when the rules audit them) under the syscall's
-// name, that of its plain form for the *at ones.
+// auditOther records the paths of any other successful syscall a rules
+// file audits (stat, access, readlink…) under the syscall's name, that of
+// its plain form for the *at ones. The changes are auditChange's.
 func (b *builder) auditOther(p *proc, c *call) {
 	op, dirfd := c.sc, int32(atFDCWD)
 	if base, ok := atSyscalls[op]; ok {
@@ -447,13 +447,6 @@ func (b *builder) auditOther(p *proc, c *call) {
 // atSyscalls are the *at syscalls whose a0 is the dirfd of their path,
 // with the name of the plain syscall.
 var atSyscalls = map[string]string{
-	"mkdirat":    "mkdir",
-	"mknodat":    "mknod",
-	"fchownat":   "chown",
-	"fchmodat":   "chmod",
-	"fchmodat2":  "chmod",
-	"futimesat":  "utime",
-	"utimensat":  "utime",
 	"faccessat":  "access",
 	"faccessat2": "access",
 	"newfstatat": "stat",
