@@ -121,9 +121,9 @@ func (b *builder) audit(c *call) {
 		if c.success {
 			b.auditSetns(p, c)
 		}
-	case "unshare", "mount", "exit":
+	case "unshare", "exit":
 	default:
-		if c.success {
+		if !b.auditChange(p, c) && c.success {
 			b.auditOther(p, c)
 		}
 	}
@@ -195,9 +195,22 @@ func (b *builder) auditExec(p *proc, c *call) {
 	if exe == "" && key.inode != "" {
 		exe = b.exes[key]
 	}
+	// A fileless exec: a memfd's fd given to execveat (or its
+	// /proc/self/fd/N to execve), or a program the kernel names
+	// /memfd:… (a memfd whose creation audit did not show).
+	fileless := isMemfdExe(exe)
 	if exe == "" && c.sc == "execveat" && target == "" {
 		if e := b.lookupFD(p, dirfd); e != nil {
-			exe = e.Path
+			exe, fileless = e.Path, fileless || e.Memfd
+		}
+	} else if c.sc == "execveat" && target == "" {
+		if e := b.lookupFD(p, dirfd); e != nil && e.Memfd {
+			fileless = true
+		}
+	}
+	if fd, ok := procFDPath(target, p.PID); ok {
+		if e := b.lookupFD(p, fd); e != nil && e.Memfd {
+			fileless = true
 		}
 	}
 	if exe != "" && key.inode != "" {
@@ -219,7 +232,7 @@ func (b *builder) auditExec(p *proc, c *call) {
 		x = &procstore.Exec{Time: c.t}
 		p.Execs = append(p.Execs, x)
 	}
-	x.FromAudit = true
+	x.FromAudit, x.Fileless = true, fileless
 	x.Audit.Exe, x.Audit.Cwd, x.Audit.Comm, x.Path = b.strs.intern(exe), b.strs.intern(c.cwd), b.strs.intern(c.comm), target
 	if c.argv != nil {
 		// Interned: the arguments point into the replay's shared blocks.
@@ -417,9 +430,9 @@ func procNSPath(s string) (pid int32, ns string, ok bool) {
 	return int32(n), ns, true
 }
 
-// auditOther records the paths of any other successful syscall (mkdir,
-// link, symlink, chmod… when the rules audit them) under the syscall's
-// name, that of its plain form for the *at ones.
+// auditOther records the paths of any other successful syscall a rules
+// file audits (stat, access, readlink…) under the syscall's name, that of
+// its plain form for the *at ones. The changes are auditChange's.
 func (b *builder) auditOther(p *proc, c *call) {
 	op, dirfd := c.sc, int32(atFDCWD)
 	if base, ok := atSyscalls[op]; ok {
@@ -437,13 +450,6 @@ func (b *builder) auditOther(p *proc, c *call) {
 // atSyscalls are the *at syscalls whose a0 is the dirfd of their path,
 // with the name of the plain syscall.
 var atSyscalls = map[string]string{
-	"mkdirat":    "mkdir",
-	"mknodat":    "mknod",
-	"fchownat":   "chown",
-	"fchmodat":   "chmod",
-	"fchmodat2":  "chmod",
-	"futimesat":  "utime",
-	"utimensat":  "utime",
 	"faccessat":  "access",
 	"faccessat2": "access",
 	"newfstatat": "stat",

@@ -25,6 +25,15 @@ type pathItem struct {
 	nametype   string
 	dev, inode string
 	dir        bool
+	// mode is the inode's mode (type and permission bits, octal), as the
+	// record has it; parsed only where needed (newPerm).
+	mode string
+}
+
+// objPID is an OBJ_PID record: a process a signal or ptrace reached.
+type objPID struct {
+	pid  int32
+	comm string
 }
 
 // call is one audited syscall, its records parsed.
@@ -46,9 +55,14 @@ type call struct {
 	ppid    int32
 	uid     int64
 	hasUID  bool
+	// arch64 says the syscall was of a 64-bit ABI (not i386's or arm's
+	// compat one).
+	arch64 bool
 	// argv is a successful execve's, from its EXECVE records; nil when
 	// they are missing or malformed.
 	argv []string
+	// objs are its OBJ_PID records (kill, tkill, tgkill, ptrace).
+	objs []objPID
 }
 
 // parser reads audit events into calls. It holds no state of the
@@ -90,6 +104,10 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 			}
 		case auparse.AUDIT_PATH:
 			items = append(items, parsePath(r.Text))
+		case auparse.AUDIT_OBJ_PID:
+			if o, ok := parseObjPID(r.Text); ok {
+				c.objs = append(c.objs, o)
+			}
 		}
 	}
 	c.items = items[first:len(items):len(items)]
@@ -141,9 +159,29 @@ func parsePath(text string) pathItem {
 			it.inode = v
 		case "mode":
 			it.dir = strings.HasPrefix(v, "04")
+			it.mode = v
 		}
 	}
 	return it
+}
+
+// parseObjPID reads an OBJ_PID record.
+func parseObjPID(text string) (objPID, bool) {
+	var o objPID
+	ok := false
+	// Not in the for statement: Go would copy f at each iteration.
+	f := newFields(text)
+	for f.next() {
+		switch f.key {
+		case "opid":
+			if n, err := parseDec(f.val, 32); err == nil && n > 0 {
+				o.pid, ok = int32(n), true
+			}
+		case "ocomm":
+			o.comm, _ = untrusted(f.val, f.quoted)
+		}
+	}
+	return o, ok
 }
 
 // syscallIDs are the ids of a SYSCALL record, as written.
@@ -196,6 +234,9 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 		}
 	}
 	c.sc = ps.syscallName(arch, num)
+	if a, err := parseHex(arch, 32); err == nil {
+		c.arch64 = a&0x80000000 != 0 // __AUDIT_ARCH_64BIT
+	}
 	if c.exitNum && c.exit < 0 {
 		c.errno = errnoName(-c.exit)
 	}
@@ -476,6 +517,8 @@ func errnoName(n int64) string {
 		return "EPERM"
 	case 2:
 		return "ENOENT"
+	case 3:
+		return "ESRCH"
 	case 13:
 		return "EACCES"
 	}

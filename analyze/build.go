@@ -91,6 +91,9 @@ type builder struct {
 	// touched, when set, is called after each event with the processes
 	// it got (PlanCut).
 	touched func([]ref)
+	// serial is the serial of the audit event being applied, 0 for other
+	// sources: the Serial of the file accesses it makes.
+	serial uint64
 
 	// What only the replay needs; dropped before the output.
 	byPID   map[int32]ref          // the current process of each pid
@@ -209,7 +212,9 @@ func (b *builder) event(pe *parsedEvent) {
 			b.connector(ev.Proc, b.connTime(ev.Proc, ev.Time))
 		case ev.Audit != nil:
 			if pe.ok {
+				b.serial = ev.Audit.Serial
 				b.audit(&pe.c)
+				b.serial = 0
 			}
 		case ev.ProcFS != nil:
 			b.procfs(ev.ProcFS, ev.Time)

@@ -57,8 +57,12 @@ func PlanCut(s EventSource, opts *Options) (*CutPlan, error) {
 	n := b.procs.Len()
 	c := &CutPlan{log: log, concern: slices.Clone(ol.keep), selected: ol.keep, marked: make([]bool, n), pids: ol.fam.pid}
 	joined := make([]ref, n)
+	firstSig := map[int]int64{}
 	for p := range b.procs.All() {
 		joined[p.Ref().Index()] = p.JoinedMountNS
+		if p.FirstSignal != 0 {
+			firstSig[p.Ref().Index()] = p.FirstSignal
+		}
 	}
 	// The processes the selected ones depend on, to a fixed point.
 	var todo []int
@@ -70,7 +74,12 @@ func PlanCut(s EventSource, opts *Options) (*CutPlan, error) {
 	for len(todo) > 0 {
 		i := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		for _, d := range [...]ref{ol.fam.parent[i], joined[i]} {
+		deps := []ref{ol.fam.parent[i], joined[i]}
+		if first := firstSig[i]; first != 0 {
+			// The processes its signals reached: their identity names them.
+			deps = append(deps, b.signalTargets(first)...)
+		}
+		for _, d := range deps {
 			if !d.None() && !c.concern[d.Index()] {
 				c.concern[d.Index()] = true
 				todo = append(todo, d.Index())

@@ -109,8 +109,34 @@
 // time and a close time: when its last fd closes, else when the process
 // exits. Creations (an open that created the file, op "create"), renames
 // (with "to"), unlinks, rmdirs, execs, chdirs, pivot_root and setns are
-// kept as operations with one time. Failed syscalls are dropped, except
-// opens denied with EACCES or EPERM (kept with "error").
+// kept as operations with one time, and so is every other change, with
+// what it changed (File's details): mkdir and mknod with the new file's
+// mode (its CREATE item's, the umask applied), link and symlink with
+// their target, chmod with the mode and chown with the owner (the
+// syscall's arguments), truncate with the length, setxattr and
+// removexattr, utime with whether the times were given, mount with its
+// flags and a source audit looked up, umount. The f* forms and
+// AT_EMPTY_PATH name their file by an fd, from the fd table; runc's
+// mounts onto /proc/self/fd/N are resolved through it too. Failed
+// syscalls are dropped, except opens denied with EACCES or EPERM (kept
+// with "error"). Each access keeps its audit event's serial, which
+// orders accesses of different processes (see Changes).
+//
+// # Signals, ptrace, fileless execs
+//
+// kill, tkill, tgkill and ptrace attaches are kept on the sender, failed
+// ones too, with the process they reached: audit's OBJ_PID record names
+// its tgid, resolved to the process alive with that pid. memfd_create's
+// fd enters the fd table as a memfd; an execveat of such an fd (or an
+// execve of /proc/self/fd/N), or of a program the kernel names
+// /memfd:…, is a fileless exec.
+//
+// # Changes
+//
+// [Model.Changes] sums up what the kept processes changed, by directory:
+// each operation of a process on a path once, with its details and
+// count, and whether a later change removed it ("gone"), in the order of
+// the audit serials where both changes have one.
 //
 // # Containers
 //

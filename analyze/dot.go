@@ -92,6 +92,26 @@ func WriteDOT(w io.Writer, m *Model, opts *DOTOptions) error {
 			fmt.Fprintf(bw, "  %s -> %s;\n", id[p], id[ch])
 		}
 	}
+	// Signals and ptrace attaches between processes of the graph.
+	byIdentity := make(map[[2]int64]string, len(procs))
+	for _, p := range procs {
+		byIdentity[[2]int64{int64(p.PID), p.Start}] = id[p]
+	}
+	for _, p := range procs {
+		for i := range p.Signals {
+			sg := &p.Signals[i]
+			if to, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]; ok && sg.TargetPID != 0 {
+				label := sg.Op + " " + SignalName(sg.Signal)
+				if sg.Op == "ptrace" {
+					label = "ptrace " + sg.Request
+				}
+				if sg.Error != "" {
+					label += " " + sg.Error
+				}
+				fmt.Fprintf(bw, "  %s -> %s [style=dotted, color=\"#993399\", constraint=false, label=%s];\n", id[p], to, dotLabel(label))
+			}
+		}
+	}
 	if o.Files {
 		writeFiles(bw, procs, id)
 	}
@@ -215,7 +235,7 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 					edge(pn, fid[f.To], "color=\"#cc6600\", label=\"renamed to\"")
 				}
 			default:
-				edge(pn, fn, "color=\"#cc6600\", label="+dotLabel(f.Op))
+				edge(pn, fn, "color=\"#cc6600\", label="+dotLabel(f.Op+fileDetailText(&f)))
 			}
 		}
 	}

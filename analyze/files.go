@@ -16,6 +16,9 @@ import (
 //	open  int64
 //	close int64   patched when the access closes
 //	path, op, mode, to, error: each a uvarint length and the bytes
+//	details: a uvarint count, then each a uvarint tag (fileDetails)
+//	         and a string as above: only those that are set
+//	serial: a uvarint
 //
 // all integers little-endian. They are the part of the analysis that
 // grows with the events (a process that opens a file a million times has
@@ -29,6 +32,9 @@ const (
 // addFile appends f to p's file accesses and returns its offset in the
 // spool.
 func (b *builder) addFile(p *proc, f File) int64 {
+	if f.Serial == 0 {
+		f.Serial = b.serial
+	}
 	rec := b.fileBuf[:0]
 	rec = binary.LittleEndian.AppendUint64(rec, 0)
 	rec = binary.LittleEndian.AppendUint64(rec, uint64(f.Open))
@@ -37,6 +43,22 @@ func (b *builder) addFile(p *proc, f File) int64 {
 		rec = binary.AppendUvarint(rec, uint64(len(s)))
 		rec = append(rec, s...)
 	}
+	details := f.details()
+	n := 0
+	for _, s := range details {
+		if *s != "" {
+			n++
+		}
+	}
+	rec = binary.AppendUvarint(rec, uint64(n))
+	for tag, s := range details {
+		if *s != "" {
+			rec = binary.AppendUvarint(rec, uint64(tag))
+			rec = binary.AppendUvarint(rec, uint64(len(*s)))
+			rec = append(rec, *s...)
+		}
+	}
+	rec = binary.AppendUvarint(rec, f.Serial)
 	b.fileBuf = rec
 	off := b.spool.Append(rec)
 	if p.LastFile != 0 {
@@ -97,7 +119,42 @@ func (r *fileReader) read(off int64) (*File, int64) {
 		*dst = r.sp.Intern(d[k : k+int(l)])
 		d = d[k+int(l):]
 	}
+	details := f.details()
+	for _, s := range details {
+		*s = ""
+	}
+	n, k := binary.Uvarint(d)
+	if k <= 0 || n > uint64(len(details)) {
+		r.sp.Corrupt(off)
+		return nil, 0
+	}
+	d = d[k:]
+	for range n {
+		tag, k := binary.Uvarint(d)
+		if k <= 0 || tag >= uint64(len(details)) {
+			r.sp.Corrupt(off)
+			return nil, 0
+		}
+		d = d[k:]
+		l, k := binary.Uvarint(d)
+		if k <= 0 || l > uint64(len(d)-k) {
+			r.sp.Corrupt(off)
+			return nil, 0
+		}
+		*details[tag] = r.sp.Intern(d[k : k+int(l)])
+		d = d[k+int(l):]
+	}
+	if f.Serial, k = binary.Uvarint(d); k <= 0 {
+		r.sp.Corrupt(off)
+		return nil, 0
+	}
 	return f, next
+}
+
+// details are the fields of f that only some operations set, in the
+// order of their tags in the spool's records.
+func (f *File) details() [6]*string {
+	return [...]*string{&f.Target, &f.Perm, &f.Owner, &f.Type, &f.Flags, &f.Size}
 }
 
 // spooled yields the file accesses whose chain begins at first (a

@@ -31,8 +31,17 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	     "uid"|null, "comm", "exe", "argv", "cwd", "before_capture",
 //	     "execs": [{"time", "exe", "argv", "cwd"}],
 //	     "threads": [{"tid", "start", "end"|null}],
-//	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?}],
+//	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?,
+//	                "target"?, "perm"?, "setuid"?, "setgid"?, "owner"?, "type"?,
+//	                "flags"?, "size"?}],
+//	     "signals"?: [{"op", "time", "pid", "signal"?, "signame"?, "request"?,
+//	                  "target"?: {"pid", "start"?, "comm"}, "error"?}],
 //	     "container": "id"|null, "children": [P…]}
+//	 "changes"?: {"processes", "counts": {OP: N…},
+//	              "directories": [{"dir", "counts": {OP: N…},
+//	                               "changes": [{"op", "path", "from"?, details…,
+//	                                            "time", "last"?, "count"?,
+//	                                            "pid", "start", "comm", "gone"?}]}]}
 //
 // Times are RFC 3339 UTC with nine fractional digits (TimeLayout). Lists
 // are never null. The same model always gives the same bytes; strings
@@ -45,6 +54,7 @@ func WriteJSON(w io.Writer, m *Model) error {
 	e := newJSONEnc(w)
 	e.head(&m.Capture, m.Containers)
 	writeForest(e, m.Processes, func(p *Process) []*Process { return p.Children }, func(p *Process) *Process { return p })
+	e.changes(m.Changes())
 	return e.end()
 }
 
@@ -64,12 +74,24 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	c := ol.c
 	e := newJSONEnc(w)
 	e.head(&c, ol.conts)
+	cs := newChangeSet()
 	writeForest(e, ol.f.roots, ol.f.kids,
 		func(i int32) *Process {
 			out, files := ol.process(i)
-			e.moreFiles = files
+			if files == nil {
+				return out
+			}
+			e.moreFiles = func(yield func(*File) bool) {
+				for f := range files {
+					cs.add(out, f)
+					if !yield(f) {
+						return
+					}
+				}
+			}
 			return out
 		})
+	e.changes(cs.result())
 	if err := e.end(); err != nil {
 		return c, err
 	}
@@ -381,6 +403,10 @@ func (e *jsonEnc) process(p *Process) {
 		e.strings(x.Argv)
 		e.key("cwd")
 		e.str(x.Cwd)
+		if x.Fileless {
+			e.key("fileless")
+			e.bool(true)
+		}
 		e.close('}')
 	}
 	e.close(']')
@@ -410,6 +436,14 @@ func (e *jsonEnc) process(p *Process) {
 		e.moreFiles = nil
 	}
 	e.close(']')
+	if len(p.Signals) > 0 {
+		e.key("signals")
+		e.open('[')
+		for i := range p.Signals {
+			e.signal(&p.Signals[i])
+		}
+		e.close(']')
+	}
 	e.key("container")
 	if p.Container != "" {
 		e.str(p.Container)
@@ -444,6 +478,68 @@ func (e *jsonEnc) file(f *File) {
 	e.optStr("to", f.To)
 	e.optStr("to_container_path", f.ToContainerPath)
 	e.optStr("error", f.Error)
+	e.fileDetails(f)
+	e.close('}')
+}
+
+// fileDetails writes the members of f's details that are set.
+func (e *jsonEnc) fileDetails(f *File) {
+	e.optStr("target", f.Target)
+	if f.Perm != "" {
+		e.optStr("perm", f.Perm)
+		if f.Setuid() {
+			e.key("setuid")
+			e.bool(true)
+		}
+		if f.Setgid() {
+			e.key("setgid")
+			e.bool(true)
+		}
+	}
+	e.optStr("owner", f.Owner)
+	e.optStr("type", f.Type)
+	e.optStr("flags", f.Flags)
+	if f.Size != "" {
+		e.key("size")
+		if n, err := strconv.ParseInt(f.Size, 10, 64); err == nil {
+			e.int(n)
+		} else {
+			e.str(f.Size)
+		}
+	}
+}
+
+// signal writes one member of a process's signals.
+func (e *jsonEnc) signal(s *Signal) {
+	e.elem()
+	e.open('{')
+	e.key("op")
+	e.str(s.Op)
+	e.key("time")
+	e.time(s.Time)
+	e.key("pid")
+	e.int(int64(s.PID))
+	if s.Op != "ptrace" {
+		e.key("signal")
+		e.int(int64(s.Signal))
+		e.key("signame")
+		e.str(SignalName(s.Signal))
+	}
+	e.optStr("request", s.Request)
+	if s.TargetPID != 0 {
+		e.key("target")
+		e.open('{')
+		e.key("pid")
+		e.int(int64(s.TargetPID))
+		if s.TargetStart != 0 {
+			e.key("start")
+			e.time(s.TargetStart)
+		}
+		e.key("comm")
+		e.str(s.TargetComm)
+		e.close('}')
+	}
+	e.optStr("error", s.Error)
 	e.close('}')
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -37,6 +38,86 @@ type jsonDoc struct {
 	Capture    jsonCapture     `json:"capture"`
 	Containers []jsonContainer `json:"containers"`
 	Processes  []*jsonProcess  `json:"processes"`
+	Changes    *jsonChanges    `json:"changes,omitempty"`
+}
+
+type jsonChanges struct {
+	Processes   int             `json:"processes"`
+	Counts      jsonCounts      `json:"counts"`
+	Directories []jsonChangeDir `json:"directories"`
+}
+
+// jsonCounts is an object whose members keep their order.
+type jsonCounts []OpCount
+
+func (c jsonCounts) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, oc := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, "%q:%d", oc.Op, oc.N)
+	}
+	return append(b, '}'), nil
+}
+
+type jsonChangeDir struct {
+	Dir     string       `json:"dir"`
+	Counts  jsonCounts   `json:"counts"`
+	Changes []jsonChange `json:"changes"`
+}
+
+type jsonChange struct {
+	Op   string `json:"op"`
+	Path string `json:"path"`
+	From string `json:"from,omitempty"`
+	jsonDetails
+	Time  jtime  `json:"time"`
+	Last  *jtime `json:"last,omitempty"`
+	Count int    `json:"count,omitempty"`
+	PID   int32  `json:"pid"`
+	Start jtime  `json:"start"`
+	Comm  string `json:"comm"`
+	Gone  bool   `json:"gone,omitempty"`
+}
+
+type jsonDetails struct {
+	Target string `json:"target,omitempty"`
+	Perm   string `json:"perm,omitempty"`
+	Setuid bool   `json:"setuid,omitempty"`
+	Setgid bool   `json:"setgid,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Flags  string `json:"flags,omitempty"`
+	Size   any    `json:"size,omitempty"`
+}
+
+func refDetails(f *File) jsonDetails {
+	d := jsonDetails{Target: f.Target, Perm: f.Perm, Setuid: f.Setuid(), Setgid: f.Setgid(), Owner: f.Owner, Type: f.Type, Flags: f.Flags}
+	if f.Size != "" {
+		d.Size = f.Size
+		if _, err := strconv.ParseInt(f.Size, 10, 64); err == nil {
+			d.Size = json.Number(f.Size)
+		}
+	}
+	return d
+}
+
+type jsonSignal struct {
+	Op      string      `json:"op"`
+	Time    jtime       `json:"time"`
+	PID     int32       `json:"pid"`
+	Signal  *int        `json:"signal,omitempty"`
+	Signame string      `json:"signame,omitempty"`
+	Request string      `json:"request,omitempty"`
+	Target  *jsonTarget `json:"target,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+type jsonTarget struct {
+	PID   int32  `json:"pid"`
+	Start *jtime `json:"start,omitempty"`
+	Comm  string `json:"comm"`
 }
 
 type jsonCapture struct {
@@ -91,6 +172,7 @@ type jsonProcess struct {
 	Execs         []jsonExec     `json:"execs"`
 	Threads       []jsonThread   `json:"threads"`
 	Files         []jsonFile     `json:"files"`
+	Signals       []jsonSignal   `json:"signals,omitempty"`
 	Container     *string        `json:"container"`
 	Children      []*jsonProcess `json:"children"`
 }
@@ -100,6 +182,8 @@ type jsonExec struct {
 	Exe  string   `json:"exe"`
 	Argv []string `json:"argv"`
 	Cwd  string   `json:"cwd"`
+	// Fileless is omitted when false.
+	Fileless bool `json:"fileless,omitempty"`
 }
 
 type jsonThread struct {
@@ -119,6 +203,7 @@ type jsonFile struct {
 	To              string `json:"to,omitempty"`
 	ToContainerPath string `json:"to_container_path,omitempty"`
 	Error           string `json:"error,omitempty"`
+	jsonDetails
 }
 
 // refWriteJSON is the encoding/json renderer WriteJSON replaced: the
@@ -140,6 +225,23 @@ func refWriteJSON(w io.Writer, m *Model) error {
 	}
 	for _, p := range m.Processes {
 		doc.Processes = append(doc.Processes, refToJSON(p))
+	}
+	if ch := m.Changes(); !ch.Empty() {
+		jc := &jsonChanges{Processes: ch.Processes, Counts: ch.Counts}
+		for _, d := range ch.Dirs {
+			jd := jsonChangeDir{Dir: d.Dir, Counts: d.Counts}
+			for _, c := range d.Changes {
+				f := File{Target: c.Target, Perm: c.Perm, Owner: c.Owner, Type: c.Type, Flags: c.Flags, Size: c.Size}
+				x := jsonChange{Op: c.Op, Path: c.Path, From: c.From, jsonDetails: refDetails(&f), Time: jtime(c.Time),
+					PID: c.PID, Start: jtime(c.Start), Comm: c.Comm, Gone: c.Gone}
+				if c.Count > 1 {
+					x.Last, x.Count = optTime(c.Last), c.Count
+				}
+				jd.Changes = append(jd.Changes, x)
+			}
+			jc.Directories = append(jc.Directories, jd)
+		}
+		doc.Changes = jc
 	}
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -195,14 +297,25 @@ func refToJSON(root *Process) *jsonProcess {
 			j.Container = &p.Container
 		}
 		for _, x := range p.Execs {
-			j.Execs = append(j.Execs, jsonExec{Time: jtime(x.Time), Exe: x.Exe, Argv: refNonNil(x.Argv), Cwd: x.Cwd})
+			j.Execs = append(j.Execs, jsonExec{Time: jtime(x.Time), Exe: x.Exe, Argv: refNonNil(x.Argv), Cwd: x.Cwd, Fileless: x.Fileless})
 		}
 		for _, t := range p.Threads {
 			j.Threads = append(j.Threads, jsonThread{TID: t.TID, Start: jtime(t.Start), End: optTime(t.End)})
 		}
 		for _, f := range p.Files {
 			j.Files = append(j.Files, jsonFile{Path: f.Path, ContainerPath: f.ContainerPath, Filesystem: f.Filesystem, Op: f.Op, Mode: f.Mode,
-				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error})
+				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error, jsonDetails: refDetails(&f)})
+		}
+		for _, sg := range p.Signals {
+			js := jsonSignal{Op: sg.Op, Time: jtime(sg.Time), PID: sg.PID, Request: sg.Request, Error: sg.Error}
+			if sg.Op != "ptrace" {
+				n := sg.Signal
+				js.Signal, js.Signame = &n, SignalName(n)
+			}
+			if sg.TargetPID != 0 {
+				js.Target = &jsonTarget{PID: sg.TargetPID, Start: optTime(sg.TargetStart), Comm: sg.TargetComm}
+			}
+			j.Signals = append(j.Signals, js)
 		}
 		*it.dst = j
 		for i := len(p.Children) - 1; i >= 0; i-- {

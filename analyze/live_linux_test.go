@@ -2,14 +2,18 @@ package analyze_test
 
 import (
 	"bytes"
-	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"proctrail/analyze"
 	"proctrail/internal/testenv"
@@ -101,11 +105,19 @@ func hasFile(p *analyze.Process, path, op string) *analyze.File {
 // container or not.
 func seenFile(p *analyze.Process, path, op string) *analyze.File {
 	for i, f := range p.Files {
-		if cmp.Or(f.ContainerPath, f.Path) == path && f.Op == op {
+		if seenPath(&f) == path && f.Op == op {
 			return &p.Files[i]
 		}
 	}
 	return nil
+}
+
+// seenPath is the path f's process used.
+func seenPath(f *analyze.File) string {
+	if f.ContainerPath != "" {
+		return f.ContainerPath
+	}
+	return f.Path
 }
 
 // checkHostFile checks that f's host path holds content: the file the
@@ -305,7 +317,7 @@ func TestIntegrationLiveContainerOverlay(t *testing.T) {
 			if !strings.HasPrefix(f.Path, "/") {
 				t.Errorf("pid %d: relative path %+v", p.PID, f)
 			}
-			if strings.HasPrefix(cmp.Or(f.ContainerPath, f.Path), "/proc/") && f.Filesystem == "proc" {
+			if strings.HasPrefix(seenPath(&f), "/proc/") && f.Filesystem == "proc" {
 				procs++
 			}
 			if f.ContainerPath != "" && !strings.HasPrefix(f.Path, merged) && !strings.HasPrefix(f.Path, vol) {
@@ -316,4 +328,283 @@ func TestIntegrationLiveContainerOverlay(t *testing.T) {
 	if procs == 0 {
 		t.Error("no /proc access of the container's processes says filesystem proc")
 	}
+}
+
+// TestIntegrationLiveFileChanges records testdata/scenarios/fschanges.sh
+// (mkdir, rmdir, ln, ln -s, chmod u+s, chown, truncate, mkfifo, setfattr,
+// touch -d, mount and umount of a tmpfs, kill -TERM of a child, a ptrace
+// attach, a fileless exec) and compares what analyze found with strace -f
+// of the same script run again: every change strace saw succeed, with
+// its details, and nothing more; and the pids the script wrote down for
+// its kill and its ptrace attach (strace cannot show that one: it traces
+// the child already).
+func TestIntegrationLiveFileChanges(t *testing.T) {
+	needRoot(t)
+	strace := testenv.NeedTool(t, "strace")
+	testenv.NeedTool(t, "setfattr")
+	testenv.NeedTool(t, "/usr/bin/python3")
+	script, _ := filepath.Abs("../testdata/scenarios/fschanges.sh")
+
+	dir := t.TempDir()
+	m := recordAndAnalyze(t, "sh", script, dir)
+	var got []string
+	for _, p := range all(m) {
+		got = append(got, changeKeys(p, dir)...)
+	}
+
+	dir2 := t.TempDir()
+	prefix := filepath.Join(t.TempDir(), "st")
+	cmd := exec.Command(strace, "-ff", "-qq", "-y", "-o", prefix, "-e", "trace="+straceCalls, "sh", script, dir2)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strace: %v\n%s", err, out)
+	}
+	traces, _ := filepath.Glob(prefix + ".*")
+	var want []string
+	for _, f := range traces {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, ok := straceKey(line, dir2); ok {
+				want = append(want, k)
+			}
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	t.Logf("changes both saw: %q", got)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("changes (-strace +analyze):\n%s", d)
+	}
+	for _, k := range []string{"chmod f 4644 setuid", "chmod sub 2755 setgid", "fileless", "kill SIGTERM", "symlink sym ../target"} {
+		if !slices.Contains(got, k) {
+			t.Errorf("analyze lacks %q (strace does not see it either, or the script changed)", k)
+		}
+	}
+
+	// The pids only the run knows.
+	facts, err := os.ReadFile(filepath.Join(dir, "facts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := map[string]bool{}
+	for _, p := range all(m) {
+		for _, s := range p.Signals {
+			if s.Error == "" {
+				sent[fmt.Sprintf("%s %d", map[bool]string{true: "traced", false: "killed"}[s.Op == "ptrace"], s.TargetPID)] = true
+			}
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(facts)), "\n") {
+		if !sent[line] {
+			t.Errorf("the script says %q; analyze's signals and attaches: %v", line, sent)
+		}
+	}
+	if !strings.Contains(string(facts), "traced") {
+		t.Errorf("the script's ptrace attach failed: %q", facts)
+	}
+}
+
+// straceCalls are the syscalls the comparison traces.
+const straceCalls = "mkdir,mkdirat,rmdir,unlinkat,link,linkat,symlink,symlinkat,chmod,fchmod,fchmodat," +
+	"chown,fchown,fchownat,lchown,truncate,ftruncate,mknod,mknodat,setxattr,lsetxattr,fsetxattr," +
+	"removexattr,lremovexattr,fremovexattr,utimensat,utimes,futimesat,utime,mount,umount2,kill,tkill,tgkill,execveat"
+
+// changeKeys are p's changes in dir, and its signals and fileless execs,
+// in the comparison's words.
+func changeKeys(p *analyze.Process, dir string) []string {
+	var out []string
+	for _, f := range p.Files {
+		if f.Error != "" || !strings.HasPrefix(f.Path, dir+"/") {
+			continue
+		}
+		name := filepath.Base(f.Path)
+		k := ""
+		switch f.Op {
+		case "mkdir", "chmod":
+			k = f.Op + " " + name + " " + f.Perm
+			if f.Setuid() {
+				k += " setuid"
+			}
+			if f.Setgid() {
+				k += " setgid"
+			}
+		case "rmdir", "setxattr", "removexattr", "mount", "umount":
+			k = f.Op + " " + name
+		case "link":
+			k = "link " + name + " " + filepath.Base(f.Target)
+		case "symlink":
+			k = "symlink " + name + " " + f.Target
+		case "chown":
+			k = "chown " + name + " " + f.Owner
+		case "truncate":
+			k = "truncate " + name + " " + f.Size
+		case "mknod":
+			k = "mknod " + name + " " + f.Type + " " + f.Perm
+		case "utime":
+			k = "utime " + name + " " + f.Flags
+		}
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	for _, s := range p.Signals {
+		if s.Op != "ptrace" && s.Error == "" {
+			out = append(out, s.Op+" "+analyze.SignalName(s.Signal))
+		}
+	}
+	for _, x := range p.Execs {
+		if x.Fileless {
+			out = append(out, "fileless")
+		}
+	}
+	return out
+}
+
+var straceLine = regexp.MustCompile(`^(\w+)\((.*)\)\s+= (\d+)`)
+
+// straceKey reads one line of strace -y: a successful call of a change in
+// dir (relative names are: the script works there) in changeKeys' words.
+func straceKey(line, dir string) (string, bool) {
+	m := straceLine.FindStringSubmatch(line)
+	if m == nil {
+		return "", false
+	}
+	call, args := m[1], splitArgs(m[2])
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	// A path argument, or an fd's path (-y prints 3</dir/f>).
+	in := true
+	name := func(s string) string {
+		if i := strings.Index(s, "</"); i >= 0 && strings.HasSuffix(s, ">") {
+			s = s[i+1 : len(s)-1]
+		} else if u, err := strconv.Unquote(s); err == nil {
+			s = u
+		}
+		if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, dir+"/") {
+			in = false
+		}
+		return filepath.Base(s)
+	}
+	perm := func(s string, umask bool) string {
+		if i := strings.LastIndexByte(s, '|'); i >= 0 {
+			s = s[i+1:]
+		}
+		v, _ := strconv.ParseUint(s, 8, 32)
+		if umask {
+			v &^= 0o022
+		}
+		out := fmt.Sprintf("%04o", v&0o7777)
+		if v&0o4000 != 0 {
+			out += " setuid"
+		}
+		if v&0o2000 != 0 {
+			out += " setgid"
+		}
+		return out
+	}
+	id := func(s string) string {
+		if s == "-1" {
+			return ""
+		}
+		return s
+	}
+	var k string
+	switch call {
+	case "mkdir":
+		k = "mkdir " + name(arg(0)) + " " + perm(arg(1), true)
+	case "mkdirat":
+		k = "mkdir " + name(arg(1)) + " " + perm(arg(2), true)
+	case "rmdir":
+		k = "rmdir " + name(arg(0))
+	case "unlinkat":
+		if !strings.Contains(arg(2), "AT_REMOVEDIR") {
+			return "", false
+		}
+		k = "rmdir " + name(arg(1))
+	case "link":
+		k = "link " + name(arg(1)) + " " + name(arg(0))
+	case "linkat":
+		k = "link " + name(arg(3)) + " " + name(arg(1))
+	case "symlink":
+		t, _ := strconv.Unquote(arg(0))
+		k = "symlink " + name(arg(1)) + " " + t
+	case "symlinkat":
+		t, _ := strconv.Unquote(arg(0))
+		k = "symlink " + name(arg(2)) + " " + t
+	case "chmod", "fchmod":
+		k = "chmod " + name(arg(0)) + " " + perm(arg(1), false)
+	case "fchmodat":
+		k = "chmod " + name(arg(1)) + " " + perm(arg(2), false)
+	case "chown", "fchown", "lchown":
+		k = "chown " + name(arg(0)) + " " + id(arg(1)) + ":" + id(arg(2))
+	case "fchownat":
+		k = "chown " + name(arg(1)) + " " + id(arg(2)) + ":" + id(arg(3))
+	case "truncate", "ftruncate":
+		k = "truncate " + name(arg(0)) + " " + arg(1)
+	case "mknod":
+		k = "mknod " + name(arg(0)) + " " + nodeKind(arg(1)) + " " + perm(arg(1), true)
+	case "mknodat":
+		k = "mknod " + name(arg(1)) + " " + nodeKind(arg(2)) + " " + perm(arg(2), true)
+	case "setxattr", "lsetxattr", "fsetxattr":
+		k = "setxattr " + name(arg(0))
+	case "removexattr", "lremovexattr", "fremovexattr":
+		k = "removexattr " + name(arg(0))
+	case "utimensat":
+		n := arg(1)
+		if n == "NULL" {
+			n = arg(0)
+		}
+		k = "utime " + name(n) + " " + map[bool]string{true: "now", false: "set"}[arg(2) == "NULL"]
+	case "mount":
+		k = "mount " + name(arg(1))
+	case "umount2":
+		k = "umount " + name(arg(0))
+	case "kill", "tkill":
+		return call + " " + arg(1), true
+	case "tgkill":
+		return call + " " + arg(2), true
+	case "execveat":
+		return "fileless", strings.Contains(arg(0), "memfd:")
+	default:
+		return "", false
+	}
+	return k, in
+}
+
+func nodeKind(mode string) string {
+	for _, k := range [...][2]string{{"S_IFIFO", "fifo"}, {"S_IFCHR", "char"}, {"S_IFBLK", "block"}, {"S_IFSOCK", "socket"}, {"S_IFREG", "file"}} {
+		if strings.Contains(mode, k[0]) {
+			return k[1]
+		}
+	}
+	return "file"
+}
+
+// splitArgs splits strace's argument list at its top-level commas.
+func splitArgs(s string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '[' || c == '{' || c == '(' || c == '<':
+			depth++
+		case c == ']' || c == '}' || c == ')' || c == '>':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(s[start:]))
 }

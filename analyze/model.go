@@ -135,6 +135,9 @@ type Process struct {
 	// first.
 	Threads []Thread
 	Files   []File
+	// Signals are the signals it sent to processes (kill, tkill, tgkill)
+	// and the ptrace attaches it made, in the order made.
+	Signals []Signal
 	// Container is the id of the container it ran in; empty when none.
 	Container string
 	Children  []*Process
@@ -146,6 +149,11 @@ type Exec struct {
 	Exe  string
 	Argv []string
 	Cwd  string
+	// Fileless is set when the program ran from memory, with no name in
+	// any file system: an fd of memfd_create passed to execveat (or
+	// execve of /proc/self/fd/N), or an executable the kernel names
+	// /memfd:….
+	Fileless bool
 }
 
 // Thread is one task of a process.
@@ -165,7 +173,9 @@ type File struct {
 	ContainerPath string
 	Filesystem    string
 	// Op is open, create, unlink, rmdir, rename, exec, chdir, pivot_root,
-	// setns, or the syscall's name for others (mkdir, link, …).
+	// setns, mkdir, link, symlink, chmod, chown, truncate, mknod,
+	// setxattr, removexattr, utime, mount or umount; the syscall's name
+	// for others (Ops lists the known ones).
 	Op string
 	// Mode is r, w or rw for open and create; empty when unknown.
 	Mode string
@@ -176,5 +186,68 @@ type File struct {
 	// the process named it, when that differs.
 	To, ToContainerPath string
 	// Error is the errno name of a denied attempt (EACCES, EPERM).
+	Error string
+
+	// The details of the operations that change a file, each empty when
+	// it does not apply or is unknown.
+
+	// Target is what a link or symlink points to: the existing path a
+	// hard link names (resolved as Path is), a symlink's text as given
+	// (relative stays relative); for a mount, its source when audit
+	// names it as a path (a bind mount's directory, a block device).
+	Target string
+	// Perm is the permission bits a chmod set, or that mkdir and mknod
+	// gave the new file (the umask applied), as four octal digits with
+	// set-uid (4000), set-gid (2000) and sticky (1000): "4755", "0644".
+	Perm string
+	// Owner is the new "UID:GID" of a chown, a side empty when the call
+	// left it unchanged ("0:0", "1000:", ":50").
+	Owner string
+	// Type is the file type mknod made: fifo, char, block, socket or file.
+	Type string
+	// Flags are a mount's or umount's flags, comma-separated (bind, rec,
+	// move, remount, ro, nosuid, …; force, detach, expire, nofollow); for
+	// utime, "set" when the call gave the times (they can be anything:
+	// touch -d, timestamp forgery) and "now" when it set the current
+	// time.
+	Flags string
+	// Size is the length in bytes a truncate set, in decimal.
+	Size string
+	// Serial is the serial number of the audit event of the access
+	// (audit(TIME:SERIAL), what ausearch -a finds), 0 when none. The
+	// kernel numbers events in the order the syscalls finished: it orders
+	// accesses of different processes where their times, which come from
+	// when the records were received, cannot. The JSON output leaves it
+	// out.
+	Serial uint64
+}
+
+// Setuid and Setgid report whether f's Perm has the set-uid or set-gid
+// bit.
+func (f *File) Setuid() bool { return permBit(f.Perm, 04000) }
+func (f *File) Setgid() bool { return permBit(f.Perm, 02000) }
+
+// Signal is a signal a process sent to another (or to itself, or to a
+// process group), or a ptrace attach.
+type Signal struct {
+	// Op is kill, tkill, tgkill or ptrace.
+	Op   string
+	Time int64
+	// PID is the pid the call named: kill's pid (negative for a process
+	// group, -1 for every process it may signal), the thread id of
+	// tkill and tgkill, ptrace's pid (0 for traceme).
+	PID int32
+	// Signal is the signal's number for kill, tkill and tgkill; 0 for
+	// ptrace.
+	Signal int
+	// Request is ptrace's request: attach, seize or traceme.
+	Request string
+	// TargetPID, TargetStart and TargetComm name the process that got
+	// it, when audit named it (OBJ_PID) and it is in the capture:
+	// TargetPID is 0 otherwise.
+	TargetPID   int32
+	TargetStart int64
+	TargetComm  string
+	// Error is the errno name when the call failed (EPERM, ESRCH).
 	Error string
 }

@@ -186,14 +186,17 @@ func (ol *outline) close() { ol.b.spool.Close() }
 // from the spool (nil with Options.NoFiles), until the next call.
 func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File]) {
 	b := ol.b
-	var first int64
+	var first, firstSig int64
 	var pm *pathMap
 	b.procs.View(func() {
 		p := b.procs.Get(procstore.RefOf(int(i)))
 		out, _ = b.process(p, ol.boot, ol.start)
-		first = p.FirstFile
+		first, firstSig = p.FirstFile, p.FirstSignal
 		pm = b.pathMapOf(p.Ref())
 	})
+	if firstSig != 0 {
+		out.Signals = b.signals(firstSig, out, ol.boot, ol.start)
+	}
 	if !ol.o.NoFiles {
 		files = b.files(first, out, pm)
 	}
@@ -414,7 +417,7 @@ func (b *builder) process(p *proc, boot, captureStart int64) (*Process, []string
 	}
 	for _, x := range p.Execs {
 		xi := execIdentity(x)
-		out.Execs = append(out.Execs, Exec{Time: clamp(x.Time), Exe: xi.Exe, Argv: xi.Argv, Cwd: xi.Cwd})
+		out.Execs = append(out.Execs, Exec{Time: clamp(x.Time), Exe: xi.Exe, Argv: xi.Argv, Cwd: xi.Cwd, Fileless: x.Fileless})
 	}
 	out.Threads = make([]Thread, 0, len(p.Tasks))
 	for _, tk := range p.Tasks {

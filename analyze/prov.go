@@ -42,6 +42,19 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //     proctrail:User and proctrail:uid, and each process with a known uid
 //     is wasAssociatedWith it (prov:role proctrail:uid, the real uid).
 //   - Each child is wasInformedBy its parent (its creator).
+//   - Each signal a process sent, and each ptrace attach it made, is an
+//     entity "proctrail:signal/PID-START-N" (the sender's activity's
+//     name, N its order among them) with prov:type proctrail:Signal
+//     (proctrail:signal, its number; prov:label its name) or
+//     proctrail:Ptrace (proctrail:request; prov:label "ptrace REQUEST"),
+//     proctrail:op (kill, tkill, tgkill, ptrace), proctrail:pid (the pid
+//     named) and proctrail:error when it failed. The sender
+//     wasGeneratedBy… generated it (prov:role proctrail:OP) and the
+//     process it reached, when in the model, used it (prov:role
+//     proctrail:signal), both at its time: a message between two
+//     activities, as PROV has them.
+//   - An exec of a program that ran from memory (Exec.Fileless) has
+//     proctrail:fileless on the used of its executable.
 //   - Containers are attributes: proctrail:container on the activities of
 //     the processes that ran in one, not bundles, so that a tree crossing
 //     into a container stays one graph.
@@ -57,12 +70,14 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //	open r, open without a mode     used
 //	open w                          wasGeneratedBy
 //	open rw                         used and wasGeneratedBy
-//	create, mkdir, mknod, symlink,  wasGeneratedBy
-//	  chmod, chown, utime, truncate
+//	create, mkdir, mknod, symlink,  wasGeneratedBy, with the access's
+//	  link, chmod, chown, utime,    details as proctrail:target, perm,
+//	  truncate, setxattr,           setuid, setgid, owner, type, flags
+//	  removexattr, mount            and size
 //	rename                          wasInvalidatedBy (old path),
 //	                                wasGeneratedBy (new path), and
 //	                                wasDerivedFrom (new from old)
-//	unlink, rmdir                   wasInvalidatedBy
+//	unlink, rmdir, umount           wasInvalidatedBy
 //	chdir, pivot_root, setns and    used
 //	  any other operation
 //	denied (Files[].Error)          left out: nothing was used
@@ -103,23 +118,39 @@ func WritePROV(w io.Writer, m *Model) error {
 // provWriter is what WritePROV writes: the processes in preorder with their
 // ids, the relations to paths, the paths and the users.
 type provWriter struct {
-	procs []*Process
-	ids   []string
-	edges []provEdge
-	paths []string        // sorted
-	exec  map[string]bool // the paths executed
-	uids  []int64         // sorted, once each
+	procs   []*Process
+	ids     []string
+	edges   []provEdge
+	signals []provSignal
+	paths   []string        // sorted
+	exec    map[string]bool // the paths executed
+	uids    []int64         // sorted, once each
 }
 
 func newProvWriter(m *Model) *provWriter {
 	d := &provWriter{procs: preorder(m.Processes), exec: map[string]bool{}}
 	d.ids = provProcessIDs(d.procs)
+	byIdentity := make(map[[2]int64]int, len(d.procs))
+	for i, p := range d.procs {
+		byIdentity[[2]int64{int64(p.PID), p.Start}] = i
+	}
 	for i, p := range d.procs {
 		d.edges = appendProvEdges(d.edges, i, p)
+		for j := range p.Signals {
+			sg := &p.Signals[j]
+			ps := provSignal{id: "proctrail:signal/" + strings.TrimPrefix(d.ids[i], "proctrail:process/") + "-" + strconv.Itoa(j+1), s: sg}
+			d.signals = append(d.signals, ps)
+			d.edges = append(d.edges, provEdge{kind: provGenerated, proc: i, entity: ps.id, role: sg.Op, time: sg.Time})
+			if t, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]; ok && sg.TargetPID != 0 {
+				d.edges = append(d.edges, provEdge{kind: provUsed, proc: t, entity: ps.id, role: "signal", time: sg.Time})
+			}
+		}
 	}
 	// Entities: every path an edge names, executed or not.
 	for _, ed := range d.edges {
-		d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+		if ed.entity == "" {
+			d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+		}
 	}
 	d.paths = make([]string, 0, len(d.exec))
 	for s := range d.exec {
@@ -160,7 +191,34 @@ func (d *provWriter) entities(e *jsonEnc) {
 		e.str(s)
 		e.close('}')
 	}
+	for _, ps := range d.signals {
+		sg := ps.s
+		if sg.Op == "ptrace" {
+			e.provNode(ps.id, "proctrail:Ptrace", "ptrace "+sg.Request)
+			e.key("proctrail:request")
+			e.str(sg.Request)
+		} else {
+			e.provNode(ps.id, "proctrail:Signal", SignalName(sg.Signal))
+			e.key("proctrail:signal")
+			e.int(int64(sg.Signal))
+		}
+		e.key("proctrail:op")
+		e.str(sg.Op)
+		e.key("proctrail:pid")
+		e.int(int64(sg.PID))
+		if sg.Error != "" {
+			e.key("proctrail:error")
+			e.str(sg.Error)
+		}
+		e.close('}')
+	}
 	e.close('}')
+}
+
+// provSignal is a signal or ptrace attach as an entity.
+type provSignal struct {
+	id string
+	s  *Signal
 }
 
 func (d *provWriter) agents(e *jsonEnc) {
@@ -197,14 +255,18 @@ func (d *provWriter) accesses(e *jsonEnc) {
 			e.provRecord(k.blank + strconv.Itoa(n))
 			// PROV-JSON orders neither; PROV-N puts the activity first in
 			// used and the entity first in the others.
+			ent := ed.entity
+			if ent == "" {
+				ent = provFileID(ed.path)
+			}
 			if k.kind == provUsed {
 				e.key(k.act)
 				e.str(d.ids[ed.proc])
 				e.key(k.ent)
-				e.str(provFileID(ed.path))
+				e.str(ent)
 			} else {
 				e.key(k.ent)
-				e.str(provFileID(ed.path))
+				e.str(ent)
 				e.key(k.act)
 				e.str(d.ids[ed.proc])
 			}
@@ -237,6 +299,28 @@ func (e *jsonEnc) provEdgeAttributes(ed *provEdge) {
 		if ed.exec.Cwd != "" {
 			e.key("proctrail:cwd")
 			e.str(ed.exec.Cwd)
+		}
+		if ed.exec.Fileless {
+			e.key("proctrail:fileless")
+			e.bool(true)
+		}
+	}
+	if f := ed.file; f != nil && ed.from == "" {
+		for _, a := range [...]struct{ name, v string }{{"target", f.Target}, {"perm", f.Perm}, {"owner", f.Owner},
+			{"type", f.Type}, {"flags", f.Flags}, {"size", f.Size}} {
+			if a.v != "" {
+				e.key("proctrail:" + a.name)
+				e.str(a.v)
+			}
+		}
+		for _, a := range [...]struct {
+			name string
+			v    bool
+		}{{"setuid", f.Setuid()}, {"setgid", f.Setgid()}} {
+			if a.v {
+				e.key("proctrail:" + a.name)
+				e.bool(true)
+			}
 		}
 	}
 }
@@ -397,15 +481,21 @@ type provEdge struct {
 	path, from  string
 	role, mode  string
 	time, close int64
-	exec        *Exec // set for the used of an exec's executable
+	exec        *Exec  // set for the used of an exec's executable
+	file        *File  // the access, for its details
+	entity      string // the entity when it is not a path's: a signal's
 }
 
 // provGenerating are the operations other than open and rename whose
 // paths are new or changed afterwards.
 var provGenerating = map[string]bool{
-	"create": true, "mkdir": true, "mknod": true, "symlink": true,
+	"create": true, "mkdir": true, "mknod": true, "symlink": true, "link": true,
 	"chmod": true, "chown": true, "utime": true, "truncate": true,
+	"setxattr": true, "removexattr": true, "mount": true,
 }
+
+// provInvalidating are the operations whose paths are gone afterwards.
+var provInvalidating = map[string]bool{"unlink": true, "rmdir": true, "umount": true}
 
 // appendProvEdges appends the relations of process i, p: its execs, then
 // its file accesses, in the model's order.
@@ -421,7 +511,7 @@ func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
 		if f.Error != "" || f.Path == "" {
 			continue
 		}
-		ed := provEdge{proc: i, path: f.Path, role: f.Op, time: f.Open}
+		ed := provEdge{proc: i, path: f.Path, role: f.Op, time: f.Open, file: f}
 		if f.Op == "open" || f.Op == "create" {
 			ed.mode, ed.close = f.Mode, f.Close
 		}
@@ -448,7 +538,7 @@ func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
 			if f.To != "" {
 				dst = append(dst, provEdge{kind: provGenerated, proc: i, path: f.To, from: f.Path, role: f.Op, time: f.Open})
 			}
-		case f.Op == "unlink" || f.Op == "rmdir":
+		case provInvalidating[f.Op]:
 			ed.kind = provInvalidated
 			dst = append(dst, ed)
 		default:

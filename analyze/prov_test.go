@@ -96,11 +96,20 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 		Path, Op, Mode, To, Error string
 	}
 	type proc struct {
+		PID   int32  `json:"pid"`
+		Start string `json:"start"`
 		UID   *int64 `json:"uid"`
 		Execs []struct {
 			Exe string `json:"exe"`
 		} `json:"execs"`
-		Files    []file  `json:"files"`
+		Files   []file `json:"files"`
+		Signals []struct {
+			Op     string `json:"op"`
+			Target *struct {
+				PID   int32  `json:"pid"`
+				Start string `json:"start"`
+			} `json:"target"`
+		} `json:"signals"`
 		Children []*proc `json:"children"`
 	}
 	var doc struct{ Processes []*proc }
@@ -110,7 +119,18 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 	counts = map[string]int{}
 	exe := map[string]bool{} // the entities, true when executed
 	uids := map[int64]bool{}
-	generating := map[string]bool{"create": true, "mkdir": true, "mknod": true, "symlink": true, "chmod": true, "chown": true, "utime": true, "truncate": true}
+	generating := map[string]bool{"create": true, "mkdir": true, "mknod": true, "symlink": true, "link": true, "chmod": true, "chown": true,
+		"utime": true, "truncate": true, "setxattr": true, "removexattr": true, "mount": true}
+	// The processes, by pid and start, for the targets of signals.
+	inDoc := map[string]bool{}
+	var index func([]*proc)
+	index = func(ps []*proc) {
+		for _, p := range ps {
+			inDoc[fmt.Sprint(p.PID, p.Start)] = true
+			index(p.Children)
+		}
+	}
+	index(doc.Processes)
 	var walk func([]*proc)
 	walk = func(ps []*proc) {
 		for _, p := range ps {
@@ -121,6 +141,26 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 				counts["wasAssociatedWith"]++
 			}
 			counts["wasInformedBy"] += len(p.Children)
+			// Each signal an entity the sender generated and its target,
+			// when in the document, used.
+			for _, sg := range p.Signals {
+				counts["entity"]++
+				counts["wasGeneratedBy"]++
+				if sg.Op == "ptrace" {
+					counts["entity proctrail:Ptrace"]++
+				} else {
+					counts["entity proctrail:Signal"]++
+				}
+				if sg.Target != nil {
+					start := sg.Target.Start
+					if start == "" { // a start of 0 is left out
+						start = "1970-01-01T00:00:00.000000000Z"
+					}
+					if inDoc[fmt.Sprint(sg.Target.PID, start)] {
+						counts["used"]++
+					}
+				}
+			}
 			var exes []string
 			for _, x := range p.Execs {
 				if x.Exe != "" {
@@ -153,7 +193,7 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 						counts["wasGeneratedBy"]++
 						counts["wasDerivedFrom"]++
 					}
-				case f.Op == "unlink" || f.Op == "rmdir":
+				case f.Op == "unlink" || f.Op == "rmdir" || f.Op == "umount":
 					counts["wasInvalidatedBy"]++
 				default:
 					counts["used"]++
@@ -247,7 +287,7 @@ func (d provDoc) counts() map[string]int {
 }
 
 var (
-	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|user/\d+)$`)
+	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|signal/-?\d+--?\d+(~\d+)?-\d+|user/\d+)$`)
 	provTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 )
 
@@ -295,11 +335,14 @@ func checkProvRefs(t *testing.T, d provDoc) {
 	}
 }
 
-// entityPaths returns the proctrail:path of d's entities, sorted.
+// entityPaths returns the proctrail:path of d's entities (but signals'),
+// sorted.
 func (d provDoc) entityPaths() []string {
 	var out []string
 	for _, r := range d["entity"] {
-		out = append(out, r["proctrail:path"].(string))
+		if p, ok := r["proctrail:path"].(string); ok {
+			out = append(out, p)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -402,13 +445,20 @@ func checkProvModel(t *testing.T, m *Model) provDoc {
 		if !ok {
 			rest, _ = strings.CutPrefix(id, "proctrail:relfile/")
 		}
+		if strings.HasPrefix(id, "proctrail:signal/") {
+			continue // checked by the counts
+		}
 		p, err := url.PathUnescape(rest)
 		if err != nil || !raw[p] {
 			t.Errorf("entity %q decodes to %q (%v), not a path of the model", id, p, err)
 		}
 	}
-	if len(d["entity"]) != len(raw) {
-		t.Errorf("%d entities for %d distinct paths", len(d["entity"]), len(raw))
+	signals := 0
+	for _, p := range preorder(m.Processes) {
+		signals += len(p.Signals)
+	}
+	if len(d["entity"]) != len(raw)+signals {
+		t.Errorf("%d entities for %d distinct paths and %d signals", len(d["entity"]), len(raw), signals)
 	}
 	return d
 }
@@ -570,7 +620,7 @@ func TestPROVPython(t *testing.T) {
 	if err := WriteJSON(&js, provHostileModel()); err != nil {
 		t.Fatal(err)
 	}
-	cases = append(cases, provCase{"hostile", provHostileModel(), js.Bytes()})
+	cases = append(cases, provCase{"hostile", provHostileModel(), bytes.Clone(js.Bytes())})
 	js.Reset()
 	if err := WriteJSON(&js, hostileModel()); err != nil {
 		t.Fatal(err)

@@ -84,7 +84,19 @@ func TestJSONSchema(t *testing.T) {
 			t.Errorf("%s keys (-want +got):\n%s", what, diff)
 		}
 	}
-	check("document", doc, []string{"schema", "capture", "containers", "processes"})
+	check("document", doc, []string{"schema", "capture", "containers", "processes", "changes"})
+	ch := doc["changes"].(map[string]any)
+	check("changes", ch, []string{"processes", "counts", "directories"})
+	for _, d := range ch["directories"].([]any) {
+		check("changes directory", d, []string{"dir", "counts", "changes"})
+		for _, c := range d.(map[string]any)["changes"].([]any) {
+			want := []string{"op", "path", "time", "pid", "start", "comm"}
+			if c.(map[string]any)["op"] == "rename" {
+				want = append(want, "from")
+			}
+			check("change", c, want)
+		}
+	}
 	if doc["schema"] != float64(1) {
 		t.Errorf("schema = %v, want 1", doc["schema"])
 	}

@@ -116,35 +116,116 @@ func (t *textWriter) process(p *Process, files func(yield func(*File) bool), pre
 	}
 	next = prefix + next
 	fmt.Fprintf(t.bw, "%s%s%s\n", prefix, branch, processLine(p, t.o.MaxArgv))
-	if !t.o.Files || files == nil {
-		return next
-	}
 	bar := "   "
 	if kids {
 		bar = "│  "
 	}
+	// Signals and ptrace attaches, and fileless execs, show always: they
+	// are few, and what a reader looks for.
+	for i := range p.Signals {
+		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, signalLine(&p.Signals[i]))
+	}
+	for i := range p.Execs {
+		if x := &p.Execs[i]; x.Fileless {
+			fmt.Fprintf(t.bw, "%s%s  FILELESS exec %s\n", next, bar, safe(orDash(x.Exe)))
+		}
+	}
+	if !t.o.Files || files == nil {
+		return next
+	}
 	for f := range files {
-		line := f.Op + " " + safe(f.Path)
-		if f.ContainerPath != "" {
-			line += " [in container " + safe(f.ContainerPath) + "]"
-		} else if f.Filesystem != "" {
-			line += " [" + safe(f.Filesystem) + ", no host path]"
-		}
-		if f.Mode != "" {
-			line += " (" + f.Mode + ")"
-		}
-		if f.To != "" {
-			line += " → " + safe(f.To)
-			if f.ToContainerPath != "" {
-				line += " [in container " + safe(f.ToContainerPath) + "]"
-			}
-		}
-		if f.Error != "" {
-			line += " " + f.Error
-		}
-		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, line)
+		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, fileLine(f))
 	}
 	return next
+}
+
+// fileLine is a file access as the tree shows it: op, path and what else
+// is known.
+func fileLine(f *File) string {
+	line := f.Op + " " + safe(f.Path)
+	if f.ContainerPath != "" {
+		line += " [in container " + safe(f.ContainerPath) + "]"
+	} else if f.Filesystem != "" {
+		line += " [" + safe(f.Filesystem) + ", no host path]"
+	}
+	if f.Mode != "" {
+		line += " (" + f.Mode + ")"
+	}
+	if f.To != "" {
+		line += " → " + safe(f.To)
+		if f.ToContainerPath != "" {
+			line += " [in container " + safe(f.ToContainerPath) + "]"
+		}
+	}
+	return line + fileDetailText(f)
+}
+
+// fileDetailText is f's details and error, each after a space.
+func fileDetailText(f *File) string {
+	var b strings.Builder
+	switch {
+	case f.Target != "" && f.Op == "mount":
+		b.WriteString(" from " + safe(f.Target))
+	case f.Target != "":
+		b.WriteString(" → " + safe(f.Target))
+	}
+	if f.Type != "" {
+		b.WriteString(" " + safe(f.Type))
+	}
+	if f.Perm != "" {
+		b.WriteString(" " + safe(f.Perm))
+		if f.Setuid() {
+			b.WriteString(" SETUID")
+		}
+		if f.Setgid() {
+			b.WriteString(" SETGID")
+		}
+	}
+	if f.Owner != "" {
+		b.WriteString(" owner " + safe(f.Owner))
+	}
+	if f.Size != "" {
+		b.WriteString(" size " + safe(f.Size))
+	}
+	switch {
+	case f.Op == "utime" && f.Flags == "set":
+		b.WriteString(" (times set)")
+	case f.Op == "utime" && f.Flags == "now":
+		b.WriteString(" (now)")
+	case f.Flags != "":
+		b.WriteString(" [" + safe(f.Flags) + "]")
+	}
+	if f.Error != "" {
+		b.WriteString(" " + f.Error)
+	}
+	return b.String()
+}
+
+// signalLine is a signal or ptrace attach as the tree shows it.
+func signalLine(s *Signal) string {
+	var b strings.Builder
+	b.WriteString(s.Op)
+	if s.Op == "ptrace" {
+		b.WriteString(" " + safe(s.Request))
+	} else {
+		b.WriteString(" " + SignalName(s.Signal))
+	}
+	b.WriteString(" → ")
+	switch {
+	case s.TargetPID != 0:
+		fmt.Fprintf(&b, "%d %s", s.TargetPID, safe(orDash(s.TargetComm)))
+		if s.PID != s.TargetPID {
+			fmt.Fprintf(&b, " (pid %d)", s.PID)
+		}
+	case s.Op == "ptrace" && s.Request == "traceme":
+		b.WriteString("its parent")
+	default:
+		fmt.Fprintf(&b, "pid %d", s.PID)
+	}
+	if s.Error != "" {
+		b.WriteString(" " + s.Error)
+	}
+	return b.String()
 }
 
 // filesOf yields p's files, for textWriter.process.

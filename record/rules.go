@@ -108,15 +108,56 @@ var presets = map[string][]string{
 		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
 		"rename", "renameat", "renameat2", "unlink", "unlinkat",
 		"chdir", "fchdir", "pivot_root", "setns", "unshare", "mount",
-		"umount2", "move_mount",
+		// What a run changed beyond open, rename and unlink: directories,
+		// links, modes and owners, sizes, device nodes, extended
+		// attributes, timestamps, mounts; memfd_create for fileless
+		// execs (its fd, then execveat of it).
+		"mkdir", "mkdirat", "rmdir", "link", "linkat", "symlink", "symlinkat",
+		"chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "fchownat", "lchown",
+		"truncate", "ftruncate", "mknod", "mknodat",
+		"setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+		"utimensat", "utimes", "futimesat", "utime", "umount2", "umount", "move_mount", "memfd_create",
+		// i386's 32-bit-id and 64-bit-size and -time forms of the above.
+		"chown32", "fchown32", "lchown32", "truncate64", "ftruncate64", "utimensat_time64",
+	},
+}
+
+// filteredRule is a rule of a preset that audits its syscalls only when
+// its fields (auditctl -F, after the arch) match.
+type filteredRule struct {
+	syscalls []string
+	fields   string
+}
+
+// presetFiltered are the rules of a preset that come after its main rule,
+// per ABI, each its own rule because of its filter.
+var presetFiltered = map[string][]filteredRule{
+	"forensic": {
+		// Signals between processes, but not signal 0 (kill -0, a probe
+		// of whether a pid lives: pidfile checks, supervisors, shells'
+		// job control; it delivers nothing), nor SIGURG (23 on every
+		// architecture proctrail records) sent to a thread: the Go
+		// runtime preempts its goroutines with tgkill(SIGURG) every
+		// 10 ms of a busy one, thousands a second per Go program on the
+		// host, and SIGURG's default action is to be ignored.
+		{[]string{"kill"}, "-F a1!=0"},
+		{[]string{"tkill"}, "-F a1!=0 -F a1!=23"},
+		{[]string{"tgkill"}, "-F a2!=0 -F a2!=23"},
+		// ptrace only when it attaches (PTRACE_ATTACH 16, PTRACE_SEIZE
+		// 0x4206) or makes its caller traced by its parent
+		// (PTRACE_TRACEME 0): a debugger or strace then makes millions of
+		// PEEK, GETREGS and CONT requests, which say nothing more.
+		{[]string{"ptrace"}, "-F a0=16"},
+		{[]string{"ptrace"}, "-F a0=0x4206"},
+		{[]string{"ptrace"}, "-F a0=0"},
 	},
 }
 
 // PresetRules returns the auditctl-syntax rules of the named preset, each
-// carrying -k [RuleKey]. "forensic" is the default preset. A syscall rule is
-// made for each ABI of the running architecture (b64 and, where the kernel
-// has a compat ABI, b32), listing only the syscalls that ABI has. The
-// returned slice is the caller's.
+// carrying -k [RuleKey]. "forensic" is the default preset. For each ABI of
+// the running architecture (b64 and, where the kernel has a compat ABI,
+// b32) come its main rule, then its filtered rules, each listing only the
+// syscalls that ABI has. The returned slice is the caller's.
 func PresetRules(name string) ([]string, error) {
 	syscalls, ok := presets[name]
 	if !ok {
@@ -144,11 +185,22 @@ func PresetRules(name string) ([]string, error) {
 				have = append(have, sc)
 			}
 		}
-		if len(have) == 0 {
-			continue
+		if len(have) > 0 {
+			rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
+				ruleABI.name, strings.Join(have, ","), RuleKey))
 		}
-		rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
-			ruleABI.name, strings.Join(have, ","), RuleKey))
+		for _, fr := range presetFiltered[name] {
+			var have []string
+			for _, sc := range fr.syscalls {
+				if names[sc] {
+					have = append(have, sc)
+				}
+			}
+			if len(have) > 0 {
+				rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s %s -k %s",
+					ruleABI.name, strings.Join(have, ","), fr.fields, RuleKey))
+			}
+		}
 	}
 	return rules, nil
 }

@@ -15,8 +15,9 @@ func TestPresetRulesBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if runtime.GOARCH == "amd64" && len(rules) != 2 {
-		t.Fatalf("got %d rules on amd64, want b64 and b32:\n%s", len(rules), strings.Join(rules, "\n"))
+	// Per ABI: the main rule, kill's, tkill's, tgkill's and ptrace's three.
+	if runtime.GOARCH == "amd64" && len(rules) != 14 {
+		t.Fatalf("got %d rules on amd64, want seven for b64 and seven for b32:\n%s", len(rules), strings.Join(rules, "\n"))
 	}
 	for _, line := range rules {
 		t.Run(line, func(t *testing.T) {
@@ -41,10 +42,32 @@ func TestPresetRulesBuild(t *testing.T) {
 		})
 	}
 	if runtime.GOARCH == "amd64" {
-		// Every forensic syscall exists on x86_64, in preset order.
-		want := "-a always,exit -F arch=b64 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail"
+		// Every forensic syscall but the old umount and i386's 32-bit-id,
+		// 64-bit-size and -time forms exists on x86_64, in preset order;
+		// i386 has them all.
+		var b64 []string
+		for _, sc := range presets["forensic"] {
+			switch sc {
+			case "umount", "chown32", "fchown32", "lchown32", "truncate64", "ftruncate64", "utimensat_time64":
+			default:
+				b64 = append(b64, sc)
+			}
+		}
+		want := "-a always,exit -F arch=b64 -S " + strings.Join(b64, ",") + " -k proctrail"
 		if diff := cmp.Diff(want, rules[0]); diff != "" {
 			t.Errorf("b64 rule (-want +got):\n%s", diff)
+		}
+		wantFiltered := []string{
+			"-a always,exit -F arch=b64 -S kill -F a1!=0 -k proctrail",
+			"-a always,exit -F arch=b64 -S tkill -F a1!=0 -F a1!=23 -k proctrail",
+			"-a always,exit -F arch=b64 -S tgkill -F a2!=0 -F a2!=23 -k proctrail",
+			"-a always,exit -F arch=b64 -S ptrace -F a0=16 -k proctrail",
+			"-a always,exit -F arch=b64 -S ptrace -F a0=0x4206 -k proctrail",
+			"-a always,exit -F arch=b64 -S ptrace -F a0=0 -k proctrail",
+			"-a always,exit -F arch=b32 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail",
+		}
+		if diff := cmp.Diff(wantFiltered, rules[1:8]); diff != "" {
+			t.Errorf("rules after the b64 main rule (-want +got):\n%s", diff)
 		}
 	}
 }

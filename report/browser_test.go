@@ -518,6 +518,66 @@ func TestBrowserSmall(t *testing.T) {
 		}
 	})
 
+	t.Run("changes, signals, set-uid, fileless", func(t *testing.T) {
+		if got := eval[string](t, tb, `document.getElementById('changes-toggle').textContent`); got != "Changes (7)" {
+			t.Errorf("changes button %q", got)
+		}
+		if !eval[bool](t, tb, `document.getElementById('changes-panel').hidden`) {
+			t.Error("the changes view is open before it is asked for")
+		}
+		tb.do(t, clickOn("#changes-toggle"))
+		tb.waitFor(t, `document.getElementById('changes-panel').dataset.ready === '1' && !document.getElementById('changes-panel').hidden`)
+		dirs := eval[[]string](t, tb, `Array.from(document.querySelectorAll('#changes .ch-dir')).map(function (d) { return d.dataset.dir; })`)
+		if diff := cmp.Diff([]string{"/home/ana/src/app", "/home/ana/src/app/bin", "/home/ana/src/app/gen", "/tmp"}, dirs); diff != "" {
+			t.Errorf("changes directories (-want +got):\n%s", diff)
+		}
+		summary := eval[string](t, tb, `document.getElementById('changes-summary').textContent`)
+		if !strings.Contains(summary, "7 changes in 4 directories by 4 processes") || !strings.Contains(summary, "chmod 1") {
+			t.Errorf("changes summary %q", summary)
+		}
+		bin := eval[string](t, tb, `document.querySelector('#changes .ch-dir[data-dir="/home/ana/src/app/bin"]').textContent`)
+		for _, w := range []string{"chmod", "/home/ana/src/app/bin/tool", "4755", "SETUID", "4428 python3"} {
+			if !strings.Contains(bin, w) {
+				t.Errorf("the chmod change %q lacks %q", bin, w)
+			}
+		}
+		if n := eval[int](t, tb, `document.querySelectorAll('#changes tr.gone').length`); n != 2 {
+			t.Errorf("%d changes shown gone, want 2", n)
+		}
+		gen := eval[string](t, tb, `document.querySelector('#changes .ch-dir[data-dir="/home/ana/src/app/gen"]').textContent`)
+		if !strings.Contains(gen, "/home/ana/src/app/gen/tables.h ← /home/ana/src/app/gen/tables.h.tmp") {
+			t.Errorf("the rename change %q", gen)
+		}
+		// A change names its process: a click selects it.
+		tb.do(t, clickOn(`#changes .ch-dir[data-dir="/tmp"] a.link`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4422'`)
+		tb.do(t, clickOn("#changes-close"))
+		tb.waitFor(t, `document.getElementById('changes-panel').hidden`)
+
+		// make's signal names python3, linked; python3's chmod is set-uid.
+		search(t, "pid:4420")
+		tb.do(t, clickOn(`#tree .row[data-pid="4420"] .comm`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4420'`)
+		sigs := eval[string](t, tb, `Array.from(document.querySelectorAll('#detail h3')).filter(function (h) { return h.firstChild.textContent === 'Signals'; })[0].nextElementSibling.textContent`)
+		for _, w := range []string{"kill", "SIGKILL (9)", "4428 python3"} {
+			if !strings.Contains(sigs, w) {
+				t.Errorf("signals of 4420 %q lack %q", sigs, w)
+			}
+		}
+		tb.do(t, clickOn(`#detail table a.link`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4428'`)
+		if got := eval[string](t, tb, `document.getElementById('detail').textContent`); !strings.Contains(got, "4755SETUID") {
+			t.Errorf("detail of 4428 lacks the set-uid chmod: %q", got)
+		}
+		search(t, "pid:5001")
+		tb.do(t, clickOn(`#tree .row[data-pid="5001"] .comm`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '5001'`)
+		if n := eval[int](t, tb, `document.querySelectorAll('#detail .badge.warn').length`); n != 2 {
+			t.Errorf("5001: %d warning badges, want the title's fileless exec and its exec's", n)
+		}
+		tb.clearSearch(t)
+	})
+
 	t.Run("timeline", func(t *testing.T) {
 		for _, pid := range []int{4428, 5002, 4423, 812} {
 			pt := eval[map[string]float64](t, tb, fmt.Sprintf(`proctrail.barPoint(proctrail.indexOfPid(%d))`, pid))
@@ -606,7 +666,11 @@ func TestBrowserHostile(t *testing.T) {
 	bctx := newBrowser(t)
 	model := readModel(t, "hostile.json")
 	tb := openReport(t, bctx, "hostile", model)
-	tb.do(t, clickOn("#expand-all"))
+	tb.do(t, clickOn("#expand-all"), clickOn("#changes-toggle"))
+	tb.waitFor(t, `document.getElementById('changes-panel').dataset.ready === '1'`)
+	if got := eval[string](t, tb, `document.querySelector('#changes .ch-dir').dataset.dir`); got != `"><svg onload=alert(1)>` {
+		t.Errorf("hostile changes directory shows %q", got)
+	}
 
 	// Nothing the model holds became markup.
 	for _, js := range []string{

@@ -14,8 +14,12 @@
 // The page shows the capture's header (host, kernel, time span, message
 // counts per source and a banner when any source lost messages), the
 // process forest grouped by container as a collapsible tree, a search box,
-// a detail panel for the selected process and a timeline of process
-// lifetimes. Rows are built only when their parent is expanded, as one flat
+// a detail panel for the selected process (its execs, fileless ones
+// flagged, threads, the signals it sent with links to their targets, and
+// its files with their details, set-uid and set-gid flagged), a Changes
+// view of the model's "changes" (by directory, each change linked to the
+// process that made it, rendered when first opened) and a timeline of
+// process lifetimes. Rows are built only when their parent is expanded, as one flat
 // list indented by depth (so a fork chain thousands deep lays out like any
 // list), and the timeline draws on a canvas only the lanes in view: a
 // capture of 10,000 processes opens in well under a second.
@@ -33,8 +37,12 @@
 // applied (typing applies each prefix in turn; no data-query without a
 // search). The detail panel is #detail (with data-pid once a process is
 // selected), the timeline #timeline, the loss banner #loss-banner, the
-// buttons #expand-all and #collapse-all. The root element gets
-// data-ready="1" and data-render-ms once the first render is done, and
-// window.proctrail has count, indexOfPid, select, search, barPoint and
-// timings.
+// buttons #expand-all and #collapse-all. The Changes view is
+// #changes-panel (data-ready="1" once rendered), opened by
+// #changes-toggle (hidden when there are no changes) and closed by
+// #changes-close; each directory is a .ch-dir with data-dir, each change
+// a row with data-op, class "gone" when removed later. The root element
+// gets data-ready="1" and data-render-ms once the first render is done,
+// and window.proctrail has count, indexOfPid, select, search,
+// showChanges, barPoint and timings.
 package report

@@ -146,4 +146,4 @@ func (b *bulk) close() {
 	<-b.done
 }
 
-var bulkOrder = []string{"paths", "processes", "execs", "threads", "file_accesses", "process_paths", "net"}
+var bulkOrder = []string{"paths", "processes", "execs", "threads", "file_accesses", "process_paths", "net", "signals"}

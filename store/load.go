@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -308,6 +310,7 @@ func (l *loader) deleteCapture(ctx context.Context) error {
 	for _, q := range []string{
 		"DELETE FROM file_accesses WHERE capture = ?",
 		"DELETE FROM net WHERE capture = ?",
+		"DELETE FROM signals WHERE capture = ?",
 		"DELETE FROM process_paths WHERE capture = ?",
 		"DELETE FROM execs WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
 		"DELETE FROM threads WHERE process IN (SELECT id FROM processes WHERE capture = ?)",
@@ -502,7 +505,20 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files it
 	seq := int32(l.id.seq)
 	for i, x := range p.Execs {
 		if err := l.b.add("execs", execCols, id, seq, int32(i), l.tv(x.Time), encodeText(x.Exe),
-			encodeArgv(x.Argv), encodeText(x.Cwd), nsecVal(x.Time)); err != nil {
+			encodeArgv(x.Argv), encodeText(x.Cwd), nsecVal(x.Time), x.Fileless); err != nil {
+			return err
+		}
+	}
+	for i, sg := range p.Signals {
+		var sig, tpid, tstart, tcomm any
+		if sg.Op != "ptrace" {
+			sig = sg.Signal
+		}
+		if sg.TargetPID != 0 {
+			tpid, tstart, tcomm = sg.TargetPID, l.otv(sg.TargetStart), encodeText(sg.TargetComm)
+		}
+		if err := l.b.add("signals", signalCols, l.capKey, id, seq, int32(i), encodeText(sg.Op), l.tv(sg.Time), sg.PID, sig,
+			optText(sg.Request), tpid, tstart, tcomm, optText(sg.Error), nsecVal(sg.Time), nsecVal(sg.TargetStart)); err != nil {
 			return err
 		}
 	}
@@ -555,12 +571,13 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files it
 }
 
 var (
-	procCols  = tableColumns("processes")
-	execCols  = tableColumns("execs")
-	thrCols   = tableColumns("threads")
-	fileCols  = tableColumns("file_accesses")
-	pathCols  = tableColumns("paths")
-	touchCols = tableColumns("process_paths")
+	procCols   = tableColumns("processes")
+	execCols   = tableColumns("execs")
+	thrCols    = tableColumns("threads")
+	fileCols   = tableColumns("file_accesses")
+	signalCols = tableColumns("signals")
+	pathCols   = tableColumns("paths")
+	touchCols  = tableColumns("process_paths")
 )
 
 var threadCols = thrCols
@@ -589,9 +606,17 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		if f.To != "" {
 			to = l.paths.ids[f.To]
 		}
+		var size, serial any
+		if n, err := strconv.ParseInt(f.Size, 10, 64); err == nil {
+			size = n
+		}
+		if f.Serial != 0 && f.Serial <= math.MaxInt64 {
+			serial = int64(f.Serial)
+		}
 		if err := l.b.add("file_accesses", fileCols, l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
 			encodeText(f.Op), optText(f.Mode), l.tv(f.Open), l.otv(f.Close), to, optText(f.Error),
-			nsecVal(f.Open), nsecVal(f.Close), optText(f.ContainerPath), optText(f.ToContainerPath), optText(f.Filesystem)); err != nil {
+			nsecVal(f.Open), nsecVal(f.Close), optText(f.Target), optText(f.Perm), optText(f.Owner), optText(f.Type),
+			optText(f.Flags), size, serial, optText(f.ContainerPath), optText(f.ToContainerPath), optText(f.Filesystem)); err != nil {
 			return err
 		}
 	}

@@ -286,6 +286,7 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 			"UPDATE threads SET process = ? WHERE process = ?",
 			"UPDATE file_accesses SET process = ? WHERE process = ?",
 			"UPDATE net SET process = ? WHERE process = ?",
+			"UPDATE signals SET process = ? WHERE process = ?",
 			"UPDATE processes SET parent = ? WHERE parent = ?",
 		} {
 			if _, err := w.exec(ctx, q, x.id, y.id); err != nil {
@@ -505,7 +506,7 @@ first_seq = ?, last_seq = ? WHERE id = ?`,
 	before := func(c string) string { return "(" + c + " < ? OR (" + c + " = ? AND " + c + "_nsec < ?))" }
 	after := func(c string) string { return "(" + c + " > ? OR (" + c + " = ? AND " + c + "_nsec > ?))" }
 	start, startN := db.timeVal(m.start), nsecVal(m.start)
-	for _, c := range [][2]string{{"file_accesses", "open_time"}, {"file_accesses", "close_time"}, {"execs", "exec_time"}, {"threads", "start_time"}, {"threads", "end_time"}} {
+	for _, c := range [][2]string{{"file_accesses", "open_time"}, {"file_accesses", "close_time"}, {"execs", "exec_time"}, {"threads", "start_time"}, {"threads", "end_time"}, {"signals", "signal_time"}} {
 		if _, err := w.exec(ctx, "UPDATE "+c[0]+" SET "+c[1]+" = ?, "+c[1]+"_nsec = ? WHERE process = ? AND "+before(c[1]),
 			start, startN, m.id, start, start, startN); err != nil {
 			return err
@@ -515,7 +516,7 @@ first_seq = ?, last_seq = ? WHERE id = ?`,
 		return nil
 	}
 	end, endN := db.timeVal(m.end), nsecVal(m.end)
-	for _, c := range [][2]string{{"file_accesses", "open_time"}, {"execs", "exec_time"}, {"threads", "start_time"}} {
+	for _, c := range [][2]string{{"file_accesses", "open_time"}, {"execs", "exec_time"}, {"threads", "start_time"}, {"signals", "signal_time"}} {
 		if _, err := w.exec(ctx, "UPDATE "+c[0]+" SET "+c[1]+" = ?, "+c[1]+"_nsec = ? WHERE process = ? AND "+after(c[1]),
 			end, endN, m.id, end, end, endN); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"proctrail/analyze"
@@ -262,7 +263,7 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 	}
 
 	// Execs, threads and files, each in its process's order.
-	rs, err = query("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n")
+	rs, err = query("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd, fileless FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n")
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +274,8 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		var tn int64
 		var x analyze.Exec
 		var argv string
-		if err := rs.Scan(&id, &seq, &n, &t, &tn, &x.Exe, &argv, &x.Cwd); err != nil {
+		var fileless sql.NullBool
+		if err := rs.Scan(&id, &seq, &n, &t, &tn, &x.Exe, &argv, &x.Cwd, &fileless); err != nil {
 			rs.Close()
 			return nil, err
 		}
@@ -285,7 +287,7 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 			rs.Close()
 			return nil, fmt.Errorf("execs of process %d: argv: %w", id, err)
 		}
-		x.Exe, x.Cwd = decodeText(x.Exe), decodeText(x.Cwd)
+		x.Exe, x.Cwd, x.Fileless = decodeText(x.Exe), decodeText(x.Cwd), fileless.Bool
 		if p := procs[id]; p != nil {
 			p.Execs = append(p.Execs, x)
 		}
@@ -351,7 +353,7 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 	}
 
 	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path,
-f.container_path, f.to_container_path, f.filesystem
+f.target, f.perm, f.owner, f.type, f.flags, f.size, f.serial, f.container_path, f.to_container_path, f.filesystem
 FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path LEFT JOIN paths t ON t.capture = f.capture AND t.id = f.to_path
 WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 	if err != nil {
@@ -360,10 +362,13 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 	for rs.Next() {
 		var id int64
 		var f analyze.File
-		var mode, errno, to, cpath, cto, fs *string
+		var mode, errno, to *string
 		var open, close any
 		var on, cn int64
-		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to, &cpath, &cto, &fs); err != nil {
+		var details [8]*string
+		var size, serial sql.NullInt64
+		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to,
+			&details[0], &details[1], &details[2], &details[3], &details[4], &size, &serial, &details[5], &details[6], &details[7]); err != nil {
 			rs.Close()
 			return nil, err
 		}
@@ -385,16 +390,61 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		if to != nil {
 			f.To = decodeText(*to)
 		}
-		for _, s := range []struct {
-			v   *string
-			dst *string
-		}{{cpath, &f.ContainerPath}, {cto, &f.ToContainerPath}, {fs, &f.Filesystem}} {
-			if s.v != nil {
-				*s.dst = decodeText(*s.v)
+		for i, dst := range [...]*string{&f.Target, &f.Perm, &f.Owner, &f.Type, &f.Flags, &f.ContainerPath, &f.ToContainerPath, &f.Filesystem} {
+			if details[i] != nil {
+				*dst = decodeText(*details[i])
 			}
+		}
+		if size.Valid {
+			f.Size = strconv.FormatInt(size.Int64, 10)
+		}
+		if serial.Valid && serial.Int64 > 0 {
+			f.Serial = uint64(serial.Int64)
 		}
 		if p := procs[id]; p != nil {
 			p.Files = append(p.Files, f)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+
+	rs, err = query(`SELECT process, op, signal_time, signal_time_nsec, pid, signal, request, target_pid, target_start, target_start_nsec, target_comm, error
+FROM signals WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
+	if err != nil {
+		return nil, err
+	}
+	for rs.Next() {
+		var id int64
+		var sg analyze.Signal
+		var t, ts any
+		var tn, tsn int64
+		var sig, tpid sql.NullInt64
+		var request, tcomm, errno *string
+		if err := rs.Scan(&id, &sg.Op, &t, &tn, &sg.PID, &sig, &request, &tpid, &ts, &tsn, &tcomm, &errno); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if sg.Time, err = scanTime(t, tn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if sg.TargetStart, err = scanTime(ts, tsn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		sg.Op, sg.Signal, sg.TargetPID = decodeText(sg.Op), int(sig.Int64), int32(tpid.Int64)
+		for _, v := range [...]struct {
+			src *string
+			dst *string
+		}{{request, &sg.Request}, {tcomm, &sg.TargetComm}, {errno, &sg.Error}} {
+			if v.src != nil {
+				*v.dst = decodeText(*v.src)
+			}
+		}
+		if p := procs[id]; p != nil {
+			p.Signals = append(p.Signals, sg)
 		}
 	}
 	rs.Close()

@@ -33,10 +33,12 @@ type column struct {
 	typ     colType
 	notNull bool
 	doc     string
+	since   int // the schema version that added it; 0 or 1: the first
 }
 
 type table struct {
 	name    string
+	since   int // the schema version that added it; 0 or 1: the first
 	doc     string
 	cols    []column
 	primary []string // the primary key, unless a tID column is
@@ -52,10 +54,17 @@ type index struct {
 	unique      bool
 	where       string
 	doc         string
+	since       int // the schema version that added it
 }
 
 func col(name string, typ colType, notNull bool, doc string) column {
 	return column{name: name, typ: typ, notNull: notNull, doc: doc}
+}
+
+// added is col, added by schema version v: it must be nullable, as ALTER
+// TABLE ADD COLUMN adds it to the rows there are.
+func added(v int, name string, typ colType, doc string) column {
+	return column{name: name, typ: typ, doc: doc, since: v}
 }
 
 // counts are the columns of a capture's counters, in the captures and
@@ -166,6 +175,7 @@ var tables = []table{
 			col("argv", tText, true, "a JSON array"),
 			col("cwd", tPath, true, ""),
 			col("exec_time_nsec", tInt, true, ""),
+			added(2, "fileless", tBool, "the program ran from a memfd (memfd_create, then execveat of it); null before schema 2"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels:    []string{"processes ||--o{ execs : ran"},
@@ -208,10 +218,16 @@ var tables = []table{
 			col("error", tText, false, "the errno of a denied attempt"),
 			col("open_time_nsec", tInt, true, ""),
 			col("close_time_nsec", tInt, true, ""),
-			// Schema 2.
-			col("container_path", tPath, false, "the path a process in a container used, when path (on the host) differs"),
-			col("to_container_path", tPath, false, "the same for to_path"),
-			col("filesystem", tText, false, "the file system of a container's path that has no host path (proc, tmpfs, …)"),
+			added(2, "target", tPath, "what a link or symlink points to (a symlink's text as given), a mount's source when audit names it"),
+			added(2, "perm", tText, "the permission bits a chmod set or mkdir and mknod gave, four octal digits (4755: set-uid)"),
+			added(2, "owner", tText, "a chown's new UID:GID, a side empty when unchanged"),
+			added(2, "type", tText, "the file type mknod made: fifo, char, block, socket, file"),
+			added(2, "flags", tText, "a mount's or umount's flags (bind,rec,…); utime: set (times given) or now"),
+			added(2, "size", tBigint, "the length a truncate set"),
+			added(2, "serial", tBigint, "the audit event's serial (audit(TIME:SERIAL)); null when none"),
+			added(2, "container_path", tPath, "the path a process in a container used, when path (on the host) differs"),
+			added(2, "to_container_path", tPath, "the same for to_path"),
+			added(2, "filesystem", tText, "the file system of a container's path that has no host path (proc, tmpfs, …)"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels: []string{
@@ -250,6 +266,27 @@ var tables = []table{
 		primary: []string{"process", "seq", "n"},
 		rels:    []string{"processes ||--o{ net : made"},
 	},
+	{name: "signals", since: 2, doc: "the signals a process sent (kill, tkill, tgkill) and the ptrace attaches it made",
+		cols: []column{
+			col("capture", tBigint, true, "captures.id"),
+			col("process", tBigint, true, "processes.id of the sender"),
+			col("seq", tInt, true, "the file it came from"),
+			col("n", tInt, true, "its order in the process, within the file"),
+			col("op", tText, true, "kill, tkill, tgkill or ptrace"),
+			col("signal_time", tTime, true, ""),
+			col("pid", tInt, true, "the pid the call named (negative: a process group; tkill, tgkill: a thread id)"),
+			col("signal", tInt, false, "the signal's number; null for ptrace"),
+			col("request", tText, false, "ptrace's request: attach, seize or traceme"),
+			col("target_pid", tInt, false, "the process it reached; null when unknown"),
+			col("target_start", tTime, false, "that process's start, which with its pid names it"),
+			col("target_comm", tText, false, "that process's name"),
+			col("error", tText, false, "the errno of a failed attempt"),
+			col("signal_time_nsec", tInt, true, ""),
+			col("target_start_nsec", tInt, true, ""),
+		},
+		primary: []string{"process", "seq", "n"},
+		rels:    []string{"processes ||--o{ signals : sent"},
+	},
 }
 
 // indexes serve the loader and the README's questions.
@@ -263,6 +300,7 @@ var indexes = []index{
 	{name: "paths_path", table: "paths", cols: []string{"path", "capture"}, unique: true, doc: "a path in every capture"},
 	{name: "process_paths_process", table: "process_paths", cols: []string{"process"}, doc: "the paths of a process (merging)"},
 	{name: "net_address", table: "net", cols: []string{"address"}, where: "address IS NOT NULL", doc: "who talked to an address"},
+	{name: "signals_target", table: "signals", cols: []string{"capture", "target_pid"}, where: "target_pid IS NOT NULL", doc: "who signalled a process", since: 2},
 }
 
 // dialect is what differs between SQLite and PostgreSQL.
@@ -294,64 +332,101 @@ func (d dialect) colType(c colType) string {
 }
 
 // ddl returns the statements that create the schema.
-func (d dialect) ddl() []string {
+func (d dialect) ddl() []string { return d.ddlAt(SchemaVersion) }
+
+// ddlAt returns the statements that create the schema of version v (a
+// test makes older databases with it).
+func (d dialect) ddlAt(v int) []string {
 	var out []string
 	for _, t := range tables {
-		var b strings.Builder
-		fmt.Fprintf(&b, "CREATE TABLE %s (\n", t.name)
-		for i, c := range t.cols {
-			if i > 0 {
-				b.WriteString(",\n")
-			}
-			fmt.Fprintf(&b, "  %s %s", c.name, d.colType(c.typ))
-			if c.notNull && c.typ != tID {
-				b.WriteString(" NOT NULL")
-			}
+		if t.since > v {
+			continue
 		}
-		if len(t.primary) > 0 {
-			fmt.Fprintf(&b, ",\n  PRIMARY KEY (%s)", strings.Join(t.primary, ", "))
-		}
-		for _, u := range t.unique {
-			fmt.Fprintf(&b, ",\n  UNIQUE (%s)", strings.Join(u, ", "))
-		}
-		b.WriteString("\n)")
-		if d == sqlite && len(t.primary) > 0 {
-			// Rows in the key's order, no rowid b-tree beside it: the
-			// bulk tables' keys begin with a process id, which grows as
-			// a load goes, so rows are appended.
-			b.WriteString(" WITHOUT ROWID")
-		}
-		out = append(out, b.String())
+		out = append(out, d.createTable(t, v))
 	}
 	for _, ix := range indexes {
-		u := ""
-		if ix.unique {
-			u = "UNIQUE "
+		if ix.since <= v {
+			out = append(out, d.createIndex(ix))
 		}
-		s := fmt.Sprintf("CREATE %sINDEX %s ON %s (%s)", u, ix.name, ix.table, strings.Join(ix.cols, ", "))
-		if ix.where != "" {
-			s += " WHERE " + ix.where
-		}
-		out = append(out, s)
 	}
 	return out
 }
 
-// migrations[v] takes a database from version v to v+1; version 0 is an
-// empty database. A migration's statements run in one transaction.
-// Migration 0 makes the current schema at once.
-var migrations = []func(d dialect) []string{
-	0: func(d dialect) []string {
-		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", SchemaVersion))
-	},
-	// 1 to 2: a container's paths beside their host paths.
-	1: func(d dialect) []string {
-		return []string{
-			"ALTER TABLE file_accesses ADD COLUMN container_path " + d.colType(tPath),
-			"ALTER TABLE file_accesses ADD COLUMN to_container_path " + d.colType(tPath),
-			"ALTER TABLE file_accesses ADD COLUMN filesystem " + d.colType(tText),
+// createTable returns the statement that creates t with the columns of
+// schema version v.
+func (d dialect) createTable(t table, v int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE %s (\n", t.name)
+	first := true
+	for _, c := range t.cols {
+		if c.since > v {
+			continue
 		}
-	},
+		if !first {
+			b.WriteString(",\n")
+		}
+		first = false
+		fmt.Fprintf(&b, "  %s %s", c.name, d.colType(c.typ))
+		if c.notNull && c.typ != tID {
+			b.WriteString(" NOT NULL")
+		}
+	}
+	if len(t.primary) > 0 {
+		fmt.Fprintf(&b, ",\n  PRIMARY KEY (%s)", strings.Join(t.primary, ", "))
+	}
+	for _, u := range t.unique {
+		fmt.Fprintf(&b, ",\n  UNIQUE (%s)", strings.Join(u, ", "))
+	}
+	b.WriteString("\n)")
+	if d == sqlite && len(t.primary) > 0 {
+		// Rows in the key's order, no rowid b-tree beside it: the
+		// bulk tables' keys begin with a process id, which grows as
+		// a load goes, so rows are appended.
+		b.WriteString(" WITHOUT ROWID")
+	}
+	return b.String()
+}
+
+func (d dialect) createIndex(ix index) string {
+	u := ""
+	if ix.unique {
+		u = "UNIQUE "
+	}
+	s := fmt.Sprintf("CREATE %sINDEX %s ON %s (%s)", u, ix.name, ix.table, strings.Join(ix.cols, ", "))
+	if ix.where != "" {
+		s += " WHERE " + ix.where
+	}
+	return s
+}
+
+// migration returns the statements that take a database from version v
+// to v+1: from 0, an empty database, the whole schema of SchemaVersion
+// at once; from another, what version v+1 added (its columns, appended to
+// their tables as the whole schema has them last, its tables and
+// indexes). A migration's statements run in one transaction.
+func migration(d dialect, v int) []string {
+	if v == 0 {
+		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", SchemaVersion))
+	}
+	var out []string
+	for _, t := range tables {
+		switch {
+		case t.since == v+1:
+			out = append(out, d.createTable(t, v+1))
+		case t.since <= v:
+			for _, c := range t.cols {
+				if c.since == v+1 {
+					out = append(out, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.name, c.name, d.colType(c.typ)))
+				}
+			}
+		}
+	}
+	for _, ix := range indexes {
+		if ix.since == v+1 {
+			out = append(out, d.createIndex(ix))
+		}
+	}
+	return out
 }
 
 // tableColumns returns the column names of a table, in order.

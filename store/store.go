@@ -191,22 +191,17 @@ func (db *DB) migrate(ctx context.Context) error {
 	if v, err = db.version(ctx, tx); err != nil {
 		return err
 	}
-	for ; v < SchemaVersion; v++ {
-		if v == 0 {
-			// An empty database gets the current schema.
-			for _, stmt := range migrations[0](db.d) {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("creating the schema: %w\n%s", err, stmt)
-				}
-			}
-			break
-		}
-		for _, stmt := range migrations[v](db.d) {
+	for v < SchemaVersion {
+		for _, stmt := range migration(db.d, v) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %d to %d: %w\n%s", v, v+1, err, stmt)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), v+1); err != nil {
+		if v == 0 {
+			break // the whole schema, at its version
+		}
+		v++
+		if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), v); err != nil {
 			return err
 		}
 	}

@@ -138,36 +138,3 @@ func TestLoadRebuildsModel(t *testing.T) {
 		}
 	})
 }
-
-// TestMigrateFrom1 opens a database of schema 1 (the current one without
-// what 2 added): Open migrates it, and a load then keeps a container's
-// paths.
-func TestMigrateFrom1(t *testing.T) {
-	ctx := context.Background()
-	eachDB(t, func(t *testing.T, newDB func(*testing.T) string) {
-		dsn := newDB(t)
-		db := open(t, dsn)
-		for _, c := range []string{"container_path", "to_container_path", "filesystem"} {
-			if _, err := db.sql.ExecContext(ctx, "ALTER TABLE file_accesses DROP COLUMN "+c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := db.sql.ExecContext(ctx, "UPDATE schema_version SET version = 1"); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		db = open(t, dsn)
-		var v int
-		if err := db.sql.QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&v); err != nil || v != SchemaVersion {
-			t.Fatalf("version %d, %v after migrating; want %d", v, err, SchemaVersion)
-		}
-		f := "../testdata/analyze/overlay/capture.zst"
-		if _, err := db.Load(ctx, f); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM file_accesses WHERE container_path = '/data/a.txt'").Scan(&n); err != nil || n != 1 {
-			t.Errorf("%d accesses of /data/a.txt in the container, %v; want 1", n, err)
-		}
-	})
-}

@@ -35,6 +35,7 @@ privileges.
 Example:
    proctrail analyze trace.zst > tree.json
    proctrail analyze trace.zst --cmd --tree --files
+   proctrail analyze trace.zst --cmd --changes             # what the command changed, by directory
    proctrail analyze trace.zst --html -o report.html
    proctrail analyze trace.zst --dot | dot -Tsvg > tree.svg
    proctrail analyze trace.zst --prov -o trace.prov.json
@@ -50,6 +51,7 @@ Example:
 			&cli.BoolFlag{Name: "tree", Usage: "write an indented text tree for the terminal"},
 			&cli.BoolFlag{Name: "html", Usage: "write a self-contained HTML report to open in a browser (use with -o)"},
 			&cli.BoolFlag{Name: "prov", Usage: "write W3C PROV-JSON for provenance tools (processes as activities, files as entities)"},
+			&cli.BoolFlag{Name: "changes", Usage: "write what the processes changed in the file system, by directory, as text"},
 			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
 			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
@@ -78,13 +80,13 @@ Example:
 				}
 			}
 			formatsSet := 0
-			for _, f := range []string{"json", "dot", "svg", "tree", "html", "prov"} {
+			for _, f := range []string{"json", "dot", "svg", "tree", "html", "prov", "changes"} {
 				if c.Bool(f) {
 					formatsSet++
 				}
 			}
 			if formatsSet > 1 {
-				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html, --prov")
+				return usagef("analyze: choose one of --json, --dot, --svg, --tree, --html, --prov, --changes")
 			}
 			files := c.Args().Slice()
 			opts, _, err := selectionOf(c, "analyze", files)
@@ -103,6 +105,8 @@ Example:
 				format = "html"
 			case c.Bool("prov"):
 				format = "prov"
+			case c.Bool("changes"):
+				format = "changes"
 			}
 			cfg := &analyzeConfig{
 				Files: files, Options: opts, Format: format, ShowFiles: c.Bool("files"),
@@ -225,7 +229,8 @@ type analyzeConfig struct {
 	Files []string
 	// Options are the filters; nil means none.
 	Options *analyze.Options
-	// Format is json, dot, svg, tree, html or prov; "" means json.
+	// Format is json, dot, svg, tree, html, prov or changes; "" means
+	// json.
 	Format string
 	// ShowFiles (--files) shows the files each process touched in the
 	// dot, svg and tree formats.
@@ -289,6 +294,8 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		stream = func(w io.Writer) (analyze.Capture, error) {
 			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: cfg.ShowFiles})
 		}
+	case "changes":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildChanges(w, s, opts) }
 	}
 	if stream != nil {
 		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error {
@@ -349,6 +356,8 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
 	case "prov":
 		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
+	case "changes":
+		render = func(w io.Writer) error { return analyze.WriteChanges(w, m) }
 	default:
 		return fmt.Errorf("analyze: unknown format %q", format)
 	}

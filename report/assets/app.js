@@ -624,6 +624,33 @@
     return a;
   }
   function procLabel(i) { var p = procs[i]; return str(p.pid) + ' ' + (vis(p.comm) || '?'); }
+  // procByIdentity is the index of the process with this pid and start,
+  // or -1.
+  var byIdentity = null;
+  function procByIdentity(pid, start) {
+    if (!byIdentity) {
+      byIdentity = new Map();
+      for (var k = 0; k < N; k++) byIdentity.set(str(procs[k].pid) + '|' + str(procs[k].start), k);
+    }
+    var v = byIdentity.get(str(pid) + '|' + str(start));
+    return v === undefined ? -1 : v;
+  }
+  var CHANGE_OP = /create|unlink|rename|mkdir|rmdir|link|chmod|chown|trunc|mknod|xattr|utime|mount/;
+  // fileDetails appends to node what else is known of a file access or
+  // a change: link target or mount source, type, mode with set-uid and
+  // set-gid called out, owner, size, flags.
+  function fileDetails(node, f) {
+    var parts = [];
+    if (f.target) parts.push((str(f.op) === 'mount' ? 'from ' : '→ ') + vis(f.target));
+    if (f.type) parts.push(vis(f.type));
+    if (f.perm) parts.push(vis(f.perm));
+    if (f.owner) parts.push('owner ' + vis(f.owner));
+    if (f.size !== undefined && f.size !== null) parts.push('size ' + str(f.size));
+    if (f.flags) parts.push(str(f.op) === 'utime' ? (f.flags === 'set' ? 'times set' : 'now') : '[' + vis(f.flags) + ']');
+    if (parts.length) node.appendChild(el('span', 'detail-x', ' ' + parts.join(' ')));
+    if (f.setuid) node.appendChild(el('span', 'badge warn', 'SETUID'));
+    if (f.setgid) node.appendChild(el('span', 'badge warn', 'SETGID'));
+  }
   function timeCell(s, t) {
     var td = el('td', 't', t === null ? '–' : rel(t));
     if (s) td.title = absTime(s) + ' UTC';
@@ -669,6 +696,7 @@
     title.appendChild(el('span', 'st ' + st.cls, st.text));
     if (p.command) title.appendChild(el('span', 'badge', 'recorded command'));
     if (p.before_capture) title.appendChild(el('span', 'badge', 'alive before the capture'));
+    if (arr(p.execs).some(function (x) { return obj(x).fileless; })) title.appendChild(el('span', 'badge warn', 'fileless exec'));
     detailEl.appendChild(title);
 
     var dl = el('dl', 'kv');
@@ -713,7 +741,9 @@
       var tr = el('tr');
       tr.appendChild(timeCell(x.time, T(x.time)));
       var td = el('td', 'path');
-      td.appendChild(el('div', 'mono', vis(x.exe) || '?'));
+      var xe = el('div', 'mono', vis(x.exe) || '?');
+      if (x.fileless) xe.appendChild(el('span', 'badge warn', 'fileless'));
+      td.appendChild(xe);
       td.appendChild(el('div', 'mono sub', argvLine(x.argv)));
       if (x.cwd) td.appendChild(el('div', 'mono sub', 'in ' + vis(x.cwd)));
       tr.appendChild(td);
@@ -728,10 +758,26 @@
       tr.appendChild(el('td', 't', s !== null && ee !== null ? dur(ee - s) : 'running'));
       return tr;
     });
+    if (arr(p.signals).length) table('Signals', ['op', 'signal', 'target', 'time'], arr(p.signals), function (sg) {
+      var tr = el('tr');
+      tr.appendChild(el('td', 'mono', vis(sg.op)));
+      tr.appendChild(el('td', 'mono', str(sg.op) === 'ptrace' ? vis(sg.request) : sigName(sg.signal) + ' (' + str(sg.signal) + ')'));
+      var tc = el('td', 'mono'), tg = obj(sg.target);
+      var ti = tg.pid !== undefined ? procByIdentity(tg.pid, tg.start) : -1;
+      if (ti >= 0) tc.appendChild(link(ti, procLabel(ti)));
+      else if (tg.pid !== undefined) tc.textContent = str(tg.pid) + ' ' + vis(tg.comm);
+      else if (str(sg.request) === 'traceme') tc.textContent = 'its parent';
+      else tc.textContent = 'pid ' + str(sg.pid);
+      if (tg.pid !== undefined && sg.pid !== tg.pid) tc.appendChild(el('span', 'detail-x', ' (pid ' + str(sg.pid) + ')'));
+      if (sg.error) tc.appendChild(el('span', 'err', ' ' + vis(sg.error)));
+      tr.appendChild(tc);
+      tr.appendChild(timeCell(sg.time, T(sg.time)));
+      return tr;
+    });
     table('Files', ['op', 'mode', 'path', 'open', 'close'], arr(p.files), function (f) {
       var tr = el('tr');
       var op = str(f.op), mode = str(f.mode);
-      var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || /create|unlink|rename|mkdir|rmdir|link|chmod|chown|trunc/.test(op) ? 'op w' : 'op', vis(op) || '?'));
+      var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || CHANGE_OP.test(op) ? 'op w' : 'op', vis(op) || '?'));
       tr.appendChild(opc);
       tr.appendChild(el('td', 'mono', vis(mode)));
       var pc = el('td', 'path mono', vis(f.path));
@@ -739,6 +785,7 @@
       else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
       if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
       if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
+      fileDetails(pc, f);
       if (f.error) pc.appendChild(el('span', 'err', ' ' + vis(f.error)));
       tr.appendChild(pc);
       tr.appendChild(timeCell(f.open, T(f.open)));
@@ -1057,6 +1104,78 @@
 
   // ---- start -----------------------------------------------------------------------
 
+  // ---- the changes view --------------------------------------------------------------
+
+  // What the processes changed, by directory (the model's "changes"),
+  // shown on demand: #changes-panel's data-ready is set once it is
+  // rendered.
+  var changesEl = $('changes'), changesPanel = $('changes-panel');
+  var CH = obj(M.changes);
+  function renderChanges() {
+    changesEl.textContent = '';
+    var dirs = arr(CH.directories), total = 0;
+    var counts = obj(CH.counts);
+    Object.keys(counts).forEach(function (k) { total += num(counts[k]) || 0; });
+    function fmtCounts(c) { c = obj(c); return Object.keys(c).map(function (k) { return vis(k) + ' ' + fmtInt(c[k]); }).join(', '); }
+    $('changes-summary').textContent = fmtInt(total) + ' changes in ' + fmtInt(dirs.length) + ' directories by ' +
+      fmtInt(CH.processes) + ' processes: ' + fmtCounts(counts);
+    dirs.forEach(function (d) {
+      d = obj(d);
+      var box = el('div', 'ch-dir');
+      box.dataset.dir = str(d.dir);
+      var head = el('div', 'ch-head');
+      head.appendChild(el('span', 'mono', vis(d.dir)));
+      head.appendChild(el('span', 'hint', fmtCounts(d.counts)));
+      box.appendChild(head);
+      var t = el('table'), tb = el('tbody'), items = arr(d.changes);
+      function fill(from, to) {
+        var frag = document.createDocumentFragment();
+        for (var k = from; k < to; k++) {
+          var c = obj(items[k]), tr = el('tr', c.gone ? 'gone' : null);
+          tr.dataset.op = str(c.op);
+          var opc = el('td'); opc.appendChild(el('span', 'op w', vis(c.op) || '?'));
+          tr.appendChild(opc);
+          var pc = el('td', 'path mono', vis(c.path));
+          if (c.from) pc.appendChild(el('span', 'detail-x', ' ← ' + vis(c.from)));
+          fileDetails(pc, c);
+          if (c.gone) pc.appendChild(el('span', 'badge', 'gone'));
+          tr.appendChild(pc);
+          var who = el('td', 'mono'), pi = procByIdentity(c.pid, c.start);
+          if (pi >= 0) who.appendChild(link(pi, procLabel(pi)));
+          else who.textContent = str(c.pid) + ' ' + vis(c.comm);
+          if (num(c.count) > 1) who.appendChild(el('span', 'detail-x', ' ×' + fmtInt(c.count)));
+          tr.appendChild(who);
+          tr.appendChild(timeCell(c.time, T(c.time)));
+          frag.appendChild(tr);
+        }
+        tb.appendChild(frag);
+      }
+      fill(0, Math.min(items.length, SHOW));
+      t.appendChild(tb);
+      box.appendChild(t);
+      if (items.length > SHOW) {
+        var btn = el('button', null, 'Show all ' + fmtInt(items.length));
+        btn.type = 'button';
+        btn.addEventListener('click', function () { fill(SHOW, items.length); btn.remove(); });
+        box.appendChild(btn);
+      }
+      changesEl.appendChild(box);
+    });
+    changesPanel.dataset.ready = '1';
+  }
+  function showChanges(on) {
+    if (on && !changesPanel.dataset.ready) renderChanges();
+    changesPanel.hidden = !on;
+    $('changes-toggle').setAttribute('aria-pressed', on ? 'true' : 'false');
+  }
+  if (arr(CH.directories).length) {
+    var ct = $('changes-toggle');
+    ct.hidden = false;
+    ct.textContent = 'Changes (' + fmtInt(arr(CH.directories).reduce(function (n, d) { return n + arr(obj(d).changes).length; }, 0)) + ')';
+    ct.addEventListener('click', function () { showChanges(changesPanel.hidden); });
+    $('changes-close').addEventListener('click', function () { showChanges(false); });
+  }
+
   timings.model = performance.now();
   renderHeader();
   initialOpen();
@@ -1071,6 +1190,7 @@
     select: function (i) { reveal(i, true); },
     barPoint: function (i) { return timeline.barPoint(i); },
     search: function (q) { $('search').value = q; applySearch(q); },
+    showChanges: function (on) { showChanges(on !== false); },
     timings: timings
   });
   timings.rendered = performance.now();

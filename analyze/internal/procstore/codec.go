@@ -97,7 +97,7 @@ func (c *codec) state(st *State) {
 	}
 	for _, x := range st.Execs {
 		c.i64(&x.Time)
-		c.bools(&x.FromConnector, &x.FromAudit, &x.FromProcfs, &x.AuditArgv)
+		c.bools(&x.FromConnector, &x.FromAudit, &x.FromProcfs, &x.AuditArgv, &x.Fileless)
 		c.identity(&x.Audit)
 		c.str(&x.Path)
 		c.identity(&x.Procfs)
@@ -114,6 +114,8 @@ func (c *codec) state(st *State) {
 	c.ref(&st.JoinedMountNS)
 	c.u64(&st.MountNS)
 	c.i64(&st.MountNSSince)
+	c.i64(&st.FirstSignal)
+	c.i64(&st.LastSignal)
 }
 
 // stub visits the fields of p that a frozen process keeps: not its Ref

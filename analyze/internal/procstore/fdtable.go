@@ -7,7 +7,9 @@ type FD struct {
 	// directory opened for a dirfd is).
 	File    *OpenFile
 	Cloexec bool
-	Time    int64 // when the fd was set
+	// Memfd: the fd is a memfd_create's (its Path is empty).
+	Memfd bool
+	Time  int64 // when the fd was set
 }
 
 // OpenFile is a file access that is still open: its record in the spool,

@@ -161,6 +161,10 @@ type State struct {
 	// CutSelected: a capture made by `proctrail cut` marked it as one of
 	// its selection.
 	CutSelected bool
+	// FirstSignal and LastSignal are the offset+1 of the first and last
+	// of the signals it sent (and ptrace attaches it made), records in
+	// the spool that chain them as file accesses are; 0: none.
+	FirstSignal, LastSignal int64
 }
 
 // ExitGroup is what an exit_group audit record says of a process's end:
@@ -194,6 +198,8 @@ type Exec struct {
 	// Path is the path execve was given, resolved.
 	Path   string
 	Procfs Identity
+	// Fileless: the program ran from a memfd (see analyze.Exec).
+	Fileless bool
 }
 
 // CommChange is a rename of the process (prctl PR_SET_NAME, or the
