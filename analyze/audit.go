@@ -118,6 +118,8 @@ func (b *builder) audit(c *call) {
 		if c.success {
 			b.auditSetns(p, c)
 		}
+	case "socket", "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg":
+		b.auditNet(p, c)
 	case "unshare", "mount", "exit":
 	default:
 		if c.success {

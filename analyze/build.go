@@ -178,6 +178,14 @@ func runFilter(s EventSource, opts *Options, touched func([]ref)) (*builder, *Op
 			return nil, nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
 		}
 	}
+	o.addr = nil
+	if o.Addr != "" {
+		f, err := parseAddrFilter(o.Addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.addr = f
+	}
 	b := newBuilderTracking(touched != nil)
 	b.touched = touched
 	info := s.Info()

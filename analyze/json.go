@@ -32,10 +32,12 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	     "execs": [{"time", "exe", "argv", "cwd"}],
 //	     "threads": [{"tid", "start", "end"|null}],
 //	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?}],
+//	     "net"?: [{"op", "family", "proto"?, "addr"?, "port"?, "path"?, "time", "error"?}],
 //	     "container": "id"|null, "children": [P…]}
 //
 // Times are RFC 3339 UTC with nine fractional digits (TimeLayout). Lists
-// are never null. The same model always gives the same bytes; strings
+// are never null; "net" is left out when a process has no entry, "port"
+// when it is 0 and there is no "addr". The same model always gives the same bytes; strings
 // that are not valid UTF-8 are written with U+FFFD for the bad bytes.
 //
 // The document is streamed to w in pieces of about 64 KiB as it is
@@ -66,8 +68,8 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	e.head(&c, ol.conts)
 	writeForest(e, ol.f.roots, ol.f.kids,
 		func(i int32) *Process {
-			out, files := ol.process(i)
-			e.moreFiles = files
+			out, files, net := ol.process(i)
+			e.moreFiles, e.moreNet = files, net
 			return out
 		})
 	if err := e.end(); err != nil {
@@ -95,6 +97,9 @@ type jsonEnc struct {
 	// moreFiles, when set, yields the files of the next process after its
 	// Files; process clears it.
 	moreFiles func(yield func(*File) bool)
+	// moreNet, when set, yields the network entries of the next process
+	// after its Net, at least one; process clears it.
+	moreNet func(yield func(*NetEntry) bool)
 }
 
 func newJSONEnc(w io.Writer) *jsonEnc {
@@ -410,6 +415,22 @@ func (e *jsonEnc) process(p *Process) {
 		e.moreFiles = nil
 	}
 	e.close(']')
+	if len(p.Net) > 0 || e.moreNet != nil {
+		// Only when there are some: the documents of captures without
+		// network entries stay as they were.
+		e.key("net")
+		e.open('[')
+		for i := range p.Net {
+			e.net(&p.Net[i])
+		}
+		if e.moreNet != nil {
+			for n := range e.moreNet {
+				e.net(n)
+			}
+			e.moreNet = nil
+		}
+		e.close(']')
+	}
 	e.key("container")
 	if p.Container != "" {
 		e.str(p.Container)
@@ -441,6 +462,27 @@ func (e *jsonEnc) file(f *File) {
 	e.optTime(f.Close)
 	e.optStr("to", f.To)
 	e.optStr("error", f.Error)
+	e.close('}')
+}
+
+// net writes one member of a process's net.
+func (e *jsonEnc) net(n *NetEntry) {
+	e.elem()
+	e.open('{')
+	e.key("op")
+	e.str(n.Op)
+	e.key("family")
+	e.str(n.Family)
+	e.optStr("proto", n.Proto)
+	e.optStr("addr", n.Addr)
+	if n.Port != 0 || n.Addr != "" {
+		e.key("port")
+		e.int(int64(n.Port))
+	}
+	e.optStr("path", n.Path)
+	e.key("time")
+	e.time(n.Time)
+	e.optStr("error", n.Error)
 	e.close('}')
 }
 

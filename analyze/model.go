@@ -51,6 +51,16 @@ type Options struct {
 	// show them: the file accesses, which grow with the events, then stay
 	// out of memory. PathGlob still selects by them.
 	NoFiles bool
+	// Addr keeps the processes with a network entry to or from an
+	// address, with their ancestors: a CIDR ("203.0.113.0/24") or an
+	// address ("::1"); ":PORT", or both ("10.0.0.1:53", "[::1]:8080");
+	// or a unix socket path, "/run/*.sock" as PathGlob matches, "@NAME"
+	// for an abstract one. Empty means no filter. See ParseAddrFilter.
+	Addr string
+	// NoNet leaves every process's Net empty, as NoFiles does its Files.
+	NoNet bool
+
+	addr *addrFilter // Addr, parsed by Build
 }
 
 // DOTOptions configure [WriteDOT]. A nil *DOTOptions means the defaults.
@@ -135,6 +145,8 @@ type Process struct {
 	// first.
 	Threads []Thread
 	Files   []File
+	// Net are its network calls, in the order made.
+	Net []NetEntry
 	// Container is the id of the container it ran in; empty when none.
 	Container string
 	Children  []*Process
@@ -168,5 +180,29 @@ type File struct {
 	// To is the new path of a rename.
 	To string
 	// Error is the errno name of a denied attempt (EACCES, EPERM).
+	Error string
+}
+
+// NetEntry is one network call of a process: socket, connect, bind,
+// listen, accept (accept4 too), sendto or sendmsg.
+type NetEntry struct {
+	Op string
+	// Family is inet, inet6, unix, netlink, packet…, or "family N"; empty
+	// when unknown (a listen or accept on a socket created out of view).
+	Family string
+	// Proto is the socket's protocol as socket() made it: tcp, udp, icmp,
+	// sctp, "raw …" for inet; stream, dgram or seqpacket for unix;
+	// netlink's protocol (route, audit, …); empty when unknown.
+	Proto string
+	// Addr and Port are an inet or inet6 address (a listen's is the one
+	// its socket was bound to, an accept's the peer's); for netlink, Port
+	// is the port id (nl_pid; 0 is the kernel).
+	Addr string
+	Port int
+	// Path is a unix socket's path, "@NAME" for an abstract one.
+	Path string
+	Time int64
+	// Error is the errno name of a failed call (ECONNREFUSED, ENOENT,
+	// EINPROGRESS for a non-blocking connect still under way, …).
 	Error string
 }

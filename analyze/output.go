@@ -35,12 +35,8 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	defer ol.close()
 	m := &Model{Capture: ol.c, Containers: ol.conts}
 	collect := func(i int32) *Process {
-		out, files := ol.process(i)
-		if files != nil {
-			for f := range files {
-				out.Files = append(out.Files, *f)
-			}
-		}
+		out, files, net := ol.process(i)
+		collectInto(out, files, net)
 		return out
 	}
 	// Without recursion: a deep fork chain cannot exhaust the stack.
@@ -69,12 +65,28 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	return m, nil
 }
 
+// collectInto sets out's Files and Net from what files and net yield
+// (either nil for none).
+func collectInto(out *Process, files func(yield func(*File) bool), net func(yield func(*NetEntry) bool)) {
+	if files != nil {
+		for f := range files {
+			out.Files = append(out.Files, *f)
+		}
+	}
+	if net != nil {
+		for e := range net {
+			out.Net = append(out.Net, *e)
+		}
+	}
+}
+
 // Walk is [Build] without the Model, for outputs that take the
 // processes one at a time (a database): it replays s, calls head with
 // the Capture and the Containers, then visit for each process opts keep,
 // depth first, in output order, parents before their children. parent is
 // the kept parent's output (nil for a root); neither has Children, and
-// p.Files holds its file accesses unless opts.NoFiles. p and parent are
+// p.Files holds its file accesses unless opts.NoFiles, p.Net its network
+// entries unless opts.NoNet. p and parent are
 // visit's until it returns, and are not reused: a caller may keep them.
 // An error from head or visit ends the walk and is returned.
 func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process) error) error {
@@ -98,12 +110,8 @@ func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, v
 	for len(todo) > 0 {
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		out, files := ol.process(t.i)
-		if files != nil {
-			for f := range files {
-				out.Files = append(out.Files, *f)
-			}
-		}
+		out, files, net := ol.process(t.i)
+		collectInto(out, files, net)
 		if err := visit(out, t.out); err != nil {
 			return err
 		}
@@ -170,6 +178,16 @@ func newOutlineTracking(s EventSource, opts *Options, touched func([]ref)) (*out
 			}
 		})
 		return hit
+	}, func(i int) (hit bool) {
+		b.procs.View(func() {
+			for e := range b.spooledNet(b.procs.Get(procstore.RefOf(i)).FirstNet) {
+				if o.addr.match(e) {
+					hit = true
+					return
+				}
+			}
+		})
+		return hit
 	})
 	if err != nil {
 		ol.close()
@@ -183,20 +201,24 @@ func newOutlineTracking(s EventSource, opts *Options, touched func([]ref)) (*out
 // close releases the spool.
 func (ol *outline) close() { ol.b.spool.Close() }
 
-// process makes process i's output, without its files: files yields them
-// from the spool (nil with Options.NoFiles), until the next call.
-func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool)) {
+// process makes process i's output, without its files and network
+// entries: files and net yield them from the spool (nil with
+// Options.NoFiles and NoNet), until the next call.
+func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool), net func(yield func(*NetEntry) bool)) {
 	b := ol.b
-	var first int64
+	var first, firstNet int64
 	b.procs.View(func() {
 		p := b.procs.Get(procstore.RefOf(int(i)))
 		out, _ = b.process(p, ol.boot, ol.start)
-		first = p.FirstFile
+		first, firstNet = p.FirstFile, p.FirstNet
 	})
 	if !ol.o.NoFiles {
 		files = b.files(first, out)
 	}
-	return out, files
+	if !ol.o.NoNet && firstNet != 0 {
+		net = b.nets(firstNet, out)
+	}
+	return out, files, net
 }
 
 func captureOf(info replay.CaptureInfo) Capture {

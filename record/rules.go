@@ -106,14 +106,43 @@ var presets = map[string][]string{
 		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
 		"rename", "renameat", "renameat2", "unlink", "unlinkat",
 		"chdir", "fchdir", "pivot_root", "setns", "unshare", "mount",
+		"socket", "connect", "bind", "listen",
+	},
+}
+
+// filteredRule is a rule of a preset that audits its syscalls only when
+// its fields (auditctl -F, after the arch) match.
+type filteredRule struct {
+	syscalls []string
+	fields   string
+}
+
+// presetFiltered are the rules of a preset that come after its main rule,
+// per ABI, each its own rule because of its filter.
+var presetFiltered = map[string][]filteredRule{
+	"forensic": {
+		// A failed accept with EAGAIN is a non-blocking server's loop
+		// finding its queue empty: nothing happened, once per wake-up.
+		{[]string{"accept", "accept4"}, "-F exit!=-EAGAIN"},
+		// sendto and sendmsg are audited only when they carry an inet or
+		// inet6 address: an unconnected UDP socket's datagrams. On a
+		// connected socket they have none (send is sendto(…, NULL, 0) on
+		// x86_64, every TCP write of many programs), and those with a
+		// unix or netlink address are journald's and sd_notify's
+		// messages and every netlink request to the kernel: floods that
+		// say nothing connect does not. The kernel filters on the
+		// address's family (saddr_fam, Linux 5.3), which a call without
+		// an address never matches; go-libaudit takes 2 and 10 only.
+		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=2"},
+		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=10"},
 	},
 }
 
 // PresetRules returns the auditctl-syntax rules of the named preset, each
-// carrying -k [RuleKey]. "forensic" is the default preset. A syscall rule is
-// made for each ABI of the running architecture (b64 and, where the kernel
-// has a compat ABI, b32), listing only the syscalls that ABI has. The
-// returned slice is the caller's.
+// carrying -k [RuleKey]. "forensic" is the default preset. For each ABI of
+// the running architecture (b64 and, where the kernel has a compat ABI,
+// b32) come its main rule, then its filtered rules, each listing only the
+// syscalls that ABI has. The returned slice is the caller's.
 func PresetRules(name string) ([]string, error) {
 	syscalls, ok := presets[name]
 	if !ok {
@@ -141,11 +170,22 @@ func PresetRules(name string) ([]string, error) {
 				have = append(have, sc)
 			}
 		}
-		if len(have) == 0 {
-			continue
+		if len(have) > 0 {
+			rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
+				ruleABI.name, strings.Join(have, ","), RuleKey))
 		}
-		rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
-			ruleABI.name, strings.Join(have, ","), RuleKey))
+		for _, fr := range presetFiltered[name] {
+			var have []string
+			for _, sc := range fr.syscalls {
+				if names[sc] {
+					have = append(have, sc)
+				}
+			}
+			if len(have) > 0 {
+				rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s %s -k %s",
+					ruleABI.name, strings.Join(have, ","), fr.fields, RuleKey))
+			}
+		}
 	}
 	return rules, nil
 }

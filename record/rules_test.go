@@ -15,8 +15,9 @@ func TestPresetRulesBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if runtime.GOARCH == "amd64" && len(rules) != 2 {
-		t.Fatalf("got %d rules on amd64, want b64 and b32:\n%s", len(rules), strings.Join(rules, "\n"))
+	// Per ABI: the main rule, accept's, and sendto's for each family.
+	if runtime.GOARCH == "amd64" && len(rules) != 8 {
+		t.Fatalf("got %d rules on amd64, want four for b64 and four for b32:\n%s", len(rules), strings.Join(rules, "\n"))
 	}
 	for _, line := range rules {
 		t.Run(line, func(t *testing.T) {
@@ -45,6 +46,17 @@ func TestPresetRulesBuild(t *testing.T) {
 		want := "-a always,exit -F arch=b64 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail"
 		if diff := cmp.Diff(want, rules[0]); diff != "" {
 			t.Errorf("b64 rule (-want +got):\n%s", diff)
+		}
+		wantFiltered := []string{
+			"-a always,exit -F arch=b64 -S accept,accept4 -F exit!=-EAGAIN -k proctrail",
+			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=2 -k proctrail",
+			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=10 -k proctrail",
+			"-a always,exit -F arch=b32 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail",
+			// i386 has no plain accept: its libc calls accept4 or socketcall.
+			"-a always,exit -F arch=b32 -S accept4 -F exit!=-EAGAIN -k proctrail",
+		}
+		if diff := cmp.Diff(wantFiltered, rules[1:6]); diff != "" {
+			t.Errorf("rules after the b64 main rule (-want +got):\n%s", diff)
 		}
 	}
 }

@@ -112,6 +112,8 @@ func (c *codec) state(st *State) {
 	c.str(&st.PivotRoot)
 	c.str(&st.CgroupContainer)
 	c.ref(&st.JoinedMountNS)
+	c.i64(&st.FirstNet)
+	c.i64(&st.LastNet)
 }
 
 // stub visits the fields of p that a frozen process keeps: not its Ref

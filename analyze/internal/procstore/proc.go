@@ -155,6 +155,11 @@ type State struct {
 	// CutSelected: a capture made by `proctrail cut` marked it as one of
 	// its selection.
 	CutSelected bool
+	// FirstNet and LastNet are the offset+1 of the first and last of its
+	// network entries in the spool, which chain them; 0: none. (Unlike
+	// the file accesses', in the State: only audit events, which get the
+	// State anyway, add entries, and no filter reads them without it.)
+	FirstNet, LastNet int64
 }
 
 // ExitGroup is what an exit_group audit record says of a process's end:
