@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -287,5 +289,73 @@ func TestAddrFilter(t *testing.T) {
 	}
 	if _, err := Build(s.source(), &Options{Addr: "nowhere"}); err == nil || !strings.Contains(err.Error(), "nowhere") {
 		t.Errorf("bad Addr: error %v", err)
+	}
+}
+
+// refEntries reads the lines the network scenario (testdata/scenarios/net.c)
+// printed of its own calls: "OP FAMILY ADDRESS PORT [ERRNO]", "OP unix
+// [PATH] [ERRNO]", "OP netlink PORTID".
+func refEntries(t *testing.T, text string) []NetEntry {
+	t.Helper()
+	var out []NetEntry
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			t.Fatalf("reference line %q", line)
+		}
+		e := NetEntry{Op: f[0], Family: f[1]}
+		rest := f[2:]
+		if n := len(rest); n > 0 && strings.HasPrefix(rest[n-1], "E") {
+			e.Error, rest = rest[n-1], rest[:n-1]
+		}
+		var err error
+		switch {
+		case e.Family == "unix" && len(rest) == 1:
+			e.Path = rest[0]
+		case e.Family == "netlink" && len(rest) == 1:
+			e.Port, err = strconv.Atoi(rest[0])
+		case len(rest) == 2:
+			e.Addr = rest[0]
+			e.Port, err = strconv.Atoi(rest[1])
+		case len(rest) != 0:
+			t.Fatalf("reference line %q", line)
+		}
+		if err != nil {
+			t.Fatalf("reference line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// TestNetCaptureReference checks the network entries of the recorded
+// scenario against what the program printed of its own calls: the same
+// calls, in the same order, with the same addresses and errors (socket()
+// it does not print; the send()s on its connected socket and its netlink
+// request the recorder's rules leave out).
+func TestNetCaptureReference(t *testing.T) {
+	ref, err := os.ReadFile("../testdata/analyze/net/reference.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := refEntries(t, string(ref))
+	m := buildCapture(t, []string{"../testdata/analyze/net/capture.zst"}, &Options{Cmd: true}, false)
+	if len(m.Processes) != 1 {
+		t.Fatalf("%d roots, want the command", len(m.Processes))
+	}
+	var got []NetEntry
+	protos := map[string]int{}
+	for _, e := range m.Processes[0].Net {
+		protos[e.Proto]++
+		if e.Op == "socket" {
+			continue
+		}
+		got = append(got, NetEntry{Op: e.Op, Family: e.Family, Addr: e.Addr, Port: e.Port, Path: e.Path, Error: e.Error})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entries against the program's own account (-want +got):\n%s", diff)
+	}
+	if protos[""] != 0 || protos["tcp"] == 0 || protos["udp"] == 0 || protos["stream"] == 0 || protos["route"] == 0 {
+		t.Errorf("protocols: %v", protos)
 	}
 }

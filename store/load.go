@@ -510,6 +510,24 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 			return err
 		}
 	}
+	for i := range p.Net {
+		e := &p.Net[i]
+		var addr, port any
+		if e.Addr != "" {
+			addr = e.Addr
+		}
+		if e.Port != 0 || e.Addr != "" {
+			port = int64(e.Port)
+		}
+		var path any
+		if e.Path != "" {
+			path = encodeText(e.Path)
+		}
+		if err := l.b.add("net", netCols, l.capKey, id, seq, int32(i), encodeText(e.Op), encodeText(e.Family),
+			addr, port, path, l.tv(e.Time), optText(e.Error), nsecVal(e.Time), optText(e.Proto)); err != nil {
+			return err
+		}
+	}
 	for i, f := range p.Files {
 		l.files = append(l.files, pendingFile{process: id, n: int32(i), f: f})
 		if !l.paths.known(f.Path) {
@@ -558,6 +576,7 @@ var (
 	fileCols  = tableColumns("file_accesses")
 	pathCols  = tableColumns("paths")
 	touchCols = tableColumns("process_paths")
+	netCols   = tableColumns("net")
 )
 
 var threadCols = thrCols

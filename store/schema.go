@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the version of the schema this package writes. Open
 // migrates an older database to it, and refuses a newer one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // The one schema, for both databases: each column has an abstract type
 // that dialect.colType spells. Times are kept twice over two columns: X
@@ -228,20 +228,21 @@ var tables = []table{
 			"processes ||--o{ process_paths : touched",
 		},
 	},
-	{name: "net", doc: "network entries of a process (connect, bind, listen, accept, sendto): filled once analyze reports them (issue 14)",
+	{name: "net", doc: "network entries of a process (socket, connect, bind, listen, accept, sendto, sendmsg)",
 		cols: []column{
 			col("capture", tBigint, true, "captures.id"),
 			col("process", tBigint, true, "processes.id"),
 			col("seq", tInt, true, "the file it came from"),
 			col("n", tInt, true, "its order in the process, within the file"),
-			col("op", tText, true, "connect, bind, listen, accept, sendto, …"),
-			col("family", tText, true, "inet, inet6, unix or netlink"),
-			col("address", tText, false, "the IP address"),
-			col("port", tInt, false, ""),
-			col("path", tPath, false, "a unix socket's path"),
+			col("op", tText, true, "socket, connect, bind, listen, accept, sendto, sendmsg"),
+			col("family", tText, true, "inet, inet6, unix, netlink, …; empty when unknown"),
+			col("address", tText, false, "the IP address (an accept's peer)"),
+			col("port", tBigint, false, "the port (netlink: the port id); null when 0 and no address"),
+			col("path", tPath, false, "a unix socket's path, @NAME when abstract"),
 			col("net_time", tTime, true, ""),
-			col("error", tText, false, "the errno of a failed attempt"),
+			col("error", tText, false, "the errno of a failed call"),
 			col("net_time_nsec", tInt, true, ""),
+			col("proto", tText, false, "tcp, udp, stream, dgram, netlink's protocol, …"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels:    []string{"processes ||--o{ net : made"},
@@ -333,11 +334,21 @@ func (d dialect) ddl() []string {
 	return out
 }
 
-// migrations[v] takes a database from version v to v+1; version 0 is an
-// empty database. A migration's statements run in one transaction.
+// migrations[v] takes a database from version v to v+1, except
+// migrations[0], which makes an empty database the current schema
+// (SchemaVersion) at once. A migration's statements run in one
+// transaction.
 var migrations = []func(d dialect) []string{
 	0: func(d dialect) []string {
-		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", 1))
+		return append(d.ddl(), fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", SchemaVersion))
+	},
+	// 2: net.proto; net.port 64-bit (a netlink port id is a u32).
+	1: func(d dialect) []string {
+		out := []string{"ALTER TABLE net ADD COLUMN proto text"}
+		if d == postgres {
+			out = append(out, "ALTER TABLE net ALTER COLUMN port TYPE bigint")
+		}
+		return out
 	},
 }
 

@@ -191,17 +191,22 @@ func (db *DB) migrate(ctx context.Context) error {
 	if v, err = db.version(ctx, tx); err != nil {
 		return err
 	}
-	for ; v < SchemaVersion; v++ {
+	for v < SchemaVersion {
+		to := v + 1
+		if v == 0 {
+			to = SchemaVersion // migrations[0] makes the current schema
+		}
 		for _, stmt := range migrations[v](db.d) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("migration %d to %d: %w\n%s", v, v+1, err, stmt)
+				return fmt.Errorf("migration %d to %d: %w\n%s", v, to, err, stmt)
 			}
 		}
 		if v > 0 {
-			if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), v+1); err != nil {
+			if _, err := tx.ExecContext(ctx, db.rebind("UPDATE schema_version SET version = ?"), to); err != nil {
 				return err
 			}
 		}
+		v = to
 	}
 	return tx.Commit()
 }

@@ -138,3 +138,48 @@ func TestLoadRebuildsModel(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateNetProto takes a database of schema 1 (net without proto,
+// port 32-bit) to the current one, then loads the network capture into
+// it: the same model as analyze's.
+func TestMigrateNetProto(t *testing.T) {
+	ctx := context.Background()
+	f := "../testdata/analyze/net/capture.zst"
+	eachDB(t, func(t *testing.T, newDB func(*testing.T) string) {
+		dsn := newDB(t)
+		db := open(t, dsn)
+		// Back to schema 1.
+		stmts := []string{"ALTER TABLE net DROP COLUMN proto", "UPDATE schema_version SET version = 1"}
+		if db.d == postgres {
+			stmts = append(stmts, "ALTER TABLE net ALTER COLUMN port TYPE integer")
+		}
+		for _, s := range stmts {
+			if _, err := db.SQL().ExecContext(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		db.Close()
+		db = open(t, dsn)
+		if v, err := db.version(ctx, db.sql); err != nil || v != SchemaVersion {
+			t.Fatalf("version %d, %v after Open; want %d", v, err, SchemaVersion)
+		}
+		if _, err := db.Load(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		id, err := identify(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Model(ctx, &Selection{CaptureID: id.captureID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := build(t, []string{f}, nil)
+		if !bytes.Equal(jsonOf(t, want), jsonOf(t, got)) {
+			t.Fatal("JSON differs")
+		}
+		if !bytes.Contains(jsonOf(t, got), []byte(`"proto": "route"`)) {
+			t.Fatal("no netlink entry with its protocol")
+		}
+	})
+}
