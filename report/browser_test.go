@@ -416,6 +416,13 @@ func TestBrowserSmall(t *testing.T) {
 		{"container only", "ct:3f2a9c", []int{3010, 5001, 5002}, []int{5001, 5002}},
 		{"two terms", "sh main.o", []int{812, 4301, 4420, 4421, 4425}, []int{4421, 4425}},
 		{"case", "PYTHON3", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"address", "203.0.113.7", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net address", "net:203.0.113.7", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net inet6", "net:2001:db8::53", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net port", "net::443", []int{812, 4301, 4420, 4428}, []int{4428}}, // not 3010's :4430
+		{"net other port", "net::4430", []int{3010}, []int{3010}},
+		{"net unix path", "net:/run/containerd", []int{3010}, []int{3010}},
+		{"net none", "net:192.0.2.1", []int{}, []int{}},
 	} {
 		t.Run("search "+tt.name, func(t *testing.T) {
 			search(t, tt.query)
@@ -479,6 +486,14 @@ func TestBrowserSmall(t *testing.T) {
 			if !strings.Contains(text, w) {
 				t.Errorf("detail of 4428 lacks %q", w)
 			}
+		}
+		netRows := eval[[]string](t, tb, `(function () {
+			var h = Array.from(document.querySelectorAll('#detail h3')).find(function (h) { return h.firstChild.textContent === 'Network'; });
+			return h ? Array.from(h.nextElementSibling.tBodies[0].rows).map(function (r) {
+				return Array.from(r.cells).slice(0, 3).map(function (c) { return c.textContent; }).join('|'); }) : null; })()`)
+		wantNet := []string{"socket|inet tcp|–", "connect|inet tcp|203.0.113.7:443", "connect|inet tcp|198.51.100.9:80 ECONNREFUSED", "sendto|inet6 udp|[2001:db8::53]:53"}
+		if diff := cmp.Diff(wantNet, netRows); diff != "" {
+			t.Errorf("network table of 4428 (-want +got):\n%s", diff)
 		}
 	})
 

@@ -253,6 +253,7 @@
       var p = procs[i], parts = [str(p.comm), arr(p.argv).join(' '), str(p.exe), str(p.cwd)];
       arr(p.execs).forEach(function (x) { x = obj(x); parts.push(str(x.exe), arr(x.argv).join(' '), str(x.cwd)); });
       arr(p.files).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to)); });
+      arr(p.net).forEach(function (e) { parts.push(endpoint(obj(e))); });
       parts.push(str(p.container));
       hay[i] = parts.join('\n').toLowerCase();
     }
@@ -267,10 +268,28 @@
     }
     return '';
   }
+  // endpoint is a network entry's address as the tree shows it:
+  // 203.0.113.7:443, [::1]:53, a unix path, "port N" for netlink.
+  function endpoint(e) {
+    var a = str(e.addr), port = num(e.port);
+    if (a) return (a.indexOf(':') >= 0 ? '[' + a + ']' : a) + ':' + (port === null ? 0 : port);
+    if (e.path) return str(e.path);
+    if (port) return (e.family === 'netlink' ? 'port ' : ':') + port;
+    return '';
+  }
+  // netMatch: net::443 is that port exactly; net:203.0.113. any part of
+  // an address or path.
+  function netMatch(p, v) {
+    return arr(p.net).some(function (e) {
+      e = obj(e);
+      if (/^:[0-9]+$/.test(v)) return str(e.addr) !== '' && String(num(e.port)) === v.slice(1);
+      return v !== '' && endpoint(e).toLowerCase().indexOf(v) >= 0;
+    });
+  }
   // parseQuery turns "make path:/etc pid:12" into terms that must all match.
   function parseQuery(q) {
     return q.trim().split(/\s+/).filter(Boolean).map(function (t) {
-      var m = /^(pid|ppid|comm|argv|exe|path|ct|container):(.*)$/i.exec(t);
+      var m = /^(pid|ppid|comm|argv|exe|path|net|ct|container):(.*)$/i.exec(t);
       if (m) return { key: m[1].toLowerCase(), v: m[2].toLowerCase() };
       return { key: '', v: t.toLowerCase() };
     });
@@ -286,6 +305,7 @@
       }
       if (t.key === 'pid') { if (String(p.pid) === t.v) continue; return false; }
       if (t.key === 'ppid') { if (String(p.ppid) === t.v) continue; return false; }
+      if (t.key === 'net') { if (netMatch(p, t.v)) continue; return false; }
       if (fieldText(p, t.key).toLowerCase().indexOf(t.v) >= 0) continue;
       return false;
     }
@@ -740,6 +760,20 @@
       tr.appendChild(pc);
       tr.appendChild(timeCell(f.open, T(f.open)));
       tr.appendChild(timeCell(f.close, T(f.close)));
+      return tr;
+    });
+    // Only for a process with entries: a capture recorded without the
+    // network rules has none anywhere, and "none" would claim too much.
+    if (arr(p.net).length) table('Network', ['op', 'protocol', 'address', 'time'], arr(p.net), function (e) {
+      e = obj(e);
+      var tr = el('tr');
+      var opc = el('td'); opc.appendChild(el('span', /bind|listen|accept/.test(str(e.op)) ? 'op w' : 'op', vis(str(e.op)) || '?'));
+      tr.appendChild(opc);
+      tr.appendChild(el('td', 'mono', [vis(str(e.family)), vis(str(e.proto))].filter(Boolean).join(' ')));
+      var ac = el('td', 'path mono', vis(endpoint(e)) || '–');
+      if (e.error) ac.appendChild(el('span', 'err', ' ' + vis(str(e.error))));
+      tr.appendChild(ac);
+      tr.appendChild(timeCell(e.time, T(e.time)));
       return tr;
     });
     var ks = kids[i];
