@@ -371,7 +371,8 @@ func parseAddrFilter(s string) (*addrFilter, error) {
 			return nil, bad(err.Error())
 		}
 		return &addrFilter{pattern: s}, nil
-	case s[0] == ':':
+	case s[0] == ':' && strings.Trim(s[1:], "0123456789") == "":
+		// ":PORT" (an IPv6 address such as "::1" has more colons).
 		port, err := strconv.ParseUint(s[1:], 10, 16)
 		if err != nil || port == 0 {
 			return nil, bad("want :PORT, a port from 1 to 65535")

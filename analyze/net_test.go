@@ -245,6 +245,7 @@ func TestAddrFilter(t *testing.T) {
 			[]*NetEntry{e("inet", "203.0.113.7", 80, ""), e("netlink", "", 443, "")}},
 		{"10.0.0.1:53", []*NetEntry{e("inet", "10.0.0.1", 53, "")}, []*NetEntry{e("inet", "10.0.0.1", 54, ""), e("inet", "10.0.0.2", 53, "")}},
 		{"[::1]:8080", []*NetEntry{e("inet6", "::1", 8080, "")}, []*NetEntry{e("inet6", "::2", 8080, "")}},
+		{"::1", []*NetEntry{e("inet6", "::1", 8080, "")}, []*NetEntry{e("inet6", "::2", 8080, ""), e("inet", "127.0.0.1", 1, "")}},
 		{"fe80::/10", []*NetEntry{e("inet6", "fe80::1%2", 53, "")}, []*NetEntry{e("inet", "10.0.0.1", 53, "")}},
 		{"/run/*.sock", []*NetEntry{e("unix", "", 0, "/run/app.sock")},
 			[]*NetEntry{e("unix", "", 0, "/run/x/y.sock"), e("unix", "", 0, "/tmp/app.sock"), e("unix", "", 0, "@/run/app.sock")}},
@@ -267,7 +268,7 @@ func TestAddrFilter(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", ":0", ":65536", ":http", "example.com", "203.0.113.300", "run/x.sock", "/[", "10.0.0.0/33"} {
+	for _, bad := range []string{"", ":", ":0", ":65536", ":http", "example.com", "203.0.113.300", "run/x.sock", "/[", "10.0.0.0/33"} {
 		if _, err := parseAddrFilter(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
