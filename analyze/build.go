@@ -19,6 +19,7 @@ import (
 //	procfs.go     the recorder's procfs records
 //	audit.go      audit syscalls; auditparse.go reads their records
 //	fds.go        fd tables; files.go file accesses and paths
+//	net.go        network calls: sockets, addresses, entries; the Addr filter
 //	identity.go   what a process ran as; container.go where it ran
 //	output.go     the output phase: selection (select.go), forest, Process
 //

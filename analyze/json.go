@@ -404,32 +404,14 @@ func (e *jsonEnc) process(p *Process) {
 	}
 	e.close(']')
 	e.key("files")
-	e.open('[')
-	for i := range p.Files {
-		e.file(&p.Files[i])
-	}
-	if e.moreFiles != nil {
-		for f := range e.moreFiles {
-			e.file(f)
-		}
-		e.moreFiles = nil
-	}
-	e.close(']')
+	jsonList(e, p.Files, e.moreFiles, e.file)
+	e.moreFiles = nil
 	if len(p.Net) > 0 || e.moreNet != nil {
 		// Only when there are some: the documents of captures without
 		// network entries stay as they were.
 		e.key("net")
-		e.open('[')
-		for i := range p.Net {
-			e.net(&p.Net[i])
-		}
-		if e.moreNet != nil {
-			for n := range e.moreNet {
-				e.net(n)
-			}
-			e.moreNet = nil
-		}
-		e.close(']')
+		jsonList(e, p.Net, e.moreNet, e.net)
+		e.moreNet = nil
 	}
 	e.key("container")
 	if p.Container != "" {
@@ -437,6 +419,21 @@ func (e *jsonEnc) process(p *Process) {
 	} else {
 		e.null()
 	}
+}
+
+// jsonList writes an array of the items, then of what more yields (nil:
+// nothing), each with write.
+func jsonList[T any](e *jsonEnc, items []T, more func(yield func(*T) bool), write func(*T)) {
+	e.open('[')
+	for i := range items {
+		write(&items[i])
+	}
+	if more != nil {
+		for x := range more {
+			write(x)
+		}
+	}
+	e.close(']')
 }
 
 // optStr writes the member key: v, unless v is empty.

@@ -91,6 +91,7 @@ type jsonProcess struct {
 	Execs         []jsonExec     `json:"execs"`
 	Threads       []jsonThread   `json:"threads"`
 	Files         []jsonFile     `json:"files"`
+	Net           []jsonNet      `json:"net,omitempty"`
 	Container     *string        `json:"container"`
 	Children      []*jsonProcess `json:"children"`
 }
@@ -116,6 +117,17 @@ type jsonFile struct {
 	Close *jtime `json:"close"`
 	To    string `json:"to,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+type jsonNet struct {
+	Op     string `json:"op"`
+	Family string `json:"family"`
+	Proto  string `json:"proto,omitempty"`
+	Addr   string `json:"addr,omitempty"`
+	Port   *int   `json:"port,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Time   jtime  `json:"time"`
+	Error  string `json:"error,omitempty"`
 }
 
 // refWriteJSON is the encoding/json renderer WriteJSON replaced: the
@@ -199,6 +211,13 @@ func refToJSON(root *Process) *jsonProcess {
 		}
 		for _, f := range p.Files {
 			j.Files = append(j.Files, jsonFile{Path: f.Path, Op: f.Op, Mode: f.Mode, Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, Error: f.Error})
+		}
+		for _, e := range p.Net {
+			n := jsonNet{Op: e.Op, Family: e.Family, Proto: e.Proto, Addr: e.Addr, Path: e.Path, Time: jtime(e.Time), Error: e.Error}
+			if e.Port != 0 || e.Addr != "" {
+				n.Port = &e.Port
+			}
+			j.Net = append(j.Net, n)
 		}
 		*it.dst = j
 		for i := len(p.Children) - 1; i >= 0; i-- {

@@ -274,14 +274,7 @@ func (b *builder) addNet(p *proc, e *NetEntry) {
 		rec = append(rec, s...)
 	}
 	b.fileBuf = rec
-	off := b.spool.Append(rec)
-	if p.LastNet != 0 {
-		b.spool.Patch(p.LastNet-1, netNext, uint64(off+1))
-	}
-	if p.FirstNet == 0 {
-		p.FirstNet = off + 1
-	}
-	p.LastNet = off + 1
+	b.chain(rec, &p.FirstNet, &p.LastNet)
 }
 
 // netReader reads network entries back from a spool.
@@ -309,15 +302,9 @@ func (r *netReader) read(off int64) (*NetEntry, int64) {
 		return nil, 0
 	}
 	e.Port = int(port)
-	d = d[k:]
-	for _, dst := range [...]*string{&e.Op, &e.Family, &e.Proto, &e.Addr, &e.Path, &e.Error} {
-		l, k := binary.Uvarint(d)
-		if k <= 0 || l > uint64(len(d)-k) {
-			r.sp.Corrupt(off)
-			return nil, 0
-		}
-		*dst = r.sp.Intern(d[k : k+int(l)])
-		d = d[k+int(l):]
+	if !readStrings(r.sp, d[k:], &e.Op, &e.Family, &e.Proto, &e.Addr, &e.Path, &e.Error) {
+		r.sp.Corrupt(off)
+		return nil, 0
 	}
 	return e, next
 }
@@ -326,15 +313,8 @@ func (r *netReader) read(off int64) (*NetEntry, int64) {
 // process's FirstNet), in the order they were made, times not clamped.
 // The NetEntry is valid until the next.
 func (b *builder) spooledNet(first int64) func(yield func(*NetEntry) bool) {
-	return func(yield func(*NetEntry) bool) {
-		r := netReader{sp: b.spool}
-		for next := first; next != 0; {
-			var e *NetEntry
-			if e, next = r.read(next - 1); e == nil || !yield(e) {
-				return
-			}
-		}
-	}
+	r := &netReader{sp: b.spool}
+	return chained(first, r.read)
 }
 
 // nets yields the network entries whose chain begins at first, of a

@@ -528,7 +528,11 @@ func appendProvNetEdges(dst []provEdge, i int, p *Process, eps map[string]*provE
 		if n.Error != "" || ep == "" || n.Op == "socket" {
 			continue
 		}
-		id := "proctrail:endpoint/" + provEscape(n.Family) + "/" + provEscape(ep)
+		id := "proctrail:endpoint/" + provEscape(n.Family)
+		if !strings.HasPrefix(ep, "/") {
+			id += "/" // a path has its own, as in a file's id
+		}
+		id += provEscape(ep)
 		end := eps[id]
 		if end == nil {
 			end = &provEndpoint{id: id, family: n.Family, addr: n.Addr, port: n.Port, path: n.Path, label: n.Family + " " + ep}
