@@ -108,8 +108,14 @@
 // time and a close time: when its last fd closes, else when the process
 // exits. Creations (an open that created the file, op "create"), renames
 // (with "to"), unlinks, rmdirs, execs, chdirs, pivot_root and setns are
-// kept as operations with one time. Failed syscalls are dropped, except
-// opens denied with EACCES or EPERM (kept with "error").
+// kept as operations with one time. Every failed open and exec is kept,
+// with its errno ("error"); other failed syscalls are dropped. A search,
+// one name tried in directory after directory (ld.so's library
+// directories, execvp's and dash's $PATH, the locale directories), is
+// marked in the output (File.Search, see search.go): consecutive failed
+// opens or execs of the same name in other directories, and the attempt
+// after the last, found or not. The tree shows a search as one line, a
+// search of execs that all failed with ENOENT as "command not found".
 //
 // # Network
 //

@@ -164,6 +164,9 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 	}
 	for _, p := range procs {
 		for _, f := range p.Files {
+			if !drawn(&f) {
+				continue
+			}
 			add(f.Path)
 			if f.To != "" {
 				add(f.To)
@@ -191,6 +194,9 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 	for _, p := range procs {
 		pn := id[p]
 		for _, f := range p.Files {
+			if !drawn(&f) {
+				continue
+			}
 			fn := fid[f.Path]
 			switch {
 			case f.Error != "":
@@ -220,6 +226,12 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 			}
 		}
 	}
+}
+
+// drawn reports whether the graph shows an access: not a failed one,
+// unless it was denied (a missing file is mostly a search's probe).
+func drawn(f *File) bool {
+	return f.Error == "" || f.Error == "EACCES" || f.Error == "EPERM"
 }
 
 // writeEndpoints writes an ellipse per endpoint the processes talked to

@@ -31,7 +31,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	     "uid"|null, "comm", "exe", "argv", "cwd", "before_capture",
 //	     "execs": [{"time", "exe", "argv", "cwd"}],
 //	     "threads": [{"tid", "start", "end"|null}],
-//	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?}],
+//	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?, "search"?}],
 //	     "net"?: [{"op", "family", "proto"?, "addr"?, "port"?, "path"?, "time", "error"?}],
 //	     "container": "id"|null, "children": [P…]}
 //
@@ -459,6 +459,10 @@ func (e *jsonEnc) file(f *File) {
 	e.optTime(f.Close)
 	e.optStr("to", f.To)
 	e.optStr("error", f.Error)
+	if f.Search {
+		e.key("search")
+		e.bool(true)
+	}
 	e.close('}')
 }
 

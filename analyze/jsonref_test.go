@@ -110,13 +110,14 @@ type jsonThread struct {
 }
 
 type jsonFile struct {
-	Path  string `json:"path"`
-	Op    string `json:"op"`
-	Mode  string `json:"mode,omitempty"`
-	Open  jtime  `json:"open"`
-	Close *jtime `json:"close"`
-	To    string `json:"to,omitempty"`
-	Error string `json:"error,omitempty"`
+	Path   string `json:"path"`
+	Op     string `json:"op"`
+	Mode   string `json:"mode,omitempty"`
+	Open   jtime  `json:"open"`
+	Close  *jtime `json:"close"`
+	To     string `json:"to,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Search bool   `json:"search,omitempty"`
 }
 
 type jsonNet struct {
@@ -210,7 +211,7 @@ func refToJSON(root *Process) *jsonProcess {
 			j.Threads = append(j.Threads, jsonThread{TID: t.TID, Start: jtime(t.Start), End: optTime(t.End)})
 		}
 		for _, f := range p.Files {
-			j.Files = append(j.Files, jsonFile{Path: f.Path, Op: f.Op, Mode: f.Mode, Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, Error: f.Error})
+			j.Files = append(j.Files, jsonFile{Path: f.Path, Op: f.Op, Mode: f.Mode, Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, Error: f.Error, Search: f.Search})
 		}
 		for _, e := range p.Net {
 			n := jsonNet{Op: e.Op, Family: e.Family, Proto: e.Proto, Addr: e.Addr, Path: e.Path, Time: jtime(e.Time), Error: e.Error}

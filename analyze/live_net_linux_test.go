@@ -177,3 +177,34 @@ func lastBind(lines []string) string {
 	}
 	return ""
 }
+
+// TestIntegrationLiveSearches records execvp's searches across $PATH (env
+// runs its command with execvp): one that finds true in the third
+// directory, one that finds its command nowhere. The tree folds each into
+// one line, and the JSON keeps every attempt, marked.
+func TestIntegrationLiveSearches(t *testing.T) {
+	needRoot(t)
+	m := recordAndAnalyze(t, "sh", "-c", "env PATH=/nonexistent-a:/nonexistent-b:/usr/bin true; env PATH=/nonexistent-a:/usr/bin frobnicate-nowhere; exit 0")
+	var txt strings.Builder
+	if err := analyze.WriteText(&txt, m, &analyze.TextOptions{Files: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"exec /usr/bin/true (tried 3 places)\n", "exec frobnicate-nowhere: command not found (tried 2 places)\n"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("tree lacks %q:\n%s", want, txt.String())
+		}
+	}
+	var attempts []string
+	for _, p := range all(m) {
+		for _, f := range p.Files {
+			if f.Op == "exec" && f.Search {
+				attempts = append(attempts, f.Path+" "+f.Error)
+			}
+		}
+	}
+	want := []string{"/nonexistent-a/true ENOENT", "/nonexistent-b/true ENOENT", "/usr/bin/true ",
+		"/nonexistent-a/frobnicate-nowhere ENOENT", "/usr/bin/frobnicate-nowhere ENOENT"}
+	if diff := cmp.Diff(want, attempts); diff != "" {
+		t.Errorf("exec attempts marked as searches (-want +got):\n%s", diff)
+	}
+}

@@ -179,8 +179,14 @@ type File struct {
 	Open, Close int64
 	// To is the new path of a rename.
 	To string
-	// Error is the errno name of a denied attempt (EACCES, EPERM).
+	// Error is the errno name of a failed open or exec (ENOENT, EACCES,
+	// EPERM, ELOOP, …).
 	Error string
+	// Search marks an attempt of a search: one name tried in directory
+	// after directory (a shell or execvp across $PATH, ld.so across its
+	// library directories), each failed attempt followed by the next,
+	// the last one successful or not. See MarkSearches.
+	Search bool
 }
 
 // NetEntry is one network call of a process: socket, connect, bind,

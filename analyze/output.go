@@ -213,7 +213,7 @@ func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) 
 		first, firstNet = p.FirstFile, p.FirstNet
 	})
 	if !ol.o.NoFiles {
-		files = b.files(first, out)
+		files = markSearches(b.files(first, out))
 	}
 	if !ol.o.NoNet && firstNet != 0 {
 		net = b.nets(firstNet, out)

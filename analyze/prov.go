@@ -71,7 +71,7 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //	unlink, rmdir                   wasInvalidatedBy
 //	chdir, pivot_root, setns and    used
 //	  any other operation
-//	denied (Files[].Error)          left out: nothing was used
+//	failed (Files[].Error)          left out: nothing was used
 //	connect, sendto, sendmsg,       used (the endpoint; an accept's is the
 //	  accept, listen (Net)            peer), with proctrail:proto
 //	bind (Net)                      wasGeneratedBy (the local endpoint)

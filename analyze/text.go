@@ -137,20 +137,45 @@ func (t *textWriter) process(p *Process, files func(yield func(*File) bool), net
 	if !t.o.Files || files == nil {
 		return next
 	}
-	for f := range files {
-		line := f.Op + " " + safe(f.Path)
-		if f.Mode != "" {
-			line += " (" + f.Mode + ")"
+	// A search's attempts are one line.
+	var run []File
+	flush := func() {
+		if len(run) > 0 {
+			fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, searchLine(run))
+			run = run[:0]
 		}
-		if f.To != "" {
-			line += " → " + safe(f.To)
-		}
-		if f.Error != "" {
-			line += " " + f.Error
-		}
-		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, line)
 	}
+	for f := range files {
+		if f.Search {
+			if n := len(run); n > 0 && !continuesSearch(&run[n-1], f) {
+				flush()
+			}
+			run = append(run, *f)
+			continue
+		}
+		flush()
+		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, fileLine(f))
+	}
+	flush()
 	return next
+}
+
+// fileLine is an access's line in the tree.
+func fileLine(f *File) string {
+	line := f.Op + " " + safe(f.Path)
+	if f.Mode != "" {
+		line += " (" + f.Mode + ")"
+	}
+	if f.To != "" {
+		line += " → " + safe(f.To)
+	}
+	if f.Error != "" {
+		line += " " + f.Error
+		if notFound(f) {
+			line += ": command not found"
+		}
+	}
+	return line
 }
 
 // netLine is a network entry's line in the tree: "connect inet tcp

@@ -497,6 +497,29 @@ func TestBrowserSmall(t *testing.T) {
 		}
 	})
 
+	t.Run("searches folded", func(t *testing.T) {
+		rows := func(pid string) []string {
+			search(t, "pid:"+pid)
+			tb.do(t, clickOn(`#tree .row[data-pid="`+pid+`"] .comm`))
+			tb.waitFor(t, `document.getElementById('detail').dataset.pid === '`+pid+`'`)
+			return eval[[]string](t, tb, `(function () {
+				var h = Array.from(document.querySelectorAll('#detail h3')).find(function (h) { return h.firstChild.textContent === 'Files'; });
+				return Array.from(h.nextElementSibling.tBodies[0].rows).map(function (r) { return r.cells[0].textContent + ' ' + r.cells[2].textContent; }); })()`)
+		}
+		if diff := cmp.Diff([]string{"exec /usr/bin/cc (tried 3 places)"}, rows("4421")); diff != "" {
+			t.Errorf("files of 4421 (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"exec frobnicate: command not found (tried 3 places)", "open /etc/frob.conf ENOENT"}, rows("4425")); diff != "" {
+			t.Errorf("files of 4425 (-want +got):\n%s", diff)
+		}
+		if title := eval[string](t, tb, `document.querySelector('#detail tr.search td.path').title`); title != "/usr/local/bin/frobnicate ENOENT\n/usr/bin/frobnicate ENOENT\n/bin/frobnicate ENOENT" {
+			t.Errorf("the search's attempts: %q", title)
+		}
+		search(t, "python3")
+		tb.do(t, clickOn(`#tree .row[data-pid="4428"]`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4428'`)
+	})
+
 	t.Run("clear search keeps selection", func(t *testing.T) {
 		tb.clearSearch(t)
 		if got := eval[string](t, tb, `(document.querySelector('#tree .row.sel') || {dataset: {}}).dataset.pid`); got != "4428" {

@@ -394,6 +394,10 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		return nil, err
 	}
 
+	for _, p := range procs {
+		analyze.MarkSearches(p.Files) // as analyze marks them, from their order
+	}
+
 	rs, err = query(`SELECT process, op, family, proto, address, port, path, net_time, net_time_nsec, error
 FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
 	if err != nil {

@@ -205,7 +205,7 @@ var tables = []table{
 			col("open_time", tTime, true, "when it was opened (or the syscall's time)"),
 			col("close_time", tTime, false, "when it was closed; null while open"),
 			col("to_path", tInt, false, "paths.id of a rename's new path"),
-			col("error", tText, false, "the errno of a denied attempt"),
+			col("error", tText, false, "the errno of a failed open or exec"),
 			col("open_time_nsec", tInt, true, ""),
 			col("close_time_nsec", tInt, true, ""),
 		},

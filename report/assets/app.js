@@ -675,6 +675,27 @@
     }
   }
 
+  // foldSearches groups a process's file accesses for the table: the
+  // attempts of one search (marked "search" by analyze: one name tried in
+  // directory after directory) are one row, {last, tries}.
+  function baseName(p) { var i = p.lastIndexOf('/'); return i >= 0 ? p.slice(i + 1) : p; }
+  function dirName(p) { var i = p.lastIndexOf('/'); return i >= 0 ? p.slice(0, i) : ''; }
+  function notFound(f) { return f.op === 'exec' && (f.error === 'ENOENT' || f.error === 'ENOTDIR'); }
+  function foldSearches(files) {
+    var out = [];
+    files.forEach(function (f) {
+      f = obj(f);
+      var g = out.length ? out[out.length - 1] : null, prev = g && g.last;
+      if (f.search && prev && prev.search && prev.error && prev.op === f.op &&
+          baseName(str(prev.path)) === baseName(str(f.path)) && dirName(str(prev.path)) !== dirName(str(f.path))) {
+        g.tries.push(f); g.last = f;
+      } else {
+        out.push({ last: f, tries: [f] });
+      }
+    });
+    return out;
+  }
+
   function renderDetail(i) {
     var p = procs[i];
     detailEl.textContent = '';
@@ -748,17 +769,23 @@
       tr.appendChild(el('td', 't', s !== null && ee !== null ? dur(ee - s) : 'running'));
       return tr;
     });
-    table('Files', ['op', 'mode', 'path', 'open', 'close'], arr(p.files), function (f) {
-      var tr = el('tr');
+    table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(arr(p.files)), function (g) {
+      var f = g.last, tr = el('tr');
       var op = str(f.op), mode = str(f.mode);
       var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || /create|unlink|rename|mkdir|rmdir|link|chmod|chown|trunc/.test(op) ? 'op w' : 'op', vis(op) || '?'));
       tr.appendChild(opc);
       tr.appendChild(el('td', 'mono', vis(mode)));
-      var pc = el('td', 'path mono', vis(f.path));
+      var allMissing = g.tries.every(notFound);
+      var pc = el('td', 'path mono', g.tries.length > 1 && f.error ? vis(baseName(str(f.path))) : vis(f.path));
       if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
-      if (f.error) pc.appendChild(el('span', 'err', ' ' + vis(f.error)));
+      if (f.error) pc.appendChild(el('span', 'err', allMissing ? ': command not found' : ' ' + vis(f.error)));
+      if (g.tries.length > 1) {
+        pc.appendChild(el('span', 'sub', ' (tried ' + g.tries.length + ' places)'));
+        pc.title = g.tries.map(function (t) { return vis(str(t.path)) + (t.error ? ' ' + vis(str(t.error)) : ''); }).join('\n');
+        tr.className = 'search';
+      }
       tr.appendChild(pc);
-      tr.appendChild(timeCell(f.open, T(f.open)));
+      tr.appendChild(timeCell(g.tries[0].open, T(g.tries[0].open)));
       tr.appendChild(timeCell(f.close, T(f.close)));
       return tr;
     });
