@@ -147,7 +147,7 @@ func (t *textWriter) process(p *Process, files func(yield func(*File) bool), net
 	}
 	for f := range files {
 		if f.Search {
-			if n := len(run); n > 0 && !continuesSearch(&run[n-1], f) {
+			if n := len(run); n > 0 && (n >= maxSearch || !continuesSearch(&run[n-1], f)) {
 				flush()
 			}
 			run = append(run, *f)
