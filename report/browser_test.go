@@ -605,6 +605,8 @@ func TestBrowserSparse(t *testing.T) {
 		{"nulls", `{"schema":1,"capture":{"host":null,"start":null,"end":null,"sources":null},"containers":[null],` +
 			`"processes":[{"pid":7,"comm":null,"argv":null,"start":null,"end":null,"threads":null,"files":[null],"execs":null,"container":null,"children":null}]}`, 1},
 		{"wrong types", `{"schema":1,"capture":[],"containers":{},"processes":[{"pid":"x","argv":"ls","start":5,"children":{"a":1},"files":"f"}, 3, "s"]}`, 3},
+		{"wrong net and searches", `{"schema":1,"processes":[{"pid":7,"net":[null,"x",5,{"addr":5,"port":"p","path":[1]}],` +
+			`"files":[{"search":true,"path":5,"op":"exec","error":"ENOENT"},{"search":true,"path":null},{"search":"yes"}]},{"pid":8,"net":{"a":1}}]}`, 2},
 		{"unknown container and no end", `{"schema":1,"capture":{"start":"2024-01-01T00:00:00Z","end":"2024-01-01T00:00:01.5Z"},` +
 			`"processes":[{"pid":1,"start":"2024-01-01T00:00:00.5+02:00","container":"abc","children":[{"pid":2,"start":"bad"}]}]}`, 2},
 	} {
@@ -668,7 +670,8 @@ func TestBrowserHostile(t *testing.T) {
 	}
 	detail := eval[string](t, tb, `document.getElementById('detail').textContent`)
 	for _, w := range []string{"/tmp/<script>alert(1)</script>", `/tmp/a\nb → /tmp/"><img src=x onerror=alert(2)>`,
-		`\u0001\u001b[31mred`, "SIGSEGV (core)", "open<b>", "r<i>", "/tmp/<iframe src=//example.invalid>"} {
+		`\u0001\u001b[31mred`, "SIGSEGV (core)", "open<b>", "r<i>", "/tmp/<iframe src=//example.invalid>",
+		"/tmp/<svg onload=alert(3)>.sock <b>E</b>", "unix <i>", "<img src=x onerror=alert(4)>", `"><script>alert(5)</script>:0`} {
 		if !strings.Contains(detail, w) {
 			t.Errorf("detail lacks %q", w)
 		}
