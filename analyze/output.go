@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 
@@ -67,7 +68,7 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 
 // collectInto sets out's Files and Net from what files and net yield
 // (either nil for none).
-func collectInto(out *Process, files func(yield func(*File) bool), net func(yield func(*NetEntry) bool)) {
+func collectInto(out *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) {
 	if files != nil {
 		for f := range files {
 			out.Files = append(out.Files, *f)
@@ -84,12 +85,16 @@ func collectInto(out *Process, files func(yield func(*File) bool), net func(yiel
 // processes one at a time (a database): it replays s, calls head with
 // the Capture and the Containers, then visit for each process opts keep,
 // depth first, in output order, parents before their children. parent is
-// the kept parent's output (nil for a root); neither has Children, and
-// p.Files holds its file accesses unless opts.NoFiles, p.Net its network
-// entries unless opts.NoNet. p and parent are
-// visit's until it returns, and are not reused: a caller may keep them.
+// the kept parent's output (nil for a root); neither has Children,
+// Files or Net. files yields p's file accesses in output order, read from
+// the spool as they are asked for (nil with opts.NoFiles), so that a
+// process with millions of them is never held whole; each *File is valid
+// until the next, and files is valid until visit returns. net yields its
+// network entries the same way (nil with opts.NoNet, or when it has
+// none). p and parent are visit's until it returns, and are not reused:
+// a caller may keep them.
 // An error from head or visit ends the walk and is returned.
-func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process) error) error {
+func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) error) error {
 	ol, err := newOutline(s, opts)
 	if err != nil {
 		return err
@@ -111,8 +116,7 @@ func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, v
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		out, files, net := ol.process(t.i)
-		collectInto(out, files, net)
-		if err := visit(out, t.out); err != nil {
+		if err := visit(out, t.out, files, net); err != nil {
 			return err
 		}
 		for _, k := range slices.Backward(ol.f.kids(t.i)) {
@@ -204,7 +208,7 @@ func (ol *outline) close() { ol.b.spool.Close() }
 // process makes process i's output, without its files and network
 // entries: files and net yield them from the spool (nil with
 // Options.NoFiles and NoNet), until the next call.
-func (ol *outline) process(i int32) (out *Process, files func(yield func(*File) bool), net func(yield func(*NetEntry) bool)) {
+func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) {
 	b := ol.b
 	var first, firstNet int64
 	b.procs.View(func() {
@@ -471,7 +475,7 @@ func clampTo(t, start, end int64) int64 {
 // process whose output form without files is out, in the order they were
 // made, their times clamped to its life. The File is valid until the
 // next.
-func (b *builder) files(first int64, out *Process) func(yield func(*File) bool) {
+func (b *builder) files(first int64, out *Process) iter.Seq[*File] {
 	return func(yield func(*File) bool) {
 		for f := range b.spooled(first) {
 			f.Open = clampTo(f.Open, out.Start, out.End)

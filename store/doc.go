@@ -43,8 +43,9 @@
 // one (merge.go states the rule), so the rows do not depend on the order.
 //
 // Memory stays what the analysis of one file needs, a few batches of
-// rows, and the file accesses of the process being written
-// (analyze.Walk hands a process with all its accesses).
+// rows, and the paths one process touched with their counts:
+// analyze.Walk hands a process's file accesses one at a time, from the
+// spool.
 //
 // A DB is safe for concurrent use.
 package store

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -195,8 +197,8 @@ func (l *loader) run(ctx context.Context) error {
 	defer l.b.close()
 	if err := analyze.Walk(src, nil, func(c analyze.Capture, conts []analyze.Container) error {
 		return l.head(ctx, c, conts)
-	}, func(p, parent *analyze.Process) error {
-		return l.visit(ctx, p, parent)
+	}, func(p, parent *analyze.Process, files iter.Seq[*analyze.File], net iter.Seq[*analyze.NetEntry]) error {
+		return l.visit(ctx, p, parent, files, net)
 	}); err != nil {
 		return err
 	}
@@ -465,7 +467,7 @@ func (l *loader) newID(ctx context.Context) (int64, error) {
 }
 
 // visit writes one process, or merges it into the row it continues.
-func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
+func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files iter.Seq[*analyze.File], net iter.Seq[*analyze.NetEntry]) error {
 	for len(l.stack) > 0 && l.stack[len(l.stack)-1].p != parent {
 		l.stack = l.stack[:len(l.stack)-1]
 	}
@@ -510,31 +512,49 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 			return err
 		}
 	}
-	for i := range p.Net {
-		e := &p.Net[i]
-		var addr, port any
-		if e.Addr != "" {
-			addr = e.Addr
-		}
-		if e.Port != 0 || e.Addr != "" {
-			port = int64(e.Port)
-		}
-		var path any
-		if e.Path != "" {
-			path = encodeText(e.Path)
-		}
-		if err := l.b.add("net", netCols, l.capKey, id, seq, int32(i), encodeText(e.Op), encodeText(e.Family),
-			addr, port, path, l.tv(e.Time), optText(e.Error), nsecVal(e.Time), optText(e.Proto)); err != nil {
-			return err
+	if net != nil {
+		n := int32(0)
+		for e := range net {
+			var addr, port any
+			if e.Addr != "" {
+				addr = e.Addr
+			}
+			if e.Port != 0 || e.Addr != "" {
+				port = int64(e.Port)
+			}
+			var path any
+			if e.Path != "" {
+				path = encodeText(e.Path)
+			}
+			if err := l.b.add("net", netCols, l.capKey, id, seq, n, encodeText(e.Op), encodeText(e.Family),
+				addr, port, path, l.tv(e.Time), optText(e.Error), nsecVal(e.Time), optText(e.Proto)); err != nil {
+				return err
+			}
+			n++
 		}
 	}
-	for i, f := range p.Files {
-		l.files = append(l.files, pendingFile{process: id, n: int32(i), f: f})
+	if files == nil {
+		return nil
+	}
+	// The accesses come from the spool one at a time: a process with
+	// millions of them is never held whole, only its paths' counts.
+	var counts map[string]int64
+	n := int32(0)
+	for f := range files {
+		l.files = append(l.files, pendingFile{process: id, n: n, f: *f})
+		n++
 		if !l.paths.known(f.Path) {
 			l.unseen++
 		}
 		if f.To != "" && !l.paths.known(f.To) {
 			l.unseen++
+		}
+		if counts == nil {
+			counts = map[string]int64{}
+		}
+		counts[f.Path]++
+		if f.To != "" && f.To != f.Path {
+			counts[f.To]++
 		}
 		if len(l.files) >= bulkRows || l.unseen >= pathBatch {
 			if err := l.resolveFiles(ctx); err != nil {
@@ -542,28 +562,14 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process) error {
 			}
 		}
 	}
-	if len(p.Files) > 0 {
-		counts := map[string]int64{}
-		for _, f := range p.Files {
-			counts[f.Path]++
-			if f.To != "" && f.To != f.Path {
-				counts[f.To]++
-			}
+	// In path order: the rows do not depend on map order.
+	for _, path := range slices.Sorted(maps.Keys(counts)) {
+		if merged {
+			l.adds = append(l.adds, touchRow{process: id, path: encodeText(path), n: counts[path]})
+			continue
 		}
-		// In path order: the rows do not depend on map order.
-		paths := make([]string, 0, len(counts))
-		for path := range counts {
-			paths = append(paths, path)
-		}
-		slices.Sort(paths)
-		for _, path := range paths {
-			if merged {
-				l.adds = append(l.adds, touchRow{process: id, path: encodeText(path), n: counts[path]})
-				continue
-			}
-			if err := l.b.add("process_paths", touchCols, encodeText(path), l.capKey, id, counts[path]); err != nil {
-				return err
-			}
+		if err := l.b.add("process_paths", touchCols, encodeText(path), l.capKey, id, counts[path]); err != nil {
+			return err
 		}
 	}
 	return nil
