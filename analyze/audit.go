@@ -44,6 +44,8 @@ func (b *builder) audit(c *call) {
 	case "execve", "execveat":
 		if c.success {
 			b.auditExec(p, c)
+		} else {
+			b.auditFailedExec(p, c)
 		}
 	case "clone", "clone3", "fork", "vfork":
 		if c.success && c.exitNum && c.exit > 0 {
@@ -121,6 +123,8 @@ func (b *builder) audit(c *call) {
 		if c.success {
 			b.auditSetns(p, c)
 		}
+	case "socket", "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg":
+		b.auditNet(p, c)
 	case "unshare", "exit":
 	default:
 		if !b.auditChange(p, c) && c.success {
@@ -260,6 +264,21 @@ func (b *builder) auditExec(p *proc, c *call) {
 	p.ExecedInAudit = true
 }
 
+// auditFailedExec keeps a failed execve or execveat as an exec access
+// with its errno: the path it was given (a shell or execvp trying each
+// directory of $PATH leaves one per directory).
+func (b *builder) auditFailedExec(p *proc, c *call) {
+	it := c.target("")
+	if it == nil || c.errno == "" {
+		return
+	}
+	dirfd := int32(atFDCWD)
+	if c.sc == "execveat" {
+		dirfd = fdArg(c.a[0])
+	}
+	b.addFile(p, File{Path: b.resolve(p, c, dirfd, it), Op: "exec", Open: c.t, Close: c.t, Error: c.errno})
+}
+
 // auditClone refines parentage from the creator's side. The connector's
 // fork event names the kernel's parent, which for CLONE_PARENT (runc's
 // nsexec uses it) is the creator's own parent; the clone record names the
@@ -355,12 +374,11 @@ func (b *builder) auditOpen(p *proc, c *call) {
 		f.Mode = [...]string{"r", "w", "rw", "rw"}[flags&oAccMode]
 	}
 	if !c.success {
-		// Denied attempts are evidence; a missing file is mostly the
-		// loader and locale probing.
-		if c.errno == "EACCES" || c.errno == "EPERM" {
-			f.Close, f.Error = c.t, c.errno
-			b.addFile(p, f)
-		}
+		// Every failed attempt is kept: a denied one is evidence, and
+		// the loader's and execvp's probes are folded into searches at
+		// the output (search.go).
+		f.Close, f.Error = c.t, c.errno
+		b.addFile(p, f)
 		return
 	}
 	if !c.exitNum || c.exit < 0 {

@@ -63,6 +63,9 @@ type call struct {
 	argv []string
 	// objs are its OBJ_PID records (kill, tkill, tgkill, ptrace).
 	objs []objPID
+	// sock is the address of its SOCKADDR record, when hasSock.
+	sock    sockAddr
+	hasSock bool
 }
 
 // parser reads audit events into calls. It holds no state of the
@@ -86,10 +89,12 @@ type parser struct {
 func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []pathItem) (ok bool, _ []pathItem) {
 	*c = call{header: ev.Time.UnixNano()}
 	first := len(items)
-	var sys *replay.AuditRecord
+	var sys, saddr *replay.AuditRecord
 	for i := range ev.Records {
 		r := &ev.Records[i]
 		switch r.Type {
+		case auparse.AUDIT_SOCKADDR:
+			saddr = r
 		case auparse.AUDIT_SYSCALL:
 			if sys == nil {
 				sys = r
@@ -136,6 +141,9 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 		if argv, err := ev.Argv(); err == nil {
 			c.argv = argv
 		}
+	}
+	if saddr != nil {
+		c.sock, c.hasSock = parseSockaddr(saddr.Text, ids.arch)
 	}
 	return true, items
 }
@@ -184,8 +192,8 @@ func parseObjPID(text string) (objPID, bool) {
 	return o, ok
 }
 
-// syscallIDs are the ids of a SYSCALL record, as written.
-type syscallIDs struct{ pid, ppid, uid string }
+// syscallIDs are the ids of a SYSCALL record, and its arch, as written.
+type syscallIDs struct{ pid, ppid, uid, arch string }
 
 // parseSyscall reads a SYSCALL record into c: the syscall, its arguments,
 // result, comm and exe; and returns its ids for the caller to parse.
@@ -237,6 +245,7 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 	if a, err := parseHex(arch, 32); err == nil {
 		c.arch64 = a&0x80000000 != 0 // __AUDIT_ARCH_64BIT
 	}
+	ids.arch = arch
 	if c.exitNum && c.exit < 0 {
 		c.errno = errnoName(-c.exit)
 	}
@@ -508,19 +517,4 @@ func (ps *parser) syscallName(arch, num string) string {
 		ps.syscalls[k] = name
 	}
 	return name
-}
-
-// errnoName names the errnos the analysis keeps; others are numbered.
-func errnoName(n int64) string {
-	switch n {
-	case 1:
-		return "EPERM"
-	case 2:
-		return "ENOENT"
-	case 3:
-		return "ESRCH"
-	case 13:
-		return "EACCES"
-	}
-	return "errno " + strconv.FormatInt(n, 10)
 }

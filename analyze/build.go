@@ -19,6 +19,7 @@ import (
 //	procfs.go     the recorder's procfs records
 //	audit.go      audit syscalls; auditparse.go reads their records
 //	fds.go        fd tables; files.go file accesses and paths
+//	net.go        network calls: sockets, addresses, entries; the Addr filter
 //	identity.go   what a process ran as; container.go where it ran
 //	output.go     the output phase: selection (select.go), forest, Process
 //
@@ -181,6 +182,14 @@ func runFilter(s EventSource, opts *Options, touched func([]ref)) (*builder, *Op
 		if _, err := path.Match(o.PathGlob, "x"); err != nil {
 			return nil, nil, fmt.Errorf("analyze: path pattern %q: %w", o.PathGlob, err)
 		}
+	}
+	o.addr = nil
+	if o.Addr != "" {
+		f, err := parseAddrFilter(o.Addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.addr = f
 	}
 	b := newBuilderTracking(touched != nil)
 	b.touched = touched

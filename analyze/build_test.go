@@ -228,6 +228,7 @@ func TestFiles(t *testing.T) {
 		{Path: "/a/b/new", Op: "unlink", Open: ms(7), Close: ms(7)},
 		{Path: "/etc/passwd", Op: "open", Mode: "rw", Open: ms(8), Close: ms(20)},
 		{Path: "/etc/shadow", Op: "open", Mode: "r", Open: ms(9), Close: ms(9), Error: "EACCES"},
+		{Path: "/nonexistent", Op: "open", Mode: "r", Open: ms(9), Close: ms(9), Error: "ENOENT"}, // every failure is kept
 		{Path: "/a", Op: "chdir", Open: ms(10), Close: ms(10)},
 		{Path: "/a/made", Op: "mkdir", Open: ms(11), Close: ms(11), Perm: "0755"},
 	}

@@ -313,7 +313,7 @@ func BuildChanges(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		out, files := ol.process(i)
+		out, files, _ := ol.process(i)
 		if files != nil {
 			for f := range files {
 				cs.add(out, f)

@@ -1,6 +1,6 @@
 // Package analyze replays a capture through a filter that rebuilds what
-// happened — the process forest, the files each process touched, the
-// containers processes ran in — and renders it as JSON, Graphviz DOT, a
+// happened — the process forest, the files each process touched, its
+// network calls, the containers processes ran in — and renders it as JSON, Graphviz DOT, a
 // text tree or W3C PROV-JSON.
 //
 // [Build] reads a replay stream (or any [EventSource]) once, to its end,
@@ -117,10 +117,36 @@
 // removexattr, utime with whether the times were given, mount with its
 // flags and a source audit looked up, umount. The f* forms and
 // AT_EMPTY_PATH name their file by an fd, from the fd table; runc's
-// mounts onto /proc/self/fd/N are resolved through it too. Failed
-// syscalls are dropped, except opens denied with EACCES or EPERM (kept
-// with "error"). Each access keeps its audit event's serial, which
-// orders accesses of different processes (see Changes).
+// mounts onto /proc/self/fd/N are resolved through it too. Each access
+// keeps its audit event's serial, which orders accesses of different
+// processes (see Changes).
+//
+// Every failed open and exec is kept, with its errno ("error"); other
+// failed syscalls are dropped (failed signals are kept). A search,
+// one name tried in directory after directory (ld.so's library
+// directories, execvp's and dash's $PATH, the locale directories), is
+// marked in the output (File.Search, see search.go): consecutive failed
+// opens or execs of the same name in other directories, and the attempt
+// after the last, found or not. The tree shows a search as one line, a
+// search of execs that all failed with ENOENT as "command not found".
+//
+// # Network
+//
+// Network entries come from socket, connect, bind, listen, accept,
+// accept4, sendto and sendmsg records (net.go). Their address is the
+// event's SOCKADDR record, the sockaddr the call copied from the caller or
+// to it (an accept's peer; none for accept(fd, NULL, NULL)): inet and
+// inet6 (with a scope id as a zone), unix (a relative path joined to the
+// event's cwd; an abstract name, every byte of its length, as "@NAME")
+// and netlink (the port id); host-order fields are read in the byte order
+// of the SYSCALL record's arch. A socket() that succeeded puts its socket
+// in the fd table with its family and protocol (a0 to a2), and a bind its
+// address: calls on the fd take the protocol from there, and listen, whose
+// record holds no address, the bound one; dup, inheritance across fork
+// and close-on-exec apply as to files. Failed calls are kept with their
+// errno, except an accept with EAGAIN (a non-blocking server's empty
+// queue); sendto and sendmsg without an address (on a connected socket)
+// are dropped. Entries go to the spool as file accesses do.
 //
 // # Signals, ptrace, fileless execs
 //
@@ -176,8 +202,9 @@
 // [Options] keep the subtree of a pid (Pid) or of the recorded command
 // (Cmd), the processes of a container (Container, an id prefix), those
 // alive during a time window (Since, Until), those that bore a name
-// (Comm) or touched a path matching a glob (PathGlob), the latter two with
-// their ancestors. A kept process whose parent is not kept is a root.
+// (Comm), touched a path matching a glob (PathGlob) or have a network
+// entry to or from an address (Addr: a CIDR, an address, a port, or a
+// unix path pattern), the latter three with their ancestors. A kept process whose parent is not kept is a root.
 //
 // A capture made by `proctrail cut` holds, besides the processes of its
 // selection, the ancestors they depend on, and marks the selected ones

@@ -17,7 +17,7 @@ import (
 // parent to each child; one cluster per container, labelled with its id
 // and rootfs; with opts.Files, a note per file path and edges for the
 // accesses (file → process for reads and execs, process → file for writes
-// and changes). Processes alive before the capture are dashed, the
+// and changes), and an ellipse per network endpoint (see writeEndpoints). Processes alive before the capture are dashed, the
 // recorded command is bold, a failed or killed process is red.
 //
 // Every label is escaped: quotes, backslashes, control characters,
@@ -114,6 +114,7 @@ func WriteDOT(w io.Writer, m *Model, opts *DOTOptions) error {
 	}
 	if o.Files {
 		writeFiles(bw, procs, id)
+		writeEndpoints(bw, procs, id)
 	}
 	fmt.Fprintln(bw, "}")
 	if err := bw.Flush(); err != nil {
@@ -183,6 +184,9 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 	}
 	for _, p := range procs {
 		for _, f := range p.Files {
+			if !drawn(&f) {
+				continue
+			}
 			add(f.Path)
 			if f.To != "" {
 				add(f.To)
@@ -210,6 +214,9 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 	for _, p := range procs {
 		pn := id[p]
 		for _, f := range p.Files {
+			if !drawn(&f) {
+				continue
+			}
 			fn := fid[f.Path]
 			switch {
 			case f.Error != "":
@@ -239,6 +246,86 @@ func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
 			}
 		}
 	}
+}
+
+// drawn reports whether the graph shows an access: not a failed one,
+// unless it was denied (a missing file is mostly a search's probe).
+func drawn(f *File) bool {
+	return f.Error == "" || f.Error == "EACCES" || f.Error == "EPERM"
+}
+
+// writeEndpoints writes an ellipse per endpoint the processes talked to
+// (connect, sendto, sendmsg: the remote; accept: the peer) or listened on,
+// and an edge per distinct (process, endpoint, op, error): to the
+// endpoint for what the process sent or asked, from it for an accepted
+// peer and a listen. Failed calls are dashed and red, labelled with their
+// errno.
+func writeEndpoints(w io.Writer, procs []*Process, id map[*Process]string) {
+	type node = dotNode
+	var nodes []node
+	seen := map[node]bool{}
+	for _, p := range procs {
+		for i := range p.Net {
+			if n, ok := dotEndpoint(&p.Net[i]); ok && !seen[n] {
+				seen[n] = true
+				nodes = append(nodes, n)
+			}
+		}
+	}
+	slices.SortFunc(nodes, func(a, b node) int {
+		if c := strings.Compare(a.family, b.family); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ep, b.ep)
+	})
+	nid := make(map[node]string, len(nodes))
+	for i, n := range nodes {
+		nid[n] = "n" + strconv.Itoa(i)
+		fmt.Fprintf(w, "  %s [shape=ellipse, color=\"#6633cc\", label=%s];\n", nid[n], dotLabel(n.ep, n.family))
+	}
+	done := map[string]bool{}
+	for _, p := range procs {
+		pn := id[p]
+		for i := range p.Net {
+			e := &p.Net[i]
+			n, ok := dotEndpoint(e)
+			if !ok {
+				continue
+			}
+			from, to := pn, nid[n]
+			if e.Op == "accept" || e.Op == "listen" {
+				from, to = to, from
+			}
+			attrs := "color=\"#6633cc\", label=" + dotLabel(e.Op)
+			if e.Error != "" {
+				attrs = "style=dashed, color=\"#cc0000\", label=" + dotLabel(e.Op+" "+e.Error)
+			}
+			key := from + ">" + to + " " + attrs
+			if done[key] {
+				continue
+			}
+			done[key] = true
+			fmt.Fprintf(w, "  %s -> %s [%s];\n", from, to, attrs)
+		}
+	}
+}
+
+// dotNode is an endpoint's node: its family and endpoint text.
+type dotNode struct{ family, ep string }
+
+// dotEndpoint is the endpoint node of a network entry, if it has one in
+// the graph.
+func dotEndpoint(e *NetEntry) (dotNode, bool) {
+	switch e.Op {
+	case "connect", "sendto", "sendmsg", "accept", "listen":
+	default:
+		return dotNode{}, false
+	}
+	ep := NetEndpoint(e)
+	if ep == "" {
+		return dotNode{}, false
+	}
+	return dotNode{e.Family, ep}, true
 }
 
 // dotLabel returns a quoted DOT string showing each line literally, lines

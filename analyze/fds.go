@@ -6,12 +6,23 @@ import "proctrail/analyze/internal/procstore"
 // creation was seen; an fd it inherited is looked up in its parent's table
 // as it stood at the fork (entries set before the child started), unless
 // the child closed or replaced it, or exec'd and the entry was
-// close-on-exec. Only fds from audited syscalls are known: pipes, sockets
+// close-on-exec. Only fds from audited syscalls are known: paths, and
+// sockets (their family, protocol and bound address; see net.go); pipes
 // and F_DUPFD copies are not, and an fd replaced by one of those (dup2 of
 // a pipe onto stdout) becomes unknown rather than keep a stale path.
 
-// lookupFD returns the entry of fd in p, or nil when unknown.
+// lookupFD returns the entry of fd in p when it names a path, or nil
+// when unknown or a socket.
 func (b *builder) lookupFD(p *proc, fd int32) *procstore.FD {
+	if e := b.lookupEntry(p, fd); e != nil && e.Sock == nil {
+		return e
+	}
+	return nil
+}
+
+// lookupEntry returns the entry of fd in p, a path or a socket, or nil
+// when unknown.
+func (b *builder) lookupEntry(p *proc, fd int32) *procstore.FD {
 	if fd < 0 {
 		return nil
 	}
@@ -79,10 +90,10 @@ func (b *builder) closeFD(p *proc, fd int32, t int64) {
 
 // dupFD makes newfd a copy of oldfd (dup, dup2, dup3).
 func (b *builder) dupFD(p *proc, oldfd, newfd int32, cloexec bool, t int64) {
-	old := b.lookupFD(p, oldfd)
+	old := b.lookupEntry(p, oldfd)
 	if old == nil {
 		b.closeFD(p, newfd, t)
 		return
 	}
-	b.setFD(p, newfd, &procstore.FD{Path: old.Path, File: old.File, Cloexec: cloexec, Time: t}, t)
+	b.setFD(p, newfd, &procstore.FD{Path: old.Path, File: old.File, Sock: old.Sock, Cloexec: cloexec, Time: t}, t)
 }

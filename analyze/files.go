@@ -60,15 +60,51 @@ func (b *builder) addFile(p *proc, f File) int64 {
 	}
 	rec = binary.AppendUvarint(rec, f.Serial)
 	b.fileBuf = rec
+	return b.chain(rec, &p.FirstFile, &p.LastFile)
+}
+
+// chain appends rec, a record whose first 8 bytes link to the next of its
+// chain, to the chain whose first and last records are at *first-1 and
+// *last-1 (0: none yet), and returns its offset.
+func (b *builder) chain(rec []byte, first, last *int64) int64 {
 	off := b.spool.Append(rec)
-	if p.LastFile != 0 {
-		b.spool.Patch(p.LastFile-1, fileNext, uint64(off+1))
+	if *last != 0 {
+		b.spool.Patch(*last-1, 0, uint64(off+1))
 	}
-	if p.FirstFile == 0 {
-		p.FirstFile = off + 1
+	if *first == 0 {
+		*first = off + 1
 	}
-	p.LastFile = off + 1
+	*last = off + 1
 	return off
+}
+
+// readStrings sets each of dsts from d, read as a uvarint length and
+// the bytes, in turn, and returns what follows them; ok is false when d
+// is too short.
+func readStrings(sp *spool.Spool, d []byte, dsts ...*string) (rest []byte, ok bool) {
+	for _, dst := range dsts {
+		l, k := binary.Uvarint(d)
+		if k <= 0 || l > uint64(len(d)-k) {
+			return nil, false
+		}
+		*dst = sp.Intern(d[k : k+int(l)])
+		d = d[k+int(l):]
+	}
+	return d, true
+}
+
+// chained yields the records of the chain that begins at first, each
+// decoded by read, which returns nil for a bad record, and the
+// offset+1 of the next.
+func chained[T any](first int64, read func(off int64) (*T, int64)) func(yield func(*T) bool) {
+	return func(yield func(*T) bool) {
+		for next := first; next != 0; {
+			var x *T
+			if x, next = read(next - 1); x == nil || !yield(x) {
+				return
+			}
+		}
+	}
 }
 
 // openFile makes the access at off, just added to p, an open file.
@@ -109,15 +145,10 @@ func (r *fileReader) read(off int64) (*File, int64) {
 	next := int64(binary.LittleEndian.Uint64(d[fileNext:]))
 	f.Open = int64(binary.LittleEndian.Uint64(d[8:]))
 	f.Close = int64(binary.LittleEndian.Uint64(d[fileClose:]))
-	d = d[fileFixed:]
-	for _, dst := range [...]*string{&f.Path, &f.Op, &f.Mode, &f.To, &f.Error} {
-		l, k := binary.Uvarint(d)
-		if k <= 0 || l > uint64(len(d)-k) {
-			r.sp.Corrupt(off)
-			return nil, 0
-		}
-		*dst = r.sp.Intern(d[k : k+int(l)])
-		d = d[k+int(l):]
+	d, ok := readStrings(r.sp, d[fileFixed:], &f.Path, &f.Op, &f.Mode, &f.To, &f.Error)
+	if !ok {
+		r.sp.Corrupt(off)
+		return nil, 0
 	}
 	details := f.details()
 	for _, s := range details {
@@ -162,15 +193,8 @@ func (f *File) details() [6]*string {
 // process's life), in the order they were made. The File is valid until
 // the next.
 func (b *builder) spooled(first int64) func(yield func(*File) bool) {
-	return func(yield func(*File) bool) {
-		r := fileReader{sp: b.spool}
-		for next := first; next != 0; {
-			var f *File
-			if f, next = r.read(next - 1); f == nil || !yield(f) {
-				return
-			}
-		}
-	}
+	r := &fileReader{sp: b.spool}
+	return chained(first, r.read)
 }
 
 // resolve makes an item's name absolute: against the directory of dirfd,

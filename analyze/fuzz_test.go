@@ -33,7 +33,10 @@ func fuzzScript(t *testing.T, data []byte) *script {
 		s.at(ms)
 		name := names[int(c)%len(names)]
 		fd := fmt.Sprintf("%x", d%8)
-		switch op % 20 {
+		// An address of a family the filter reads, its bytes from the
+		// name and the step's.
+		saddr := []string{"0100", "0200", "0A00", "1000"}[c%4] + fmt.Sprintf("%X%02X%02X%02X", name, a, b, d)
+		switch op % 25 {
 		case 0:
 			s.fork(a, b)
 		case 1:
@@ -74,6 +77,16 @@ func fuzzScript(t *testing.T, data []byte) *script {
 			s.audit(a, b, "fchdir", "a0="+fd, cwd(name))
 		case 19:
 			s.audit(a, b, "exit_group", "a0="+fd)
+		case 20:
+			s.audit(a, b, "socket", fmt.Sprintf("a0=%x a1=%x a2=%x exit=%d", []int{1, 2, 10, 16, 17, 99}[c%6], d%6, e, d%8))
+		case 21:
+			s.audit(a, b, []string{"bind", "connect", "sendto", "sendmsg"}[c%4], "a0="+fd+fmt.Sprintf(" exit=%d", -int(d%3)), cwd(name), "SOCKADDR saddr="+saddr)
+		case 22:
+			s.audit(a, b, []string{"listen", "accept", "accept4", "sendto"}[c%4], "a0="+fd+fmt.Sprintf(" exit=%d", d%8-2))
+		case 23:
+			s.audit(a, b, "accept4", "a0="+fd+fmt.Sprintf(" a3=80000 exit=%d", d%8), "SOCKADDR saddr="+saddr)
+		case 24:
+			s.audit(a, b, "execve", "success=no exit=-2", cwd("/w"), pathRec(0, name, "UNKNOWN"))
 		}
 	}
 	return s
@@ -84,7 +97,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, 6))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := fuzzScript(t, data)
-		for _, o := range []*Options{nil, {Pid: 3}, {Comm: "a", PathGlob: "/w/*"}, {Container: "3f"}} {
+		for _, o := range []*Options{nil, {Pid: 3}, {Comm: "a", PathGlob: "/w/*"}, {Container: "3f"}, {Addr: "::/0"}, {Addr: "/w/*"}} {
 			m, err := Build(s.source(), o)
 			if err != nil {
 				t.Fatal(err)
@@ -98,6 +111,13 @@ func FuzzBuild(f *testing.F) {
 			}
 			if err := WriteDOT(&dot, m, &DOTOptions{Files: true}); err != nil {
 				t.Fatal(err)
+			}
+			var txt, prov bytes.Buffer
+			if err := WriteText(&txt, m, &TextOptions{Files: true, Net: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := WritePROV(&prov, m); err != nil || !json.Valid(prov.Bytes()) {
+				t.Fatalf("PROV: %v", err)
 			}
 			// Every kept process appears once.
 			seen := map[*Process]bool{}

@@ -31,9 +31,11 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	     "uid"|null, "comm", "exe", "argv", "cwd", "before_capture",
 //	     "execs": [{"time", "exe", "argv", "cwd"}],
 //	     "threads": [{"tid", "start", "end"|null}],
-//	     "files": [{"path", "op", "mode"?, "open", "close"|null, "to"?, "error"?,
+//	     "files": [{"path", "container_path"?, "filesystem"?, "op", "mode"?, "open", "close"|null,
+//	                "to"?, "to_container_path"?, "error"?, "search"?,
 //	                "target"?, "perm"?, "setuid"?, "setgid"?, "owner"?, "type"?,
 //	                "flags"?, "size"?}],
+//	     "net"?: [{"op", "family", "proto"?, "addr"?, "port"?, "path"?, "time", "error"?}],
 //	     "signals"?: [{"op", "time", "pid", "signal"?, "signame"?, "request"?,
 //	                  "target"?: {"pid", "start"?, "comm"}, "error"?}],
 //	     "container": "id"|null, "children": [P…]}
@@ -44,7 +46,8 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	                                            "pid", "start", "comm", "gone"?}]}]}
 //
 // Times are RFC 3339 UTC with nine fractional digits (TimeLayout). Lists
-// are never null. The same model always gives the same bytes; strings
+// are never null; "net" is left out when a process has no entry, "port"
+// when it is 0 and there is no "addr". The same model always gives the same bytes; strings
 // that are not valid UTF-8 are written with U+FFFD for the bad bytes.
 //
 // The document is streamed to w in pieces of about 64 KiB as it is
@@ -77,7 +80,8 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	cs := newChangeSet()
 	writeForest(e, ol.f.roots, ol.f.kids,
 		func(i int32) *Process {
-			out, files := ol.process(i)
+			out, files, net := ol.process(i)
+			e.moreNet = net
 			if files == nil {
 				return out
 			}
@@ -117,6 +121,9 @@ type jsonEnc struct {
 	// moreFiles, when set, yields the files of the next process after its
 	// Files; process clears it.
 	moreFiles func(yield func(*File) bool)
+	// moreNet, when set, yields the network entries of the next process
+	// after its Net, at least one; process clears it.
+	moreNet func(yield func(*NetEntry) bool)
 }
 
 func newJSONEnc(w io.Writer) *jsonEnc {
@@ -425,17 +432,15 @@ func (e *jsonEnc) process(p *Process) {
 	}
 	e.close(']')
 	e.key("files")
-	e.open('[')
-	for i := range p.Files {
-		e.file(&p.Files[i])
+	jsonList(e, p.Files, e.moreFiles, e.file)
+	e.moreFiles = nil
+	if len(p.Net) > 0 || e.moreNet != nil {
+		// Only when there are some: the documents of captures without
+		// network entries stay as they were.
+		e.key("net")
+		jsonList(e, p.Net, e.moreNet, e.net)
+		e.moreNet = nil
 	}
-	if e.moreFiles != nil {
-		for f := range e.moreFiles {
-			e.file(f)
-		}
-		e.moreFiles = nil
-	}
-	e.close(']')
 	if len(p.Signals) > 0 {
 		e.key("signals")
 		e.open('[')
@@ -450,6 +455,21 @@ func (e *jsonEnc) process(p *Process) {
 	} else {
 		e.null()
 	}
+}
+
+// jsonList writes an array of the items, then of what more yields (nil:
+// nothing), each with write.
+func jsonList[T any](e *jsonEnc, items []T, more func(yield func(*T) bool), write func(*T)) {
+	e.open('[')
+	for i := range items {
+		write(&items[i])
+	}
+	if more != nil {
+		for x := range more {
+			write(x)
+		}
+	}
+	e.close(']')
 }
 
 // optStr writes the member key: v, unless v is empty.
@@ -478,6 +498,10 @@ func (e *jsonEnc) file(f *File) {
 	e.optStr("to", f.To)
 	e.optStr("to_container_path", f.ToContainerPath)
 	e.optStr("error", f.Error)
+	if f.Search {
+		e.key("search")
+		e.bool(true)
+	}
 	e.fileDetails(f)
 	e.close('}')
 }
@@ -540,6 +564,27 @@ func (e *jsonEnc) signal(s *Signal) {
 		e.close('}')
 	}
 	e.optStr("error", s.Error)
+	e.close('}')
+}
+
+// net writes one member of a process's net.
+func (e *jsonEnc) net(n *NetEntry) {
+	e.elem()
+	e.open('{')
+	e.key("op")
+	e.str(n.Op)
+	e.key("family")
+	e.str(n.Family)
+	e.optStr("proto", n.Proto)
+	e.optStr("addr", n.Addr)
+	if n.Port != 0 || n.Addr != "" {
+		e.key("port")
+		e.int(int64(n.Port))
+	}
+	e.optStr("path", n.Path)
+	e.key("time")
+	e.time(n.Time)
+	e.optStr("error", n.Error)
 	e.close('}')
 }
 

@@ -172,6 +172,7 @@ type jsonProcess struct {
 	Execs         []jsonExec     `json:"execs"`
 	Threads       []jsonThread   `json:"threads"`
 	Files         []jsonFile     `json:"files"`
+	Net           []jsonNet      `json:"net,omitempty"`
 	Signals       []jsonSignal   `json:"signals,omitempty"`
 	Container     *string        `json:"container"`
 	Children      []*jsonProcess `json:"children"`
@@ -203,7 +204,18 @@ type jsonFile struct {
 	To              string `json:"to,omitempty"`
 	ToContainerPath string `json:"to_container_path,omitempty"`
 	Error           string `json:"error,omitempty"`
+	Search          bool   `json:"search,omitempty"`
 	jsonDetails
+}
+type jsonNet struct {
+	Op     string `json:"op"`
+	Family string `json:"family"`
+	Proto  string `json:"proto,omitempty"`
+	Addr   string `json:"addr,omitempty"`
+	Port   *int   `json:"port,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Time   jtime  `json:"time"`
+	Error  string `json:"error,omitempty"`
 }
 
 // refWriteJSON is the encoding/json renderer WriteJSON replaced: the
@@ -304,7 +316,14 @@ func refToJSON(root *Process) *jsonProcess {
 		}
 		for _, f := range p.Files {
 			j.Files = append(j.Files, jsonFile{Path: f.Path, ContainerPath: f.ContainerPath, Filesystem: f.Filesystem, Op: f.Op, Mode: f.Mode,
-				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error, jsonDetails: refDetails(&f)})
+				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error, Search: f.Search, jsonDetails: refDetails(&f)})
+		}
+		for _, e := range p.Net {
+			n := jsonNet{Op: e.Op, Family: e.Family, Proto: e.Proto, Addr: e.Addr, Path: e.Path, Time: jtime(e.Time), Error: e.Error}
+			if e.Port != 0 || e.Addr != "" {
+				n.Port = &e.Port
+			}
+			j.Net = append(j.Net, n)
 		}
 		for _, sg := range p.Signals {
 			js := jsonSignal{Op: sg.Op, Time: jtime(sg.Time), PID: sg.PID, Request: sg.Request, Error: sg.Error}

@@ -51,6 +51,16 @@ type Options struct {
 	// show them: the file accesses, which grow with the events, then stay
 	// out of memory. PathGlob still selects by them.
 	NoFiles bool
+	// Addr keeps the processes with a network entry to or from an
+	// address, with their ancestors: a CIDR ("203.0.113.0/24") or an
+	// address ("::1"); ":PORT", or both ("10.0.0.1:53", "[::1]:8080");
+	// or a unix socket path, "/run/*.sock" as PathGlob matches, "@NAME"
+	// for an abstract one. Empty means no filter. See ParseAddrFilter.
+	Addr string
+	// NoNet leaves every process's Net empty, as NoFiles does its Files.
+	NoNet bool
+
+	addr *addrFilter // Addr, parsed by Build
 }
 
 // DOTOptions configure [WriteDOT]. A nil *DOTOptions means the defaults.
@@ -138,6 +148,8 @@ type Process struct {
 	// Signals are the signals it sent to processes (kill, tkill, tgkill)
 	// and the ptrace attaches it made, in the order made.
 	Signals []Signal
+	// Net are its network calls, in the order made.
+	Net []NetEntry
 	// Container is the id of the container it ran in; empty when none.
 	Container string
 	Children  []*Process
@@ -185,8 +197,14 @@ type File struct {
 	// To is the new path of a rename (on the host), ToContainerPath as
 	// the process named it, when that differs.
 	To, ToContainerPath string
-	// Error is the errno name of a denied attempt (EACCES, EPERM).
+	// Error is the errno name of a failed open or exec (ENOENT, EACCES,
+	// EPERM, ELOOP, …).
 	Error string
+	// Search marks an attempt of a search: one name tried in directory
+	// after directory (a shell or execvp across $PATH, ld.so across its
+	// library directories), each failed attempt followed by the next,
+	// the last one successful or not. See MarkSearches.
+	Search bool
 
 	// The details of the operations that change a file, each empty when
 	// it does not apply or is unknown.
@@ -220,6 +238,30 @@ type File struct {
 	// when the records were received, cannot. The JSON output leaves it
 	// out.
 	Serial uint64
+}
+
+// NetEntry is one network call of a process: socket, connect, bind,
+// listen, accept (accept4 too), sendto or sendmsg.
+type NetEntry struct {
+	Op string
+	// Family is inet, inet6, unix, netlink, packet…, or "family N"; empty
+	// when unknown (a listen or accept on a socket created out of view).
+	Family string
+	// Proto is the socket's protocol as socket() made it: tcp, udp, icmp,
+	// sctp, "raw …" for inet; stream, dgram or seqpacket for unix;
+	// netlink's protocol (route, audit, …); empty when unknown.
+	Proto string
+	// Addr and Port are an inet or inet6 address (a listen's is the one
+	// its socket was bound to, an accept's the peer's); for netlink, Port
+	// is the port id (nl_pid; 0 is the kernel).
+	Addr string
+	Port int
+	// Path is a unix socket's path, "@NAME" for an abstract one.
+	Path string
+	Time int64
+	// Error is the errno name of a failed call (ECONNREFUSED, ENOENT,
+	// EINPROGRESS for a non-blocking connect still under way, …).
+	Error string
 }
 
 // Setuid and Setgid report whether f's Perm has the set-uid or set-gid

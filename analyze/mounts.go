@@ -61,6 +61,22 @@ type mountState struct {
 	// namespace came: the tables before are of the runtime's setup, not
 	// of the container's root.
 	pivots map[uint64]int64
+	// containers is the namespace of each container, as procfs found a
+	// process of its cgroup in one other than the host's.
+	containers map[string]uint64
+}
+
+// container notes that a process of container id was in namespace ns.
+func (m *mountState) container(id string, ns uint64) {
+	if id == "" || ns == 0 || ns == m.host {
+		return
+	}
+	if m.containers == nil {
+		m.containers = map[string]uint64{}
+	}
+	if _, ok := m.containers[id]; !ok && len(m.containers) < maxMountNamespaces {
+		m.containers[id] = ns
+	}
 }
 
 // changesMounts reports whether syscall sc may change its caller's
@@ -286,6 +302,15 @@ func (b *builder) pathMapOf(r ref) *pathMap {
 	}
 	if !p.JoinedMountNS.None() && pm.waitFor == "" {
 		pm.waitFor, pm.before, pm.since = "setns", 0, 0
+	}
+	if (pm.ns == 0 || pm.ns == b.mounts.host) && pm.waitFor == "" && pm.since == 0 {
+		// No namespace of its own or its ancestors' but the host's, and
+		// in a container by its cgroup: runc exec's process, made by
+		// the one that joined the container (CLONE_PARENT names
+		// another parent), and gone before procfs could read it.
+		if ns := b.mounts.containers[b.containerOf(r)]; ns != 0 {
+			pm.ns = ns
+		}
 	}
 	return pm
 }

@@ -36,12 +36,8 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	defer ol.close()
 	m := &Model{Capture: ol.c, Containers: ol.conts}
 	collect := func(i int32) *Process {
-		out, files := ol.process(i)
-		if files != nil {
-			for f := range files {
-				out.Files = append(out.Files, *f)
-			}
-		}
+		out, files, net := ol.process(i)
+		collectInto(out, files, net)
 		return out
 	}
 	// Without recursion: a deep fork chain cannot exhaust the stack.
@@ -70,18 +66,35 @@ func Build(s EventSource, opts *Options) (*Model, error) {
 	return m, nil
 }
 
+// collectInto sets out's Files and Net from what files and net yield
+// (either nil for none).
+func collectInto(out *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) {
+	if files != nil {
+		for f := range files {
+			out.Files = append(out.Files, *f)
+		}
+	}
+	if net != nil {
+		for e := range net {
+			out.Net = append(out.Net, *e)
+		}
+	}
+}
+
 // Walk is [Build] without the Model, for outputs that take the
 // processes one at a time (a database): it replays s, calls head with
 // the Capture and the Containers, then visit for each process opts keep,
 // depth first, in output order, parents before their children. parent is
-// the kept parent's output (nil for a root); neither has Children or
-// Files. files yields p's file accesses in output order, read from the
-// spool as they are asked for (nil with opts.NoFiles), so that a process
-// with millions of them is never held whole; each *File is valid until
-// the next, and files is valid until visit returns. p and parent are
-// visit's until it returns, and are not reused: a caller may keep them.
+// the kept parent's output (nil for a root); neither has Children,
+// Files or Net. files yields p's file accesses in output order, read from
+// the spool as they are asked for (nil with opts.NoFiles), so that a
+// process with millions of them is never held whole; each *File is valid
+// until the next, and files is valid until visit returns. net yields its
+// network entries the same way (nil with opts.NoNet, or when it has
+// none). p and parent are visit's until it returns, and are not reused:
+// a caller may keep them.
 // An error from head or visit ends the walk and is returned.
-func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process, files iter.Seq[*File]) error) error {
+func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, visit func(p, parent *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) error) error {
 	ol, err := newOutline(s, opts)
 	if err != nil {
 		return err
@@ -102,8 +115,8 @@ func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, v
 	for len(todo) > 0 {
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		out, files := ol.process(t.i)
-		if err := visit(out, t.out, files); err != nil {
+		out, files, net := ol.process(t.i)
+		if err := visit(out, t.out, files, net); err != nil {
 			return err
 		}
 		for _, k := range slices.Backward(ol.f.kids(t.i)) {
@@ -169,6 +182,16 @@ func newOutlineTracking(s EventSource, opts *Options, touched func([]ref)) (*out
 			}
 		})
 		return hit
+	}, func(i int) (hit bool) {
+		b.procs.View(func() {
+			for e := range b.spooledNet(b.procs.Get(procstore.RefOf(i)).FirstNet) {
+				if o.addr.match(e) {
+					hit = true
+					return
+				}
+			}
+		})
+		return hit
 	})
 	if err != nil {
 		ol.close()
@@ -182,25 +205,29 @@ func newOutlineTracking(s EventSource, opts *Options, touched func([]ref)) (*out
 // close releases the spool.
 func (ol *outline) close() { ol.b.spool.Close() }
 
-// process makes process i's output, without its files: files yields them
-// from the spool (nil with Options.NoFiles), until the next call.
-func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File]) {
+// process makes process i's output, without its files and network
+// entries: files and net yield them from the spool (nil with
+// Options.NoFiles and NoNet), until the next call.
+func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) {
 	b := ol.b
-	var first, firstSig int64
+	var first, firstSig, firstNet int64
 	var pm *pathMap
 	b.procs.View(func() {
 		p := b.procs.Get(procstore.RefOf(int(i)))
 		out, _ = b.process(p, ol.boot, ol.start)
-		first, firstSig = p.FirstFile, p.FirstSignal
+		first, firstSig, firstNet = p.FirstFile, p.FirstSignal, p.FirstNet
 		pm = b.pathMapOf(p.Ref())
 	})
 	if firstSig != 0 {
 		out.Signals = b.signals(firstSig, out, ol.boot, ol.start)
 	}
 	if !ol.o.NoFiles {
-		files = b.files(first, out, pm)
+		files = markSearches(b.files(first, out, pm))
 	}
-	return out, files
+	if !ol.o.NoNet && firstNet != 0 {
+		net = b.nets(firstNet, out)
+	}
+	return out, files, net
 }
 
 func captureOf(info replay.CaptureInfo) Capture {

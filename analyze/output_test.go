@@ -54,14 +54,19 @@ func TestWalk(t *testing.T) {
 				err = Walk(open(c), o, func(c Capture, cs []Container) error {
 					head, conts = c, cs
 					return nil
-				}, func(p, parent *Process, files iter.Seq[*File]) error {
+				}, func(p, parent *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
 					v := visit{p: *p}
-					if len(p.Files) != 0 {
-						t.Errorf("pid %d: Walk gave Files in the Process", p.PID)
+					if len(p.Files) != 0 || len(p.Net) != 0 {
+						t.Errorf("pid %d: Walk gave Files or Net in the Process", p.PID)
 					}
 					if files != nil {
 						for f := range files {
 							v.p.Files = append(v.p.Files, *f)
+						}
+					}
+					if net != nil {
+						for e := range net {
+							v.p.Net = append(v.p.Net, *e)
 						}
 					}
 					if parent != nil {
@@ -86,7 +91,7 @@ func TestWalk(t *testing.T) {
 			// An error from visit ends the walk.
 			n := 0
 			errStop := filepath.ErrBadPattern
-			err := Walk(open(c), nil, func(Capture, []Container) error { return nil }, func(p, parent *Process, _ iter.Seq[*File]) error {
+			err := Walk(open(c), nil, func(Capture, []Container) error { return nil }, func(p, parent *Process, _ iter.Seq[*File], _ iter.Seq[*NetEntry]) error {
 				n++
 				return errStop
 			})

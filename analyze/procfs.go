@@ -31,6 +31,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 		}
 		b.enrich(p, r, t, true)
 		setMountNS(p, ns, 0, false)
+		b.mounts.container(p.CgroupContainer, p.MountNS)
 		return
 	case formats.ReasonMounts:
 		// The table after a mount, umount2, pivot_root, setns or
@@ -62,6 +63,7 @@ func (b *builder) procfs(r *formats.ProcRecord, t int64) {
 	}
 	b.enrich(p, r, t, !p.ForkSeen)
 	setMountNS(p, ns, call, called)
+	b.mounts.container(p.CgroupContainer, p.MountNS)
 	if r.Kind == formats.ReasonExec || r.Kind == formats.ReasonCommand {
 		if len(p.Execs) > 0 {
 			x := p.Execs[len(p.Execs)-1]

@@ -55,6 +55,12 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //     activities, as PROV has them.
 //   - An exec of a program that ran from memory (Exec.Fileless) has
 //     proctrail:fileless on the used of its executable.
+//   - Each network endpoint a process talked to, listened on or bound is
+//     one entity "proctrail:endpoint/FAMILY/ENDPOINT" (ENDPOINT as the
+//     tree shows it: "203.0.113.7:443", "[::1]:53", a unix path, "port N"
+//     for netlink; escaped as paths are), with prov:type
+//     proctrail:Endpoint, prov:label "FAMILY ENDPOINT", proctrail:family,
+//     and proctrail:address and proctrail:port, or proctrail:path.
 //   - Containers are attributes: proctrail:container on the activities of
 //     the processes that ran in one, not bundles, so that a tree crossing
 //     into a container stays one graph.
@@ -80,7 +86,12 @@ const PROVNamespace = "https://github.com/proctrail/proctrail/ns#"
 //	unlink, rmdir, umount           wasInvalidatedBy
 //	chdir, pivot_root, setns and    used
 //	  any other operation
-//	denied (Files[].Error)          left out: nothing was used
+//	failed (Files[].Error)          left out: nothing was used
+//	connect, sendto, sendmsg,       used (the endpoint; an accept's is the
+//	  accept, listen (Net)            peer), with proctrail:proto
+//	bind (Net)                      wasGeneratedBy (the local endpoint)
+//	failed (Net[].Error), socket,   left out
+//	  entries without an address
 //
 // Each used, wasGeneratedBy and wasInvalidatedBy has prov:role
 // proctrail:OP, the access's op ("executable" for an exec's program).
@@ -125,17 +136,27 @@ type provWriter struct {
 	paths   []string        // sorted
 	exec    map[string]bool // the paths executed
 	uids    []int64         // sorted, once each
+	// endpoints are the network endpoints the edges name, sorted by id.
+	endpoints []*provEndpoint
+}
+
+// provEndpoint is a network endpoint's entity.
+type provEndpoint struct {
+	id, family, addr, path, label string
+	port                          int
 }
 
 func newProvWriter(m *Model) *provWriter {
 	d := &provWriter{procs: preorder(m.Processes), exec: map[string]bool{}}
 	d.ids = provProcessIDs(d.procs)
+	eps := map[string]*provEndpoint{}
 	byIdentity := make(map[[2]int64]int, len(d.procs))
 	for i, p := range d.procs {
 		byIdentity[[2]int64{int64(p.PID), p.Start}] = i
 	}
 	for i, p := range d.procs {
 		d.edges = appendProvEdges(d.edges, i, p)
+		d.edges = appendProvNetEdges(d.edges, i, p, eps)
 		for j := range p.Signals {
 			sg := &p.Signals[j]
 			ps := provSignal{id: "proctrail:signal/" + strings.TrimPrefix(d.ids[i], "proctrail:process/") + "-" + strconv.Itoa(j+1), s: sg}
@@ -146,11 +167,16 @@ func newProvWriter(m *Model) *provWriter {
 			}
 		}
 	}
+	for _, ep := range eps {
+		d.endpoints = append(d.endpoints, ep)
+	}
+	slices.SortFunc(d.endpoints, func(a, b *provEndpoint) int { return strings.Compare(a.id, b.id) })
 	// Entities: every path an edge names, executed or not.
 	for _, ed := range d.edges {
-		if ed.entity == "" {
-			d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
+		if ed.entity != "" || ed.endpoint != nil {
+			continue
 		}
+		d.exec[ed.path] = d.exec[ed.path] || ed.role == "executable" || ed.role == "exec"
 	}
 	d.paths = make([]string, 0, len(d.exec))
 	for s := range d.exec {
@@ -189,6 +215,24 @@ func (d *provWriter) entities(e *jsonEnc) {
 		e.provNode(provFileID(s), typ, s)
 		e.key("proctrail:path")
 		e.str(s)
+		e.close('}')
+	}
+	for _, ep := range d.endpoints {
+		e.provNode(ep.id, "proctrail:Endpoint", ep.label)
+		e.key("proctrail:family")
+		e.str(ep.family)
+		if ep.addr != "" {
+			e.key("proctrail:address")
+			e.str(ep.addr)
+		}
+		if ep.addr != "" || ep.port != 0 {
+			e.key("proctrail:port")
+			e.int(int64(ep.port))
+		}
+		if ep.path != "" {
+			e.key("proctrail:path")
+			e.str(ep.path)
+		}
 		e.close('}')
 	}
 	for _, ps := range d.signals {
@@ -256,7 +300,10 @@ func (d *provWriter) accesses(e *jsonEnc) {
 			// PROV-JSON orders neither; PROV-N puts the activity first in
 			// used and the entity first in the others.
 			ent := ed.entity
-			if ent == "" {
+			switch {
+			case ed.endpoint != nil:
+				ent = ed.endpoint.id
+			case ent == "":
 				ent = provFileID(ed.path)
 			}
 			if k.kind == provUsed {
@@ -288,6 +335,10 @@ func (e *jsonEnc) provEdgeAttributes(ed *provEdge) {
 	if ed.mode != "" {
 		e.key("proctrail:mode")
 		e.str(ed.mode)
+	}
+	if ed.proto != "" {
+		e.key("proctrail:proto")
+		e.str(ed.proto)
 	}
 	if ed.close != 0 && ed.close != ed.time {
 		e.key("proctrail:close")
@@ -484,6 +535,10 @@ type provEdge struct {
 	exec        *Exec  // set for the used of an exec's executable
 	file        *File  // the access, for its details
 	entity      string // the entity when it is not a path's: a signal's
+	// endpoint is set for a network entry's relation: its entity, not
+	// path's.
+	endpoint *provEndpoint
+	proto    string
 }
 
 // provGenerating are the operations other than open and rename whose
@@ -544,6 +599,37 @@ func appendProvEdges(dst []provEdge, i int, p *Process) []provEdge {
 		default:
 			dst = append(dst, ed)
 		}
+	}
+	return dst
+}
+
+// appendProvNetEdges appends the relations of process i, p, to the
+// endpoints of its network entries, adding the endpoints to eps: bind
+// generates the local endpoint; connect, sendto, sendmsg, accept (the
+// peer) and listen use theirs. Failed calls, and entries without an
+// address, are left out.
+func appendProvNetEdges(dst []provEdge, i int, p *Process, eps map[string]*provEndpoint) []provEdge {
+	for j := range p.Net {
+		n := &p.Net[j]
+		ep := NetEndpoint(n)
+		if n.Error != "" || ep == "" || n.Op == "socket" {
+			continue
+		}
+		id := "proctrail:endpoint/" + provEscape(n.Family)
+		if !strings.HasPrefix(ep, "/") {
+			id += "/" // a path has its own, as in a file's id
+		}
+		id += provEscape(ep)
+		end := eps[id]
+		if end == nil {
+			end = &provEndpoint{id: id, family: n.Family, addr: n.Addr, port: n.Port, path: n.Path, label: n.Family + " " + ep}
+			eps[id] = end
+		}
+		ed := provEdge{proc: i, role: n.Op, time: n.Time, endpoint: end, proto: n.Proto}
+		if n.Op == "bind" {
+			ed.kind = provGenerated
+		}
+		dst = append(dst, ed)
 	}
 	return dst
 }

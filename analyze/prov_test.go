@@ -95,6 +95,10 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 	type file struct {
 		Path, Op, Mode, To, Error string
 	}
+	type net struct {
+		Op, Family, Addr, Path, Error string
+		Port                          *int
+	}
 	type proc struct {
 		PID   int32  `json:"pid"`
 		Start string `json:"start"`
@@ -103,6 +107,7 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 			Exe string `json:"exe"`
 		} `json:"execs"`
 		Files   []file `json:"files"`
+		Net     []net  `json:"net"`
 		Signals []struct {
 			Op     string `json:"op"`
 			Target *struct {
@@ -112,6 +117,7 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 		} `json:"signals"`
 		Children []*proc `json:"children"`
 	}
+	endpoints := map[string]bool{}
 	var doc struct{ Processes []*proc }
 	if err := json.Unmarshal(js, &doc); err != nil {
 		t.Fatal(err)
@@ -199,10 +205,31 @@ func provWant(t *testing.T, js []byte) (counts map[string]int, paths []string) {
 					counts["used"]++
 				}
 			}
+			for _, n := range p.Net {
+				// An endpoint: an address and port, or a path, or a
+				// (netlink) port alone; failed calls and socket() left out.
+				if n.Error != "" || n.Op == "socket" || n.Addr == "" && n.Path == "" && n.Port == nil {
+					continue
+				}
+				port := -1
+				if n.Port != nil {
+					port = *n.Port
+				}
+				endpoints[fmt.Sprint(n.Family, "|", n.Addr, "|", port, "|", n.Path)] = true
+				if n.Op == "bind" {
+					counts["wasGeneratedBy"]++
+				} else {
+					counts["used"]++
+				}
+			}
 			walk(p.Children)
 		}
 	}
 	walk(doc.Processes)
+	counts["entity"] += len(endpoints)
+	if len(endpoints) > 0 {
+		counts["entity proctrail:Endpoint"] = len(endpoints)
+	}
 	for p, x := range exe {
 		paths = append(paths, p)
 		counts["entity"]++
@@ -287,7 +314,7 @@ func (d provDoc) counts() map[string]int {
 }
 
 var (
-	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|signal/-?\d+--?\d+(~\d+)?-\d+|user/\d+)$`)
+	provIDRE   = regexp.MustCompile(`^proctrail:(process/-?\d+--?\d+(~\d+)?|file/([A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-])?|relfile/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|endpoint/[a-z0-9%]+/[A-Za-z0-9_.~/%-]*[A-Za-z0-9_~/%-]|signal/-?\d+--?\d+(~\d+)?-\d+|user/\d+)$`)
 	provTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 )
 
@@ -335,11 +362,14 @@ func checkProvRefs(t *testing.T, d provDoc) {
 	}
 }
 
-// entityPaths returns the proctrail:path of d's entities (but signals'),
-// sorted.
+// entityPaths returns the proctrail:path of d's file entities (not
+// endpoints' nor signals'), sorted.
 func (d provDoc) entityPaths() []string {
 	var out []string
 	for _, r := range d["entity"] {
+		if r["prov:type"].(map[string]any)["$"] == "proctrail:Endpoint" {
+			continue
+		}
 		if p, ok := r["proctrail:path"].(string); ok {
 			out = append(out, p)
 		}

@@ -10,10 +10,11 @@ import (
 
 // selection returns which processes (by seq) the options keep. out
 // returns process i's output (its Files need not be there) and every name
-// it bore; touched reports whether i touched a path PathGlob matches. Both
-// are called only for the filters set, so a caller may compute them on
-// demand rather than hold every process.
-func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, []string), touched func(i int) bool) ([]bool, error) {
+// it bore; touched reports whether i touched a path PathGlob matches,
+// talked whether it has a network entry Addr matches. They are called
+// only for the filters set, so a caller may compute them on demand rather
+// than hold every process.
+func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, []string), touched, talked func(i int) bool) ([]bool, error) {
 	n := b.procs.Len()
 	keep := make([]bool, n)
 	for i := range keep {
@@ -111,6 +112,9 @@ func (b *builder) selection(o *Options, fam *family, out func(i int) (*Process, 
 	}
 	if o.PathGlob != "" {
 		and(withAncestors(touched))
+	}
+	if o.addr != nil {
+		and(withAncestors(talked))
 	}
 	return keep, nil
 }

@@ -14,6 +14,9 @@ import (
 type TextOptions struct {
 	// Files lists each process's file accesses under it.
 	Files bool
+	// Net lists each process's network entries under it (after its
+	// files).
+	Net bool
 	// MaxArgv bounds the characters of a process's argv; zero means 80.
 	MaxArgv int
 }
@@ -27,7 +30,7 @@ func WriteText(w io.Writer, m *Model, opts *TextOptions) error {
 	t.head(m.Capture, m.Containers)
 	var walk func(p *Process, prefix string, last, root bool)
 	walk = func(p *Process, prefix string, last, root bool) {
-		next := t.process(p, filesOf(p), prefix, last, root, len(p.Children) > 0)
+		next := t.process(p, filesOf(p), netOf(p), prefix, last, root, len(p.Children) > 0)
 		for i, ch := range p.Children {
 			walk(ch, next, i == len(p.Children)-1, false)
 		}
@@ -49,6 +52,9 @@ func BuildText(w io.Writer, s EventSource, opts *Options, topts *TextOptions) (C
 	if topts == nil || !topts.Files {
 		o.NoFiles = true
 	}
+	if topts == nil || !topts.Net {
+		o.NoNet = true
+	}
 	ol, err := newOutline(s, &o)
 	if err != nil {
 		return Capture{}, err
@@ -58,9 +64,9 @@ func BuildText(w io.Writer, s EventSource, opts *Options, topts *TextOptions) (C
 	t.head(ol.c, ol.conts)
 	var walk func(i int32, prefix string, last, root bool)
 	walk = func(i int32, prefix string, last, root bool) {
-		out, files := ol.process(i)
+		out, files, net := ol.process(i)
 		kids := ol.f.kids(i)
-		next := t.process(out, files, prefix, last, root, len(kids) > 0)
+		next := t.process(out, files, net, prefix, last, root, len(kids) > 0)
 		for j, k := range kids {
 			walk(k, next, j == len(kids)-1, false)
 		}
@@ -104,9 +110,10 @@ func (t *textWriter) head(c Capture, conts []Container) {
 	}
 }
 
-// process writes p's line, under prefix, and with Files its file
-// accesses (files; nil for none); it returns its children's prefix.
-func (t *textWriter) process(p *Process, files func(yield func(*File) bool), prefix string, last, root, kids bool) (next string) {
+// process writes p's line, under prefix, with Files its file accesses
+// (files; nil for none) and with Net its network entries (net; nil for
+// none); it returns its children's prefix.
+func (t *textWriter) process(p *Process, files func(yield func(*File) bool), net func(yield func(*NetEntry) bool), prefix string, last, root, kids bool) (next string) {
 	branch := ""
 	if !root {
 		branch, next = "├─ ", "│  "
@@ -130,12 +137,36 @@ func (t *textWriter) process(p *Process, files func(yield func(*File) bool), pre
 			fmt.Fprintf(t.bw, "%s%s  FILELESS exec %s\n", next, bar, safe(orDash(x.Exe)))
 		}
 	}
+	if t.o.Net && net != nil {
+		defer func() {
+			for e := range net {
+				fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, netLine(e))
+			}
+		}()
+	}
 	if !t.o.Files || files == nil {
 		return next
 	}
+	// A search's attempts are one line.
+	var run []File
+	flush := func() {
+		if len(run) > 0 {
+			fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, searchLine(run))
+			run = run[:0]
+		}
+	}
 	for f := range files {
+		if f.Search {
+			if n := len(run); n > 0 && (n >= maxSearch || !continuesSearch(&run[n-1], f)) {
+				flush()
+			}
+			run = append(run, *f)
+			continue
+		}
+		flush()
 		fmt.Fprintf(t.bw, "%s%s  %s\n", next, bar, fileLine(f))
 	}
+	flush()
 	return next
 }
 
@@ -197,6 +228,9 @@ func fileDetailText(f *File) string {
 	}
 	if f.Error != "" {
 		b.WriteString(" " + f.Error)
+		if notFound(f) {
+			b.WriteString(": command not found")
+		}
 	}
 	return b.String()
 }
@@ -226,6 +260,51 @@ func signalLine(s *Signal) string {
 		b.WriteString(" " + s.Error)
 	}
 	return b.String()
+}
+
+// netLine is a network entry's line in the tree: "connect inet tcp
+// 203.0.113.7:443 ECONNREFUSED".
+func netLine(e *NetEntry) string {
+	parts := []string{e.Op}
+	for _, s := range [...]string{e.Family, e.Proto, safe(NetEndpoint(e)), e.Error} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// NetEndpoint is the address of a network entry as one string:
+// "203.0.113.7:443", "[2001:db8::1]:53" (the port left out when 0 and
+// there is no address), a unix path, "port N" for a netlink port id; ""
+// when it has none.
+func NetEndpoint(e *NetEntry) string {
+	switch {
+	case e.Addr != "":
+		a := e.Addr
+		if strings.Contains(a, ":") {
+			a = "[" + a + "]"
+		}
+		return a + ":" + strconv.Itoa(e.Port)
+	case e.Path != "":
+		return e.Path
+	case e.Port != 0 && e.Family == "netlink":
+		return "port " + strconv.Itoa(e.Port)
+	case e.Port != 0:
+		return ":" + strconv.Itoa(e.Port)
+	}
+	return ""
+}
+
+// netOf yields p's network entries, for textWriter.process.
+func netOf(p *Process) func(yield func(*NetEntry) bool) {
+	return func(yield func(*NetEntry) bool) {
+		for i := range p.Net {
+			if !yield(&p.Net[i]) {
+				return
+			}
+		}
+	}
 }
 
 // filesOf yields p's files, for textWriter.process.

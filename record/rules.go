@@ -108,6 +108,9 @@ var presets = map[string][]string{
 		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
 		"rename", "renameat", "renameat2", "unlink", "unlinkat",
 		"chdir", "fchdir", "pivot_root", "setns", "unshare", "mount",
+		// The network: sockets, and what they connect to, bind or
+		// listen on (accept and sendto below, filtered).
+		"socket", "connect", "bind", "listen",
 		// What a run changed beyond open, rename and unlink: directories,
 		// links, modes and owners, sizes, device nodes, extended
 		// attributes, timestamps, mounts; memfd_create for fileless
@@ -150,6 +153,20 @@ var presetFiltered = map[string][]filteredRule{
 		{[]string{"ptrace"}, "-F a0=16"},
 		{[]string{"ptrace"}, "-F a0=0x4206"},
 		{[]string{"ptrace"}, "-F a0=0"},
+		// A failed accept with EAGAIN is a non-blocking server's loop
+		// finding its queue empty: nothing happened, once per wake-up.
+		{[]string{"accept", "accept4"}, "-F exit!=-EAGAIN"},
+		// sendto and sendmsg are audited only when they carry an inet or
+		// inet6 address: an unconnected UDP socket's datagrams. On a
+		// connected socket they have none (send is sendto(…, NULL, 0) on
+		// x86_64, every TCP write of many programs), and those with a
+		// unix or netlink address are journald's and sd_notify's
+		// messages and every netlink request to the kernel: floods that
+		// say nothing connect does not. The kernel filters on the
+		// address's family (saddr_fam, Linux 5.3), which a call without
+		// an address never matches; go-libaudit takes 2 and 10 only.
+		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=2"},
+		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=10"},
 	},
 }
 

@@ -15,9 +15,10 @@ func TestPresetRulesBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Per ABI: the main rule, kill's, tkill's, tgkill's and ptrace's three.
-	if runtime.GOARCH == "amd64" && len(rules) != 14 {
-		t.Fatalf("got %d rules on amd64, want seven for b64 and seven for b32:\n%s", len(rules), strings.Join(rules, "\n"))
+	// Per ABI: the main rule, kill's, tkill's, tgkill's and ptrace's
+	// three, accept's, and sendto's for each family.
+	if runtime.GOARCH == "amd64" && len(rules) != 20 {
+		t.Fatalf("got %d rules on amd64, want ten for b64 and ten for b32:\n%s", len(rules), strings.Join(rules, "\n"))
 	}
 	for _, line := range rules {
 		t.Run(line, func(t *testing.T) {
@@ -64,9 +65,12 @@ func TestPresetRulesBuild(t *testing.T) {
 			"-a always,exit -F arch=b64 -S ptrace -F a0=16 -k proctrail",
 			"-a always,exit -F arch=b64 -S ptrace -F a0=0x4206 -k proctrail",
 			"-a always,exit -F arch=b64 -S ptrace -F a0=0 -k proctrail",
+			"-a always,exit -F arch=b64 -S accept,accept4 -F exit!=-EAGAIN -k proctrail",
+			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=2 -k proctrail",
+			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=10 -k proctrail",
 			"-a always,exit -F arch=b32 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail",
 		}
-		if diff := cmp.Diff(wantFiltered, rules[1:8]); diff != "" {
+		if diff := cmp.Diff(wantFiltered, rules[1:11]); diff != "" {
 			t.Errorf("rules after the b64 main rule (-want +got):\n%s", diff)
 		}
 	}

@@ -418,6 +418,13 @@ func TestBrowserSmall(t *testing.T) {
 		{"case", "PYTHON3", []int{812, 4301, 4420, 4428}, []int{4428}},
 		{"container path", "path:/data/out.txt", []int{3010, 5001, 5002}, []int{5002}},
 		{"host path", "path:volumes/data/_data", []int{3010, 5001, 5002}, []int{5002}},
+		{"address", "203.0.113.7", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net address", "net:203.0.113.7", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net inet6", "net:2001:db8::53", []int{812, 4301, 4420, 4428}, []int{4428}},
+		{"net port", "net::443", []int{812, 4301, 4420, 4428}, []int{4428}}, // not 3010's :4430
+		{"net other port", "net::4430", []int{3010}, []int{3010}},
+		{"net unix path", "net:/run/containerd", []int{3010}, []int{3010}},
+		{"net none", "net:192.0.2.1", []int{}, []int{}},
 	} {
 		t.Run("search "+tt.name, func(t *testing.T) {
 			search(t, tt.query)
@@ -493,6 +500,37 @@ func TestBrowserSmall(t *testing.T) {
 			if !strings.Contains(text, w) {
 				t.Errorf("detail of 5001 lacks %q", w)
 			}
+		}
+		search(t, "python3")
+		tb.do(t, clickOn(`#tree .row[data-pid="4428"]`))
+		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '4428'`)
+		netRows := eval[[]string](t, tb, `(function () {
+			var h = Array.from(document.querySelectorAll('#detail h3')).find(function (h) { return h.firstChild.textContent === 'Network'; });
+			return h ? Array.from(h.nextElementSibling.tBodies[0].rows).map(function (r) {
+				return Array.from(r.cells).slice(0, 3).map(function (c) { return c.textContent; }).join('|'); }) : null; })()`)
+		wantNet := []string{"socket|inet tcp|–", "connect|inet tcp|203.0.113.7:443", "connect|inet tcp|198.51.100.9:80 ECONNREFUSED", "sendto|inet6 udp|[2001:db8::53]:53"}
+		if diff := cmp.Diff(wantNet, netRows); diff != "" {
+			t.Errorf("network table of 4428 (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("searches folded", func(t *testing.T) {
+		rows := func(pid string) []string {
+			search(t, "pid:"+pid)
+			tb.do(t, clickOn(`#tree .row[data-pid="`+pid+`"] .comm`))
+			tb.waitFor(t, `document.getElementById('detail').dataset.pid === '`+pid+`'`)
+			return eval[[]string](t, tb, `(function () {
+				var h = Array.from(document.querySelectorAll('#detail h3')).find(function (h) { return h.firstChild.textContent === 'Files'; });
+				return Array.from(h.nextElementSibling.tBodies[0].rows).map(function (r) { return r.cells[0].textContent + ' ' + r.cells[2].textContent; }); })()`)
+		}
+		if diff := cmp.Diff([]string{"exec /usr/bin/cc (tried 3 places)"}, rows("4421")); diff != "" {
+			t.Errorf("files of 4421 (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"exec frobnicate: command not found (tried 3 places)", "open /etc/frob.conf ENOENT"}, rows("4425")); diff != "" {
+			t.Errorf("files of 4425 (-want +got):\n%s", diff)
+		}
+		if title := eval[string](t, tb, `document.querySelector('#detail tr.search td.path').title`); title != "/usr/local/bin/frobnicate ENOENT\n/usr/bin/frobnicate ENOENT\n/bin/frobnicate ENOENT" {
+			t.Errorf("the search's attempts: %q", title)
 		}
 		search(t, "python3")
 		tb.do(t, clickOn(`#tree .row[data-pid="4428"]`))
@@ -644,6 +682,8 @@ func TestBrowserSparse(t *testing.T) {
 		{"nulls", `{"schema":1,"capture":{"host":null,"start":null,"end":null,"sources":null},"containers":[null],` +
 			`"processes":[{"pid":7,"comm":null,"argv":null,"start":null,"end":null,"threads":null,"files":[null],"execs":null,"container":null,"children":null}]}`, 1},
 		{"wrong types", `{"schema":1,"capture":[],"containers":{},"processes":[{"pid":"x","argv":"ls","start":5,"children":{"a":1},"files":"f"}, 3, "s"]}`, 3},
+		{"wrong net and searches", `{"schema":1,"processes":[{"pid":7,"net":[null,"x",5,{"addr":5,"port":"p","path":[1]}],` +
+			`"files":[{"search":true,"path":5,"op":"exec","error":"ENOENT"},{"search":true,"path":null},{"search":"yes"}]},{"pid":8,"net":{"a":1}}]}`, 2},
 		{"unknown container and no end", `{"schema":1,"capture":{"start":"2024-01-01T00:00:00Z","end":"2024-01-01T00:00:01.5Z"},` +
 			`"processes":[{"pid":1,"start":"2024-01-01T00:00:00.5+02:00","container":"abc","children":[{"pid":2,"start":"bad"}]}]}`, 2},
 	} {
@@ -711,7 +751,8 @@ func TestBrowserHostile(t *testing.T) {
 	}
 	detail := eval[string](t, tb, `document.getElementById('detail').textContent`)
 	for _, w := range []string{"/tmp/<script>alert(1)</script>", `/tmp/a\nb → /tmp/"><img src=x onerror=alert(2)>`,
-		`\u0001\u001b[31mred`, "SIGSEGV (core)", "open<b>", "r<i>", "/tmp/<iframe src=//example.invalid>"} {
+		`\u0001\u001b[31mred`, "SIGSEGV (core)", "open<b>", "r<i>", "/tmp/<iframe src=//example.invalid>",
+		"/tmp/<svg onload=alert(3)>.sock <b>E</b>", "unix <i>", "<img src=x onerror=alert(4)>", `"><script>alert(5)</script>:0`} {
 		if !strings.Contains(detail, w) {
 			t.Errorf("detail lacks %q", w)
 		}

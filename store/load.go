@@ -199,8 +199,8 @@ func (l *loader) run(ctx context.Context) error {
 	defer l.b.close()
 	if err := analyze.Walk(src, nil, func(c analyze.Capture, conts []analyze.Container) error {
 		return l.head(ctx, c, conts)
-	}, func(p, parent *analyze.Process, files iter.Seq[*analyze.File]) error {
-		return l.visit(ctx, p, parent, files)
+	}, func(p, parent *analyze.Process, files iter.Seq[*analyze.File], net iter.Seq[*analyze.NetEntry]) error {
+		return l.visit(ctx, p, parent, files, net)
 	}); err != nil {
 		return err
 	}
@@ -470,7 +470,7 @@ func (l *loader) newID(ctx context.Context) (int64, error) {
 }
 
 // visit writes one process, or merges it into the row it continues.
-func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files iter.Seq[*analyze.File]) error {
+func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files iter.Seq[*analyze.File], net iter.Seq[*analyze.NetEntry]) error {
 	for len(l.stack) > 0 && l.stack[len(l.stack)-1].p != parent {
 		l.stack = l.stack[:len(l.stack)-1]
 	}
@@ -528,6 +528,27 @@ func (l *loader) visit(ctx context.Context, p, parent *analyze.Process, files it
 			return err
 		}
 	}
+	if net != nil {
+		n := int32(0)
+		for e := range net {
+			var addr, port any
+			if e.Addr != "" {
+				addr = e.Addr
+			}
+			if e.Port != 0 || e.Addr != "" {
+				port = int64(e.Port)
+			}
+			var path any
+			if e.Path != "" {
+				path = encodeText(e.Path)
+			}
+			if err := l.b.add("net", netCols, l.capKey, id, seq, n, encodeText(e.Op), encodeText(e.Family),
+				addr, port, path, l.tv(e.Time), optText(e.Error), nsecVal(e.Time), optText(e.Proto)); err != nil {
+				return err
+			}
+			n++
+		}
+	}
 	if files == nil {
 		return nil
 	}
@@ -578,6 +599,7 @@ var (
 	signalCols = tableColumns("signals")
 	pathCols   = tableColumns("paths")
 	touchCols  = tableColumns("process_paths")
+	netCols    = tableColumns("net")
 )
 
 var threadCols = thrCols

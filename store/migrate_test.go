@@ -49,8 +49,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 		}
 		f := files[0]
 		for _, c := range files {
-			if filepath.Base(filepath.Dir(c)) == "container" {
-				f = c // mounts: file accesses with details
+			if filepath.Base(filepath.Dir(c)) == "overlay" {
+				f = c // mounts: file accesses with details, a container's paths
 			}
 		}
 		if _, err := db.Load(ctx, f); err != nil {

@@ -262,7 +262,8 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		return nil, err
 	}
 
-	// Execs, threads and files, each in its process's order.
+	// Execs, threads, files, signals and network entries, each in its
+	// process's order.
 	rs, err = query("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd, fileless FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n")
 	if err != nil {
 		return nil, err
@@ -445,6 +446,54 @@ FROM signals WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
 		}
 		if p := procs[id]; p != nil {
 			p.Signals = append(p.Signals, sg)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, p := range procs {
+		analyze.MarkSearches(p.Files) // as analyze marks them, from their order
+	}
+
+	rs, err = query(`SELECT process, op, family, proto, address, port, path, net_time, net_time_nsec, error
+FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
+	if err != nil {
+		return nil, err
+	}
+	for rs.Next() {
+		var id int64
+		var e analyze.NetEntry
+		var proto, addr, path, errno *string
+		var port *int64
+		var t any
+		var tn int64
+		if err := rs.Scan(&id, &e.Op, &e.Family, &proto, &addr, &port, &path, &t, &tn, &errno); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		if e.Time, err = scanTime(t, tn); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		e.Op, e.Family = decodeText(e.Op), decodeText(e.Family)
+		for _, v := range [...]struct {
+			src *string
+			dst *string
+		}{{proto, &e.Proto}, {path, &e.Path}, {errno, &e.Error}} {
+			if v.src != nil {
+				*v.dst = decodeText(*v.src)
+			}
+		}
+		if addr != nil {
+			e.Addr = *addr
+		}
+		if port != nil {
+			e.Port = int(*port)
+		}
+		if p := procs[id]; p != nil {
+			p.Net = append(p.Net, e)
 		}
 	}
 	rs.Close()

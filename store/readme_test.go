@@ -89,8 +89,13 @@ func TestReadmeQuestions(t *testing.T) {
 	day := func(ns int64) bool { return ns >= 1795651200e9 && ns < 1795737600e9 } // 26 November 2026, UTC
 
 	// The answers, from analyze.
-	var want1, want2, want4, want5 []string
+	var want1, want2, want3, want4, want5 []string
 	each(func(p *analyze.Process) {
+		for _, e := range p.Net {
+			if e.Addr == "::1" && e.Op == "connect" {
+				want3 = append(want3, fmt.Sprint(p.PID, " ", e.Port))
+			}
+		}
 		for _, f := range p.Files {
 			if (f.Path == path || f.To == path) && wrote(f) {
 				want1 = append(want1, fmt.Sprint(p.PID, " ", f.Op))
@@ -108,7 +113,7 @@ func TestReadmeQuestions(t *testing.T) {
 			}
 		}
 	})
-	for _, w := range [][]string{want1, want2, want4, want5} {
+	for _, w := range [][]string{want1, want2, want3, want4, want5} {
 		if len(w) == 0 {
 			t.Fatal("a question has no answer in the test captures: the test proves nothing")
 		}
@@ -142,14 +147,14 @@ func TestReadmeQuestions(t *testing.T) {
 		q2 := strings.NewReplacer("'3f2a%'", "'"+container[:8]+"%'",
 			"'2026-11-25T00:00:00.000000000Z'", "'"+dayEnd+"'", "'2026-11-24T00:00:00.000000000Z'", "'"+dayStart+"'").Replace(readme(t, "q2"))
 		check("question 2", want2, q2, 2)
-		check("question 3", nil, readme(t, "q3"), 1)
+		check("question 3", want3, strings.Replace(readme(t, "q3"), "'203.0.113.7'", "'::1'", 1), 1, 4)
 		check("question 4", want4, readme(t, "q4"), 2, 1)
 		q5 := strings.NewReplacer("'/etc/%'", "'/data/%'",
 			"'2026-11-24T00:00:00.000000000Z'", "'"+dayStart+"'", "'2026-11-24T06:00:00.000000000Z'", "'"+dayEnd+"'").Replace(readme(t, "q5"))
 		check("question 5", want5, q5, 5, 2, 3, 4)
-		// Unchanged, the examples' path, container, day and directory
-		// are not in the test captures.
-		for _, q := range []string{"q1", "q2", "q5"} {
+		// Unchanged, the examples' path, container, address, day and
+		// directory are not in the test captures.
+		for _, q := range []string{"q1", "q2", "q3", "q5"} {
 			if rows := queryRows(t, db, readme(t, q)); len(rows) != 0 {
 				t.Errorf("%s as in the README: %d rows, want none", q, len(rows))
 			}

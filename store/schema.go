@@ -215,7 +215,7 @@ var tables = []table{
 			col("open_time", tTime, true, "when it was opened (or the syscall's time)"),
 			col("close_time", tTime, false, "when it was closed; null while open"),
 			col("to_path", tInt, false, "paths.id of a rename's new path"),
-			col("error", tText, false, "the errno of a denied attempt"),
+			col("error", tText, false, "the errno of a failed open or exec"),
 			col("open_time_nsec", tInt, true, ""),
 			col("close_time_nsec", tInt, true, ""),
 			added(2, "target", tPath, "what a link or symlink points to (a symlink's text as given), a mount's source when audit names it"),
@@ -248,20 +248,21 @@ var tables = []table{
 			"processes ||--o{ process_paths : touched",
 		},
 	},
-	{name: "net", doc: "network entries of a process (connect, bind, listen, accept, sendto): filled once analyze reports them (issue 14)",
+	{name: "net", doc: "network entries of a process (socket, connect, bind, listen, accept, sendto, sendmsg)",
 		cols: []column{
 			col("capture", tBigint, true, "captures.id"),
 			col("process", tBigint, true, "processes.id"),
 			col("seq", tInt, true, "the file it came from"),
 			col("n", tInt, true, "its order in the process, within the file"),
-			col("op", tText, true, "connect, bind, listen, accept, sendto, …"),
-			col("family", tText, true, "inet, inet6, unix or netlink"),
-			col("address", tText, false, "the IP address"),
-			col("port", tInt, false, ""),
-			col("path", tPath, false, "a unix socket's path"),
+			col("op", tText, true, "socket, connect, bind, listen, accept, sendto, sendmsg"),
+			col("family", tText, true, "inet, inet6, unix, netlink, …; empty when unknown"),
+			col("address", tText, false, "the IP address (an accept's peer)"),
+			col("port", tBigint, false, "the port (netlink: the port id); null when 0 and no address"),
+			col("path", tPath, false, "a unix socket's path, @NAME when abstract"),
 			col("net_time", tTime, true, ""),
-			col("error", tText, false, "the errno of a failed attempt"),
+			col("error", tText, false, "the errno of a failed call"),
 			col("net_time_nsec", tInt, true, ""),
+			added(2, "proto", tText, "tcp, udp, stream, dgram, netlink's protocol, …"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels:    []string{"processes ||--o{ net : made"},
@@ -425,6 +426,10 @@ func migration(d dialect, v int) []string {
 		if ix.since == v+1 {
 			out = append(out, d.createIndex(ix))
 		}
+	}
+	if v+1 == 2 && d == postgres {
+		// Schema 2 widened net.port: a netlink port id is a u32.
+		out = append(out, "ALTER TABLE net ALTER COLUMN port TYPE bigint")
 	}
 	return out
 }

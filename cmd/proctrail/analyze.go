@@ -53,7 +53,8 @@ Example:
 			&cli.BoolFlag{Name: "prov", Usage: "write W3C PROV-JSON for provenance tools (processes as activities, files as entities)"},
 			&cli.BoolFlag{Name: "changes", Usage: "write what the processes changed in the file system, by directory, as text"},
 			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
-			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched"},
+			&cli.BoolFlag{Name: "files", Usage: "with --dot, --svg or --tree: show the files each process touched (and with --dot or --svg, the remote endpoints it talked to)"},
+			&cli.BoolFlag{Name: "net", Usage: "with --tree: show each process's network calls (socket, connect, bind, listen, accept, sendto)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `OUT` instead of stdout"},
 			&cli.StringFlag{Name: "db", Usage: "without files: rebuild from the database `DB` (a SQLite file or a postgres:// URL; see load)", EnvVars: []string{"PROCTRAIL_DB"}},
 			&cli.StringFlag{Name: "host", Usage: "with --db: the capture set of host `H`"},
@@ -70,7 +71,7 @@ Example:
 				return usagef("analyze: --host and --capture go with --db")
 			}
 			if fromDB {
-				for _, f := range []string{"since", "until", "comm", "path"} {
+				for _, f := range []string{"since", "until", "comm", "path", "addr"} {
 					if c.String(f) != "" {
 						return usagef("analyze: --%s is not supported with --db: select with proctrail query, then --pid", f)
 					}
@@ -108,8 +109,11 @@ Example:
 			case c.Bool("changes"):
 				format = "changes"
 			}
+			if c.Bool("net") && format != "tree" {
+				return usagef("analyze: --net goes with --tree (JSON, HTML and PROV always have the network entries; --dot --files shows endpoints)")
+			}
 			cfg := &analyzeConfig{
-				Files: files, Options: opts, Format: format, ShowFiles: c.Bool("files"),
+				Files: files, Options: opts, Format: format, ShowFiles: c.Bool("files"), ShowNet: c.Bool("net"),
 				Output: c.String("output"), Verbose: c.Bool(verboseFlag),
 				Stdout: c.App.Writer, Stderr: c.App.ErrWriter,
 			}
@@ -133,6 +137,7 @@ func selectionFlags() []cli.Flag {
 		&cli.StringFlag{Name: "until", Usage: "only processes alive before `T` (RFC 3339, or +1m from the capture's start)"},
 		&cli.StringFlag{Name: "comm", Usage: "only processes named `NAME`, with their ancestors"},
 		&cli.StringFlag{Name: "path", Usage: "only processes that touched a path matching `GLOB`, with their ancestors"},
+		&cli.StringFlag{Name: "addr", Usage: "only processes with a network call to or from `ADDR`, with their ancestors: a CIDR or an address (10.0.0.0/8, ::1), :PORT, ADDRESS:PORT ([::1]:8080), or a unix socket path (/run/*.sock, @abstract)"},
 		&cli.BoolFlag{Name: "cmd", Usage: "only the subtree of the command given to 'record --'"},
 	}
 }
@@ -143,7 +148,7 @@ func selectionFlags() []cli.Flag {
 func selectionOf(c *cli.Context, cmd string, files []string) (*analyze.Options, []string, error) {
 	opts := &analyze.Options{
 		Pid: int32(c.Int("pid")), Container: c.String("container"), Comm: c.String("comm"),
-		PathGlob: c.String("path"), Cmd: c.Bool("cmd"),
+		PathGlob: c.String("path"), Addr: c.String("addr"), Cmd: c.Bool("cmd"),
 	}
 	var err error
 	if opts.Since, err = parseWhen(c.String("since"), files); err != nil {
@@ -173,6 +178,9 @@ func selectionOf(c *cli.Context, cmd string, files []string) (*analyze.Options, 
 	}
 	if opts.PathGlob != "" {
 		args = append(args, "--path", opts.PathGlob)
+	}
+	if opts.Addr != "" {
+		args = append(args, "--addr", opts.Addr)
 	}
 	return opts, args, nil
 }
@@ -233,8 +241,10 @@ type analyzeConfig struct {
 	// json.
 	Format string
 	// ShowFiles (--files) shows the files each process touched in the
-	// dot, svg and tree formats.
+	// dot, svg and tree formats, and the remote endpoints in dot and svg.
 	ShowFiles bool
+	// ShowNet (--net) shows each process's network entries in the tree.
+	ShowNet bool
 	// Output (-o) is the file to write; "" or "-" means Stdout.
 	Output string
 	// Verbose lists every skipped line of the auditd logs on Stderr.
@@ -292,7 +302,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildJSON(w, s, opts) }
 	case "tree":
 		stream = func(w io.Writer) (analyze.Capture, error) {
-			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: cfg.ShowFiles})
+			return analyze.BuildText(w, s, opts, &analyze.TextOptions{Files: cfg.ShowFiles, Net: cfg.ShowNet})
 		}
 	case "changes":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildChanges(w, s, opts) }
@@ -312,7 +322,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		if opts != nil {
 			o = *opts
 		}
-		o.NoFiles = true
+		o.NoFiles, o.NoNet = true, true
 		opts = &o
 	}
 	m, err := analyze.Build(s, opts)
@@ -335,7 +345,9 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 	case "json":
 		render = func(w io.Writer) error { return analyze.WriteJSON(w, m) }
 	case "tree":
-		render = func(w io.Writer) error { return analyze.WriteText(w, m, &analyze.TextOptions{Files: cfg.ShowFiles}) }
+		render = func(w io.Writer) error {
+			return analyze.WriteText(w, m, &analyze.TextOptions{Files: cfg.ShowFiles, Net: cfg.ShowNet})
+		}
 	case "html":
 		var model bytes.Buffer
 		if err := analyze.WriteJSON(&model, m); err != nil {

@@ -229,3 +229,34 @@ func TestCutDamaged(t *testing.T) {
 		t.Errorf("the cut of a damaged capture differs from its analysis:\n%s", cmp.Diff(wantP, gotP))
 	}
 }
+
+// TestCutAddr cuts the network capture to the processes that talked to
+// ::1, and checks that analyze shows of the cut what it shows of the
+// capture with --addr, network entries included, and that --tree --net
+// lists them.
+func TestCutAddr(t *testing.T) {
+	capture := "../../testdata/analyze/net/capture.zst"
+	all, _ := cutAnalysis(t, capture)
+	out := filepath.Join(t.TempDir(), "cut.zst")
+	if code, _, errs := runCLI(t, "cut", capture, "--addr", "::1", "-o", out); code != 0 {
+		t.Fatalf("cut: exit %d: %s", code, errs)
+	}
+	wantP, _ := cutAnalysis(t, capture, "--addr", "::1")
+	gotP, _ := cutAnalysis(t, out)
+	if diff := cmp.Diff(wantP, gotP); diff != "" {
+		t.Errorf("processes (-capture with --addr +cut):\n%s", diff)
+	}
+	if wantP == all || !strings.Contains(wantP, `"addr": "::1"`) {
+		t.Fatal("--addr ::1 kept everything, or nothing that talked to ::1")
+	}
+	code, tree, errs := runCLI(t, "analyze", "--tree", "--net", out)
+	if code != 0 || !strings.Contains(tree, "connect inet6 tcp [::1]:") || !strings.Contains(tree, "bind netlink route") {
+		t.Errorf("analyze --tree --net of the cut: exit %d: %s\n%s", code, errs, tree)
+	}
+	if code, _, errs := runCLI(t, "analyze", "--addr", "example.com", capture); code == 0 || !strings.Contains(errs, "example.com") {
+		t.Errorf("a bad --addr: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "analyze", "--net", "--dot", capture); code == 0 || !strings.Contains(errs, "--net goes with --tree") {
+		t.Errorf("--net without --tree: exit %d: %s", code, errs)
+	}
+}

@@ -253,6 +253,7 @@
       var p = procs[i], parts = [str(p.comm), arr(p.argv).join(' '), str(p.exe), str(p.cwd)];
       arr(p.execs).forEach(function (x) { x = obj(x); parts.push(str(x.exe), arr(x.argv).join(' '), str(x.cwd)); });
       arr(p.files).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)); });
+      arr(p.net).forEach(function (e) { parts.push(endpoint(obj(e))); });
       parts.push(str(p.container));
       hay[i] = parts.join('\n').toLowerCase();
     }
@@ -267,10 +268,28 @@
     }
     return '';
   }
+  // endpoint is a network entry's address as the tree shows it:
+  // 203.0.113.7:443, [::1]:53, a unix path, "port N" for netlink.
+  function endpoint(e) {
+    var a = str(e.addr), port = num(e.port);
+    if (a) return (a.indexOf(':') >= 0 ? '[' + a + ']' : a) + ':' + (port === null ? 0 : port);
+    if (e.path) return str(e.path);
+    if (port) return (e.family === 'netlink' ? 'port ' : ':') + port;
+    return '';
+  }
+  // netMatch: net::443 is that port exactly; net:203.0.113. any part of
+  // an address or path.
+  function netMatch(p, v) {
+    return arr(p.net).some(function (e) {
+      e = obj(e);
+      if (/^:[0-9]+$/.test(v)) return str(e.addr) !== '' && String(num(e.port)) === v.slice(1);
+      return v !== '' && endpoint(e).toLowerCase().indexOf(v) >= 0;
+    });
+  }
   // parseQuery turns "make path:/etc pid:12" into terms that must all match.
   function parseQuery(q) {
     return q.trim().split(/\s+/).filter(Boolean).map(function (t) {
-      var m = /^(pid|ppid|comm|argv|exe|path|ct|container):(.*)$/i.exec(t);
+      var m = /^(pid|ppid|comm|argv|exe|path|net|ct|container):(.*)$/i.exec(t);
       if (m) return { key: m[1].toLowerCase(), v: m[2].toLowerCase() };
       return { key: '', v: t.toLowerCase() };
     });
@@ -286,6 +305,7 @@
       }
       if (t.key === 'pid') { if (String(p.pid) === t.v) continue; return false; }
       if (t.key === 'ppid') { if (String(p.ppid) === t.v) continue; return false; }
+      if (t.key === 'net') { if (netMatch(p, t.v)) continue; return false; }
       if (fieldText(p, t.key).toLowerCase().indexOf(t.v) >= 0) continue;
       return false;
     }
@@ -682,6 +702,27 @@
     }
   }
 
+  // foldSearches groups a process's file accesses for the table: the
+  // attempts of one search (marked "search" by analyze: one name tried in
+  // directory after directory) are one row, {last, tries}.
+  function baseName(p) { var i = p.lastIndexOf('/'); return i >= 0 ? p.slice(i + 1) : p; }
+  function dirName(p) { var i = p.lastIndexOf('/'); return i >= 0 ? p.slice(0, i) : ''; }
+  function notFound(f) { return f.op === 'exec' && (f.error === 'ENOENT' || f.error === 'ENOTDIR'); }
+  function foldSearches(files) {
+    var out = [];
+    files.forEach(function (f) {
+      f = obj(f);
+      var g = out.length ? out[out.length - 1] : null, prev = g && g.last;
+      if (f.search && prev && prev.search && prev.error && prev.op === f.op &&
+          baseName(str(prev.path)) === baseName(str(f.path)) && dirName(str(prev.path)) !== dirName(str(f.path))) {
+        g.tries.push(f); g.last = f;
+      } else {
+        out.push({ last: f, tries: [f] });
+      }
+    });
+    return out;
+  }
+
   function renderDetail(i) {
     var p = procs[i];
     detailEl.textContent = '';
@@ -774,22 +815,42 @@
       tr.appendChild(timeCell(sg.time, T(sg.time)));
       return tr;
     });
-    table('Files', ['op', 'mode', 'path', 'open', 'close'], arr(p.files), function (f) {
-      var tr = el('tr');
+    table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(arr(p.files)), function (g) {
+      var f = g.last, tr = el('tr');
       var op = str(f.op), mode = str(f.mode);
       var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || CHANGE_OP.test(op) ? 'op w' : 'op', vis(op) || '?'));
       tr.appendChild(opc);
       tr.appendChild(el('td', 'mono', vis(mode)));
-      var pc = el('td', 'path mono', vis(f.path));
+      var allMissing = g.tries.every(notFound);
+      var pc = el('td', 'path mono', g.tries.length > 1 && f.error ? vis(baseName(str(f.path))) : vis(f.path));
       if (f.container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.container_path)));
       else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
       if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
       if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
       fileDetails(pc, f);
-      if (f.error) pc.appendChild(el('span', 'err', ' ' + vis(f.error)));
+      if (f.error) pc.appendChild(el('span', 'err', allMissing ? ': command not found' : ' ' + vis(f.error)));
+      if (g.tries.length > 1) {
+        pc.appendChild(el('span', 'sub', ' (tried ' + g.tries.length + ' places)'));
+        pc.title = g.tries.map(function (t) { return vis(str(t.path)) + (t.error ? ' ' + vis(str(t.error)) : ''); }).join('\n');
+        tr.className = 'search';
+      }
       tr.appendChild(pc);
-      tr.appendChild(timeCell(f.open, T(f.open)));
+      tr.appendChild(timeCell(g.tries[0].open, T(g.tries[0].open)));
       tr.appendChild(timeCell(f.close, T(f.close)));
+      return tr;
+    });
+    // Only for a process with entries: a capture recorded without the
+    // network rules has none anywhere, and "none" would claim too much.
+    if (arr(p.net).length) table('Network', ['op', 'protocol', 'address', 'time'], arr(p.net), function (e) {
+      e = obj(e);
+      var tr = el('tr');
+      var opc = el('td'); opc.appendChild(el('span', /bind|listen|accept/.test(str(e.op)) ? 'op w' : 'op', vis(str(e.op)) || '?'));
+      tr.appendChild(opc);
+      tr.appendChild(el('td', 'mono', [vis(str(e.family)), vis(str(e.proto))].filter(Boolean).join(' ')));
+      var ac = el('td', 'path mono', vis(endpoint(e)) || '–');
+      if (e.error) ac.appendChild(el('span', 'err', ' ' + vis(str(e.error))));
+      tr.appendChild(ac);
+      tr.appendChild(timeCell(e.time, T(e.time)));
       return tr;
     });
     var ks = kids[i];

@@ -116,6 +116,8 @@ func (c *codec) state(st *State) {
 	c.i64(&st.MountNSSince)
 	c.i64(&st.FirstSignal)
 	c.i64(&st.LastSignal)
+	c.i64(&st.FirstNet)
+	c.i64(&st.LastNet)
 }
 
 // stub visits the fields of p that a frozen process keeps: not its Ref

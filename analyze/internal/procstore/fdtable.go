@@ -1,15 +1,29 @@
 package procstore
 
-// FD is one entry of a process's fd table.
+// FD is one entry of a process's fd table: a path, or a socket.
 type FD struct {
 	Path string
 	// File is the open file's access, nil when it is not tracked (a
 	// directory opened for a dirfd is).
-	File    *OpenFile
+	File *OpenFile
+	// Sock is set for a socket; its Path is empty.
+	Sock    *Socket
 	Cloexec bool
 	// Memfd: the fd is a memfd_create's (its Path is empty).
 	Memfd bool
 	Time  int64 // when the fd was set
+}
+
+// Socket is what the filter knows of a socket: its family and protocol
+// from socket(), and the local address its bind gave (for listen's
+// entry). Strings are as the analysis's network entries spell them.
+type Socket struct {
+	Family, Proto string
+	// Bound is set once a bind succeeded: Addr and Port (inet, inet6,
+	// netlink) or Path (unix) are its address.
+	Bound      bool
+	Addr, Path string
+	Port       int
 }
 
 // OpenFile is a file access that is still open: its record in the spool,

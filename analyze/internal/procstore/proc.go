@@ -165,6 +165,11 @@ type State struct {
 	// of the signals it sent (and ptrace attaches it made), records in
 	// the spool that chain them as file accesses are; 0: none.
 	FirstSignal, LastSignal int64
+	// FirstNet and LastNet are the offset+1 of the first and last of its
+	// network entries in the spool, which chain them; 0: none. (Unlike
+	// the file accesses', in the State: only audit events, which get the
+	// State anyway, add entries, and no filter reads them without it.)
+	FirstNet, LastNet int64
 }
 
 // ExitGroup is what an exit_group audit record says of a process's end:
