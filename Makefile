@@ -59,9 +59,12 @@ demo: build
 # It ends with the results store's bench (bench/dbbench) on the workload
 # recorded at 32x: load rate, load time / analyze --json, bytes per audit
 # event, the path query on 10 million file accesses, against SQLite and a
-# PostgreSQL server it starts.
+# PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood
+# and the fork storm bare, under the preset before the coverage issue and
+# under today's (about a minute).
 bench: build
 	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
+	python3 bench/rulecost.py --proctrail bin/proctrail
 
 # The results store's bench alone, on a capture you have (no auditd):
 #   make bench-db DB_CAPTURE=/path/to/w32.zst
