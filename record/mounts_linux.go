@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"hash/maphash"
-	"strconv"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"golang.org/x/sys/unix"
@@ -213,17 +212,29 @@ func (m mountCalls) match(msg []byte) (call string, pid, ppid int32, ok bool) {
 	return call, int32(p), int32(pp), true
 }
 
-// fieldUint parses the number after the first key in text.
-func fieldUint(text []byte, key string, base int) (uint64, bool) {
+// fieldUint parses the number, in base 10 or 16, after the first key in
+// text. It allocates nothing: it runs on the audit receive loop.
+func fieldUint(text []byte, key string, base uint64) (uint64, bool) {
 	i := bytes.Index(text, []byte(key))
 	if i < 0 {
 		return 0, false
 	}
-	v := text[i+len(key):]
-	j := 0
-	for j < len(v) && v[j] != ' ' {
-		j++
+	var n uint64
+	digits := 0
+	for _, c := range text[i+len(key):] {
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		default:
+			return n, digits > 0 && c == ' '
+		}
+		if digits == 16 {
+			return 0, false
+		}
+		n, digits = n*base+d, digits+1
 	}
-	n, err := strconv.ParseUint(string(v[:j]), base, 64)
-	return n, err == nil
+	return n, digits > 0
 }
