@@ -67,6 +67,16 @@ func (b *builder) audit(c *call) {
 		if c.success {
 			b.closeFD(p, fdArg(c.a[0]), c.t)
 		}
+	case "close_range":
+		if c.success {
+			b.closeRange(p, c.a[0], c.a[1], c.a[2]&closeRangeCloexec != 0, c.t)
+		}
+	case "fcntl", "fcntl64":
+		// The rules audit only its duplications; another command, from
+		// a rule of the user's, changes no fd.
+		if dup := c.a[1] == fDupFD || c.a[1] == fDupFDCloexec; dup && c.success && c.exitNum {
+			b.dupFD(p, fdArg(c.a[0]), int32(c.exit), c.a[1] == fDupFDCloexec, c.t)
+		}
 	case "dup":
 		if c.success && c.exitNum {
 			b.dupFD(p, fdArg(c.a[0]), int32(c.exit), false, c.t)

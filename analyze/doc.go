@@ -104,7 +104,8 @@
 // process in a container to the host (see Host paths).
 //
 // Each process has an fd table following open, openat, openat2, creat,
-// dup, dup2, dup3 and close, and close-on-exec at execve; a child sees
+// dup, dup2, dup3, fcntl's F_DUPFD and F_DUPFD_CLOEXEC, close and
+// close_range, and close-on-exec at execve; a child sees
 // the fds its parent held when it forked. An open's access has an open
 // time and a close time: when its last fd closes, else when the process
 // exits. Creations (an open that created the file, op "create"), renames

@@ -1,6 +1,10 @@
 package analyze
 
-import "proctrail/analyze/internal/procstore"
+import (
+	"slices"
+
+	"proctrail/analyze/internal/procstore"
+)
 
 // The fd table of a process holds the fds it opened or changed since its
 // creation was seen; an fd it inherited is looked up in its parent's table
@@ -96,4 +100,58 @@ func (b *builder) dupFD(p *proc, oldfd, newfd int32, cloexec bool, t int64) {
 		return
 	}
 	b.setFD(p, newfd, &procstore.FD{Path: old.Path, File: old.File, Sock: old.Sock, Cloexec: cloexec, Time: t}, t)
+}
+
+// fcntl's duplications, and close_range's flag that marks instead of
+// closing.
+const (
+	fDupFD            = 0
+	fDupFDCloexec     = 1030
+	closeRangeCloexec = 4
+)
+
+// maxCloseRange bounds the fds a close_range visits in the tables.
+const maxCloseRange = 1 << 16
+
+// closeRange closes, or with cloexec marks close-on-exec, p's fds from
+// first to last (close_range): those of its table and those it inherited.
+func (b *builder) closeRange(p *proc, first, last uint64, cloexec bool, t int64) {
+	if first > last || first > 1<<31-1 {
+		return
+	}
+	last = min(last, 1<<31-1)
+	var fds []int32
+	seen := map[int32]bool{}
+	q := p
+	for depth := 0; q != nil && depth < maxFDDepth && len(fds) < maxCloseRange; depth++ {
+		for fd := range q.FDs.All {
+			if uint64(fd) >= first && uint64(fd) <= last && !seen[fd] {
+				seen[fd] = true
+				fds = append(fds, fd)
+			}
+		}
+		if !q.ForkSeen || q.Finalized() {
+			break
+		}
+		q = b.procs.Get(q.Parent)
+	}
+	slices.Sort(fds)
+	for _, fd := range fds {
+		if cloexec {
+			if e := p.FDs.Get(fd); e != nil {
+				e.Cloexec = true
+			} else if e := b.lookupEntry(p, fd); e != nil {
+				// Inherited: p's own copy, marked (its access is
+				// the parent's, whose count does not change).
+				c := *e
+				c.Cloexec = true
+				if p.FDs == nil {
+					p.FDs = &procstore.FDTable{}
+				}
+				p.FDs.Set(fd, &c)
+			}
+			continue
+		}
+		b.closeFD(p, fd, t)
+	}
 }

@@ -111,6 +111,9 @@ var presets = map[string][]string{
 		// The network: sockets, and what they connect to, bind or
 		// listen on (accept and sendto below, filtered).
 		"socket", "connect", "bind", "listen",
+		// The fd table: close_range closes (or marks close-on-exec) a
+		// range of fds at once; fcntl's duplications are below.
+		"close_range",
 		// What a run changed beyond open, rename and unlink: directories,
 		// links, modes and owners, sizes, device nodes, extended
 		// attributes, timestamps, mounts; memfd_create for fileless
@@ -167,6 +170,13 @@ var presetFiltered = map[string][]filteredRule{
 		// an address never matches; go-libaudit takes 2 and 10 only.
 		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=2"},
 		{[]string{"sendto", "sendmsg"}, "-F saddr_fam=10"},
+		// fcntl only when it duplicates an fd (F_DUPFD 0,
+		// F_DUPFD_CLOEXEC 1030): the new fd is a copy, which the fd
+		// table must know, or a dirfd of that number answers with a
+		// stale path (dpkg's rm -rf did). Its other commands (locks,
+		// flags) are millions a second in some servers.
+		{[]string{"fcntl", "fcntl64"}, "-F a1=0"},
+		{[]string{"fcntl", "fcntl64"}, "-F a1=1030"},
 	},
 }
 

@@ -16,9 +16,9 @@ func TestPresetRulesBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Per ABI: the main rule, kill's, tkill's, tgkill's and ptrace's
-	// three, accept's, and sendto's for each family.
-	if runtime.GOARCH == "amd64" && len(rules) != 20 {
-		t.Fatalf("got %d rules on amd64, want ten for b64 and ten for b32:\n%s", len(rules), strings.Join(rules, "\n"))
+	// three, accept's, sendto's for each family, and fcntl's two.
+	if runtime.GOARCH == "amd64" && len(rules) != 24 {
+		t.Fatalf("got %d rules on amd64, want twelve for b64 and twelve for b32:\n%s", len(rules), strings.Join(rules, "\n"))
 	}
 	for _, line := range rules {
 		t.Run(line, func(t *testing.T) {
@@ -68,9 +68,10 @@ func TestPresetRulesBuild(t *testing.T) {
 			"-a always,exit -F arch=b64 -S accept,accept4 -F exit!=-EAGAIN -k proctrail",
 			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=2 -k proctrail",
 			"-a always,exit -F arch=b64 -S sendto,sendmsg -F saddr_fam=10 -k proctrail",
-			"-a always,exit -F arch=b32 -S " + strings.Join(presets["forensic"], ",") + " -k proctrail",
+			"-a always,exit -F arch=b64 -S fcntl -F a1=0 -k proctrail",
+			"-a always,exit -F arch=b64 -S fcntl -F a1=1030 -k proctrail",
 		}
-		if diff := cmp.Diff(wantFiltered, rules[1:11]); diff != "" {
+		if diff := cmp.Diff(wantFiltered, rules[1:12]); diff != "" {
 			t.Errorf("rules after the b64 main rule (-want +got):\n%s", diff)
 		}
 	}
