@@ -48,6 +48,9 @@ const (
 	maxMountNamespaces = 4096
 	maxMountVersions   = 64
 	maxMountLines      = 4096
+	// maxMountEntries bounds the lines of all tables kept (a hostile
+	// capture could send a million): about 100 bytes each.
+	maxMountEntries = 1 << 18
 )
 
 // mountState is the builder's view of the capture's mount tables.
@@ -64,6 +67,8 @@ type mountState struct {
 	// containers is the namespace of each container, as procfs found a
 	// process of its cgroup in one other than the host's.
 	containers map[string]uint64
+	// entries counts the lines of the tables kept.
+	entries int
 }
 
 // container notes that a process of container id was in namespace ns.
@@ -132,7 +137,12 @@ func (m *mountState) record(r *formats.ProcRecord, t int64) uint64 {
 		return ns
 	}
 	v := mountVersion{from: t, mounts: parseMountinfo(r.Mountinfo)}
+	if m.entries+len(v.mounts) > maxMountEntries {
+		return ns // beyond the bound: the tables kept go on serving
+	}
+	m.entries += len(v.mounts)
 	if len(vs) >= maxMountVersions {
+		m.entries -= len(vs[len(vs)-1].mounts)
 		vs[len(vs)-1] = v // the first and the latest are kept
 	} else {
 		vs = append(vs, v)

@@ -176,7 +176,7 @@ func (c *copier) copy(s *replay.Stream) error {
 				// A mount table maps the paths of every process of its
 				// namespace to the host's, and the first is the host's:
 				// it is kept, alone, for a process that is not.
-				mounts := formats.ProcRecord{Kind: formats.ReasonMounts, PID: r.PID, Mountinfo: r.Mountinfo,
+				mounts := formats.ProcRecord{Kind: formats.ReasonMounts, PID: r.PID, Mountinfo: r.Mountinfo, After: r.After,
 					Namespaces: []formats.Namespace{{Name: "mnt", Inode: r.MountNS()}}}
 				raw, err := mounts.AppendBinary(nil)
 				if err != nil {
