@@ -485,14 +485,7 @@ func (b *builder) addSignal(p *proc, s *sigRec) {
 		rec = append(rec, v...)
 	}
 	b.fileBuf = rec
-	off := b.spool.Append(rec)
-	if p.LastSignal != 0 {
-		b.spool.Patch(p.LastSignal-1, fileNext, uint64(off+1))
-	}
-	if p.FirstSignal == 0 {
-		p.FirstSignal = off + 1
-	}
-	p.LastSignal = off + 1
+	b.chain(rec, &p.FirstSignal, &p.LastSignal)
 }
 
 // readSignal decodes the signal at off, and returns the offset+1 of the
