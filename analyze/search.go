@@ -19,10 +19,14 @@ const maxSearch = 256
 
 // continuesSearch reports whether next is the next attempt of the search
 // whose last attempt was prev: prev failed, and next is the same
-// operation (open or exec) on the same name in another directory.
+// operation (open or exec) on the same name in another directory, or,
+// for an exec, in the same one again (a $PATH that names a directory
+// twice: execvp tries it twice). An open of the same path again is a
+// retry, not a search.
 func continuesSearch(prev, next *File) bool {
 	return prev.Error != "" && prev.Op == next.Op && (next.Op == "open" || next.Op == "exec") &&
-		path.Base(prev.Path) == path.Base(next.Path) && path.Dir(prev.Path) != path.Dir(next.Path)
+		path.Base(prev.Path) == path.Base(next.Path) &&
+		(path.Dir(prev.Path) != path.Dir(next.Path) || next.Op == "exec")
 }
 
 // markSearches yields what files yields, in order, with the attempts of
@@ -100,7 +104,11 @@ func notFound(f *File) bool {
 // libfoo.so.1 ENOENT (tried 14 places)").
 func searchLine(run []File) string {
 	last := &run[len(run)-1]
-	tried := " (tried " + strconv.Itoa(len(run)) + " places)"
+	places := map[string]bool{}
+	for i := range run {
+		places[run[i].Path] = true
+	}
+	tried := " (tried " + strconv.Itoa(len(places)) + " places)"
 	if last.Error == "" {
 		f := *last
 		return fileLine(&f) + tried

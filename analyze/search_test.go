@@ -8,14 +8,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// searchScript: pid 70 runs "make" found in the third directory of $PATH
-// (execvp's tries), ld.so then looks for a library in three directories,
+// searchScript: pid 70 runs "make" found in the fifth directory of $PATH
+// (execvp's tries; $PATH names /usr/local/bin twice), ld.so then looks for a library in three directories,
 // finds it in the third; pid 71 looks for "frobnicate" in every directory
 // and finds it nowhere; then a lone failed exec and a lone missing file.
 func searchScript(t *testing.T) *script {
 	s := newScript(t)
 	s.at(0).fork(1, 70)
-	for i, dir := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin"} {
+	for i, dir := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/local/bin", "/usr/sbin"} {
 		s.at(1+float64(i)*0.1).audit(70, 1, "execve", "success=no exit=-2", cwd("/w"), pathRec(0, dir+"/make", "UNKNOWN"))
 	}
 	s.at(2).exec(70).audit(70, 1, "execve", `comm="make" exe="/usr/bin/make"`, execve("make"), cwd("/w"), pathRec(0, "/usr/bin/make", "NORMAL"))
@@ -51,6 +51,7 @@ func TestSearches(t *testing.T) {
 	}
 	want70 := []att{
 		{"/usr/local/sbin/make", "exec", "ENOENT", true},
+		{"/usr/local/bin/make", "exec", "ENOENT", true},
 		{"/usr/local/bin/make", "exec", "ENOENT", true},
 		{"/usr/sbin/make", "exec", "ENOENT", true},
 		{"/usr/bin/make", "exec", "", true},
@@ -108,7 +109,7 @@ func TestSearches(t *testing.T) {
 	if err := WriteJSON(&ref, m); err != nil {
 		t.Fatal(err)
 	}
-	if js.String() != ref.String() || strings.Count(js.String(), `"search": true`) != 10 {
+	if js.String() != ref.String() || strings.Count(js.String(), `"search": true`) != 11 {
 		t.Errorf("JSON: %d searches marked, BuildJSON and WriteJSON equal: %v", strings.Count(js.String(), `"search": true`), js.String() == ref.String())
 	}
 
