@@ -24,6 +24,7 @@ const (
 
 // audit applies one audited syscall.
 func (b *builder) audit(c *call) {
+	b.unres = b.unres[:0]
 	p := b.auditProc(c.pid, c.ppid, c)
 	if c.hasUID {
 		setUID(p, c.uid, c.t)
@@ -85,6 +86,10 @@ func (b *builder) audit(c *call) {
 		if c.success && c.exitNum && fdArg(c.a[0]) != fdArg(c.a[1]) {
 			b.dupFD(p, fdArg(c.a[0]), fdArg(c.a[1]), c.sc == "dup3" && c.a[2]&oCloexec != 0, c.t)
 		}
+	case "pipe", "pipe2", "socketpair", "pidfd_open", "pidfd_getfd":
+		if c.success {
+			b.auditNewFDs(p, c)
+		}
 	case "chdir":
 		if it := c.target(""); c.success && it != nil {
 			dir := b.resolve(p, c, atFDCWD, it)
@@ -115,6 +120,9 @@ func (b *builder) audit(c *call) {
 				op = "rmdir"
 			}
 			b.addFile(p, File{Path: b.resolve(p, c, dirfd, it), Op: op, Open: c.t, Close: c.t})
+			if op == "rmdir" {
+				b.dirRemoved(it)
+			}
 		}
 	case "pivot_root":
 		if it := c.target(""); c.success && it != nil {
@@ -127,6 +135,7 @@ func (b *builder) audit(c *call) {
 			if p.Cwd == root {
 				p.Cwd = "/"
 			}
+			b.rootMoved(p)
 			b.addFile(p, File{Path: root, Op: "pivot_root", Open: c.t, Close: c.t})
 		}
 	case "setns":
@@ -395,7 +404,13 @@ func (b *builder) auditOpen(p *proc, c *call) {
 		return
 	}
 	of := b.openFile(p, b.addFile(p, f))
-	b.setFD(p, int32(c.exit), &procstore.FD{Path: f.Path, File: of, Cloexec: known && flags&oCloexec != 0, Time: c.t}, c.t)
+	e := &procstore.FD{Path: f.Path, File: of, Cloexec: known && flags&oCloexec != 0, Time: c.t}
+	if it.dir && it.inode != "" && it.nametype != "CREATE" {
+		// A directory: a dirfd, checked against the PARENT records of
+		// the calls that use it.
+		e.Dev, e.Inode = strings.Clone(it.dev), strings.Clone(it.inode)
+	}
+	b.setFD(p, int32(c.exit), e, c.t)
 }
 
 func (b *builder) auditRename(p *proc, c *call) {
@@ -407,7 +422,11 @@ func (b *builder) auditRename(p *proc, c *call) {
 	if c.sc != "rename" {
 		olddir, newdir = fdArg(c.a[0]), fdArg(c.a[2])
 	}
-	b.addFile(p, File{Path: b.resolve(p, c, olddir, from), Op: "rename", Open: c.t, Close: c.t, To: b.resolve(p, c, newdir, to)})
+	f := File{Path: b.resolve(p, c, olddir, from), Op: "rename", Open: c.t, Close: c.t, To: b.resolve(p, c, newdir, to)}
+	b.addFile(p, f)
+	if from.dir {
+		b.dirRenamed(from, f.Path, f.To, c.t)
+	}
 }
 
 // auditSetns attributes a process that joins the mount namespace of a
@@ -430,6 +449,7 @@ func (b *builder) auditSetns(p *proc, c *call) {
 	if target != nil && target != p {
 		p.JoinedMountNS = target.Ref()
 	}
+	b.rootMoved(p)
 }
 
 // procNSPath parses /proc/PID/ns/NAME and /proc/PID/task/TID/ns/NAME.

@@ -66,6 +66,10 @@ type call struct {
 	// sock is the address of its SOCKADDR record, when hasSock.
 	sock    sockAddr
 	hasSock bool
+	// fdPair is the FD_PAIR record of a pipe or socketpair, when
+	// hasFDPair: the two fds it made.
+	fdPair    [2]int32
+	hasFDPair bool
 }
 
 // parser reads audit events into calls. It holds no state of the
@@ -113,6 +117,8 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 			if o, ok := parseObjPID(r.Text); ok {
 				c.objs = append(c.objs, o)
 			}
+		case auparse.AUDIT_FD_PAIR:
+			c.fdPair, c.hasFDPair = parseFDPair(r.Text)
 		}
 	}
 	c.items = items[first:len(items):len(items)]
@@ -250,6 +256,26 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 		c.errno = errnoName(-c.exit)
 	}
 	return ids
+}
+
+// parseFDPair reads an FD_PAIR record ("fd0=3 fd1=4").
+func parseFDPair(text string) (pair [2]int32, ok bool) {
+	var have [2]bool
+	f := newFields(text)
+	for f.next() {
+		i := 0
+		switch f.key {
+		case "fd0":
+		case "fd1":
+			i = 1
+		default:
+			continue
+		}
+		if n, err := parseDec(f.val, 32); err == nil && n >= 0 {
+			pair[i], have[i] = int32(n), true
+		}
+	}
+	return pair, have[0] && have[1]
 }
 
 // target returns the PATH item a syscall acts on: the first of nametype

@@ -101,6 +101,8 @@ type builder struct {
 	byTID   map[int32]ref          // the process of each thread that has not exited
 	pending map[int32]pendingClone // clone records ahead of their child's fork event
 	dirs    map[dirKey]string      // directories by (dev, inode); see resolve
+	moved   map[string]movedDir    // renamed directories by their old path; see resolve
+	unres   []string               // the paths of the current audit call resolve could not find
 	exes    map[dirKey]string      // executed files by (dev, inode) → exe
 	strs    interner
 
@@ -147,6 +149,7 @@ func newBuilderTracking(track bool) *builder {
 		byTID:    map[int32]ref{},
 		pending:  map[int32]pendingClone{},
 		dirs:     map[dirKey]string{},
+		moved:    map[string]movedDir{},
 		exes:     map[dirKey]string{},
 		strs:     interner{strs: map[string]string{}},
 		runtimes: map[string]string{},
@@ -205,7 +208,7 @@ func runFilter(s EventSource, opts *Options, touched func([]ref)) (*builder, *Op
 	}
 	b.procs.Seal()
 	// What only the events needed goes before the output is made.
-	b.byPID, b.byTID, b.dirs, b.exes, b.pending, b.strs = nil, nil, nil, nil, nil, interner{}
+	b.byPID, b.byTID, b.dirs, b.moved, b.exes, b.pending, b.strs = nil, nil, nil, nil, nil, nil, interner{}
 	return b, &o, nil
 }
 

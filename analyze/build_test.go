@@ -247,14 +247,14 @@ func TestDirfd(t *testing.T) {
 	s.at(4).audit(70, 1, "openat", "exit=4 a0=3 a2=0", cwd("/home"), pathRec(0, "f", "NORMAL"))
 	// An fd the table does not know: found by the PARENT item's inode.
 	s.at(5).audit(70, 1, "unlinkat", "a0=9 a2=0", cwd("/home"), dirPath(0, "/home", "PARENT", 77), pathRec(1, "y", "DELETE"))
-	// Neither the fd nor the inode: the name stays relative.
+	// Neither the fd nor the inode: named through the fd, unresolved.
 	s.at(6).audit(70, 1, "unlinkat", "a0=9 a2=0", cwd("/home"), dirPath(0, "/home", "PARENT", 99), pathRec(1, "z", "DELETE"))
 	p := one(t, s.build(nil), 70)
 	var got []string
 	for _, f := range p.Files {
-		got = append(got, f.Op+" "+f.Path)
+		got = append(got, f.Op+" "+f.Path+map[bool]string{true: " (unresolved)"}[f.Unresolved])
 	}
-	want := []string{"open /d", "unlink /d/x", "rmdir /d/sub", "open /d/f", "unlink /d/y", "unlink z"}
+	want := []string{"open /d", "unlink /d/x", "rmdir /d/sub", "open /d/f", "unlink /d/y", "unlink /proc/70/fd/9/z (unresolved)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
@@ -267,7 +267,7 @@ func TestFDInheritance(t *testing.T) {
 	s.at(2).fork(80, 81)
 	s.at(3).audit(80, 1, "openat", "exit=4 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/late", "NORMAL", 6))
 	s.at(4).audit(81, 80, "fchdir", "a0=3", cwd("/"))
-	s.at(5).audit(81, 80, "openat", "exit=5 a0=4 a2=0", cwd("/data"), pathRec(0, "q", "NORMAL")) // fd 4 was opened after the fork
+	s.at(5).audit(81, 80, "openat", "exit=5 a0=4 a2=0", cwd("/data"), pathRec(0, "q", "NORMAL")) // fd 4 was opened after the fork: unknown
 	s.at(6).audit(81, 80, "close", "a0=3")
 	s.at(7).audit(81, 80, "fchdir", "a0=3")                                                                     // closed in the child: unknown
 	s.at(8).audit(80, 1, "unlinkat", "a0=3", cwd("/"), dirPath(0, "/", "PARENT", 5), pathRec(1, "r", "DELETE")) // still open in the parent
@@ -278,7 +278,7 @@ func TestFDInheritance(t *testing.T) {
 			got = append(got, f.Op+" "+f.Path)
 		}
 	}
-	want := []string{"open /data", "open /late", "unlink /data/r", "chdir /data", "open q"}
+	want := []string{"open /data", "open /late", "unlink /data/r", "chdir /data", "open /proc/81/fd/4/q"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
@@ -759,6 +759,64 @@ func TestContainerFromRootfs(t *testing.T) {
 		gotID, gotRT := ContainerFromRootfs(tc.rootfs)
 		if gotID != tc.id || gotRT != tc.runtime {
 			t.Errorf("%s: %q %q, want %q %q", tc.rootfs, gotID, gotRT, tc.id, tc.runtime)
+		}
+	}
+}
+
+// TestDirfdStale: a dirfd's entry is believed only when the PARENT
+// record agrees with the inode it was opened with; a renamed directory
+// is named as it is now; after pivot_root the fds opened before are not
+// used; a /proc/self/fd/N name is the fd's path.
+func TestDirfdStale(t *testing.T) {
+	s := newScript(t)
+	s.at(0).fork(1, 70)
+	s.at(1).audit(70, 1, "openat", "exit=3 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/a", "NORMAL", 10))
+	// fd 3 is now b's, made out of view (inode 11): not /a/x.
+	s.at(2).audit(70, 1, "unlinkat", "a0=3 a2=0", cwd("/"), dirPath(0, "/", "PARENT", 11), pathRec(1, "x", "DELETE"))
+	s.at(3).audit(70, 1, "openat", "exit=4 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/b", "NORMAL", 11))
+	s.at(4).audit(70, 1, "close", "a0=4")
+	s.at(5).audit(70, 1, "unlinkat", "a0=3 a2=0", cwd("/"), dirPath(0, "/", "PARENT", 11), pathRec(1, "y", "DELETE"))
+	// fd 3 back to a; a renamed to c.
+	s.at(6).audit(70, 1, "openat", "exit=3 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/a", "NORMAL", 10))
+	s.at(7).audit(70, 1, "rename", "", cwd("/"), dirPath(0, "/", "PARENT", 2), dirPath(1, "/", "PARENT", 2),
+		dirPath(2, "/a", "DELETE", 10), dirPath(3, "/c", "CREATE", 10))
+	s.at(8).audit(70, 1, "unlinkat", "a0=3 a2=0", cwd("/"), dirPath(0, "/", "PARENT", 10), pathRec(1, "z", "DELETE"))
+	s.at(9).audit(70, 1, "fchmodat", "a0=ffffff9c a2=1ed", cwd("/"), pathRec(0, "/proc/self/fd/3", "NORMAL"))
+	// pivot_root: fd 3 names /c from the old root.
+	s.at(10).audit(70, 1, "chdir", "", cwd("/"), dirPath(0, "/root", "NORMAL", 12))
+	s.at(11).audit(70, 1, "pivot_root", "", cwd("/"), dirPath(0, ".", "NORMAL", 12), dirPath(1, ".", "NORMAL", 12))
+	s.at(12).audit(70, 1, "fchmodat", "a0=ffffff9c a2=1ed", cwd("/"), pathRec(0, "/proc/self/fd/3", "NORMAL"))
+	s.at(13).audit(70, 1, "unlinkat", "a0=3 a2=0", cwd("/"), dirPath(0, "/", "PARENT", 10), pathRec(1, "w", "DELETE"))
+	p := one(t, s.build(nil), 70)
+	var got []string
+	for _, f := range p.Files {
+		if f.Op != "open" && f.Op != "chdir" && f.Op != "pivot_root" {
+			got = append(got, f.Op+" "+f.Path+" "+f.To+map[bool]string{true: "(unresolved)"}[f.Unresolved])
+		}
+	}
+	want := []string{
+		"unlink /proc/70/fd/3/x (unresolved)",
+		"unlink /b/y ",
+		"rename /a /c",
+		"unlink /c/z ",
+		"chmod /c ",
+		"chmod /proc/self/fd/3 ",
+		"unlink /proc/70/fd/3/w (unresolved)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseFDPair(t *testing.T) {
+	for text, want := range map[string][2]int32{"fd0=3 fd1=4": {3, 4}, "fd1=9 fd0=12": {12, 9}} {
+		if got, ok := parseFDPair(text); !ok || got != want {
+			t.Errorf("parseFDPair(%q) = %v, %v; want %v", text, got, ok, want)
+		}
+	}
+	for _, text := range []string{"", "fd0=3", "fd0=x fd1=4", "fd0=-1 fd1=2"} {
+		if _, ok := parseFDPair(text); ok {
+			t.Errorf("parseFDPair(%q) ok", text)
 		}
 	}
 }

@@ -2,8 +2,6 @@ package analyze
 
 import (
 	"encoding/binary"
-	"path"
-	"strings"
 
 	"proctrail/analyze/internal/procstore"
 	"proctrail/analyze/internal/spool"
@@ -19,6 +17,7 @@ import (
 //	details: a uvarint count, then each a uvarint tag (fileDetails)
 //	         and a string as above: only those that are set
 //	serial: a uvarint
+//	flags: a uvarint (fileUnresolved)
 //
 // all integers little-endian. They are the part of the analysis that
 // grows with the events (a process that opens a file a million times has
@@ -27,6 +26,8 @@ const (
 	fileNext  = 0  // where next is in a file access's record
 	fileClose = 16 // where close is
 	fileFixed = 24 // the integers' bytes
+
+	fileUnresolved = 1 // flags: File.Unresolved
 )
 
 // addFile appends f to p's file accesses and returns its offset in the
@@ -34,6 +35,9 @@ const (
 func (b *builder) addFile(p *proc, f File) int64 {
 	if f.Serial == 0 {
 		f.Serial = b.serial
+	}
+	for _, s := range b.unres {
+		f.Unresolved = f.Unresolved || s == f.Path || s == f.To || s == f.Target
 	}
 	rec := b.fileBuf[:0]
 	rec = binary.LittleEndian.AppendUint64(rec, 0)
@@ -59,6 +63,11 @@ func (b *builder) addFile(p *proc, f File) int64 {
 		}
 	}
 	rec = binary.AppendUvarint(rec, f.Serial)
+	var flags uint64
+	if f.Unresolved {
+		flags |= fileUnresolved
+	}
+	rec = binary.AppendUvarint(rec, flags)
 	b.fileBuf = rec
 	return b.chain(rec, &p.FirstFile, &p.LastFile)
 }
@@ -179,6 +188,12 @@ func (r *fileReader) read(off int64) (*File, int64) {
 		r.sp.Corrupt(off)
 		return nil, 0
 	}
+	flags, k := binary.Uvarint(d[k:])
+	if k <= 0 {
+		r.sp.Corrupt(off)
+		return nil, 0
+	}
+	f.Unresolved = flags&fileUnresolved != 0
 	return f, next
 }
 
@@ -195,48 +210,4 @@ func (f *File) details() [6]*string {
 func (b *builder) spooled(first int64) func(yield func(*File) bool) {
 	r := &fileReader{sp: b.spool}
 	return chained(first, r.read)
-}
-
-// resolve makes an item's name absolute: against the directory of dirfd,
-// or the event's cwd for AT_FDCWD. A dirfd not in the fd table is found
-// by the inode of the PARENT item among directories seen before; failing
-// that, the name stays relative rather than be joined to a wrong
-// directory.
-func (b *builder) resolve(p *proc, c *call, dirfd int32, it *pathItem) string {
-	name := it.name
-	var dir string
-	switch {
-	case strings.HasPrefix(name, "/"):
-	case dirfd == atFDCWD:
-		dir = p.Cwd
-		if c.hasCwd {
-			dir = c.cwd
-		}
-	default:
-		if e := b.lookupFD(p, dirfd); e != nil {
-			dir = e.Path
-		} else if par := c.parentOf(it); par != nil && par.inode != "" {
-			dir = b.dirs[dirKey{par.dev, par.inode}]
-		}
-	}
-	out := b.joinPath(dir, name)
-	if it.dir && it.inode != "" && strings.HasPrefix(out, "/") {
-		if len(b.dirs) >= maxDirs {
-			clear(b.dirs)
-		}
-		b.dirs[dirKey{strings.Clone(it.dev), strings.Clone(it.inode)}] = out
-	}
-	return out
-}
-
-// joinPath joins name to dir and cleans it; with no dir, a relative name
-// stays relative.
-func (b *builder) joinPath(dir, name string) string {
-	if strings.HasPrefix(name, "/") || dir == "" {
-		if name == "" {
-			return dir
-		}
-		return b.strs.intern(path.Clean(name))
-	}
-	return b.strs.intern(path.Join(dir, name))
 }

@@ -264,18 +264,6 @@ func (b *builder) auditMount(p *proc, c *call) {
 	b.addFile(p, f)
 }
 
-// viaFD returns the path of the file a /proc/self/fd/N path names, when
-// the fd table knows it, else name: runc mounts onto and from O_PATH fds
-// that way.
-func (b *builder) viaFD(p *proc, name string) string {
-	if fd, ok := procFDPath(name, p.PID); ok {
-		if e := b.lookupFD(p, fd); e != nil && e.Path != "" {
-			return e.Path
-		}
-	}
-	return name
-}
-
 // newPerm is the permission bits of a file mkdir or mknod made: its
 // CREATE item's mode (the umask applied), else the mode asked for.
 func newPerm(it *pathItem, arg uint64) string {

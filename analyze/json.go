@@ -32,7 +32,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 //	     "execs": [{"time", "exe", "argv", "cwd"}],
 //	     "threads": [{"tid", "start", "end"|null}],
 //	     "files": [{"path", "container_path"?, "filesystem"?, "op", "mode"?, "open", "close"|null,
-//	                "to"?, "to_container_path"?, "error"?, "search"?,
+//	                "to"?, "to_container_path"?, "error"?, "unresolved"?, "search"?,
 //	                "target"?, "perm"?, "setuid"?, "setgid"?, "owner"?, "type"?,
 //	                "flags"?, "size"?}],
 //	     "net"?: [{"op", "family", "proto"?, "addr"?, "port"?, "path"?, "time", "error"?}],
@@ -498,6 +498,10 @@ func (e *jsonEnc) file(f *File) {
 	e.optStr("to", f.To)
 	e.optStr("to_container_path", f.ToContainerPath)
 	e.optStr("error", f.Error)
+	if f.Unresolved {
+		e.key("unresolved")
+		e.bool(true)
+	}
 	if f.Search {
 		e.key("search")
 		e.bool(true)

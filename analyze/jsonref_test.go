@@ -204,6 +204,7 @@ type jsonFile struct {
 	To              string `json:"to,omitempty"`
 	ToContainerPath string `json:"to_container_path,omitempty"`
 	Error           string `json:"error,omitempty"`
+	Unresolved      bool   `json:"unresolved,omitempty"`
 	Search          bool   `json:"search,omitempty"`
 	jsonDetails
 }
@@ -316,7 +317,7 @@ func refToJSON(root *Process) *jsonProcess {
 		}
 		for _, f := range p.Files {
 			j.Files = append(j.Files, jsonFile{Path: f.Path, ContainerPath: f.ContainerPath, Filesystem: f.Filesystem, Op: f.Op, Mode: f.Mode,
-				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error, Search: f.Search, jsonDetails: refDetails(&f)})
+				Open: jtime(f.Open), Close: optTime(f.Close), To: f.To, ToContainerPath: f.ToContainerPath, Error: f.Error, Unresolved: f.Unresolved, Search: f.Search, jsonDetails: refDetails(&f)})
 		}
 		for _, e := range p.Net {
 			n := jsonNet{Op: e.Op, Family: e.Family, Proto: e.Proto, Addr: e.Addr, Path: e.Path, Time: jtime(e.Time), Error: e.Error}

@@ -200,6 +200,13 @@ type File struct {
 	// Error is the errno name of a failed open or exec (ENOENT, EACCES,
 	// EPERM, ELOOP, …).
 	Error string
+	// Unresolved marks an access whose path (or To, or Target) names a
+	// directory the capture does not tell: a dirfd found neither in the
+	// fd table nor by its inode among the directories seen, or an unknown
+	// cwd. That path is then /proc/PID/fd/N/NAME (/proc/PID/cwd/NAME), as
+	// the process could have named the file; never a stale or relative
+	// one.
+	Unresolved bool
 	// Search marks an attempt of a search: one name tried in directory
 	// after directory (a shell or execvp across $PATH, ld.so across its
 	// library directories), each failed attempt followed by the next,

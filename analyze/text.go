@@ -232,6 +232,9 @@ func fileDetailText(f *File) string {
 			b.WriteString(": command not found")
 		}
 	}
+	if f.Unresolved {
+		b.WriteString(" (directory unknown)")
+	}
 	return b.String()
 }
 

@@ -112,8 +112,11 @@ var presets = map[string][]string{
 		// listen on (accept and sendto below, filtered).
 		"socket", "connect", "bind", "listen",
 		// The fd table: close_range closes (or marks close-on-exec) a
-		// range of fds at once; fcntl's duplications are below.
-		"close_range",
+		// range of fds at once; fcntl's duplications are below. Pipes,
+		// socket pairs and pidfds are fds that name no path, and
+		// pidfd_getfd copies another process's fd: without them a
+		// reused fd number would keep a stale path.
+		"close_range", "pipe", "pipe2", "socketpair", "pidfd_open", "pidfd_getfd",
 		// What a run changed beyond open, rename and unlink: directories,
 		// links, modes and owners, sizes, device nodes, extended
 		// attributes, timestamps, mounts; memfd_create for fileless

@@ -628,7 +628,10 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		if f.To != "" {
 			to = l.paths.ids[f.To]
 		}
-		var size, serial any
+		var size, serial, unresolved any
+		if f.Unresolved {
+			unresolved = true
+		}
 		if n, err := strconv.ParseInt(f.Size, 10, 64); err == nil {
 			size = n
 		}
@@ -638,7 +641,7 @@ func (l *loader) resolveFiles(ctx context.Context) error {
 		if err := l.b.add("file_accesses", fileCols, l.capKey, pf.process, seq, pf.n, l.paths.ids[f.Path],
 			encodeText(f.Op), optText(f.Mode), l.tv(f.Open), l.otv(f.Close), to, optText(f.Error),
 			nsecVal(f.Open), nsecVal(f.Close), optText(f.Target), optText(f.Perm), optText(f.Owner), optText(f.Type),
-			optText(f.Flags), size, serial, optText(f.ContainerPath), optText(f.ToContainerPath), optText(f.Filesystem)); err != nil {
+			optText(f.Flags), size, serial, optText(f.ContainerPath), optText(f.ToContainerPath), optText(f.Filesystem), unresolved); err != nil {
 			return err
 		}
 	}

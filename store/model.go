@@ -354,7 +354,7 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 	}
 
 	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path,
-f.target, f.perm, f.owner, f.type, f.flags, f.size, f.serial, f.container_path, f.to_container_path, f.filesystem
+f.target, f.perm, f.owner, f.type, f.flags, f.size, f.serial, f.container_path, f.to_container_path, f.filesystem, f.unresolved
 FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path LEFT JOIN paths t ON t.capture = f.capture AND t.id = f.to_path
 WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 	if err != nil {
@@ -368,8 +368,9 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		var on, cn int64
 		var details [8]*string
 		var size, serial sql.NullInt64
+		var unresolved sql.NullBool
 		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to,
-			&details[0], &details[1], &details[2], &details[3], &details[4], &size, &serial, &details[5], &details[6], &details[7]); err != nil {
+			&details[0], &details[1], &details[2], &details[3], &details[4], &size, &serial, &details[5], &details[6], &details[7], &unresolved); err != nil {
 			rs.Close()
 			return nil, err
 		}
@@ -396,6 +397,7 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 				*dst = decodeText(*details[i])
 			}
 		}
+		f.Unresolved = unresolved.Valid && unresolved.Bool
 		if size.Valid {
 			f.Size = strconv.FormatInt(size.Int64, 10)
 		}

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the version of the schema this package writes. Open
 // migrates an older database to it, and refuses a newer one.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // The one schema, for both databases: each column has an abstract type
 // that dialect.colType spells. Times are kept twice over two columns: X
@@ -198,7 +198,7 @@ var tables = []table{
 		cols: []column{
 			col("capture", tBigint, true, "captures.id"),
 			col("id", tInt, true, "its number in the set"),
-			col("path", tPath, true, "absolute and clean, or relative when it could not be resolved"),
+			col("path", tPath, true, "absolute and clean"),
 		},
 		primary: []string{"capture", "id"},
 		rels:    []string{"captures ||--o{ paths : names"},
@@ -228,6 +228,7 @@ var tables = []table{
 			added(2, "container_path", tPath, "the path a process in a container used, when path (on the host) differs"),
 			added(2, "to_container_path", tPath, "the same for to_path"),
 			added(2, "filesystem", tText, "the file system of a container's path that has no host path (proc, tmpfs, …)"),
+			added(3, "unresolved", tBool, "true when a path names a directory the capture does not tell (/proc/PID/fd/N/NAME); null otherwise"),
 		},
 		primary: []string{"process", "seq", "n"},
 		rels: []string{

@@ -11,7 +11,20 @@ type FD struct {
 	Cloexec bool
 	// Memfd: the fd is a memfd_create's (its Path is empty).
 	Memfd bool
-	Time  int64 // when the fd was set
+	// Pipe: the fd is a pipe's end (its Path is empty).
+	Pipe bool
+	// Pidfd is the process a pidfd_open's fd refers to (its Path is
+	// empty); zero for other fds.
+	Pidfd Ref
+	// Dev and Inode are a directory's, as audit printed them when it was
+	// opened: a dirfd-relative call's PARENT record must show the same,
+	// or the entry is stale. Empty for other files.
+	Dev, Inode string
+	// OtherRoot: the process moved its root or mount namespace
+	// (pivot_root, setns) after the fd was opened, so Path names the
+	// file as another view of the file systems did.
+	OtherRoot bool
+	Time      int64 // when the fd was set
 }
 
 // Socket is what the filter knows of a socket: its family and protocol
