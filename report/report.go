@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"embed"
@@ -30,9 +31,9 @@ var ErrSchema = errors.New("report: model is not a schema 1 analyze document")
 var layout = mustPage()
 
 type pageParts struct {
-	head, afterStyle, afterModel, tail string // literal text between the inserts
-	style, script                      string
-	csp                                string
+	head, afterStyle, afterModel, afterFolded, tail string // literal text between the inserts
+	style, script                                   string
+	csp                                             string
 }
 
 func mustPage() pageParts {
@@ -53,7 +54,7 @@ func mustPage() pageParts {
 		"; style-src " + hashSource(p.style) +
 		"; img-src data:; base-uri 'none'; form-action 'none'"
 	parts := strings.Split(tmpl, "{{")
-	if len(parts) != 5 {
+	if len(parts) != 6 {
 		panic("report: page template has a wrong number of placeholders")
 	}
 	var lit []string
@@ -66,17 +67,18 @@ func mustPage() pageParts {
 		if !ok {
 			panic("report: unclosed placeholder in page template")
 		}
-		want := []string{"CSP", "STYLE", "MODEL", "SCRIPT"}[i-1]
+		want := []string{"CSP", "STYLE", "MODEL", "FOLDED", "SCRIPT"}[i-1]
 		if name != want {
 			panic("report: page template placeholder " + name + ", want " + want)
 		}
 		lit = append(lit, rest)
 	}
-	// lit[0] CSP lit[1] STYLE lit[2] MODEL lit[3] SCRIPT lit[4]
+	// lit[0] CSP lit[1] STYLE lit[2] MODEL lit[3] FOLDED lit[4] SCRIPT lit[5]
 	p.head = lit[0] + p.csp + lit[1]
 	p.afterStyle = lit[2]
 	p.afterModel = lit[3]
-	p.tail = lit[4]
+	p.afterFolded = lit[4]
+	p.tail = lit[5]
 	return p
 }
 
@@ -92,20 +94,49 @@ func hashSource(s string) string {
 // [ErrSchema] when only the schema is wrong). Strings that are not valid
 // UTF-8 show with U+FFFD for the bad bytes. WriteHTML is safe for
 // concurrent use.
+//
+// The page embeds model as it is, except for the processes with more
+// than [FoldReads] reads (successful opens for reading, not part of a
+// search): their "files" keep every other entry, and their reads are
+// summed up per directory in a "read_dirs" member; their whole "files"
+// array, unchanged, goes into a gzip-compressed list that the page
+// decompresses when the analyst asks for it. Besides model, WriteHTML
+// holds the compressed lists and the entries of one process's files;
+// it writes the page as it makes it, so an error of w can leave part of
+// a page written.
 func WriteHTML(w io.Writer, model []byte) error {
 	if err := checkModel(model); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(layout.head) + len(layout.style) + len(layout.script) + len(model) + len(model)/8 + 1024)
-	buf.WriteString(layout.head)
-	buf.WriteString(layout.style)
-	buf.WriteString(layout.afterStyle)
-	appendScriptJSON(&buf, model)
-	buf.WriteString(layout.afterModel)
-	buf.WriteString(layout.script)
-	buf.WriteString(layout.tail)
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(layout.head)
+	bw.WriteString(layout.style)
+	bw.WriteString(layout.afterStyle)
+	var fd folder
+	pos := 0
+	filesArrays(model, func(start, end int) {
+		r := fd.fold(model[start:end])
+		if r == nil {
+			return
+		}
+		appendScriptJSON(bw, model[pos:start])
+		appendScriptJSON(bw, r)
+		pos = end
+	})
+	appendScriptJSON(bw, model[pos:])
+	bw.WriteString(layout.afterModel)
+	if blob := fd.blob(); blob != nil {
+		// Base64 holds no '<': the text cannot end the element early.
+		bw.WriteString(`<script type="text/plain" id="files-folded">`)
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		enc.Write(blob)
+		enc.Close()
+		bw.WriteString("</script>\n")
+	}
+	bw.WriteString(layout.afterFolded)
+	bw.WriteString(layout.script)
+	bw.WriteString(layout.tail)
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
@@ -222,12 +253,20 @@ func skipValue(dec *json.Decoder) error {
 	}
 }
 
+// byteWriter is what appendScriptJSON writes to: a bytes.Buffer or a
+// bufio.Writer.
+type byteWriter interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+}
+
 // appendScriptJSON appends the valid JSON document model so that it can
 // sit inside a <script> element: '<', '>' and '&' become \u escapes, so
 // no "</script" or "<!--" can appear, and U+2028, U+2029 and the bytes
 // of invalid UTF-8 become \u2028, \u2029 and \ufffd. In valid JSON these
 // characters only occur inside strings, where the escapes mean the same.
-func appendScriptJSON(buf *bytes.Buffer, model []byte) {
+func appendScriptJSON(buf byteWriter, model []byte) {
 	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(model); {
