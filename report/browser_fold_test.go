@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -99,6 +100,8 @@ func TestBrowserFoldedReads(t *testing.T) {
 		if n := eval[int](t, tb, `document.querySelectorAll('#detail script').length`); n != 0 {
 			t.Errorf("%d script elements in the detail panel", n)
 		}
+		tb.do(t, chromedp.Evaluate[chromedp.Void](`document.getElementById('files-section').scrollIntoView()`))
+		tb.screenshot(t, "folded-dirs")
 		// A second click folds the directory again.
 		tb.do(t, clickOn(`#detail tr.rd-dir[data-dir="/usr/share/man/man1"]`))
 		tb.waitFor(t, `!document.querySelector('#detail tr.rd-list[data-dir="/usr/share/man/man1"]')`)

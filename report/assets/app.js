@@ -824,7 +824,7 @@
     var h = table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(files), fileRow, box);
     if (full) { box.dataset.full = '1'; return; }
     var nreads = arr(p.read_dirs).reduce(function (n, d) { return n + (num(obj(d).count) || 0); }, 0);
-    h.appendChild(el('span', 'hint', ' without its ' + fmtInt(nreads) + ' reads, by directory below'));
+    var note = el('div', 'hint', 'Every access but its ' + fmtInt(nreads) + ' reads, which are by directory below. ');
     var btn = el('button', null, 'Show every access, reads too');
     btn.type = 'button';
     btn.id = 'files-all';
@@ -834,7 +834,9 @@
         if (box.isConnected) renderFiles(i, box, true);
       });
     });
-    box.insertBefore(btn, h.nextSibling);
+    note.appendChild(btn);
+    note.id = 'files-note';
+    box.insertBefore(note, h.nextSibling);
   }
 
   // renderReadDirs appends the table of process i's reads by directory; a
