@@ -25,7 +25,8 @@
 // capture of 10,000 processes opens in well under a second.
 //
 // A process with more than [FoldReads] reads (successful opens for
-// reading that are not part of a search) shows them summed up by
+// reading that are not part of a search), or a file list of more than
+// 4 MiB, shows its reads summed up by
 // directory (count, first and last time) under its Files table, which
 // keeps every other access one by one: writes, creations, deletions,
 // renames, changes, failures, execs and searches. A click on a directory

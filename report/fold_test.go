@@ -5,12 +5,16 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -289,5 +293,82 @@ func TestDirOf(t *testing.T) {
 		if got := dirOf(tt.in); got != tt.want {
 			t.Errorf("dirOf(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestWriteHTMLFrom: from a reader, the same page as from bytes; a
+// reader's error is returned (the models both reject are in
+// TestWriteHTMLRejects).
+func TestWriteHTMLFrom(t *testing.T) {
+	models := map[string][]byte{"reads": readsModel(300), "chain": chainModel(6000), "big": bigModel(2000)}
+	for _, file := range testdataModels(t) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[filepath.Base(file)] = b
+	}
+	for name, model := range models {
+		t.Run(name, func(t *testing.T) {
+			var a, b bytes.Buffer
+			if err := WriteHTML(&a, model); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteHTMLFrom(&b, iotest.OneByteReader(bytes.NewReader(model))); err != nil {
+				t.Fatal(err)
+			}
+			if a.String() != b.String() {
+				t.Error("WriteHTMLFrom wrote another page than WriteHTML")
+			}
+		})
+	}
+	t.Run("reader fails", func(t *testing.T) {
+		boom := errors.New("boom")
+		r := io.MultiReader(bytes.NewReader(readsModel(300)[:5000]), iotest.ErrReader(boom))
+		if err := WriteHTMLFrom(io.Discard, r); !errors.Is(err, boom) {
+			t.Errorf("WriteHTMLFrom = %v, want the reader's error", err)
+		}
+	})
+}
+
+// BenchmarkWriteHTMLFrom writes the page of a model of 54,000 reads
+// (readsModel) from a reader.
+func BenchmarkWriteHTMLFrom(b *testing.B) {
+	model := readsModel(18000)
+	b.SetBytes(int64(len(model)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteHTMLFrom(io.Discard, bytes.NewReader(model)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFoldLongList: a file list longer than foldBytes is folded however
+// few reads it has, so it is never held whole; nothing of it is lost.
+func TestFoldLongList(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"schema":1,"processes":[{"pid":7,"comm":"tar","files":[`)
+	long := strings.Repeat("x", 200)
+	n := 0
+	for b.Len() < foldBytes+1000 {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"path":"/out/%s/%d","op":"create","mode":"w","open":"2026-12-06T09:33:30.000000000Z","close":null}`, long, n)
+		n++
+	}
+	b.WriteString(`,{"path":"/etc/passwd","op":"open","mode":"r","open":"2026-12-06T09:33:31.000000000Z","close":"2026-12-06T09:33:32.000000000Z"}],"children":[]}]}`)
+	model := []byte(b.String())
+	page := render(t, model)
+	if diff := cmp.Diff(unmarshal(t, model), unfold(t, page)); diff != "" {
+		t.Errorf("model unfolded from the page differs (-want +got):\n%s", diff)
+	}
+	tar := procsByComm(t, []byte(embedded(t, page)))["tar"]
+	if got := len(tar["files"].([]any)); got != n {
+		t.Errorf("%d files kept, want the %d creations", got, n)
+	}
+	if diff := cmp.Diff([]any{map[string]any{"dir": "/etc", "count": 1.0, "first": "2026-12-06T09:33:31.000000000Z", "last": "2026-12-06T09:33:32.000000000Z"}}, tar["read_dirs"]); diff != "" {
+		t.Errorf("read_dirs (-want +got):\n%s", diff)
 	}
 }

@@ -97,35 +97,46 @@ func hashSource(s string) string {
 //
 // The page embeds model as it is, except for the processes with more
 // than [FoldReads] reads (successful opens for reading, not part of a
-// search): their "files" keep every other entry, and their reads are
+// search) or a file list of more than 4 MiB: their "files" keep every
+// other entry, and their reads are
 // summed up per directory in a "read_dirs" member; their whole "files"
 // array, unchanged, goes into a gzip-compressed list that the page
 // decompresses when the analyst asks for it. Besides model, WriteHTML
-// holds the compressed lists and the entries of one process's files;
-// it writes the page as it makes it, so an error of w can leave part of
-// a page written.
+// holds what [WriteHTMLFrom] does; it writes the page as it makes it,
+// so an error of w can leave part of a page written.
 func WriteHTML(w io.Writer, model []byte) error {
 	if err := checkModel(model); err != nil {
 		return err
 	}
+	_, err := writePage(w, bytes.NewReader(model))
+	return err
+}
+
+// WriteHTMLFrom is [WriteHTML] for a model read from r, which it reads
+// once, to its end, and does not hold: the page is written as the model
+// is read, in memory bounded by the compressed file lists, one file list
+// of at most about 4 MiB and the longest string of the model. It checks
+// what it can as it goes (one JSON object, balanced, with "schema": 1)
+// and returns an error when the model was not that or r failed; part
+// of a page may then have been written.
+func WriteHTMLFrom(w io.Writer, r io.Reader) error {
+	pm, err := writePage(w, r)
+	if err != nil {
+		return err
+	}
+	return pm.check()
+}
+
+// writePage writes the page of the model read from r.
+func writePage(w io.Writer, r io.Reader) (*pageModel, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString(layout.head)
 	bw.WriteString(layout.style)
 	bw.WriteString(layout.afterStyle)
-	var fd folder
-	pos := 0
-	filesArrays(model, func(start, end int) {
-		r := fd.fold(model[start:end])
-		if r == nil {
-			return
-		}
-		appendScriptJSON(bw, model[pos:start])
-		appendScriptJSON(bw, r)
-		pos = end
-	})
-	appendScriptJSON(bw, model[pos:])
+	pm := &pageModel{in: bufio.NewReaderSize(r, 64<<10), out: bw}
+	pm.copyModel()
 	bw.WriteString(layout.afterModel)
-	if blob := fd.blob(); blob != nil {
+	if blob := pm.lists(); blob != nil {
 		// Base64 holds no '<': the text cannot end the element early.
 		bw.WriteString(`<script type="text/plain" id="files-folded">`)
 		enc := base64.NewEncoder(base64.StdEncoding, bw)
@@ -137,9 +148,9 @@ func WriteHTML(w io.Writer, model []byte) error {
 	bw.WriteString(layout.script)
 	bw.WriteString(layout.tail)
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("report: %w", err)
+		return nil, fmt.Errorf("report: %w", err)
 	}
-	return nil
+	return pm, nil
 }
 
 // checkModel checks that model is exactly one JSON object with "schema": 1.
@@ -253,46 +264,36 @@ func skipValue(dec *json.Decoder) error {
 	}
 }
 
-// byteWriter is what appendScriptJSON writes to: a bytes.Buffer or a
-// bufio.Writer.
-type byteWriter interface {
-	io.Writer
-	io.ByteWriter
-	io.StringWriter
-}
-
-// appendScriptJSON appends the valid JSON document model so that it can
-// sit inside a <script> element: '<', '>' and '&' become \u escapes, so
-// no "</script" or "<!--" can appear, and U+2028, U+2029 and the bytes
-// of invalid UTF-8 become \u2028, \u2029 and \ufffd. In valid JSON these
-// characters only occur inside strings, where the escapes mean the same.
-func appendScriptJSON(buf byteWriter, model []byte) {
+// appendEscaped appends to b the valid JSON document model (or a piece
+// of it that does not cut a string) so that it can sit inside a <script>
+// element: '<', '>' and '&' become \u escapes, so no "</script" or
+// "<!--" can appear, and U+2028, U+2029 and the bytes of invalid UTF-8
+// become \u2028, \u2029 and \ufffd. In valid JSON these characters only
+// occur inside strings, where the escapes mean the same.
+func appendEscaped(b []byte, model []byte) []byte {
 	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(model); {
 		c := model[i]
 		if c < utf8.RuneSelf {
 			if c == '<' || c == '>' || c == '&' {
-				buf.Write(model[start:i])
-				buf.WriteString(`\u00`)
-				buf.WriteByte(hex[c>>4])
-				buf.WriteByte(hex[c&0xf])
+				b = append(b, model[start:i]...)
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 				i++
 				start = i
-				continue
+			} else {
+				i++
 			}
-			i++
 			continue
 		}
 		r, size := utf8.DecodeRune(model[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			buf.Write(model[start:i])
-			buf.WriteString(`\ufffd`)
+			b = append(b, model[start:i]...)
+			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
-			buf.Write(model[start:i])
-			buf.WriteString(`\u202`)
-			buf.WriteByte(hex[r&0xf])
+			b = append(b, model[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
 		default:
 			i += size
 			continue
@@ -300,5 +301,5 @@ func appendScriptJSON(buf byteWriter, model []byte) {
 		i += size
 		start = i
 	}
-	buf.Write(model[start:])
+	return append(b, model[start:]...)
 }
