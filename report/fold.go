@@ -147,6 +147,17 @@ func (pm *pageModel) appendString(b []byte) []byte {
 	return appendEscaped(b, raw)
 }
 
+// isSchema reports whether the string token just read, a key of the
+// top-level object, is "schema" as encoding/json matches a field's name
+// (escapes decoded, case folded): what WriteHTML checks.
+func (pm *pageModel) isSchema() bool {
+	if len(pm.tok) > 64 {
+		return false
+	}
+	var k string
+	return json.Unmarshal(pm.tok, &k) == nil && strings.EqualFold(k, "schema")
+}
+
 // copyModel copies the model, folding what it should. It keeps a stack
 // rather than recursing, so a fork chain of any depth is copied.
 func (pm *pageModel) copyModel() {
@@ -189,8 +200,10 @@ func (pm *pageModel) copyModel() {
 					top.key = string(pm.tok)
 				}
 				expectKey = false
-				if len(stack) == 1 && top.key == `"schema"` {
+				if len(stack) == 1 && pm.isSchema() {
+					// The key that follows sets it, as in encoding/json.
 					pm.schema, pm.hasSchema = pm.schema[:0], true
+					top.key = `"schema"`
 				}
 			} else if len(stack) == 1 && top.key == `"schema"` {
 				pm.schema = append(pm.schema[:0], pm.tok...)

@@ -242,6 +242,7 @@ func FuzzWriteHTML(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"processes":[{"comm":"</script>\u2028"}]}`))
 	f.Add([]byte("{\"schema\":1,\"x\":\"\xff<\"}"))
 	f.Add(readsModel(40))
+	f.Add([]byte(`{"SChemA":1}`)) // encoding/json folds case
 	f.Fuzz(func(t *testing.T, model []byte) {
 		var b, from bytes.Buffer
 		err := WriteHTML(&b, model)
