@@ -3,15 +3,20 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
 	"proctrail/internal/testenv"
@@ -21,8 +26,9 @@ import (
 // directories of perDir files and writes the HTML report: grep's reads
 // are summed up per directory in the page, the page is a fraction of the
 // size of the JSON it would otherwise embed, and the full list in the
-// page, decompressed, is grep's list of the JSON, entry for entry. (The
-// browser side is report's TestBrowserFoldedReads.)
+// page, decompressed, is grep's list of the JSON, entry for entry; in
+// headless Chromium a search for the one file grep found finds grep, and
+// a click on a directory lists the files grep read in it.
 func TestIntegrationHTMLFoldsReads(t *testing.T) {
 	testenv.NeedRoot(t)
 	grep := testenv.NeedTool(t, "grep")
@@ -147,4 +153,70 @@ func TestIntegrationHTMLFoldsReads(t *testing.T) {
 	if !found {
 		t.Errorf("the needle %s is not in grep's full list", needle)
 	}
+
+	// In the browser: a search finds the one file, a directory lists its
+	// reads on a click.
+	ctx := openPage(t, page)
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	wait := func(js string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("waiting for %s: %v", js, err)
+		}
+	}
+	q, _ := json.Marshal("path:" + needle)
+	eval(`window.proctrail.search(` + string(q) + `), ''`)
+	wait(`document.getElementById('search-count').dataset.query === ` + string(q))
+	if hits := eval(`Array.from(document.querySelectorAll('#tree .row.hit')).map(function (r) { return r.dataset.pid; }).join(' ')`); hits != fmt.Sprint(want.PID) {
+		t.Errorf("search %s: hits %q, want grep's pid %d", q, hits, want.PID)
+	}
+	eval(`window.proctrail.select(window.proctrail.indexOfPid(` + fmt.Sprint(want.PID) + `)), ''`)
+	wait(`document.getElementById('detail').dataset.pid === '` + fmt.Sprint(want.PID) + `'`)
+	d, _ := json.Marshal(filepath.Join(dir, "b"))
+	eval(`document.querySelector('#detail tr.rd-dir[data-dir=' + JSON.stringify(` + string(d) + `) + ']').click(), ''`)
+	wait(`!!document.querySelector('#detail tr.rd-list[data-ready="1"]')`)
+	if n := eval(`String(document.querySelectorAll('#detail tr.rd-list tr.rd-file').length)`); n != "500" {
+		t.Errorf("directory b lists %s files, want the first 500", n)
+	}
+	eval(`document.querySelector('#detail tr.rd-list button').click(), ''`) // Show all
+	if n := eval(`String(document.querySelectorAll('#detail tr.rd-list tr.rd-file').length)`); n != fmt.Sprint(perDir) {
+		t.Errorf("directory b lists %s files after Show all, want %d", n, perDir)
+	}
+	if !strings.Contains(eval(`document.querySelector('#detail tr.rd-list').textContent`), needle) {
+		t.Errorf("directory b does not list %s", needle)
+	}
+}
+
+// openPage opens the HTML file in headless Chromium (Debian package
+// chromium; CHROMIUM names another binary) and waits until it is
+// rendered. Without Chromium it skips, or fails under CI=true.
+func openPage(t *testing.T, file string) context.Context {
+	t.Helper()
+	bin := os.Getenv("CHROMIUM")
+	if bin == "" {
+		bin = "chromium"
+	}
+	bin = testenv.NeedTool(t, bin)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	u := (&url.URL{Scheme: "file", Path: file}).String()
+	if err := chromedp.Do(ctx, chromedp.Navigate(u),
+		chromedp.Poll[chromedp.Void](`document.documentElement.dataset.ready === '1'`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("open %s: %v", file, err)
+	}
+	return ctx
 }
