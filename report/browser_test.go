@@ -30,7 +30,7 @@ import (
 // where they fail. CHROMIUM names another binary.
 
 // chromium returns the browser binary or skips the test.
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	candidates := []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"}
 	for _, c := range candidates {
@@ -50,7 +50,7 @@ func chromium(t *testing.T) string {
 
 // newBrowser starts one headless browser for the test; each page opens in
 // a tab of its own.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	bin := chromium(t)
 	dir := t.TempDir()

@@ -3,7 +3,7 @@
 //
 // The page is a single file: the stylesheet, the script and the model
 // (the schema 1 JSON document of the analyze package, embedded once as
-// text) are all inline, and a Content-Security-Policy forbids every fetch,
+// text, the reads of busy processes folded as below) are all inline, and a Content-Security-Policy forbids every fetch,
 // so the report works from file://, can be mailed around, and makes no
 // network request of any kind. Every string of the model reaches the page
 // as text, never as markup: a process named `<img src=x onerror=alert(1)>`
@@ -23,6 +23,20 @@
 // list indented by depth (so a fork chain thousands deep lays out like any
 // list), and the timeline draws on a canvas only the lanes in view: a
 // capture of 10,000 processes opens in well under a second.
+//
+// A process with more than [FoldReads] reads (successful opens for
+// reading that are not part of a search), or a file list of more than
+// 4 MiB, shows its reads summed up by
+// directory (count, first and last time) under its Files table, which
+// keeps every other access one by one: writes, creations, deletions,
+// renames, changes, failures, execs and searches. A click on a directory
+// lists the files read there, and a button shows the process's whole
+// list in order. The full lists are in the page too, gzip-compressed and
+// base64-encoded in a script element of type text/plain, and the page
+// decompresses them with DecompressionStream the first time they are
+// needed: a directory opened, a full list asked for, or a search, which
+// looks at every file read. So a capture of 50,000 reads by one mandb
+// makes a page of about a megabyte that renders at once.
 //
 // The search box takes words that must all match, case-insensitively, in
 // the command, argv, exe, cwd, file paths or container id of a process, or
@@ -44,5 +58,11 @@
 // a row with data-op, class "gone" when removed later. The root element
 // gets data-ready="1" and data-render-ms once the first render is done,
 // and window.proctrail has count, indexOfPid, select, search,
-// showChanges, barPoint and timings.
+// showChanges, barPoint, loadFolded (a promise of the number of folded
+// lists, once decompressed) and timings. For a process whose reads are
+// folded, the Files table is in #files-section (data-full="1" once it
+// holds the whole list), the button #files-all shows the whole list,
+// each directory of reads is a tr.rd-dir with data-dir and data-count,
+// and a directory opened is followed by a tr.rd-list with data-dir
+// (data-ready="1" once filled) whose files are tr.rd-file rows.
 package report

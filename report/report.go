@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"embed"
@@ -30,9 +31,9 @@ var ErrSchema = errors.New("report: model is not a schema 1 analyze document")
 var layout = mustPage()
 
 type pageParts struct {
-	head, afterStyle, afterModel, tail string // literal text between the inserts
-	style, script                      string
-	csp                                string
+	head, afterStyle, afterModel, afterFolded, tail string // literal text between the inserts
+	style, script                                   string
+	csp                                             string
 }
 
 func mustPage() pageParts {
@@ -53,7 +54,7 @@ func mustPage() pageParts {
 		"; style-src " + hashSource(p.style) +
 		"; img-src data:; base-uri 'none'; form-action 'none'"
 	parts := strings.Split(tmpl, "{{")
-	if len(parts) != 5 {
+	if len(parts) != 6 {
 		panic("report: page template has a wrong number of placeholders")
 	}
 	var lit []string
@@ -66,17 +67,18 @@ func mustPage() pageParts {
 		if !ok {
 			panic("report: unclosed placeholder in page template")
 		}
-		want := []string{"CSP", "STYLE", "MODEL", "SCRIPT"}[i-1]
+		want := []string{"CSP", "STYLE", "MODEL", "FOLDED", "SCRIPT"}[i-1]
 		if name != want {
 			panic("report: page template placeholder " + name + ", want " + want)
 		}
 		lit = append(lit, rest)
 	}
-	// lit[0] CSP lit[1] STYLE lit[2] MODEL lit[3] SCRIPT lit[4]
+	// lit[0] CSP lit[1] STYLE lit[2] MODEL lit[3] FOLDED lit[4] SCRIPT lit[5]
 	p.head = lit[0] + p.csp + lit[1]
 	p.afterStyle = lit[2]
 	p.afterModel = lit[3]
-	p.tail = lit[4]
+	p.afterFolded = lit[4]
+	p.tail = lit[5]
 	return p
 }
 
@@ -92,23 +94,63 @@ func hashSource(s string) string {
 // [ErrSchema] when only the schema is wrong). Strings that are not valid
 // UTF-8 show with U+FFFD for the bad bytes. WriteHTML is safe for
 // concurrent use.
+//
+// The page embeds model as it is, except for the processes with more
+// than [FoldReads] reads (successful opens for reading, not part of a
+// search) or a file list of more than 4 MiB: their "files" keep every
+// other entry, and their reads are
+// summed up per directory in a "read_dirs" member; their whole "files"
+// array, unchanged, goes into a gzip-compressed list that the page
+// decompresses when the analyst asks for it. Besides model, WriteHTML
+// holds what [WriteHTMLFrom] does; it writes the page as it makes it,
+// so an error of w can leave part of a page written.
 func WriteHTML(w io.Writer, model []byte) error {
 	if err := checkModel(model); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(layout.head) + len(layout.style) + len(layout.script) + len(model) + len(model)/8 + 1024)
-	buf.WriteString(layout.head)
-	buf.WriteString(layout.style)
-	buf.WriteString(layout.afterStyle)
-	appendScriptJSON(&buf, model)
-	buf.WriteString(layout.afterModel)
-	buf.WriteString(layout.script)
-	buf.WriteString(layout.tail)
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("report: %w", err)
+	_, err := writePage(w, bytes.NewReader(model))
+	return err
+}
+
+// WriteHTMLFrom is [WriteHTML] for a model read from r, which it reads
+// once, to its end, and does not hold: the page is written as the model
+// is read, in memory bounded by the compressed file lists, one file list
+// of at most about 4 MiB and the longest string of the model. It checks
+// what it can as it goes (one JSON object, balanced, with "schema": 1)
+// and returns an error when the model was not that or r failed; part
+// of a page may then have been written.
+func WriteHTMLFrom(w io.Writer, r io.Reader) error {
+	pm, err := writePage(w, r)
+	if err != nil {
+		return err
 	}
-	return nil
+	return pm.check()
+}
+
+// writePage writes the page of the model read from r.
+func writePage(w io.Writer, r io.Reader) (*pageModel, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(layout.head)
+	bw.WriteString(layout.style)
+	bw.WriteString(layout.afterStyle)
+	pm := &pageModel{in: bufio.NewReaderSize(r, 64<<10), out: bw}
+	pm.copyModel()
+	bw.WriteString(layout.afterModel)
+	if blob := pm.lists(); blob != nil {
+		// Base64 holds no '<': the text cannot end the element early.
+		bw.WriteString(`<script type="text/plain" id="files-folded">`)
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		enc.Write(blob)
+		enc.Close()
+		bw.WriteString("</script>\n")
+	}
+	bw.WriteString(layout.afterFolded)
+	bw.WriteString(layout.script)
+	bw.WriteString(layout.tail)
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return pm, nil
 }
 
 // checkModel checks that model is exactly one JSON object with "schema": 1.
@@ -222,38 +264,36 @@ func skipValue(dec *json.Decoder) error {
 	}
 }
 
-// appendScriptJSON appends the valid JSON document model so that it can
-// sit inside a <script> element: '<', '>' and '&' become \u escapes, so
-// no "</script" or "<!--" can appear, and U+2028, U+2029 and the bytes
-// of invalid UTF-8 become \u2028, \u2029 and \ufffd. In valid JSON these
-// characters only occur inside strings, where the escapes mean the same.
-func appendScriptJSON(buf *bytes.Buffer, model []byte) {
+// appendEscaped appends to b the valid JSON document model (or a piece
+// of it that does not cut a string) so that it can sit inside a <script>
+// element: '<', '>' and '&' become \u escapes, so no "</script" or
+// "<!--" can appear, and U+2028, U+2029 and the bytes of invalid UTF-8
+// become \u2028, \u2029 and \ufffd. In valid JSON these characters only
+// occur inside strings, where the escapes mean the same.
+func appendEscaped(b []byte, model []byte) []byte {
 	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(model); {
 		c := model[i]
 		if c < utf8.RuneSelf {
 			if c == '<' || c == '>' || c == '&' {
-				buf.Write(model[start:i])
-				buf.WriteString(`\u00`)
-				buf.WriteByte(hex[c>>4])
-				buf.WriteByte(hex[c&0xf])
+				b = append(b, model[start:i]...)
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 				i++
 				start = i
-				continue
+			} else {
+				i++
 			}
-			i++
 			continue
 		}
 		r, size := utf8.DecodeRune(model[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			buf.Write(model[start:i])
-			buf.WriteString(`\ufffd`)
+			b = append(b, model[start:i]...)
+			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
-			buf.Write(model[start:i])
-			buf.WriteString(`\u202`)
-			buf.WriteByte(hex[r&0xf])
+			b = append(b, model[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
 		default:
 			i += size
 			continue
@@ -261,5 +301,5 @@ func appendScriptJSON(buf *bytes.Buffer, model []byte) {
 		i += size
 		start = i
 	}
-	buf.Write(model[start:])
+	return append(b, model[start:]...)
 }

@@ -285,14 +285,18 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 	defer func() { reportLogs(cfg.Stderr, s.Info().Logs, cfg.Verbose) }()
 	opts := cfg.Options
 	if format == "html" {
-		// The report embeds the JSON model once: build it in memory.
-		var model bytes.Buffer
-		c, err := analyze.BuildJSON(&model, s, opts)
-		if err != nil {
-			return err
+		// The report embeds the JSON model: it reads it as it is built.
+		var c analyze.Capture
+		err := writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error {
+			return pipeHTML(w, func(mw io.Writer) (err error) {
+				c, err = analyze.BuildJSON(mw, s, opts)
+				return err
+			})
+		})
+		if err == nil {
+			warnLosses(cfg.Stderr, c)
 		}
-		warnLosses(cfg.Stderr, c)
-		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
+		return err
 	}
 	// JSON and the text tree are built and written as one, a process at a
 	// time: the whole model is never held.
@@ -337,8 +341,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 // outputs of runAnalyze for the model they build.
 func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *analyze.Model) error {
 	// The renderers stream: a large model's output is never held whole,
-	// except for --svg, which dot needs at once, and --html, which
-	// embeds the JSON once.
+	// except for --svg, which dot needs at once.
 	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	var render func(io.Writer) error
 	switch format {
@@ -349,11 +352,9 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 			return analyze.WriteText(w, m, &analyze.TextOptions{Files: cfg.ShowFiles, Net: cfg.ShowNet})
 		}
 	case "html":
-		var model bytes.Buffer
-		if err := analyze.WriteJSON(&model, m); err != nil {
-			return err
+		render = func(w io.Writer) error {
+			return pipeHTML(w, func(mw io.Writer) error { return analyze.WriteJSON(mw, m) })
 		}
-		render = func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) }
 	case "dot":
 		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, dotOpts) }
 	case "svg":
@@ -374,6 +375,24 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 		return fmt.Errorf("analyze: unknown format %q", format)
 	}
 	return writeOutput(cfg.Output, cfg.Stdout, render)
+}
+
+// pipeHTML writes to w the HTML report of the JSON model that build
+// writes, through a pipe: neither the model nor the page is held whole.
+func pipeHTML(w io.Writer, build func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := build(pw)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+		done <- err
+	}()
+	err := report.WriteHTMLFrom(w, pr)
+	pr.CloseWithError(errors.New("analyze: the report stopped reading")) // build returns if it was still writing
+	if berr := <-done; berr != nil {
+		return berr
+	}
+	return err
 }
 
 // renderSVG runs Graphviz's dot.

@@ -133,6 +133,52 @@
   })();
   var N = procs.length;
 
+  // ---- folded reads ----------------------------------------------------------
+  //
+  // A process with many reads comes with its reads summed up by directory
+  // ("read_dirs") and "files_folded", the index of its whole file list in
+  // the gzip-compressed, base64 list #files-folded. That list is
+  // decompressed once, when first needed: a directory opened, the full
+  // list asked for, or a search.
+  var anyFolded = false;
+  for (var fi = 0; fi < N && !anyFolded; fi++) if (isFolded(procs[fi])) anyFolded = true;
+  var folded = null, foldedP = null;
+  function isFolded(p) { return num(p.files_folded) !== null && Array.isArray(p.read_dirs); }
+  function loadFolded() {
+    if (foldedP) return foldedP;
+    foldedP = new Promise(function (resolve) {
+      var src = $('files-folded');
+      if (!src) { resolve([]); return; }
+      var bin = atob(src.textContent.replace(/\s+/g, '')), u8 = new Uint8Array(bin.length);
+      for (var k = 0; k < bin.length; k++) u8[k] = bin.charCodeAt(k);
+      var ds = new Blob([u8]).stream().pipeThrough(new DecompressionStream('gzip'));
+      resolve(new Response(ds).text().then(JSON.parse));
+    }).then(function (v) {
+      folded = arr(v);
+      return folded;
+    }, function (e) {
+      folded = [];
+      fatal('The full file lists could not be read: ' + (e && e.message));
+      return folded;
+    });
+    return foldedP;
+  }
+  // filesOf is the file list of p: the whole of it once the folded lists
+  // are loaded, else what the model holds (everything but folded reads).
+  function filesOf(p) {
+    if (folded && isFolded(p)) {
+      var f = folded[p.files_folded];
+      if (Array.isArray(f)) return f;
+    }
+    return arr(p.files);
+  }
+  function isRead(f) { return f.op === 'open' && f.mode === 'r' && !f.error && f.search !== true; }
+  // readDir is the directory of a read's path, as report/fold.go computes it.
+  function readDir(path) {
+    var k = path.lastIndexOf('/');
+    return k < 0 ? '.' : k === 0 ? '/' : path.slice(0, k);
+  }
+
   var capStart = T(cap.start), capEnd = T(cap.end);
   var start = new Float64Array(N), end = new Float64Array(N), ended = new Uint8Array(N);
   var lo = capStart, hi = capEnd;
@@ -252,7 +298,7 @@
     for (var i = 0; i < N; i++) {
       var p = procs[i], parts = [str(p.comm), arr(p.argv).join(' '), str(p.exe), str(p.cwd)];
       arr(p.execs).forEach(function (x) { x = obj(x); parts.push(str(x.exe), arr(x.argv).join(' '), str(x.cwd)); });
-      arr(p.files).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)); });
+      filesOf(p).forEach(function (f) { f = obj(f); parts.push(str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)); });
       arr(p.net).forEach(function (e) { parts.push(endpoint(obj(e))); });
       parts.push(str(p.container));
       hay[i] = parts.join('\n').toLowerCase();
@@ -263,7 +309,7 @@
       case 'comm': return str(p.comm);
       case 'argv': return arr(p.argv).join(' ') + '\n' + arr(p.execs).map(function (x) { return arr(obj(x).argv).join(' '); }).join('\n');
       case 'exe': return str(p.exe) + '\n' + arr(p.execs).map(function (x) { return str(obj(x).exe); }).join('\n');
-      case 'path': return [str(p.exe), str(p.cwd)].concat(arr(p.files).map(function (f) { f = obj(f); return [str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)].join('\n'); })).join('\n');
+      case 'path': return [str(p.exe), str(p.cwd)].concat(filesOf(p).map(function (f) { f = obj(f); return [str(f.path), str(f.to), str(f.container_path), str(f.to_container_path)].join('\n'); })).join('\n');
       case 'ct': case 'container': return str(p.container) || 'host';
     }
     return '';
@@ -313,7 +359,14 @@
   }
 
   var filter = null;  // null, or {hit, vis, count}
+  var searchSeq = 0;  // the latest search; one waiting for the folded lists applies only if still latest
   function applySearch(q) {
+    var seq = ++searchSeq;
+    if (q.trim() && anyFolded && !folded) {
+      // Every file a process read is searched: load the folded lists first.
+      loadFolded().then(function () { if (seq === searchSeq) applySearch(q); });
+      return;
+    }
     if (!q.trim()) {
       if (!filter) return;
       clearSearch();
@@ -677,28 +730,39 @@
     return td;
   }
 
-  function table(title, headers, items, rowFn) {
+  // table appends to box (the detail panel when not given) a titled table
+  // of items, SHOW rows at first.
+  function table(title, headers, items, rowFn, box, count) {
+    box = box || detailEl;
     var h = el('h3', null, title);
-    h.appendChild(el('span', 'n', fmtInt(items.length)));
-    detailEl.appendChild(h);
-    if (!items.length) { detailEl.appendChild(el('div', 'hint', 'none')); return; }
+    h.appendChild(el('span', 'n', fmtInt(count === undefined ? items.length : count)));
+    box.appendChild(h);
+    if (!items.length) { box.appendChild(el('div', 'hint', 'none')); return h; }
     var t = el('table'), thead = el('thead'), tr = el('tr');
     headers.forEach(function (x) { tr.appendChild(el('th', null, x)); });
     thead.appendChild(tr); t.appendChild(thead);
     var tb = el('tbody');
+    t.appendChild(tb);
+    box.appendChild(t);
+    paged(tb, box, items, rowFn);
+    return h;
+  }
+
+  // paged fills the table body tb with the rows rowFn makes of items (each
+  // an object), SHOW of them, and then appends to box a button that adds
+  // the others.
+  function paged(tb, box, items, rowFn) {
     function fill(from, to) {
       var frag = document.createDocumentFragment();
       for (var k = from; k < to; k++) frag.appendChild(rowFn(obj(items[k]), k));
       tb.appendChild(frag);
     }
     fill(0, Math.min(items.length, SHOW));
-    t.appendChild(tb);
-    detailEl.appendChild(t);
     if (items.length > SHOW) {
       var btn = el('button', null, 'Show all ' + fmtInt(items.length));
       btn.type = 'button';
-      btn.addEventListener('click', function () { fill(SHOW, items.length); btn.remove(); });
-      detailEl.appendChild(btn);
+      btn.addEventListener('click', function (ev) { ev.stopPropagation(); fill(SHOW, items.length); btn.remove(); });
+      box.appendChild(btn);
     }
   }
 
@@ -721,6 +785,121 @@
       }
     });
     return out;
+  }
+
+  // fileRow is the row of the Files table for g, one access or one
+  // folded search.
+  var fileRow = function (g) {
+    var f = g.last, tr = el('tr');
+    var op = str(f.op), mode = str(f.mode);
+    var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || CHANGE_OP.test(op) ? 'op w' : 'op', vis(op) || '?'));
+    tr.appendChild(opc);
+    tr.appendChild(el('td', 'mono', vis(mode)));
+    var allMissing = g.tries.every(notFound);
+    var pc = el('td', 'path mono', g.tries.length > 1 && f.error ? vis(baseName(str(f.path))) : vis(f.path));
+    if (f.container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.container_path)));
+    else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
+    if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
+    if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
+    fileDetails(pc, f);
+    if (f.error) pc.appendChild(el('span', 'err', allMissing ? ': command not found' : ' ' + vis(f.error)));
+    if (g.tries.length > 1) {
+      pc.appendChild(el('span', 'sub', ' (tried ' + g.tries.length + ' places)'));
+      pc.title = g.tries.map(function (t) { return vis(str(t.path)) + (t.error ? ' ' + vis(str(t.error)) : ''); }).join('\n');
+      tr.className = 'search';
+    }
+    tr.appendChild(pc);
+    tr.appendChild(timeCell(g.tries[0].open, T(g.tries[0].open)));
+    tr.appendChild(timeCell(f.close, T(f.close)));
+    return tr;
+  };
+
+  // renderFiles fills box with the Files table of process i, whose reads
+  // are folded: its other accesses and a button that shows every access
+  // in order (full); or that whole list.
+  function renderFiles(i, box, full) {
+    var p = procs[i];
+    box.textContent = '';
+    var files = full ? filesOf(p) : arr(p.files);
+    var h = table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(files), fileRow, box);
+    if (full) { box.dataset.full = '1'; return; }
+    var nreads = arr(p.read_dirs).reduce(function (n, d) { return n + (num(obj(d).count) || 0); }, 0);
+    var note = el('div', 'hint', 'Every access but its ' + fmtInt(nreads) + ' reads, which are by directory below. ');
+    var btn = el('button', null, 'Show every access, reads too');
+    btn.type = 'button';
+    btn.id = 'files-all';
+    btn.addEventListener('click', function () {
+      btn.disabled = true;
+      loadFolded().then(function () {
+        if (box.isConnected) renderFiles(i, box, true);
+      });
+    });
+    note.appendChild(btn);
+    note.id = 'files-note';
+    box.insertBefore(note, h.nextSibling);
+  }
+
+  // renderReadDirs appends the table of process i's reads by directory; a
+  // click on a directory lists its reads (from the folded list).
+  function renderReadDirs(i) {
+    var p = procs[i], dirs = arr(p.read_dirs);
+    var total = dirs.reduce(function (n, d) { return n + (num(obj(d).count) || 0); }, 0);
+    var h = table('Reads by directory', ['directory', 'reads', 'first', 'last'], dirs, function (d) {
+      var tr = el('tr', 'rd-dir');
+      tr.dataset.dir = str(d.dir);
+      tr.dataset.count = str(num(d.count));
+      tr.title = 'Click to list the files read';
+      var dc = el('td', 'path mono');
+      dc.appendChild(el('span', 'tog', '▸'));
+      dc.appendChild(document.createTextNode(' ' + vis(d.dir)));
+      tr.appendChild(dc);
+      tr.appendChild(el('td', 'n', fmtInt(d.count)));
+      tr.appendChild(timeCell(d.first, T(d.first)));
+      tr.appendChild(timeCell(d.last, T(d.last)));
+      tr.addEventListener('click', function () { toggleReadDir(i, tr); });
+      return tr;
+    }, null, total);
+    h.classList.add('reads');
+  }
+  function toggleReadDir(i, tr) {
+    var next = tr.nextElementSibling;
+    if (tr.classList.contains('rd-open')) {
+      tr.classList.remove('rd-open');
+      tr.querySelector('.tog').textContent = '▸';
+      if (next && next.classList.contains('rd-list')) next.remove();
+      return;
+    }
+    tr.classList.add('rd-open');
+    tr.querySelector('.tog').textContent = '▾';
+    var lr = el('tr', 'rd-list'), td = el('td');
+    td.colSpan = 4;
+    lr.dataset.dir = tr.dataset.dir;
+    lr.appendChild(td);
+    tr.after(lr);
+    td.appendChild(el('div', 'hint', 'reading the full list…'));
+    loadFolded().then(function () {
+      if (!lr.isConnected) return;
+      var dir = tr.dataset.dir, reads = filesOf(procs[i]).filter(function (f) {
+        f = obj(f);
+        return isRead(f) && readDir(str(f.path)) === dir;
+      });
+      td.textContent = '';
+      var t = el('table', 'rd-files'), tb = el('tbody');
+      t.appendChild(tb);
+      td.appendChild(t);
+      paged(tb, td, reads, function (f) {
+        var r = el('tr', 'rd-file');
+        r.dataset.path = str(f.path);
+        var pc = el('td', 'path mono', vis(f.path));
+        if (f.container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.container_path)));
+        else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
+        r.appendChild(pc);
+        r.appendChild(timeCell(f.open, T(f.open)));
+        r.appendChild(timeCell(f.close, T(f.close)));
+        return r;
+      });
+      lr.dataset.ready = '1';
+    });
   }
 
   function renderDetail(i) {
@@ -815,30 +994,14 @@
       tr.appendChild(timeCell(sg.time, T(sg.time)));
       return tr;
     });
-    table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(arr(p.files)), function (g) {
-      var f = g.last, tr = el('tr');
-      var op = str(f.op), mode = str(f.mode);
-      var opc = el('td'); opc.appendChild(el('span', /w/.test(mode) || CHANGE_OP.test(op) ? 'op w' : 'op', vis(op) || '?'));
-      tr.appendChild(opc);
-      tr.appendChild(el('td', 'mono', vis(mode)));
-      var allMissing = g.tries.every(notFound);
-      var pc = el('td', 'path mono', g.tries.length > 1 && f.error ? vis(baseName(str(f.path))) : vis(f.path));
-      if (f.container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.container_path)));
-      else if (f.filesystem) pc.appendChild(el('span', 'ctp', ' ' + vis(f.filesystem) + ', no host path'));
-      if (f.to) pc.appendChild(document.createTextNode(' → ' + vis(f.to)));
-      if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
-      fileDetails(pc, f);
-      if (f.error) pc.appendChild(el('span', 'err', allMissing ? ': command not found' : ' ' + vis(f.error)));
-      if (g.tries.length > 1) {
-        pc.appendChild(el('span', 'sub', ' (tried ' + g.tries.length + ' places)'));
-        pc.title = g.tries.map(function (t) { return vis(str(t.path)) + (t.error ? ' ' + vis(str(t.error)) : ''); }).join('\n');
-        tr.className = 'search';
-      }
-      tr.appendChild(pc);
-      tr.appendChild(timeCell(g.tries[0].open, T(g.tries[0].open)));
-      tr.appendChild(timeCell(f.close, T(f.close)));
-      return tr;
-    });
+    if (isFolded(p)) {
+      // In a box of its own, which the full list replaces.
+      var filesBox = el('div', 'files');
+      filesBox.id = 'files-section';
+      detailEl.appendChild(filesBox);
+      renderFiles(i, filesBox, false);
+      renderReadDirs(i);
+    } else table('Files', ['op', 'mode', 'path', 'open', 'close'], foldSearches(arr(p.files)), fileRow);
     // Only for a process with entries: a capture recorded without the
     // network rules has none anywhere, and "none" would claim too much.
     if (arr(p.net).length) table('Network', ['op', 'protocol', 'address', 'time'], arr(p.net), function (e) {
@@ -1252,6 +1415,7 @@
     barPoint: function (i) { return timeline.barPoint(i); },
     search: function (q) { $('search').value = q; applySearch(q); },
     showChanges: function (on) { showChanges(on !== false); },
+    loadFolded: function () { return loadFolded().then(function (f) { return f.length; }); },
     timings: timings
   });
   timings.rendered = performance.now();
