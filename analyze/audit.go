@@ -25,6 +25,10 @@ const (
 // audit applies one audited syscall.
 func (b *builder) audit(c *call) {
 	b.unres = b.unres[:0]
+	if b.auditOnly && c.t >= b.nextExpiry {
+		b.expirePending(c.t)
+		b.nextExpiry = c.t + pendingWindow
+	}
 	p := b.auditProc(c.pid, c.ppid, c)
 	if c.hasUID {
 		setUID(p, c.uid, c.t)
@@ -163,6 +167,8 @@ func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 		p = b.newProc(pid, c.t)
 		if pc, ok := b.pending[pid]; ok && absDiff(pc.t, c.t) < pendingWindow {
 			delete(b.pending, pid)
+			auditCreated(p, b.procs.Get(pc.creator), pc.t)
+		} else if pc, ok := b.claimByCreator(ppid, c.t); ok {
 			auditCreated(p, b.procs.Get(pc.creator), pc.t)
 		} else {
 			b.reportedParent(p, ppid, c.t)
@@ -305,6 +311,11 @@ func (b *builder) auditFailedExec(p *proc, c *call) {
 // does not match the host pid=, so only a child that fits is touched.
 func (b *builder) auditClone(p *proc, c *call) {
 	if c.sc == "clone" && c.a[0]&cloneThread != 0 {
+		if b.auditOnly {
+			// From audit alone, the clone record is what shows a
+			// thread (its syscalls carry its process's pid).
+			addThread(p, int32(c.exit), c.t)
+		}
 		return
 	}
 	// CLONE_PARENT shows in clone's flags; clone3 hides its flags in a
@@ -324,14 +335,10 @@ func (b *builder) auditClone(p *proc, c *call) {
 	if ch == nil || (ch.ForkSeen && ch.Start < c.t-pendingWindow) {
 		// The child's fork event has not come yet.
 		if len(b.pending) >= maxPending {
-			for k, v := range b.pending {
-				if c.t-v.t > pendingWindow {
-					delete(b.pending, k)
-				}
-			}
+			b.expirePending(c.t)
 		}
 		if len(b.pending) < maxPending {
-			b.pending[pid] = pendingClone{creator: p.Ref(), t: c.t, parent: parentFlag}
+			b.pending[pid] = pendingClone{creator: p.Ref(), t: c.t, parent: parentFlag, clone3: c.sc == "clone3"}
 		}
 		return
 	}
@@ -402,6 +409,9 @@ func (b *builder) auditOpen(p *proc, c *call) {
 	}
 	if !c.exitNum || c.exit < 0 {
 		return
+	}
+	if b.auditOnly && f.Mode != "r" && strings.HasSuffix(f.Path, "/cgroup.procs") {
+		b.cgroupWrite(p, f.Path)
 	}
 	of := b.openFile(p, b.addFile(p, f))
 	e := &procstore.FD{Path: f.Path, File: of, Cloexec: known && flags&oCloexec != 0, Time: c.t}

@@ -86,6 +86,9 @@ type builder struct {
 	boot  int64        // the capture's boot time, ns since the Unix epoch; 0 if unknown
 	// auditOnly says that the source has audit alone: see auditEnded.
 	auditOnly bool
+	// nextExpiry is when the pending clones are next looked at (audit
+	// alone: see expirePending).
+	nextExpiry int64
 	// cutMarked says that the source is a cut, whose records mark the
 	// processes of its selection: the output keeps only those.
 	cutMarked bool
@@ -108,6 +111,8 @@ type builder struct {
 
 	commands []ref                 // the processes the recorder started
 	runtimes map[string]string     // container id → runtime
+	cgWrites map[ref]string        // the cgroup a process opened cgroup.procs of for writing (audit alone; see container.go)
+	binds    []bindMount           // the bind mounts made (audit alone; see mounts.go)
 	cgroups  map[string]cgroupInfo // ContainerFromCgroup's results, by cgroup file
 	mounts   mountState            // the mount tables, for host paths
 	opens    []procstore.OpenFile  // the rest of the slab openFile takes from
@@ -129,6 +134,7 @@ type pendingClone struct {
 	creator ref
 	t       int64
 	parent  bool // CLONE_PARENT is set, or unknown (clone3)
+	clone3  bool // its flags are unknown: a thread if no process of its pid shows
 }
 
 // Test hooks: keepInMemory keeps every process in memory (the output
@@ -153,6 +159,7 @@ func newBuilderTracking(track bool) *builder {
 		exes:     map[dirKey]string{},
 		strs:     interner{strs: map[string]string{}},
 		runtimes: map[string]string{},
+		cgWrites: map[ref]string{},
 		cgroups:  map[string]cgroupInfo{},
 	}
 	b.procs = procstore.New(b.spool, procstore.Options{
@@ -206,6 +213,7 @@ func runFilter(s EventSource, opts *Options, touched func([]ref)) (*builder, *Op
 		b.spool.Close()
 		return nil, nil, fmt.Errorf("analyze: %w", err)
 	}
+	b.procs.Update(b.now, func() { b.expirePending(1<<63 - 1) })
 	b.procs.Seal()
 	// What only the events needed goes before the output is made.
 	b.byPID, b.byTID, b.dirs, b.moved, b.exes, b.pending, b.strs = nil, nil, nil, nil, nil, nil, interner{}

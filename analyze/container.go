@@ -29,8 +29,12 @@ func (b *builder) containerOf(r ref) string {
 		id = b.containerOf(p.JoinedMountNS)
 	case p.PivotRoot != "" && !p.CgroupNamesNone:
 		// No cgroups (an auditd log): moving to a new root is what
-		// starts a container.
-		cid, rt := ContainerFromRootfs(p.PivotRoot)
+		// starts a container, whose id the runtime's write of its
+		// pid to its cgroup's cgroup.procs tells; else its rootfs.
+		cid, rt := b.cgroupWritten(p)
+		if cid == "" {
+			cid, rt = ContainerFromRootfs(p.PivotRoot)
+		}
 		id = b.strs.intern(cid)
 		if b.runtimes[id] == "" {
 			b.runtimes[id] = rt
@@ -42,6 +46,42 @@ func (b *builder) containerOf(r ref) string {
 	m.contResolving = false
 	m.contDone, m.cont = true, b.contMemo(id)
 	return id
+}
+
+// maxCgroupWriteDepth bounds the ancestors cgroupWritten looks at: runc
+// run, its init, the init's child that pivots.
+const maxCgroupWriteDepth = 8
+
+// maxCgWrites bounds the cgroup.procs writes remembered.
+const maxCgWrites = 4096
+
+// cgroupWrite notes that p opened path, a cgroup.procs file, for writing:
+// a runtime putting a container's process in the container's cgroup.
+func (b *builder) cgroupWrite(p *proc, path string) {
+	dir, ok := strings.CutSuffix(path, "/cgroup.procs")
+	if !ok || len(b.cgWrites) >= maxCgWrites {
+		return
+	}
+	b.cgWrites[p.Ref()] = dir
+}
+
+// cgroupWritten returns the container that the nearest of p and its
+// ancestors that wrote a cgroup.procs file put a process in.
+func (b *builder) cgroupWritten(p *proc) (id, runtime string) {
+	for q, depth := p, 0; q != nil && depth < maxCgroupWriteDepth; depth++ {
+		if dir, ok := b.cgWrites[q.Ref()]; ok {
+			// As a cgroup v2 line of /proc/PID/cgroup; a v1
+			// controller's directory is one more component.
+			if id, runtime = ContainerFromCgroup("0::" + strings.TrimPrefix(dir, "/sys/fs/cgroup")); id != "" {
+				return id, runtime
+			}
+		}
+		if q.Parent.None() {
+			break
+		}
+		q = b.procs.Get(q.Parent)
+	}
+	return "", ""
 }
 
 // container returns the memo of the container of the process of index i.

@@ -262,7 +262,16 @@ func (b *builder) auditMount(p *proc, c *call) {
 		f.Target = b.viaFD(p, b.resolve(p, c, atFDCWD, source))
 	}
 	b.addFile(p, f)
+	if c.success && flags&msBind != 0 && flags&msRemount == 0 {
+		b.bindMounted(f.Target, f.Path)
+	}
 }
+
+// Mount flags the filter reads.
+const (
+	msBind    = 4096
+	msRemount = 32
+)
 
 // newPerm is the permission bits of a file mkdir or mknod made: its
 // CREATE item's mode (the umask applied), else the mode asked for.

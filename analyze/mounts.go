@@ -272,12 +272,50 @@ type pathMap struct {
 	// its namespace, its root moved: its own pivot_root or setns.
 	// Accesses before it, and it, keep their paths.
 	waitFor string
-	// rootfs, without tables: the pivot_root the process is under.
+	// rootfs, without tables: the pivot_root the process is under, and
+	// binds the bind mounts made under it (the volumes), in the order
+	// made.
 	rootfs string
+	binds  []bindMount
 }
 
 // maxAncestors bounds the walks up a process's ancestors.
 const maxAncestors = 4096
+
+// bindMount is a bind mount a process made: source on target, both as
+// it named them.
+type bindMount struct{ source, target string }
+
+// maxBinds bounds the bind mounts kept.
+const maxBinds = 4096
+
+// bindMounted notes a bind mount (audit alone: without mount tables, a
+// container's volumes are found by the runtime's bind mounts into its
+// rootfs).
+func (b *builder) bindMounted(source, target string) {
+	if !b.auditOnly || len(b.binds) >= maxBinds || !strings.HasPrefix(source, "/") || !strings.HasPrefix(target, "/") || source == target {
+		return
+	}
+	b.binds = append(b.binds, bindMount{source, target})
+}
+
+// rootfsOf is the root that process r is under, without mount tables:
+// the pivot_root of the nearest of r and its ancestors that made one,
+// following a setns into another's mount namespace (runc exec).
+func (b *builder) rootfsOf(r ref) string {
+	for n := 0; !r.None() && n < maxAncestors; n++ {
+		p := b.procs.Get(r)
+		if p.PivotRoot != "" {
+			return p.PivotRoot
+		}
+		if !p.JoinedMountNS.None() {
+			r = p.JoinedMountNS
+			continue
+		}
+		r = p.Parent
+	}
+	return ""
+}
 
 // pathMapOf is the mapping of the paths of process r.
 func (b *builder) pathMapOf(r ref) *pathMap {
@@ -296,8 +334,22 @@ func (b *builder) pathMapOf(r ref) *pathMap {
 		}
 	}
 	if len(b.mounts.tables) == 0 {
-		if p.PivotRoot != "" {
+		switch {
+		case p.PivotRoot != "":
 			pm.rootfs = p.PivotRoot
+		case !p.JoinedMountNS.None():
+			// runc exec's: under the root of the process whose mount
+			// namespace it joined, from that setns on.
+			pm.waitFor, pm.rootfs = "setns", b.rootfsOf(p.JoinedMountNS)
+		default:
+			pm.rootfs = b.rootfsOf(p.Parent)
+		}
+		if pm.rootfs != "" {
+			for _, bd := range b.binds {
+				if under(bd.target, pm.rootfs) && bd.target != pm.rootfs {
+					pm.binds = append(pm.binds, bd)
+				}
+			}
 		}
 		return pm
 	}
@@ -376,7 +428,14 @@ func (pm *pathMap) one(p string, t int64) (host, seen, fs string) {
 				return p, "", v.fstype
 			}
 		}
-		return path.Join(pm.rootfs, p), p, ""
+		h := path.Join(pm.rootfs, p)
+		for i := len(pm.binds) - 1; i >= 0; i-- {
+			// The last bind mount on a point is the one in effect.
+			if bd := pm.binds[i]; under(h, bd.target) {
+				return path.Join(bd.source, strings.TrimPrefix(h, bd.target)), p, ""
+			}
+		}
+		return h, p, ""
 	}
 	ns := pm.ns
 	if t < pm.since {
