@@ -496,7 +496,7 @@ func TestBrowserSmall(t *testing.T) {
 		tb.do(t, clickOn(`#tree .row[data-pid="5001"] .comm`))
 		tb.waitFor(t, `document.getElementById('detail').dataset.pid === '5001'`)
 		text = eval[string](t, tb, `document.getElementById('detail').textContent`)
-		for _, w := range []string{"/var/lib/docker/overlay2/9d1c0e7a/merged/etc/passwd in the container /etc/passwd", "/proc/self/status proc, no host path"} {
+		for _, w := range []string{"/var/lib/docker/overlay2/9d1c0e7a/merged/etc/passwd in the container /etc/passwd", "/proc/self/status proc, no host path", "/proc/5001/fd/7/lock (directory unknown)"} {
 			if !strings.Contains(text, w) {
 				t.Errorf("detail of 5001 lacks %q", w)
 			}

@@ -803,6 +803,7 @@
     if (f.to_container_path) pc.appendChild(el('span', 'ctp', ' in the container ' + vis(f.to_container_path)));
     fileDetails(pc, f);
     if (f.error) pc.appendChild(el('span', 'err', allMissing ? ': command not found' : ' ' + vis(f.error)));
+    if (f.unresolved === true) pc.appendChild(el('span', 'err', ' (directory unknown)'));
     if (g.tries.length > 1) {
       pc.appendChild(el('span', 'sub', ' (tried ' + g.tries.length + ' places)'));
       pc.title = g.tries.map(function (t) { return vis(str(t.path)) + (t.error ? ' ' + vis(str(t.error)) : ''); }).join('\n');
