@@ -575,30 +575,6 @@ FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
 	return m, nil
 }
 
-// process converts a stored row back to analyze's form, without its
-// execs, threads, files and children.
-func (r *procRow) process() (*analyze.Process, error) {
-	p := &analyze.Process{PID: r.pid, PPID: r.ppid, Start: r.start, End: r.end, CoreDumped: r.coreDumped, UID: -1,
-		Comm: decodeText(r.comm), Exe: decodeText(r.exe), Cwd: decodeText(r.cwd), BeforeCapture: r.before, Command: r.command}
-	if v, ok := r.exitCode.(int32); ok {
-		p.Exited, p.ExitCode = true, int(v)
-	}
-	if v, ok := r.signal.(int32); ok {
-		p.Exited, p.Signal = true, int(v)
-	}
-	if v, ok := r.uid.(int64); ok {
-		p.UID = v
-	}
-	if v, ok := r.container.(string); ok {
-		p.Container = decodeText(v)
-	}
-	var err error
-	if p.Argv, err = decodeArgv(r.argv); err != nil {
-		return nil, fmt.Errorf("process %d: argv: %w", r.id, err)
-	}
-	return p, nil
-}
-
 // sqlQuerier adapts a database/sql transaction to readFiles.
 type sqlQuerier struct {
 	db *DB
