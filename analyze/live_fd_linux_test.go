@@ -262,3 +262,88 @@ func TestIntegrationLiveTarRm(t *testing.T) {
 		t.Errorf("out/a still there (%v)", err)
 	}
 }
+
+// TestIntegrationLiveDpkg records dpkg installing, then removing, a small
+// package built with dpkg-deb (maintainer scripts, a conffile): dpkg's
+// rm -rf of /var/lib/dpkg/tmp.ci works through dirfds (the original
+// stale-path case reported tmp.ci's files under /var/lib/dpkg/lock/).
+// Every path is absolute and resolved; what dpkg unlinks under
+// /var/lib/dpkg is in tmp.ci, info or updates, and the package's files
+// are created and removed at their paths.
+func TestIntegrationLiveDpkg(t *testing.T) {
+	needRoot(t)
+	dpkgDeb := testenv.NeedTool(t, "dpkg-deb")
+	dpkg := testenv.NeedTool(t, "dpkg")
+	const pkg = "proctrail-fd-test"
+	if exec.Command(dpkg, "-s", pkg).Run() == nil {
+		t.Fatalf("%s is installed: remove it first (dpkg -r %s)", pkg, pkg)
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "pkg")
+	for name, content := range map[string]string{
+		"DEBIAN/control":                    "Package: " + pkg + "\nVersion: 1.0\nArchitecture: all\nMaintainer: proctrail tests <tests@example.invalid>\nDescription: proctrail's fd-table test\n",
+		"DEBIAN/postinst":                   "#!/bin/sh\nset -e\nmkdir -p /var/lib/" + pkg + "\necho installed > /var/lib/" + pkg + "/state\n",
+		"DEBIAN/postrm":                     "#!/bin/sh\nset -e\nrm -rf /var/lib/" + pkg + "\n",
+		"usr/share/" + pkg + "/a/one.txt":   "one\n",
+		"usr/share/" + pkg + "/a/b/two.txt": "two\n",
+	} {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(name, "DEBIAN/post") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deb := filepath.Join(dir, pkg+".deb")
+	if out, err := exec.Command(dpkgDeb, "--build", "--root-owner-group", root, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(dpkg, "--purge", pkg).Run() })
+	m := recordAndAnalyze(t, "/bin/sh", "-c", `"$1" -i "$2" && "$1" -r "$3"`, "sh", dpkg, deb, pkg)
+	made, gone := map[string]bool{}, map[string]bool{}
+	for _, p := range all(m) {
+		for _, f := range p.Files {
+			for _, s := range []string{f.Path, f.To} {
+				if s != "" && !strings.HasPrefix(s, "/") {
+					t.Errorf("pid %d %s: %s of a relative path %q", p.PID, p.Comm, f.Op, s)
+				}
+			}
+			if f.Unresolved {
+				t.Errorf("pid %d %s: %s %s unresolved", p.PID, p.Comm, f.Op, f.Path)
+			}
+			if f.Error != "" {
+				continue
+			}
+			switch f.Op {
+			case "unlink", "rmdir":
+				gone[f.Path] = true
+				if rel, ok := strings.CutPrefix(f.Path, "/var/lib/dpkg/"); ok {
+					if top, _, _ := strings.Cut(rel, "/"); top != "tmp.ci" && top != "info" && top != "updates" && !strings.HasPrefix(top, "status") && !strings.HasPrefix(top, "available") && !strings.HasPrefix(top, "diversions") && !strings.HasPrefix(top, "statoverride") && top != "triggers" {
+						t.Errorf("pid %d %s: %s %s", p.PID, p.Comm, f.Op, f.Path)
+					}
+				}
+			case "create", "rename":
+				made[f.Path] = true
+				if f.To != "" {
+					made[f.To] = true
+				}
+			}
+		}
+	}
+	for _, name := range []string{"/usr/share/" + pkg + "/a/one.txt", "/usr/share/" + pkg + "/a/b/two.txt", "/var/lib/" + pkg + "/state"} {
+		if !made[name] {
+			t.Errorf("%s not created (nor renamed to)", name)
+		}
+		if !gone[name] {
+			t.Errorf("%s not removed", name)
+		}
+	}
+	if !gone["/var/lib/dpkg/tmp.ci/control"] {
+		t.Errorf("dpkg's rm -rf of tmp.ci: /var/lib/dpkg/tmp.ci/control not among the removals")
+	}
+}

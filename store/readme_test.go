@@ -84,7 +84,9 @@ func TestReadmeQuestions(t *testing.T) {
 		path      = "/tmp/proctrail-testdata.IYOlgH/container/bundle/config.json"
 		container = "9516a9c4b2bf47cb60c9cb98f2a20c69c732ecbb65d0e9c820a6f9e5dfe325d5"
 		dayStart  = "2026-11-26T00:00:00.000000000Z"
-		dayEnd    = "2026-11-27T00:00:00.000000000Z"
+		// The container's /data, on the host (under its rootfs).
+		volume = "/tmp/proctrail-testdata.IYOlgH/container/bundle/rootfs/data/"
+		dayEnd = "2026-11-27T00:00:00.000000000Z"
 	)
 	day := func(ns int64) bool { return ns >= 1795651200e9 && ns < 1795737600e9 } // 26 November 2026, UTC
 
@@ -100,7 +102,7 @@ func TestReadmeQuestions(t *testing.T) {
 			if (f.Path == path || f.To == path) && wrote(f) {
 				want1 = append(want1, fmt.Sprint(p.PID, " ", f.Op))
 			}
-			if (strings.HasPrefix(f.Path, "/data/") || strings.HasPrefix(f.To, "/data/")) && wrote(f) && day(f.Open) {
+			if (strings.HasPrefix(f.Path, volume) || strings.HasPrefix(f.To, volume)) && wrote(f) && day(f.Open) {
 				want5 = append(want5, strings.TrimSpace(fmt.Sprint(p.PID, " ", f.Op, " ", f.Path, " ", f.To)))
 			}
 		}
@@ -149,7 +151,7 @@ func TestReadmeQuestions(t *testing.T) {
 		check("question 2", want2, q2, 2)
 		check("question 3", want3, strings.Replace(readme(t, "q3"), "'203.0.113.7'", "'::1'", 1), 1, 4)
 		check("question 4", want4, readme(t, "q4"), 2, 1)
-		q5 := strings.NewReplacer("'/etc/%'", "'/data/%'",
+		q5 := strings.NewReplacer("'/etc/%'", "'"+volume+"%'",
 			"'2026-11-24T00:00:00.000000000Z'", "'"+dayStart+"'", "'2026-11-24T06:00:00.000000000Z'", "'"+dayEnd+"'").Replace(readme(t, "q5"))
 		check("question 5", want5, q5, 5, 2, 3, 4)
 		// Unchanged, the examples' path, container, address, day and
