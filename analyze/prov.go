@@ -444,23 +444,6 @@ func (d *provWriter) associations(e *jsonEnc) {
 	e.close('}')
 }
 
-// preorder lists a forest depth first, parents before children, without
-// recursion: a deep fork chain cannot exhaust the stack.
-func preorder(roots []*Process) []*Process {
-	var out []*Process
-	stack := slices.Clone(roots)
-	slices.Reverse(stack)
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		out = append(out, p)
-		for i := len(p.Children) - 1; i >= 0; i-- {
-			stack = append(stack, p.Children[i])
-		}
-	}
-	return out
-}
-
 // provProcessIDs returns the activity id of each process.
 func provProcessIDs(procs []*Process) []string {
 	ids := make([]string, len(procs))

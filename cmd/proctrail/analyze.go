@@ -294,9 +294,10 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		warnLosses(cfg.Stderr, c)
 		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
 	}
-	// JSON and the text tree are built and written as one, a process at a
-	// time: the whole model is never held.
+	// JSON, the text tree and DOT are built and written as one, a
+	// process at a time: the whole model is never held.
 	var stream func(io.Writer) (analyze.Capture, error)
+	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	switch format {
 	case "json":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildJSON(w, s, opts) }
@@ -306,6 +307,16 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		}
 	case "changes":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildChanges(w, s, opts) }
+	case "dot":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildDOT(w, s, opts, dotOpts) }
+	case "svg":
+		stream = func(w io.Writer) (c analyze.Capture, err error) {
+			err = streamSVG(ctx, w, func(dot io.Writer) (err error) {
+				c, err = analyze.BuildDOT(dot, s, opts, dotOpts)
+				return err
+			})
+			return c, err
+		}
 	}
 	if stream != nil {
 		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error {
@@ -315,15 +326,6 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 			}
 			return err
 		})
-	}
-	if !cfg.ShowFiles && format != "prov" {
-		// dot and svg show files only with --files.
-		var o analyze.Options
-		if opts != nil {
-			o = *opts
-		}
-		o.NoFiles, o.NoNet = true, true
-		opts = &o
 	}
 	m, err := analyze.Build(s, opts)
 	if err != nil {
@@ -376,11 +378,46 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 	return writeOutput(cfg.Output, cfg.Stdout, render)
 }
 
+// streamSVG runs Graphviz's dot on what dot writes, and copies its SVG
+// to w as it comes: the graph is never held. dot reads its whole input
+// before it writes; when dot fails, so does the analysis, killed.
+func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) error {
+	bin, err := exec.LookPath("dot")
+	if err != nil {
+		return errNoDot
+	}
+	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &errb
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("dot: %w", err)
+	}
+	werr := dot(in)
+	if werr != nil {
+		cmd.Process.Kill() // no SVG of half a graph
+	}
+	in.Close()
+	err = cmd.Wait()
+	switch {
+	case werr != nil && errb.Len() == 0:
+		return werr
+	case err != nil:
+		return fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return werr
+}
+
+var errNoDot = errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
+
 // renderSVG runs Graphviz's dot.
 func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
 	bin, err := exec.LookPath("dot")
 	if err != nil {
-		return nil, errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
+		return nil, errNoDot
 	}
 	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
 	cmd.Stdin = bytes.NewReader(dot)
