@@ -3,7 +3,6 @@ package analyze
 import (
 	"fmt"
 	"io"
-	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +24,7 @@ import (
 // literally, so no name can end a label or inject statements. The output
 // is deterministic.
 func WriteDOT(w io.Writer, m *Model, opts *DOTOptions) error {
-	g := newDOTGraph(w, opts, &m.Capture, m.Containers)
-	defer g.close()
-	walkModel(m, func(p *Process, parent int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
-		g.process(p, parent, files, net)
-		return nil
-	})
-	return g.end()
+	return writeGraph(m, newDOTGraph(w, opts, &m.Capture, m.Containers))
 }
 
 // BuildDOT is [Build] then [WriteDOT]: it writes the same bytes, but it
@@ -47,21 +40,7 @@ func BuildDOT(w io.Writer, s EventSource, opts *Options, dotOpts *DOTOptions) (C
 	if dotOpts == nil || !dotOpts.Files {
 		o.NoFiles, o.NoNet = true, true
 	}
-	ol, err := newOutline(s, &o)
-	if err != nil {
-		return Capture{}, err
-	}
-	defer ol.close()
-	g := newDOTGraph(w, dotOpts, &ol.c, ol.conts)
-	defer g.close()
-	err = ol.walk(func(p, _ *Process, parent int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
-		g.process(p, parent, files, net)
-		return nil
-	})
-	if err != nil {
-		return ol.c, err
-	}
-	return ol.c, g.end()
+	return buildGraph(s, &o, func(c *Capture, conts []Container) graph { return newDOTGraph(w, dotOpts, c, conts) })
 }
 
 func fmtTime(t int64) string {

@@ -18,6 +18,46 @@ import (
 // the whole output (the distinct paths and endpoints) stays in memory,
 // with a few bytes per process.
 
+// graph is a renderer that takes the processes one at a time: process
+// adds a process, whose parent is the process of index parent (-1 for
+// none), with its file accesses and network entries (nil for none); end
+// writes what is left; close releases its spools.
+type graph interface {
+	process(p *Process, parent int32, files iter.Seq[*File], net iter.Seq[*NetEntry])
+	end() error
+	close()
+}
+
+// writeGraph renders m with g.
+func writeGraph(m *Model, g graph) error {
+	defer g.close()
+	walkModel(m, func(p *Process, parent int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
+		g.process(p, parent, files, net)
+		return nil
+	})
+	return g.end()
+}
+
+// buildGraph replays s and renders what opts keep with the graph
+// newGraph makes, a process at a time; it returns the Model's Capture.
+func buildGraph(s EventSource, opts *Options, newGraph func(c *Capture, conts []Container) graph) (Capture, error) {
+	ol, err := newOutline(s, opts)
+	if err != nil {
+		return Capture{}, err
+	}
+	defer ol.close()
+	g := newGraph(&ol.c, ol.conts)
+	defer g.close()
+	err = ol.walk(func(p, _ *Process, parent int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
+		g.process(p, parent, files, net)
+		return nil
+	})
+	if err != nil {
+		return ol.c, err
+	}
+	return ol.c, g.end()
+}
+
 // renderSpool is the size of the renderers' spools' buffers: several
 // are open at once.
 var renderSpool = &spool.Sizes{Mem: 1 << 20}

@@ -294,7 +294,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		warnLosses(cfg.Stderr, c)
 		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error { return report.WriteHTML(w, model.Bytes()) })
 	}
-	// JSON, the text tree and DOT are built and written as one, a
+	// JSON, the text tree, DOT and PROV are built and written as one, a
 	// process at a time: the whole model is never held.
 	var stream func(io.Writer) (analyze.Capture, error)
 	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
@@ -309,6 +309,8 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildChanges(w, s, opts) }
 	case "dot":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildDOT(w, s, opts, dotOpts) }
+	case "prov":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildPROV(w, s, opts) }
 	case "svg":
 		stream = func(w io.Writer) (c analyze.Capture, err error) {
 			err = streamSVG(ctx, w, func(dot io.Writer) (err error) {
@@ -392,7 +394,8 @@ func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) erro
 		return err
 	}
 	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = w, &errb
+	out := &checkedWriter{w: w} // when it fails, dot dies of SIGPIPE
+	cmd.Stdout, cmd.Stderr = out, &errb
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("dot: %w", err)
 	}
@@ -403,6 +406,8 @@ func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) erro
 	in.Close()
 	err = cmd.Wait()
 	switch {
+	case out.err != nil:
+		return out.err
 	case werr != nil && errb.Len() == 0:
 		return werr
 	case err != nil:

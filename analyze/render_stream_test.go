@@ -57,14 +57,14 @@ func streamCapture(t *testing.T, files []string, o *Options, defaultCmd bool, bu
 	return c
 }
 
-// withTinySpools runs f with the renderers' spools in their files
-// from the first record, read back a few bytes at a time.
-func withTinySpools(t *testing.T, f func()) {
-	t.Helper()
+// bothSpools runs f with the renderers' spools as they are, then in
+// their files from the first record, read back a few bytes at a time.
+func bothSpools(f func(tiny bool)) {
+	f(false)
 	prev := renderSpool
 	renderSpool = &spool.Sizes{Mem: 64, Read: 16}
 	defer func() { renderSpool = prev }()
-	f()
+	f(true)
 }
 
 // TestBuildDOT checks that BuildDOT writes the golden DOT of each case
@@ -91,28 +91,60 @@ func TestBuildDOT(t *testing.T) {
 				do   *DOTOptions
 				want []byte
 			}{{"golden", do, golden}, {"files " + map[bool]string{false: "off", true: "on"}[other.Files], other, want.Bytes()}} {
-				for _, tiny := range []bool{false, true} {
+				bothSpools(func(tiny bool) {
 					var got bytes.Buffer
-					var c Capture
-					build := func() {
-						c = streamCapture(t, files, o, defaultCmd, func(s EventSource, o *Options) (Capture, error) {
-							got.Reset()
-							return BuildDOT(&got, s, o, tc.do)
-						})
-					}
-					if tiny {
-						withTinySpools(t, build)
-					} else {
-						build()
-					}
+					c := streamCapture(t, files, o, defaultCmd, func(s EventSource, o *Options) (Capture, error) {
+						got.Reset()
+						return BuildDOT(&got, s, o, tc.do)
+					})
 					if diff := cmp.Diff(string(tc.want), got.String()); diff != "" {
 						t.Errorf("%s, spools in files %v (-want +got):\n%s", tc.name, tiny, diff)
 					}
 					if diff := cmp.Diff(m.Capture, c); diff != "" {
 						t.Errorf("BuildDOT's capture (-want +got):\n%s", diff)
 					}
-				}
+				})
 			}
 		})
+	}
+}
+
+// TestBuildPROV checks that BuildPROV writes WritePROV's bytes of
+// Build's model for each case of ../testdata/analyze, with its spools in
+// memory and in their files, and that the cases have what its spools
+// hold: relations of every kind, signals and endpoints.
+func TestBuildPROV(t *testing.T) {
+	var all bytes.Buffer
+	for dir, files := range goldenCases(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			o, _ := loadGoldenOptions(t, dir)
+			_, statErr := os.Stat(filepath.Join(dir, "options.json"))
+			defaultCmd := statErr != nil
+			m := buildCapture(t, files, o, defaultCmd)
+			var want bytes.Buffer
+			if err := WritePROV(&want, m); err != nil {
+				t.Fatal(err)
+			}
+			all.Write(want.Bytes())
+			bothSpools(func(tiny bool) {
+				var got bytes.Buffer
+				c := streamCapture(t, files, o, defaultCmd, func(s EventSource, o *Options) (Capture, error) {
+					got.Reset()
+					return BuildPROV(&got, s, o)
+				})
+				if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+					t.Errorf("spools in files %v (-want +got):\n%s", tiny, diff)
+				}
+				if diff := cmp.Diff(m.Capture, c); diff != "" {
+					t.Errorf("BuildPROV's capture (-want +got):\n%s", diff)
+				}
+			})
+		})
+	}
+	for _, s := range []string{`"_:u1"`, `"_:g1"`, `"_:x1"`, `"_:d1"`, `"_:i1"`, `"_:a1"`, `"proctrail:signal/`, `"proctrail:endpoint/`, `"prov:role": {
+        "$": "proctrail:signal"`} {
+		if !bytes.Contains(all.Bytes(), []byte(s)) {
+			t.Errorf("no case has %s", s)
+		}
 	}
 }
