@@ -19,7 +19,7 @@ import (
 // the nodes are grouped by container, and the file and endpoint nodes,
 // numbered in sorted order, come before their edges. So process writes
 // the lines it can to spools (node lines, signal, file and endpoint
-// edges), and end writes them in the graph's order. In memory: 32 bytes
+// edges), and end writes them in the graph's order. In memory: 40 bytes
 // per process, the distinct paths and endpoints, and one process's
 // distinct edges at a time.
 type dotGraph struct {

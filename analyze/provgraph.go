@@ -20,7 +20,7 @@ import (
 // and spools it, and end writes the sections in order, numbering the
 // relations. A signal's used is the one relation that waits: its
 // activity is its target's, which may come later. In memory: the
-// distinct paths, endpoints and uids, and about 60 bytes per process.
+// distinct paths, endpoints and uids, and about 70 bytes per process.
 type provGraph struct {
 	e *jsonEnc
 	// rec encodes a record's value into buf, at the depth of a

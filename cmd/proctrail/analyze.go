@@ -341,8 +341,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 // outputs of runAnalyze for the model they build.
 func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *analyze.Model) error {
 	// The renderers stream: a large model's output is never held whole,
-	// except for --svg, which dot needs at once, and --html, which
-	// embeds the JSON once.
+	// except for --html, which embeds the JSON once.
 	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	var render func(io.Writer) error
 	switch format {
@@ -361,15 +360,9 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 	case "dot":
 		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, dotOpts) }
 	case "svg":
-		var dot bytes.Buffer
-		if err := analyze.WriteDOT(&dot, m, dotOpts); err != nil {
-			return err
+		render = func(w io.Writer) error {
+			return streamSVG(ctx, w, func(dot io.Writer) error { return analyze.WriteDOT(dot, m, dotOpts) })
 		}
-		svg, err := renderSVG(ctx, dot.Bytes())
-		if err != nil {
-			return err
-		}
-		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
 	case "prov":
 		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
 	case "changes":
@@ -386,7 +379,7 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) error {
 	bin, err := exec.LookPath("dot")
 	if err != nil {
-		return errNoDot
+		return errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
 	}
 	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
 	in, err := cmd.StdinPipe()
@@ -414,24 +407,6 @@ func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) erro
 		return fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
 	}
 	return werr
-}
-
-var errNoDot = errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
-
-// renderSVG runs Graphviz's dot.
-func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
-	bin, err := exec.LookPath("dot")
-	if err != nil {
-		return nil, errNoDot
-	}
-	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
-	cmd.Stdin = bytes.NewReader(dot)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	return out.Bytes(), nil
 }
 
 // writeOutput runs render on the file -o names, or on stdout. The file is
