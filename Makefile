@@ -61,7 +61,8 @@ demo: build
 # event, the path query on 10 million file accesses, against SQLite and a
 # PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood
 # and the fork storm bare, under the preset before the coverage issue and
-# under today's (about a minute).
+# under today's (about a minute). bench.py ends with bench/renderers.sh on
+# the capture at 32x: each output's peak memory (issue 18).
 bench: build
 	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
 	python3 bench/rulecost.py --proctrail bin/proctrail

@@ -4,9 +4,9 @@
 // text tree or W3C PROV-JSON.
 //
 // [Build] reads a replay stream (or any [EventSource]) once, to its end,
-// and returns a [Model]; [WriteJSON], [WriteDOT] and [WriteText] render
-// it, and [BuildJSON] and [BuildText] do both, filters included, without
-// holding the Model; [Walk] hands the processes to a caller one at a
+// and returns a [Model]; [WriteJSON], [WriteDOT], [WritePROV] and
+// [WriteText] render it, and [BuildJSON], [BuildDOT], [BuildPROV] and
+// [BuildText] do both, filters included, without holding the Model; [Walk] hands the processes to a caller one at a
 // time (a database). The result depends only on the capture's bytes: no
 // clock, no map order, no live /proc. Events are applied in order, one at
 // a time; only the parsing of audit records runs ahead, on a goroutine of

@@ -1,10 +1,8 @@
 package analyze
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +15,7 @@ import (
 // parent to each child; one cluster per container, labelled with its id
 // and rootfs; with opts.Files, a note per file path and edges for the
 // accesses (file → process for reads and execs, process → file for writes
-// and changes), and an ellipse per network endpoint (see writeEndpoints). Processes alive before the capture are dashed, the
+// and changes), and an ellipse per network endpoint (see dotGraph.netEdge). Processes alive before the capture are dashed, the
 // recorded command is bold, a failed or killed process is red.
 //
 // Every label is escaped: quotes, backslashes, control characters,
@@ -26,101 +24,23 @@ import (
 // literally, so no name can end a label or inject statements. The output
 // is deterministic.
 func WriteDOT(w io.Writer, m *Model, opts *DOTOptions) error {
-	var o DOTOptions
+	return writeGraph(m, newDOTGraph(w, opts, &m.Capture, m.Containers))
+}
+
+// BuildDOT is [Build] then [WriteDOT]: it writes the same bytes, but it
+// never holds the Model. Each process is made into its output form when
+// its turn comes and dropped once its lines are written to a spool (see
+// dotGraph); without opts.Files it reads no file accesses or network
+// entries. It returns the Model's Capture.
+func BuildDOT(w io.Writer, s EventSource, opts *Options, dotOpts *DOTOptions) (Capture, error) {
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.MaxArgv <= 0 {
-		o.MaxArgv = 60
+	if dotOpts == nil || !dotOpts.Files {
+		o.NoFiles, o.NoNet = true, true
 	}
-	bw := bufio.NewWriter(w)
-
-	// Processes in depth-first order; node ids follow it.
-	procs := preorder(m.Processes)
-	id := make(map[*Process]string, len(procs))
-	for i, p := range procs {
-		id[p] = "p" + strconv.Itoa(i)
-	}
-
-	fmt.Fprintln(bw, "digraph proctrail {")
-	c := m.Capture
-	title := []string{"proctrail"}
-	if c.Host != "" || c.Kernel != "" {
-		title = append(title, strings.TrimSpace(c.Host+" "+c.Kernel))
-	}
-	if c.Start != 0 {
-		title = append(title, fmtTime(c.Start)+" to "+fmtTime(c.End))
-	}
-	fmt.Fprintf(bw, "  graph [rankdir=LR, labelloc=t, fontname=\"Helvetica\", label=%s];\n", dotLabel(title...))
-	fmt.Fprintln(bw, "  node [shape=box, fontname=\"Helvetica\", fontsize=10];")
-	fmt.Fprintln(bw, "  edge [fontname=\"Helvetica\", fontsize=8];")
-
-	// One cluster per container, in the model's order.
-	byCont := map[string][]*Process{}
-	for _, p := range procs {
-		byCont[p.Container] = append(byCont[p.Container], p)
-	}
-	conts := slices.Clone(m.Containers)
-	for cid := range byCont {
-		if cid != "" && !slices.ContainsFunc(conts, func(c Container) bool { return c.ID == cid }) {
-			conts = append(conts, Container{ID: cid, Runtime: RuntimeUnknown})
-		}
-	}
-	slices.SortStableFunc(conts[len(m.Containers):], func(a, b Container) int { return strings.Compare(a.ID, b.ID) })
-	for _, p := range byCont[""] {
-		writeNode(bw, "  ", id[p], p, o.MaxArgv)
-	}
-	for i, ct := range conts {
-		members := byCont[ct.ID]
-		if len(members) == 0 {
-			continue
-		}
-		rootfs := ct.Rootfs
-		if rootfs == "" {
-			rootfs = "unknown"
-		}
-		fmt.Fprintf(bw, "  subgraph cluster_%d {\n", i)
-		fmt.Fprintf(bw, "    label=%s;\n", dotLabel("container "+ct.ID+" ("+ct.Runtime+")", "rootfs "+rootfs))
-		fmt.Fprintln(bw, "    style=rounded; color=\"#3366cc\";")
-		for _, p := range members {
-			writeNode(bw, "    ", id[p], p, o.MaxArgv)
-		}
-		fmt.Fprintln(bw, "  }")
-	}
-	for _, p := range procs {
-		for _, ch := range p.Children {
-			fmt.Fprintf(bw, "  %s -> %s;\n", id[p], id[ch])
-		}
-	}
-	// Signals and ptrace attaches between processes of the graph.
-	byIdentity := make(map[[2]int64]string, len(procs))
-	for _, p := range procs {
-		byIdentity[[2]int64{int64(p.PID), p.Start}] = id[p]
-	}
-	for _, p := range procs {
-		for i := range p.Signals {
-			sg := &p.Signals[i]
-			if to, ok := byIdentity[[2]int64{int64(sg.TargetPID), sg.TargetStart}]; ok && sg.TargetPID != 0 {
-				label := sg.Op + " " + SignalName(sg.Signal)
-				if sg.Op == "ptrace" {
-					label = "ptrace " + sg.Request
-				}
-				if sg.Error != "" {
-					label += " " + sg.Error
-				}
-				fmt.Fprintf(bw, "  %s -> %s [style=dotted, color=\"#993399\", constraint=false, label=%s];\n", id[p], to, dotLabel(label))
-			}
-		}
-	}
-	if o.Files {
-		writeFiles(bw, procs, id)
-		writeEndpoints(bw, procs, id)
-	}
-	fmt.Fprintln(bw, "}")
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("analyze: dot: %w", err)
-	}
-	return nil
+	return buildGraph(s, &o, func(c *Capture, conts []Container) graph { return newDOTGraph(w, dotOpts, c, conts) })
 }
 
 func fmtTime(t int64) string {
@@ -171,143 +91,10 @@ func writeNode(w io.Writer, indent, id string, p *Process, maxArgv int) {
 	fmt.Fprintf(w, "%s%s [%s];\n", indent, id, strings.Join(attrs, ", "))
 }
 
-// writeFiles writes a note per path the processes touched and an edge per
-// distinct (process, file, kind) access.
-func writeFiles(w io.Writer, procs []*Process, id map[*Process]string) {
-	var paths []string
-	seen := map[string]bool{}
-	add := func(s string) {
-		if !seen[s] {
-			seen[s] = true
-			paths = append(paths, s)
-		}
-	}
-	for _, p := range procs {
-		for _, f := range p.Files {
-			if !drawn(&f) {
-				continue
-			}
-			add(f.Path)
-			if f.To != "" {
-				add(f.To)
-			}
-		}
-	}
-	slices.Sort(paths)
-	fid := make(map[string]string, len(paths))
-	for i, s := range paths {
-		fid[s] = "f" + strconv.Itoa(i)
-		fmt.Fprintf(w, "  %s [shape=note, color=\"#777777\", label=%s];\n", fid[s], dotLabel(s))
-	}
-	done := map[string]bool{}
-	edge := func(from, to, attrs string) {
-		key := from + ">" + to + " " + attrs
-		if done[key] {
-			return
-		}
-		done[key] = true
-		if attrs != "" {
-			attrs = " [" + attrs + "]"
-		}
-		fmt.Fprintf(w, "  %s -> %s%s;\n", from, to, attrs)
-	}
-	for _, p := range procs {
-		pn := id[p]
-		for _, f := range p.Files {
-			if !drawn(&f) {
-				continue
-			}
-			fn := fid[f.Path]
-			switch {
-			case f.Error != "":
-				edge(pn, fn, "style=dashed, color=\"#cc0000\", label="+dotLabel(f.Error))
-			case f.Op == "open" || f.Op == "create":
-				switch f.Mode {
-				case "r":
-					edge(fn, pn, "color=\"#3366cc\"")
-				case "w":
-					edge(pn, fn, "color=\"#cc6600\", label="+dotLabel(f.Op))
-				case "rw":
-					edge(pn, fn, "dir=both, color=\"#cc6600\", label="+dotLabel(f.Op))
-				default:
-					edge(fn, pn, "style=dotted, label="+dotLabel(f.Op))
-				}
-			case f.Op == "exec":
-				edge(fn, pn, "color=\"#339933\", label=\"exec\"")
-			case f.Op == "chdir" || f.Op == "pivot_root" || f.Op == "setns":
-				edge(pn, fn, "style=dashed, label="+dotLabel(f.Op))
-			case f.Op == "rename":
-				edge(pn, fn, "color=\"#cc6600\", label=\"rename\"")
-				if f.To != "" {
-					edge(pn, fid[f.To], "color=\"#cc6600\", label=\"renamed to\"")
-				}
-			default:
-				edge(pn, fn, "color=\"#cc6600\", label="+dotLabel(f.Op+fileDetailText(&f)))
-			}
-		}
-	}
-}
-
 // drawn reports whether the graph shows an access: not a failed one,
 // unless it was denied (a missing file is mostly a search's probe).
 func drawn(f *File) bool {
 	return f.Error == "" || f.Error == "EACCES" || f.Error == "EPERM"
-}
-
-// writeEndpoints writes an ellipse per endpoint the processes talked to
-// (connect, sendto, sendmsg: the remote; accept: the peer) or listened on,
-// and an edge per distinct (process, endpoint, op, error): to the
-// endpoint for what the process sent or asked, from it for an accepted
-// peer and a listen. Failed calls are dashed and red, labelled with their
-// errno.
-func writeEndpoints(w io.Writer, procs []*Process, id map[*Process]string) {
-	type node = dotNode
-	var nodes []node
-	seen := map[node]bool{}
-	for _, p := range procs {
-		for i := range p.Net {
-			if n, ok := dotEndpoint(&p.Net[i]); ok && !seen[n] {
-				seen[n] = true
-				nodes = append(nodes, n)
-			}
-		}
-	}
-	slices.SortFunc(nodes, func(a, b node) int {
-		if c := strings.Compare(a.family, b.family); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ep, b.ep)
-	})
-	nid := make(map[node]string, len(nodes))
-	for i, n := range nodes {
-		nid[n] = "n" + strconv.Itoa(i)
-		fmt.Fprintf(w, "  %s [shape=ellipse, color=\"#6633cc\", label=%s];\n", nid[n], dotLabel(n.ep, n.family))
-	}
-	done := map[string]bool{}
-	for _, p := range procs {
-		pn := id[p]
-		for i := range p.Net {
-			e := &p.Net[i]
-			n, ok := dotEndpoint(e)
-			if !ok {
-				continue
-			}
-			from, to := pn, nid[n]
-			if e.Op == "accept" || e.Op == "listen" {
-				from, to = to, from
-			}
-			attrs := "color=\"#6633cc\", label=" + dotLabel(e.Op)
-			if e.Error != "" {
-				attrs = "style=dashed, color=\"#cc0000\", label=" + dotLabel(e.Op+" "+e.Error)
-			}
-			key := from + ">" + to + " " + attrs
-			if done[key] {
-				continue
-			}
-			done[key] = true
-			fmt.Fprintf(w, "  %s -> %s [%s];\n", from, to, attrs)
-		}
-	}
 }
 
 // dotNode is an endpoint's node: its family and endpoint text.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"proctrail/replay"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of ../testdata/analyze")
@@ -66,20 +65,13 @@ func loadGoldenOptions(t *testing.T, dir string) (*Options, *DOTOptions) {
 // no filter when the capture has no command.
 func buildCapture(t *testing.T, files []string, o *Options, defaultCmd bool) *Model {
 	t.Helper()
-	s, err := replay.Open(files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	m, err := Build(s, o)
-	if errors.Is(err, ErrNoCommand) && defaultCmd {
-		nc := *o
-		nc.Cmd = false
-		return buildCapture(t, files, &nc, false)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	var m *Model
+	streamCapture(t, files, o, defaultCmd, func(s EventSource, o *Options) (c Capture, err error) {
+		if m, err = Build(s, o); m != nil {
+			c = m.Capture
+		}
+		return c, err
+	})
 	return m
 }
 
@@ -89,26 +81,11 @@ func buildCapture(t *testing.T, files []string, o *Options, defaultCmd bool) *Mo
 // them. Each is built with GOMAXPROCS 1 and 4, which must give the same
 // bytes, and its DOT is rendered by dot.
 func TestGolden(t *testing.T) {
-	captures, err := filepath.Glob("../testdata/analyze/*/capture*.zst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(captures) == 0 {
-		t.Fatal("no captures in ../testdata/analyze/*/")
-	}
-	byDir := map[string][]string{}
-	for _, c := range captures {
-		byDir[filepath.Dir(c)] = append(byDir[filepath.Dir(c)], c)
-	}
-	var dirs []string
-	for d := range byDir {
-		dirs = append(dirs, d)
-	}
-	slices.Sort(dirs)
+	byDir := goldenCases(t)
+	dirs := slices.Sorted(maps.Keys(byDir))
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			files := byDir[dir]
-			slices.Sort(files)
 			o, do := loadGoldenOptions(t, dir)
 			_, statErr := os.Stat(filepath.Join(dir, "options.json"))
 			defaultCmd := statErr != nil

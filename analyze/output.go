@@ -103,24 +103,35 @@ func Walk(s EventSource, opts *Options, head func(Capture, []Container) error, v
 	if err := head(ol.c, ol.conts); err != nil {
 		return err
 	}
+	return ol.walk(func(p, parent *Process, _ int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error {
+		return visit(p, parent, files, net)
+	})
+}
+
+// walk is Walk's loop: it makes the kept processes, depth first, in
+// output order, and hands each to visit with its kept parent's output
+// and index in that order (nil and -1 for a root), then checks the
+// spool.
+func (ol *outline) walk(visit func(p, parent *Process, parentIndex int32, files iter.Seq[*File], net iter.Seq[*NetEntry]) error) error {
 	type made struct {
-		i   int32
-		out *Process
+		i     int32
+		out   *Process
+		index int32 // out's index in the walk
 	}
 	var todo []made
 	// Roots in reverse, so that the stack gives them in order.
 	for _, r := range slices.Backward(ol.f.roots) {
-		todo = append(todo, made{r, nil})
+		todo = append(todo, made{r, nil, -1})
 	}
-	for len(todo) > 0 {
+	for n := int32(0); len(todo) > 0; n++ {
 		t := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		out, files, net := ol.process(t.i)
-		if err := visit(out, t.out, files, net); err != nil {
+		if err := visit(out, t.out, t.index, files, net); err != nil {
 			return err
 		}
 		for _, k := range slices.Backward(ol.f.kids(t.i)) {
-			todo = append(todo, made{k, out})
+			todo = append(todo, made{k, out, n})
 		}
 	}
 	return ol.b.spoolErr()

@@ -872,6 +872,17 @@ def main():
     report(machine(tools), runs, off, info, scaled, args)
     if db_capture:
         db_bench(tools, args.work, db_capture, args)
+        renderers(tools, db_capture)
+
+
+def renderers(tools, capture):
+    """Issue 18: each output's peak memory on the workload at 32x
+    (bench/renderers.sh)."""
+    log(f"renderers on {capture}")
+    p = subprocess.run([os.path.join(ROOT, "bench", "renderers.sh"), capture, "3", tools["proctrail"]],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    print("\n## Each output's peak memory (bench/renderers.sh; target: 100 MiB at 32x)\n")
+    print(p.stdout)
 
 
 def db_bench(tools, work, capture, args):

@@ -298,9 +298,10 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		}
 		return err
 	}
-	// JSON and the text tree are built and written as one, a process at a
-	// time: the whole model is never held.
+	// JSON, the text tree, DOT and PROV are built and written as one, a
+	// process at a time: the whole model is never held.
 	var stream func(io.Writer) (analyze.Capture, error)
+	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	switch format {
 	case "json":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildJSON(w, s, opts) }
@@ -310,6 +311,18 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		}
 	case "changes":
 		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildChanges(w, s, opts) }
+	case "dot":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildDOT(w, s, opts, dotOpts) }
+	case "prov":
+		stream = func(w io.Writer) (analyze.Capture, error) { return analyze.BuildPROV(w, s, opts) }
+	case "svg":
+		stream = func(w io.Writer) (c analyze.Capture, err error) {
+			err = streamSVG(ctx, w, func(dot io.Writer) (err error) {
+				c, err = analyze.BuildDOT(dot, s, opts, dotOpts)
+				return err
+			})
+			return c, err
+		}
 	}
 	if stream != nil {
 		return writeOutput(cfg.Output, cfg.Stdout, func(w io.Writer) error {
@@ -319,15 +332,6 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 			}
 			return err
 		})
-	}
-	if !cfg.ShowFiles && format != "prov" {
-		// dot and svg show files only with --files.
-		var o analyze.Options
-		if opts != nil {
-			o = *opts
-		}
-		o.NoFiles, o.NoNet = true, true
-		opts = &o
 	}
 	m, err := analyze.Build(s, opts)
 	if err != nil {
@@ -341,7 +345,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 // outputs of runAnalyze for the model they build.
 func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *analyze.Model) error {
 	// The renderers stream: a large model's output is never held whole,
-	// except for --svg, which dot needs at once.
+	// --html reads the JSON through a pipe, --svg feeds dot through one.
 	dotOpts := &analyze.DOTOptions{Files: cfg.ShowFiles}
 	var render func(io.Writer) error
 	switch format {
@@ -358,15 +362,9 @@ func renderModel(ctx context.Context, cfg *analyzeConfig, format string, m *anal
 	case "dot":
 		render = func(w io.Writer) error { return analyze.WriteDOT(w, m, dotOpts) }
 	case "svg":
-		var dot bytes.Buffer
-		if err := analyze.WriteDOT(&dot, m, dotOpts); err != nil {
-			return err
+		render = func(w io.Writer) error {
+			return streamSVG(ctx, w, func(dot io.Writer) error { return analyze.WriteDOT(dot, m, dotOpts) })
 		}
-		svg, err := renderSVG(ctx, dot.Bytes())
-		if err != nil {
-			return err
-		}
-		render = func(w io.Writer) error { _, err := w.Write(svg); return err }
 	case "prov":
 		render = func(w io.Writer) error { return analyze.WritePROV(w, m) }
 	case "changes":
@@ -395,20 +393,40 @@ func pipeHTML(w io.Writer, build func(io.Writer) error) error {
 	return err
 }
 
-// renderSVG runs Graphviz's dot.
-func renderSVG(ctx context.Context, dot []byte) ([]byte, error) {
+// streamSVG runs Graphviz's dot on what dot writes, and copies its SVG
+// to w as it comes: the graph is never held. dot reads its whole input
+// before it writes; when dot fails, so does the analysis, killed.
+func streamSVG(ctx context.Context, w io.Writer, dot func(io.Writer) error) error {
 	bin, err := exec.LookPath("dot")
 	if err != nil {
-		return nil, errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
+		return errors.New("analyze --svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)")
 	}
 	cmd := exec.CommandContext(ctx, bin, "-Tsvg")
-	cmd.Stdin = bytes.NewReader(dot)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
 	}
-	return out.Bytes(), nil
+	var errb bytes.Buffer
+	out := &checkedWriter{w: w} // when it fails, dot dies of SIGPIPE
+	cmd.Stdout, cmd.Stderr = out, &errb
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("dot: %w", err)
+	}
+	werr := dot(in)
+	if werr != nil {
+		cmd.Process.Kill() // no SVG of half a graph
+	}
+	in.Close()
+	err = cmd.Wait()
+	switch {
+	case out.err != nil:
+		return out.err
+	case werr != nil && errb.Len() == 0:
+		return werr
+	case err != nil:
+		return fmt.Errorf("dot: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return werr
 }
 
 // writeOutput runs render on the file -o names, or on stdout. The file is
