@@ -59,9 +59,12 @@ demo: build
 # It ends with the results store's bench (bench/dbbench) on the workload
 # recorded at 32x: load rate, load time / analyze --json, bytes per audit
 # event, the path query on 10 million file accesses, against SQLite and a
-# PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood
-# and the fork storm bare, under the preset before the coverage issue and
-# under today's (about a minute).
+# PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood,
+# the fork storm, a loop per syscall group of the preset, three calls its
+# filters leave out, and container starts (the mount tables), each bare,
+# under proctrail record with the preset before the coverage issue and
+# with today's, and under auditd with today's: slowdown, drain rate,
+# losses, bytes per event (about 5 minutes).
 bench: build
 	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
 	python3 bench/rulecost.py --proctrail bin/proctrail
