@@ -141,8 +141,11 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 			}
 			// An EOE whose event is not in the log (it began before
 			// the capture, or in the previous file of a rotated set):
-			// ausearch would drop it.
-			if !events.Add(*m.Audit) {
+			// ausearch would drop it. The lines carry no node=, so
+			// ausearch groups them without.
+			rec := *m.Audit
+			rec.Node = ""
+			if !events.Add(rec) {
 				continue
 			}
 			written++
