@@ -90,11 +90,15 @@ def load_cmd(name, tools, work):
                 os.path.join(BENCH, "storm.sh"), str(n)]
     if name == "containers":
         return ["sh", os.path.join(BENCH, "containers.sh"), str(n), os.path.join(work, "containers")]
-    # On tmpfs where there is one: the file-system group's cost is audit's,
-    # not the disk's.
-    scratch = os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else work, "proctrail-rulecost")
+    scratch = scratch_dir(work)
     os.makedirs(scratch, exist_ok=True)
     return [tools["groupload"], "fs" if name == "empty run" else name, str(n), scratch]
+
+
+def scratch_dir(work):
+    """Where groupload works: on tmpfs where there is one, for the file-system
+    group's cost is audit's, not the disk's."""
+    return os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else work, "proctrail-rulecost")
 
 
 def one_run(variant, name, tools, work, state, rnd):
@@ -192,6 +196,7 @@ def main():
                         time.sleep(2)
             B.log(f"rulecost: round {r + 1}/{a.rounds} done")
     finally:
+        shutil.rmtree(scratch_dir(a.work), ignore_errors=True)
         diff = state.restore()
         if diff:
             print("rulecost: AUDIT STATE NOT RESTORED: " + "; ".join(diff), file=sys.stderr)
