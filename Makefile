@@ -59,10 +59,14 @@ demo: build
 # It ends with the results store's bench (bench/dbbench) on the workload
 # recorded at 32x: load rate, load time / analyze --json, bytes per audit
 # event, the path query on 10 million file accesses, against SQLite and a
-# PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood
-# and the fork storm bare, under the preset before the coverage issue and
-# under today's (about a minute). bench.py ends with bench/renderers.sh on
-# the capture at 32x: each output's peak memory (issue 18).
+# PostgreSQL server it starts. Then bench/rulecost.py: the open/close flood,
+# the fork storm, a loop per syscall group of the preset, three calls its
+# filters leave out, and container starts (the mount tables), each bare,
+# under proctrail record with the preset before the coverage issue and
+# with today's, and under auditd with today's: slowdown, drain rate,
+# losses, bytes per event (about 5 minutes).
+# bench.py ends with bench/renderers.sh on the capture at 32x: each
+# output's peak memory (issue 18).
 bench: build
 	python3 bench/bench.py --proctrail bin/proctrail $(BENCHFLAGS)
 	python3 bench/rulecost.py --proctrail bin/proctrail

@@ -40,7 +40,8 @@
 // # Audit rules and state
 //
 // [PresetRules] builds the default "forensic" rule set for the running
-// architecture's ABIs and [ParseRules] reads a rules file in auditctl
+// architecture's ABIs ([PresetRulesWithout]: less some of its syscalls)
+// and [ParseRules] reads a rules file in auditctl
 // syntax; both work on any operating system. Every rule carries the key
 // [RuleKey], after a never rule for the recorder's own pid that keeps the
 // capture from feeding on its own writes. Before changing anything,

@@ -189,6 +189,15 @@ var presetFiltered = map[string][]filteredRule{
 // b32) come its main rule, then its filtered rules, each listing only the
 // syscalls that ABI has. The returned slice is the caller's.
 func PresetRules(name string) ([]string, error) {
+	return PresetRulesWithout(name, nil)
+}
+
+// PresetRulesWithout returns [PresetRules] of the named preset less the
+// syscalls named in without, which must each be in the preset (the
+// command line's --leave-out: a busy host's costly group, such as
+// sendto and sendmsg on one sending many datagrams, left out knowingly).
+// A filtered rule left with no syscall is dropped.
+func PresetRulesWithout(name string, without []string) ([]string, error) {
 	syscalls, ok := presets[name]
 	if !ok {
 		known := make([]string, 0, len(presets))
@@ -202,6 +211,19 @@ func PresetRules(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	left := func(scs []string) []string {
+		return slices.DeleteFunc(slices.Clone(scs), func(sc string) bool { return slices.Contains(without, sc) })
+	}
+	filtered := slices.Clone(presetFiltered[name])
+	for i := range filtered {
+		filtered[i].syscalls = left(filtered[i].syscalls)
+	}
+	for _, sc := range without {
+		if !slices.Contains(syscalls, sc) && !slices.ContainsFunc(presetFiltered[name], func(fr filteredRule) bool { return slices.Contains(fr.syscalls, sc) }) {
+			return nil, fmt.Errorf("record: %q is not audited by the %s preset", sc, name)
+		}
+	}
+	syscalls = left(syscalls)
 	var rules []string
 	for _, ruleABI := range abis {
 		table := auparse.AuditSyscalls[ruleABI.arch]
@@ -219,7 +241,7 @@ func PresetRules(name string) ([]string, error) {
 			rules = append(rules, fmt.Sprintf("-a always,exit -F arch=%s -S %s -k %s",
 				ruleABI.name, strings.Join(have, ","), RuleKey))
 		}
-		for _, fr := range presetFiltered[name] {
+		for _, fr := range filtered {
 			var have []string
 			for _, sc := range fr.syscalls {
 				if names[sc] {

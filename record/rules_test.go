@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +75,57 @@ func TestPresetRulesBuild(t *testing.T) {
 		if diff := cmp.Diff(wantFiltered, rules[1:12]); diff != "" {
 			t.Errorf("rules after the b64 main rule (-want +got):\n%s", diff)
 		}
+	}
+}
+
+// TestPresetRulesWithout leaves syscalls out of the preset: they are in
+// no rule, every other rule is the preset's, a filtered rule left empty
+// goes, and a syscall the preset does not audit is an error.
+func TestPresetRulesWithout(t *testing.T) {
+	all, err := PresetRules("forensic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		without []string
+		gone    int // rules fewer than the preset's
+	}{
+		{nil, 0},
+		{[]string{"sendto", "sendmsg"}, 4}, // both families' rules, per ABI
+		{[]string{"sendto"}, 0},
+		{[]string{"openat", "kill"}, 2},
+	} {
+		t.Run(strings.Join(tc.without, ","), func(t *testing.T) {
+			rules, err := PresetRulesWithout("forensic", tc.without)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if runtime.GOARCH == "amd64" && len(rules) != len(all)-tc.gone {
+				t.Errorf("%d rules, want %d:\n%s", len(rules), len(all)-tc.gone, strings.Join(rules, "\n"))
+			}
+			var kept []string
+			for _, line := range rules {
+				r, _, err := parseRule(line)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				for _, sc := range tc.without {
+					if slices.Contains(r.(*rule.SyscallRule).Syscalls, sc) {
+						t.Errorf("%s is still audited: %s", sc, line)
+					}
+				}
+				kept = append(kept, line)
+			}
+			// The rules that lost nothing are the preset's.
+			for _, line := range all {
+				if !slices.ContainsFunc(tc.without, func(sc string) bool { return strings.Contains(line, sc) }) && !slices.Contains(kept, line) {
+					t.Errorf("preset rule %s is gone", line)
+				}
+			}
+		})
+	}
+	if _, err := PresetRulesWithout("forensic", []string{"read"}); err == nil || !strings.Contains(err.Error(), `"read"`) {
+		t.Errorf("leaving out read: error %v, want one naming it", err)
 	}
 }
 

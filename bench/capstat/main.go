@@ -10,19 +10,27 @@
 // `auditctl -m`), and the window's EOE records (one ends every syscall
 // event; auditd does not log them, the floor reader counts them). For a capture, also messages per
 // source, the losses the recorder wrote in its statistics blocks and the
-// receipt time of that marker. Anything that is not a capture is read as
+// receipt time of that marker, the window's audit packets re-encoded
+// alone as a capture (what they take once compressed, whatever else the
+// host did meanwhile), and the mount tables that the procfs records
+// from -since carry for the processes of the window's SYSCALL records
+// (how many, and their bytes before compression: with audit rules scoped
+// to a workload, the workload's). Anything that is not a capture is read as
 // an auditd log.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 
 	"proctrail/formats"
@@ -35,12 +43,22 @@ type stats struct {
 	AuditEvents  int    `json:"audit_events"`
 	Connector    uint64 `json:"connector_messages"`
 	Procfs       uint64 `json:"procfs_records"`
-	AuditLost    uint64 `json:"audit_lost"`
-	ConnLost     uint64 `json:"connector_lost"`
+	MountTables  uint64 `json:"mount_tables"`
+	MountBytes   uint64 `json:"mount_table_bytes"`
+	// MountZBytes is the size of those procfs records re-encoded alone
+	// as a capture, less an empty capture's: what the mount tables take
+	// once compressed.
+	MountZBytes int64  `json:"mount_table_zbytes"`
+	AuditLost   uint64 `json:"audit_lost"`
+	ConnLost    uint64 `json:"connector_lost"`
 	// WindowEvents counts the serials from -since to the last USER
 	// record, WindowEOE the EOE records.
 	WindowEvents uint64 `json:"window_events"`
 	WindowEOE    uint64 `json:"window_eoe"`
+	// WindowBytes is the window's audit records' share of the file: for a
+	// capture the size of its audit packets from -since re-encoded alone,
+	// for a log the bytes of its lines from -since.
+	WindowBytes int64 `json:"window_bytes"`
 	// MarkerNs is the receipt time of the last USER record of a capture;
 	// for a log, 1 when a USER record is present.
 	MarkerNs int64 `json:"marker_ns"`
@@ -113,6 +131,13 @@ func count(name string, sinceMs int64) (*stats, error) {
 			return nil, err
 		}
 		defer r.Close()
+		var wb countWriter
+		win, err := formats.NewWriter(&wb, nil)
+		if err != nil {
+			return nil, err
+		}
+		mounts := map[int32][]mountRec{} // procfs records with a mount table, by pid
+		pids := map[int32]bool{}         // of the window's SYSCALL records
 		for {
 			rec, err := r.Next()
 			if err == io.EOF {
@@ -126,6 +151,10 @@ func count(name string, sinceMs int64) (*stats, error) {
 				st.Connector++
 			case formats.SourceProcfs:
 				st.Procfs++
+				var p formats.ProcRecord
+				if rec.Time/1e6 >= c.since && p.UnmarshalBinary(rec.Data) == nil && p.Mountinfo != "" {
+					mounts[p.PID] = append(mounts[p.PID], mountRec{len(p.Mountinfo), rec.Time, bytes.Clone(rec.Data)})
+				}
 			case formats.SourceAudit:
 				if len(rec.Data) < 16 {
 					continue
@@ -133,6 +162,17 @@ func count(name string, sinceMs int64) (*stats, error) {
 				typ := binary.NativeEndian.Uint16(rec.Data[4:6])
 				if typ == auditUser {
 					st.MarkerNs = rec.Time
+				}
+				if ms, _, ok := header(rec.Data[16:]); ok && ms >= c.since {
+					if err := win.WritePacket(rec.Source, rec.Time, rec.Data); err != nil {
+						return nil, err
+					}
+					if typ == auditSyscall {
+						if m := pidField.FindSubmatch(rec.Data[16:]); m != nil {
+							pid, _ := strconv.ParseUint(string(m[1]), 10, 32)
+							pids[int32(pid)] = true
+						}
+					}
 				}
 				c.add(rec.Data[16:], typ == auditEOE, typ == auditUser)
 			}
@@ -144,6 +184,44 @@ func count(name string, sinceMs int64) (*stats, error) {
 			st.ConnLost = s.Dropped
 		}
 		st.AuditEvents = len(c.serials)
+		if err := win.Close(); err != nil {
+			return nil, err
+		}
+		st.WindowBytes = int64(wb)
+		var mz countWriter
+		mw, err := formats.NewWriter(&mz, nil)
+		if err != nil {
+			return nil, err
+		}
+		var kept []mountRec
+		for pid, recs := range mounts {
+			if pids[pid] {
+				kept = append(kept, recs...)
+			}
+		}
+		slices.SortFunc(kept, func(a, b mountRec) int { return cmp.Compare(a.time, b.time) })
+		for _, m := range kept {
+			st.MountTables++
+			st.MountBytes += uint64(m.size)
+			if err := mw.WritePacket(formats.SourceProcfs, m.time, m.data); err != nil {
+				return nil, err
+			}
+		}
+		if err := mw.Close(); err != nil {
+			return nil, err
+		}
+		if len(kept) > 0 {
+			// Less a capture's own header and end.
+			var empty countWriter
+			ew, err := formats.NewWriter(&empty, nil)
+			if err == nil {
+				err = ew.Close()
+			}
+			if err != nil {
+				return nil, err
+			}
+			st.MountZBytes = int64(mz - empty)
+		}
 		return st, nil
 	}
 	st.Kind = "log"
@@ -159,15 +237,37 @@ func count(name string, sinceMs int64) (*stats, error) {
 			st.MarkerNs = 1
 		}
 		c.add(line, bytes.HasPrefix(line, []byte("type=EOE ")), user)
+		if ms, _, ok := header(line); ok && ms >= c.since {
+			st.WindowBytes += int64(len(line)) + 1
+		}
 	}
 	st.AuditEvents = len(c.serials)
 	return st, sc.Err()
 }
 
+// mountRec is a procfs record carrying a mount table.
+type mountRec struct {
+	size int // of the mount table
+	time int64
+	data []byte
+}
+
+// countWriter counts the bytes written to it.
+type countWriter int64
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	*w += countWriter(len(p))
+	return len(p), nil
+}
+
 // Audit record types (linux/audit.h).
+// pidField is a SYSCALL record's process id.
+var pidField = regexp.MustCompile(` pid=(\d+) `)
+
 const (
-	auditUser = 1005 // AUDIT_USER, sent by auditctl -m
-	auditEOE  = 1320 // AUDIT_EOE, end of a multi-record event
+	auditSyscall = 1300 // AUDIT_SYSCALL
+	auditUser    = 1005 // AUDIT_USER, sent by auditctl -m
+	auditEOE     = 1320 // AUDIT_EOE, end of a multi-record event
 )
 
 // header returns the time in milliseconds and the serial of the first

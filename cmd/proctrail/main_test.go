@@ -59,7 +59,10 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"info"}, {"replay"}, {"record"}, {"info", "--bogus", "x"}} {
+	for _, args := range [][]string{{"info"}, {"replay"}, {"record"}, {"info", "--bogus", "x"},
+		// Leaving out what the preset does not audit, or out of a rules file.
+		{"record", "-o", "never.zst", "--leave-out", "sendto,read"},
+		{"record", "-o", "never.zst", "--leave-out", "sendto", "--rules-file", "../../bench/forensic.rules"}} {
 		code, _, stderr := runCLI(t, args...)
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)

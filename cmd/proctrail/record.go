@@ -35,6 +35,9 @@ Example:
 			&cli.IntFlag{Name: "rotate-count", Usage: "keep at most `N` files of a rotated set (0: all)", Value: 10, EnvVars: []string{"PROCTRAIL_ROTATE_COUNT"}},
 			&cli.StringFlag{Name: "rules", Usage: "audit rule preset `NAME`", Value: "forensic", EnvVars: []string{"PROCTRAIL_RULES"}},
 			&cli.StringFlag{Name: "rules-file", Usage: "audit rules `FILE` in auditctl syntax, instead of the preset", EnvVars: []string{"PROCTRAIL_RULES_FILE"}},
+			// No environment variable: the capture's recorder command line
+			// is where an analyst sees what was left out.
+			&cli.StringFlag{Name: "leave-out", Usage: "leave the preset's `SYSCALLS` (comma-separated, e.g. sendto,sendmsg) unaudited; the capture's command line says so"},
 			&cli.BoolFlag{Name: "no-audit", Usage: "record the process connector alone"},
 			&cli.UintFlag{Name: "backlog-limit", Usage: "raise the kernel's audit backlog limit to `N`", Value: 8192, EnvVars: []string{"PROCTRAIL_BACKLOG_LIMIT"}},
 			&cli.BoolFlag{Name: "as-root", Usage: "run COMMAND as root instead of the user who ran sudo"},
@@ -75,6 +78,13 @@ func recordConfig(c *cli.Context) (*record.Config, error) {
 	}
 	var rules []string
 	var err error
+	var without []string
+	if l := c.String("leave-out"); l != "" {
+		if c.String("rules-file") != "" {
+			return nil, usagef("record: --leave-out applies to the preset, not to --rules-file")
+		}
+		without = strings.Split(l, ",")
+	}
 	if f := c.String("rules-file"); f != "" {
 		fh, oerr := os.Open(f)
 		if oerr != nil {
@@ -85,8 +95,11 @@ func recordConfig(c *cli.Context) (*record.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-	} else if rules, err = record.PresetRules(c.String("rules")); err != nil {
+	} else if rules, err = record.PresetRulesWithout(c.String("rules"), without); err != nil {
 		return nil, usageError{err}
+	}
+	if len(without) > 0 {
+		slog.Warn("record: left out of the audit rules: not recorded", "syscalls", strings.Join(without, ","))
 	}
 	cfg.AuditConfig = record.AuditConfig{Rules: rules, BacklogLimit: uint32(c.Uint("backlog-limit"))}
 	return cfg, nil

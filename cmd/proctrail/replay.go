@@ -29,7 +29,9 @@ records; lines skipped in them are counted on stderr, listed with --verbose.
 Needs no privileges.
 
 --format audit writes only the audit records, as the lines auditd writes to
-/var/log/audit/audit.log (raw format), for ausearch and aureport.
+/var/log/audit/audit.log (raw format), for ausearch and aureport; with
+--verbose, stderr says how many records and events (as ausearch groups them)
+it wrote.
 
 Example:
    proctrail replay trace.zst | less
@@ -38,7 +40,7 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "`FORMAT` of the output: text (one message a line, decoded), json (one JSON object a line) or audit (auditd log lines of the audit records)"},
 			&cli.BoolFlag{Name: "json", Usage: "the same as --format json"},
-			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number"},
+			&cli.BoolFlag{Name: verboseFlag, Aliases: []string{"v"}, Usage: "list every line of auditd logs that was skipped, with file and line number; with --format audit, say what was written"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -105,6 +107,8 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 		line        []byte
 		undecodable int // audit messages that are neither records nor control messages
 		cut         int // records cut to auditd's line length
+		written     int // records written
+		events      replay.LogGrouper
 	)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -135,6 +139,16 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 			if !replay.AuditdLogs(m.Audit.Type) {
 				continue
 			}
+			// An EOE whose event is not in the log (it began before
+			// the capture, or in the previous file of a rotated set):
+			// ausearch would drop it. The lines carry no node=, so
+			// ausearch groups them without.
+			rec := *m.Audit
+			rec.Node = ""
+			if !events.Add(rec) {
+				continue
+			}
+			written++
 			line = replay.AppendLogLine(line[:0], *m.Audit)
 			if len(line)-1 >= replay.MaxAuditdLine {
 				cut++
@@ -161,6 +175,14 @@ func runReplay(ctx context.Context, files []string, format string, verbose bool,
 	}
 	info := s.Info()
 	if format == "audit" {
+		if verbose {
+			// What ausearch and aureport read back: these records, in
+			// these events.
+			fmt.Fprintf(ew, "proctrail: wrote %d audit records in %d events\n", written, events.Events())
+			if n := events.DroppedEOE(); n > 0 {
+				fmt.Fprintf(ew, "proctrail: left out %d EOE records whose events are not in the log (begun before the capture or in the previous file), as ausearch leaves them out\n", n)
+			}
+		}
 		if undecodable > 0 {
 			fmt.Fprintf(ew, "proctrail: warning: %d audit messages could not be decoded and are not in the log\n", undecodable)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -90,7 +91,8 @@ func nlAudit(typ uint16, text string) []byte {
 // TestReplayAuditSkipsAndWarns checks what --format audit leaves out of
 // the log: connector and procfs messages, netlink acknowledgements and the
 // types auditd does not log, silently; undecodable audit messages with a
-// warning on stderr. A newline in a record does not start a line.
+// warning on stderr. A newline in a record does not start a line. An EOE
+// that ends no event in the log is left out.
 func TestReplayAuditSkipsAndWarns(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "t.zst")
 	f, err := os.Create(p)
@@ -124,8 +126,8 @@ func TestReplayAuditSkipsAndWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := runCLI(t, "replay", "--format", "audit", p)
-	want := "type=USER_CMD msg=audit(1700000000.000:9): pid=1 msg='a b'\n" +
-		"type=EOE msg=audit(1700000000.000:9):\n"
+	// The EOE after a one-record event is left out, as ausearch drops it.
+	want := "type=USER_CMD msg=audit(1700000000.000:9): pid=1 msg='a b'\n"
 	if code != 0 || out != want {
 		t.Errorf("exit %d, stdout %q; want %q", code, out, want)
 	}
@@ -267,10 +269,14 @@ func summaryOf(events []replay.AuditEvent) map[string]int {
 	}
 }
 
-// TestReplayAuditWithAuditdTools writes each test capture as an auditd log
-// and has auditd's own tools read it: ausearch must give back every line
-// and group them into proctrail's events, and aureport must count what
-// proctrail counts.
+// wroteLine is what replay --format audit --verbose says it wrote.
+var wroteLine = regexp.MustCompile(`(?m)^proctrail: wrote (\d+) audit records in (\d+) events$`)
+
+// TestReplayAuditWithAuditdTools writes each test capture, every file of
+// a rotated set alone too, as an auditd log and has auditd's own tools
+// read it: ausearch must give back every line and group them into
+// proctrail's events, and aureport must count what proctrail counts,
+// and what replay says it wrote (--verbose) is what they read.
 //
 // ausearch and aureport (src/ausearch-lol.c) group records into events by
 // the audit(SEC.MS:SERIAL) header (and node=), where proctrail's
@@ -288,16 +294,23 @@ func summaryOf(events []replay.AuditEvent) map[string]int {
 func TestReplayAuditWithAuditdTools(t *testing.T) {
 	ausearch := testenv.NeedTool(t, "ausearch")
 	aureport := testenv.NeedTool(t, "aureport")
-	captures, err := filepath.Glob("../../testdata/analyze/*/capture.zst")
+	captures, err := filepath.Glob("../../testdata/analyze/*/capture*.zst")
 	if err != nil || len(captures) == 0 {
 		t.Fatalf("no captures in testdata/analyze: %v", err)
 	}
 	for _, capture := range captures {
-		t.Run(filepath.Base(filepath.Dir(capture)), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(capture))+"/"+filepath.Base(capture), func(t *testing.T) {
 			code, out, stderr := runCLI(t, "replay", "--format", "audit", capture)
 			if code != 0 || stderr != "" {
 				t.Fatalf("replay --format audit: exit %d, stderr %q", code, stderr)
 			}
+			code, verbose, stderr := runCLI(t, "replay", "--format", "audit", "--verbose", capture)
+			said := wroteLine.FindStringSubmatch(stderr)
+			if code != 0 || verbose != out || said == nil {
+				t.Fatalf("replay --format audit --verbose: exit %d, stderr %q, same log %v", code, stderr, verbose == out)
+			}
+			saidRecords, _ := strconv.Atoi(said[1])
+			saidEvents, _ := strconv.Atoi(said[2])
 			log := filepath.Join(t.TempDir(), "audit.log")
 			if err := os.WriteFile(log, []byte(out), 0o600); err != nil {
 				t.Fatal(err)
@@ -329,10 +342,17 @@ func TestReplayAuditWithAuditdTools(t *testing.T) {
 			if diff := cmp.Diff(wantEvents, got); diff != "" {
 				t.Errorf("ausearch's events (-proctrail's +ausearch's):\n%s", diff)
 			}
+			if saidRecords != len(lines) || saidRecords != len(raw) || saidEvents != len(got) {
+				t.Errorf("replay says it wrote %d records in %d events; the log has %d lines, ausearch read %d records in %d events",
+					saidRecords, saidEvents, len(lines), len(raw), len(got))
+			}
 
 			// The same counts.
 			summary := aureportSummary(t, runTool(t, aureport, "--input", log, "--summary"))
 			want := summaryOf(events)
+			if summary["events"] != saidEvents {
+				t.Errorf("aureport: Number of events: %d, replay says it wrote %d", summary["events"], saidEvents)
+			}
 			for k := range want {
 				if summary[k] != want[k] {
 					t.Errorf("aureport: Number of %s: %d, proctrail counts %d", k, summary[k], want[k])
@@ -344,3 +364,71 @@ func TestReplayAuditWithAuditdTools(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayAuditGroupsAsAusearch checks replay.LogGrouper, which decides
+// which EOE records --format audit leaves out and counts the events it
+// says it wrote, against ausearch itself on logs made of the cases where
+// grouping is subtle: replaying each log as a log, proctrail writes what
+// `ausearch --raw` gives back of it, and ausearch reads in what was
+// written every line and the events proctrail says it wrote.
+func TestReplayAuditGroupsAsAusearch(t *testing.T) {
+	ausearch := testenv.NeedTool(t, "ausearch")
+	// sys is a SYSCALL record of serial s at 1700000000 s + ms.
+	sys := func(ms, s int) string {
+		return fmt.Sprintf(`type=SYSCALL msg=audit(%s:%d): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=8 items=0 ppid=1 pid=5 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=3 comm="ls" exe="/usr/bin/ls" key="k"`, stamp(ms), s)
+	}
+	rec := func(typ string, ms, s int, body string) string {
+		return strings.TrimSuffix(fmt.Sprintf("type=%s msg=audit(%s:%d): %s", typ, stamp(ms), s, body), " ")
+	}
+	eoe := func(ms, s int) string { return rec("EOE", ms, s, "") }
+	cwd := func(ms, s int) string { return rec("CWD", ms, s, `cwd="/"`) }
+	cases := map[string][]string{
+		"an EOE alone":                   {eoe(0, 1), sys(0, 2), cwd(0, 2), eoe(0, 2)},
+		"an event begun with PROCTITLE":  {rec("PROCTITLE", 0, 1, "proctitle=6C73"), eoe(0, 1), sys(0, 2)},
+		"a record after PROCTITLE":       {sys(0, 1), rec("PROCTITLE", 0, 1, "proctitle=6C73"), cwd(0, 1), eoe(0, 1)},
+		"LOGIN then its syscall":         {rec("LOGIN", 0, 1, "pid=5 uid=0 old-auid=4294967295 auid=1000 tty=(none) old-ses=4294967295 ses=3 res=1"), sys(0, 1), eoe(0, 1)},
+		"an EOE after the timeout":       {sys(999, 1), sys(2000, 2), eoe(999, 1), eoe(2000, 2)},
+		"an EOE within the timeout":      {sys(0, 1), sys(1999, 2), eoe(0, 1), eoe(1999, 2)},
+		"a serial again at another time": {sys(0, 1), eoe(0, 1), sys(1, 1), eoe(1, 1)},
+		// Written without node=, the two nodes' records are one event.
+		"two nodes": {"node=a " + sys(0, 1), "node=b " + cwd(0, 1), "node=a " + eoe(0, 1), "node=b " + eoe(0, 1)},
+	}
+	// Each record type of the ranges endsEvent tells apart, followed by
+	// a record of its serial and an EOE.
+	for _, typ := range []string{"USER_CMD", "USER_AVC", "USER_LOGIN", "CONFIG_CHANGE", "MAC_STATUS", "MAC_UNLBL_ALLOW",
+		"MAC_CALIPSO_DEL", "ANOM_PROMISCUOUS", "ANOM_ABEND", "INTEGRITY_DATA", "KERNEL", "ANOM_LOGIN_FAILURES", "VIRT_CONTROL"} {
+		cases[typ+" then a record"] = []string{rec(typ, 0, 1, "pid=5 uid=0 auid=1000 ses=3 res=1"), cwd(0, 1), eoe(0, 1), sys(0, 2)}
+	}
+	for name, lines := range cases {
+		t.Run(name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "audit.log")
+			if err := os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runCLI(t, "replay", "--format", "audit", "--verbose", log)
+			said := wroteLine.FindStringSubmatch(stderr)
+			if code != 0 || said == nil {
+				t.Fatalf("replay --format audit --verbose: exit %d, stderr %q", code, stderr)
+			}
+			sorted := func(s string) []string { return slices.Sorted(slices.Values(strings.SplitAfter(s, "\n"))) }
+			if name != "two nodes" {
+				raw := runTool(t, ausearch, "--input", log, "--raw")
+				if !slices.Equal(sorted(out), sorted(raw)) {
+					t.Errorf("written:\n%s\nausearch --raw of the log:\n%s", out, raw)
+				}
+			}
+			written := filepath.Join(t.TempDir(), "written.log")
+			if err := os.WriteFile(written, []byte(out), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			raw := runTool(t, ausearch, "--input", written, "--raw")
+			events := strings.Count(runTool(t, ausearch, "--input", written), "----\n")
+			if !slices.Equal(sorted(out), sorted(raw)) || said[1] != strconv.Itoa(strings.Count(raw, "\n")) || said[2] != strconv.Itoa(events) {
+				t.Errorf("replay says it wrote %s records in %s events; ausearch reads %d in %d:\n%s", said[1], said[2], strings.Count(raw, "\n"), events, raw)
+			}
+		})
+	}
+}
+
+// stamp is the header time 1700000000 s + ms.
+func stamp(ms int) string { return fmt.Sprintf("%d.%03d", 1700000000+ms/1000, ms%1000) }
