@@ -39,6 +39,8 @@ type mountTables struct {
 	// pids is the namespace each process was last reported in by a
 	// mounts record.
 	pids map[int32]uint64
+	// version counts the changes of the tables each yields.
+	version int
 }
 
 // moved notes that pid is in ns, and reports whether that is news.
@@ -75,6 +77,7 @@ func (m *mountTables) note(ns uint64, pid int32, table []byte) bool {
 	if ok && old == h {
 		return false
 	}
+	m.version++
 	m.last[ns] = h
 	if !ok {
 		m.order = append(m.order, ns)

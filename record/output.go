@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"proctrail/formats"
 )
@@ -30,6 +31,12 @@ type output struct {
 	files   []string // files of the set still on disk, oldest first
 	written int64    // bytes of closed files
 	stats   [formats.NumSources]formats.Stats
+
+	// fileStart are the procfs records each file after the first begins
+	// with (the mount tables; the recorder keeps them current), and
+	// fileStartWritten is called for each written.
+	fileStart        [][]byte
+	fileStartWritten func()
 }
 
 type owner struct{ uid, gid int }
@@ -137,7 +144,21 @@ func (o *output) rotate() error {
 		return err
 	}
 	o.header.Sequence++
-	return o.open()
+	if err := o.open(); err != nil {
+		return err
+	}
+	// What each file of a set begins with (the mount tables), so that
+	// it is analyzed alone as in its set: written at once, as a file
+	// can fill with audit records before the next procfs record comes.
+	for _, b := range o.fileStart {
+		if err := o.w.WritePacket(formats.SourceProcfs, time.Now().UnixNano(), b); err != nil {
+			return err
+		}
+		if o.fileStartWritten != nil {
+			o.fileStartWritten()
+		}
+	}
+	return nil
 }
 
 func (o *output) closeFile() error {

@@ -279,6 +279,25 @@ func TestIntegrationRecordRotation(t *testing.T) {
 	if seqs[0] || len(seqs) != 3 {
 		t.Errorf("sequences kept %v: the oldest files should be gone", seqs)
 	}
+	// Each file after the first begins with the mount tables, written at
+	// the rotation (a file can fill with audit records before the next
+	// procfs record comes).
+	for _, f := range res.Files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := formats.NewReader(fh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := r.Next()
+		fh.Close()
+		var rec formats.ProcRecord
+		if err != nil || first.Source != formats.SourceProcfs || rec.UnmarshalBinary(first.Data) != nil || rec.Kind != formats.ReasonMounts {
+			t.Errorf("%s begins with %v (%v), kind %v: want the mount tables", f, first.Source, err, rec.Kind)
+		}
+	}
 	// Each file carries the host's mount table (this process's
 	// namespace) first, so that it is analyzed alone as in its set.
 	link, err := os.Readlink("/proc/self/ns/mnt")

@@ -267,8 +267,11 @@ func (r *recorder) fail(err error, stop context.CancelFunc) {
 func (r *recorder) procfsLoop(stop context.CancelFunc) {
 	pr := NewProcReader("")
 	var rec formats.ProcRecord
-	var buf, mbuf []byte
-	fileSeq := 0
+	var buf []byte
+	tablesVersion := 0
+	r.mu.Lock()
+	r.out.fileStartWritten = func() { r.received[formats.SourceProcfs].Add(1) }
+	r.mu.Unlock()
 	write := func(rec *formats.ProcRecord) error {
 		var err error
 		buf, err = rec.AppendBinary(buf[:0])
@@ -278,20 +281,19 @@ func (r *recorder) procfsLoop(stop context.CancelFunc) {
 		r.received[formats.SourceProcfs].Add(1)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if seq := r.out.header.Sequence; seq != fileSeq {
-			// A new file of a rotated set: it carries the mount tables
-			// again, so that it is analyzed alone as in its set.
-			fileSeq = seq
+		if v := pr.mounts.version; v != tablesVersion {
+			// The tables a new file of a rotated set begins with, so
+			// that it is analyzed alone as in its set.
+			tablesVersion = v
+			var recs [][]byte
 			if err := pr.mounts.each(func(m *formats.ProcRecord) error {
-				var err error
-				if mbuf, err = m.AppendBinary(mbuf[:0]); err != nil {
-					return err
-				}
-				r.received[formats.SourceProcfs].Add(1)
-				return r.out.write(formats.SourceProcfs, time.Now().UnixNano(), mbuf)
+				b, err := m.AppendBinary(nil)
+				recs = append(recs, b)
+				return err
 			}); err != nil {
 				return err
 			}
+			r.out.fileStart = recs
 		}
 		return r.out.write(formats.SourceProcfs, time.Now().UnixNano(), buf)
 	}
