@@ -165,7 +165,9 @@ func (b *builder) fileChange(p *proc, c *call, f File) {
 	}
 	if fd < 0 {
 		if it := c.target(""); it != nil && it.name != "" {
-			f.Path = b.resolve(p, c, dirfd, it)
+			// glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file
+			// O_PATH and chmods /proc/self/fd/N (tar x does).
+			f.Path = b.viaFD(p, b.resolve(p, c, dirfd, it))
 		} else if dirfd != atFDCWD {
 			fd = dirfd // AT_EMPTY_PATH
 		}
@@ -266,7 +268,7 @@ func (b *builder) auditMount(p *proc, c *call) {
 
 // viaFD returns the path of the file a /proc/self/fd/N path names, when
 // the fd table knows it, else name: runc mounts onto and from O_PATH fds
-// that way.
+// that way, and glibc changes a file's mode through one.
 func (b *builder) viaFD(p *proc, name string) string {
 	if fd, ok := procFDPath(name, p.PID); ok {
 		if e := b.lookupFD(p, fd); e != nil && e.Path != "" {
