@@ -165,7 +165,9 @@ func (b *builder) fileChange(p *proc, c *call, f File) {
 	}
 	if fd < 0 {
 		if it := c.target(""); it != nil && it.name != "" {
-			f.Path = b.resolve(p, c, dirfd, it)
+			// glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file
+			// O_PATH and chmods /proc/self/fd/N (tar x does).
+			f.Path = b.viaFD(p, b.resolve(p, c, dirfd, it))
 		} else if dirfd != atFDCWD {
 			fd = dirfd // AT_EMPTY_PATH
 		}

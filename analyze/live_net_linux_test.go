@@ -124,28 +124,11 @@ func straceNet(text string) []string {
 				addr = args[i:]
 			}
 		}
-		fam := ""
-		if f := straceFam.FindStringSubmatch(addr); f != nil {
-			fam = strings.ToLower(f[1] + f[2])
-		}
+		fam, ep := straceSockaddr(addr)
 		if op == "socket" {
 			fam = strings.ToLower(strings.TrimPrefix(strings.SplitN(args, ",", 2)[0], "AF_"))
 		}
 		fam = map[string]string{"inet": "inet", "inet6": "inet6", "unix": "unix", "netlink": "netlink"}[fam]
-		ep := ""
-		switch {
-		case straceV4.MatchString(addr):
-			ep = straceV4.FindStringSubmatch(addr)[1] + ":" + stracePort.FindStringSubmatch(addr)[1]
-		case straceV6.MatchString(addr):
-			ep = "[" + straceV6.FindStringSubmatch(addr)[1] + "]:" + stracePort.FindStringSubmatch(addr)[1]
-		case straceUnix.MatchString(addr):
-			u := straceUnix.FindStringSubmatch(addr)
-			ep = u[1] + u[2]
-		case straceNl.MatchString(addr):
-			if n := straceNl.FindStringSubmatch(addr)[1]; n != "0" {
-				ep = "port " + n
-			}
-		}
 		switch op {
 		case "accept4":
 			op = "accept"
@@ -166,6 +149,28 @@ func straceNet(text string) []string {
 		out = append(out, strings.TrimSpace(strings.Join([]string{op, fam, ep, errno}, " ")))
 	}
 	return out
+}
+
+// straceSockaddr is the family of a sockaddr strace printed, and its
+// address as analyze.NetEndpoint writes it.
+func straceSockaddr(addr string) (fam, ep string) {
+	if f := straceFam.FindStringSubmatch(addr); f != nil {
+		fam = strings.ToLower(f[1] + f[2])
+	}
+	switch {
+	case straceV4.MatchString(addr):
+		ep = straceV4.FindStringSubmatch(addr)[1] + ":" + stracePort.FindStringSubmatch(addr)[1]
+	case straceV6.MatchString(addr):
+		ep = "[" + straceV6.FindStringSubmatch(addr)[1] + "]:" + stracePort.FindStringSubmatch(addr)[1]
+	case straceUnix.MatchString(addr):
+		u := straceUnix.FindStringSubmatch(addr)
+		ep = u[1] + u[2]
+	case straceNl.MatchString(addr):
+		if n := straceNl.FindStringSubmatch(addr)[1]; n != "0" {
+			ep = "port " + n
+		}
+	}
+	return fam, ep
 }
 
 // lastBind is the family of the last bind line.
