@@ -24,7 +24,6 @@ const (
 
 // audit applies one audited syscall.
 func (b *builder) audit(c *call) {
-	b.unres = b.unres[:0]
 	if b.auditOnly && c.t >= b.nextExpiry {
 		b.expirePending(c.t)
 		b.nextExpiry = c.t + pendingWindow

@@ -234,7 +234,7 @@ func (b *builder) event(pe *parsedEvent) {
 			if pe.ok {
 				b.serial = ev.Audit.Serial
 				b.audit(&pe.c)
-				b.serial = 0
+				b.serial, b.unres = 0, b.unres[:0]
 			}
 		case ev.ProcFS != nil:
 			b.procfs(ev.ProcFS, ev.Time)
