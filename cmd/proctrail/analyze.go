@@ -30,8 +30,9 @@ func analyzeCommand() *cli.Command {
 		Description: `Replays the captures through the filter. auditd logs (plain or gzip, told apart
 by content) are read as well; lines skipped in them are counted on stderr and
 listed with --verbose. The output depends only on the input's bytes. Needs no
-privileges. On a terminal, an analysis that takes more than 2 s says on stderr
-how far it has read.
+privileges. When stderr is a terminal and the output is not (it is redirected
+or goes to -o), an analysis that takes more than 2 s says on stderr how far it
+has read.
 
 Example:
    proctrail analyze trace.zst > tree.json
@@ -278,7 +279,11 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		warnLosses(cfg.Stderr, m.Capture)
 		return renderModel(ctx, cfg, format, m)
 	}
-	open, stderr, stop := startProgress(cfg.Stderr, cfg.Files)
+	var out io.Writer // where the output goes, if not to a file
+	if cfg.Output == "" || cfg.Output == "-" {
+		out = cfg.Stdout
+	}
+	open, stderr, stop := startProgress(cfg.Stderr, out, cfg.Files)
 	defer stop()
 	c := *cfg
 	cfg = &c

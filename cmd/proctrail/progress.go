@@ -13,7 +13,8 @@ import (
 // Progress of analyze on a terminal: one line on stderr, rewritten with
 // \r, saying how much of its input's compressed bytes analyze has read.
 // It appears only when stderr is a terminal (never in a pipe or a file,
-// so it changes no output and no log) and only after progressDelay, so
+// so it changes no output and no log) and stdout is not, unless the output
+// goes to a file (-o); and only after progressDelay, so
 // that a short analysis prints nothing; it is rewritten at most every
 // progressEvery and cleared before anything else is written to stderr.
 const (
@@ -21,10 +22,16 @@ const (
 	progressEvery = 250 * time.Millisecond
 )
 
-// progressTo reports whether analyze shows its progress on w: when w is a
-// terminal.
-func progressTo(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// showProgress reports whether analyze shows its progress on stderr:
+// when stderr is a terminal and the output, out (nil when it goes to a
+// file of -o), is not one: output written to the terminal as it is made
+// (a --tree) would be cut by the line.
+func showProgress(stderr, out io.Writer) bool {
+	return terminal(stderr) && (out == nil || !terminal(out))
+}
+
+func terminal(w io.Writer) bool {
+	f, ok := rawWriter(w).(*os.File)
 	return ok && isTerminal(f)
 }
 
@@ -176,12 +183,12 @@ func (c *countedFile) Read(b []byte) (int, error) {
 
 func (c *countedFile) Close() error { return c.f.Close() }
 
-// startProgress shows the progress of reading files on stderr if it is a
-// terminal. It returns the open function for replay (nil: replay's
+// startProgress shows the progress of reading files on stderr if
+// showProgress(stderr, out). It returns the open function for replay (nil: replay's
 // default), the writer to use for stderr from then on, and stop, which
 // clears the line and must be called before returning.
-func startProgress(stderr io.Writer, files []string) (open func(string) (io.ReadCloser, error), w io.Writer, stop func()) {
-	if !progressTo(stderr) {
+func startProgress(stderr, out io.Writer, files []string) (open func(string) (io.ReadCloser, error), w io.Writer, stop func()) {
+	if !showProgress(stderr, out) {
 		return nil, stderr, func() {}
 	}
 	rc := newReadCounter(files)

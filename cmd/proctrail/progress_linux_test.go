@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -33,12 +34,32 @@ func openPTY(t *testing.T) *os.File {
 
 func TestProgressOnTerminal(t *testing.T) {
 	pts := openPTY(t)
-	if !progressTo(pts) {
-		t.Fatal("progressTo(a pseudo-terminal) = false")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	open, w, stop := startProgress(pts, []string{"testdata/x.zst"})
-	defer stop()
-	if _, ok := w.(*progress); !ok || open == nil {
-		t.Errorf("startProgress(a pseudo-terminal): open set %v, stderr %T; want a *progress", open != nil, w)
+	defer pr.Close()
+	defer pw.Close()
+	tests := []struct {
+		name string
+		out  io.Writer
+		want bool
+	}{
+		{"output to a file (-o)", nil, true},
+		{"output in a pipe", pw, true},
+		{"output to the terminal", pts, false}, // a --tree would be cut by the line
+		{"output to the terminal, checked", &checkedWriter{w: pts}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := showProgress(pts, tt.out); got != tt.want {
+				t.Fatalf("showProgress(a terminal, %T) = %v, want %v", tt.out, got, tt.want)
+			}
+			open, w, stop := startProgress(pts, tt.out, []string{"testdata/x.zst"})
+			defer stop()
+			if _, ok := w.(*progress); ok != tt.want || (open != nil) != tt.want {
+				t.Errorf("startProgress: open set %v, stderr %T; want a progress: %v", open != nil, w, tt.want)
+			}
+		})
 	}
 }

@@ -125,10 +125,10 @@ func TestProgressNotOnNonTerminal(t *testing.T) {
 	defer devnull.Close()
 	for name, w := range map[string]io.Writer{"buffer": new(bytes.Buffer), "file": file, "pipe": pw, "devnull": devnull} {
 		t.Run(name, func(t *testing.T) {
-			if progressTo(w) {
-				t.Fatalf("progressTo(%s) = true", name)
+			if showProgress(w, nil) {
+				t.Fatalf("showProgress(%s, nil) = true", name)
 			}
-			open, got, stop := startProgress(w, []string{"testdata/x.zst"})
+			open, got, stop := startProgress(w, nil, []string{"testdata/x.zst"})
 			stop()
 			if open != nil || got != w {
 				t.Errorf("startProgress(%s) installed a progress: open %v, stderr %T", name, open != nil, got)
