@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -61,5 +63,32 @@ func TestProgressOnTerminal(t *testing.T) {
 				t.Errorf("startProgress: open set %v, stderr %T; want a progress: %v", open != nil, w, tt.want)
 			}
 		})
+	}
+}
+
+// TestProgressSameOutput analyzes a rotated set with stderr a terminal and
+// the output in a file (the files then read through the progress's
+// counting open) and with neither: the same bytes.
+func TestProgressSameOutput(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/analyze/rotated/capture*.zst")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("want a rotated set in testdata/analyze/rotated, got %v (%v)", files, err)
+	}
+	pts := openPTY(t)
+	out := filepath.Join(t.TempDir(), "out.json")
+	code := run(append([]string{"proctrail", "analyze", "-o", out}, files...), new(bytes.Buffer), pts)
+	if code != 0 {
+		t.Fatalf("analyze with a terminal: exit %d", code)
+	}
+	withProgress, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, want, stderr := runCLI(t, append([]string{"analyze"}, files...)...)
+	if code != 0 {
+		t.Fatalf("analyze: exit %d: %s", code, stderr)
+	}
+	if len(want) == 0 || string(withProgress) != want {
+		t.Errorf("output with a progress on the terminal differs (%d bytes, want %d)", len(withProgress), len(want))
 	}
 }
