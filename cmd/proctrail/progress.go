@@ -41,12 +41,13 @@ type readStatus struct {
 	File, Files int   // the files begun, of all files
 }
 
-// formatProgress returns the progress line for st, without \r.
+// formatProgress returns the progress line for st, without \r. With no
+// total (the inputs are pipes), it says how much was read.
 func formatProgress(st readStatus) string {
-	pct := 100
-	if st.Total > 0 {
-		pct = int(min(st.Done, st.Total) * 100 / st.Total)
+	if st.Total <= 0 {
+		return fmt.Sprintf("proctrail: analyze: %.1f MB read", float64(st.Done)/1e6)
 	}
+	pct := int(min(st.Done, st.Total) * 100 / st.Total)
 	mb := func(n int64) string {
 		if st.Total < 100e6 {
 			return fmt.Sprintf("%.1f", float64(n)/1e6)
@@ -134,7 +135,7 @@ func newReadCounter(files []string) *readCounter {
 			continue
 		}
 		rc.index[name] = i
-		if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+		if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() { // a pipe's size is unknown
 			rc.total += fi.Size()
 		}
 	}

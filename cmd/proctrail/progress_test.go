@@ -23,7 +23,7 @@ func TestFormatProgress(t *testing.T) {
 		{"not begun", readStatus{Done: 0, Total: 50e6, Files: 2}, "proctrail: analyze: 0% (0.0 MB of 50.0 MB compressed, file 1 of 2)"},
 		// A file that grew while read (a capture being recorded) is capped.
 		{"grown", readStatus{Done: 60e6, Total: 50e6, File: 2, Files: 2}, "proctrail: analyze: 100% (50.0 MB of 50.0 MB compressed, file 2 of 2)"},
-		{"no size", readStatus{Done: 10, Total: 0, File: 1, Files: 1}, "proctrail: analyze: 100% (0.0 MB of 0.0 MB compressed)"},
+		{"pipe", readStatus{Done: 12345678, Total: 0, File: 1, Files: 1}, "proctrail: analyze: 12.3 MB read"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
