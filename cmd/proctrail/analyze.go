@@ -30,7 +30,9 @@ func analyzeCommand() *cli.Command {
 		Description: `Replays the captures through the filter. auditd logs (plain or gzip, told apart
 by content) are read as well; lines skipped in them are counted on stderr and
 listed with --verbose. The output depends only on the input's bytes. Needs no
-privileges.
+privileges. When stderr is a terminal and the output is not (it is redirected
+or goes to -o), an analysis that takes more than 2 s says on stderr how far it
+has read.
 
 Example:
    proctrail analyze trace.zst > tree.json
@@ -277,7 +279,16 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 		warnLosses(cfg.Stderr, m.Capture)
 		return renderModel(ctx, cfg, format, m)
 	}
-	s, err := replay.Open(cfg.Files, nil)
+	var out io.Writer // where the output goes, if not to a file
+	if cfg.Output == "" || cfg.Output == "-" {
+		out = cfg.Stdout
+	}
+	open, stderr, stop := startProgress(cfg.Stderr, out, cfg.Files)
+	defer stop()
+	c := *cfg
+	cfg = &c
+	cfg.Stderr = stderr
+	s, err := replay.Open(cfg.Files, &replay.Options{Open: open})
 	if err != nil {
 		return err
 	}
