@@ -17,11 +17,18 @@ import (
 //	pipeline.go   reading and parsing ahead of the builder
 //	connector.go  process connector events: forks, execs, exits, threads
 //	procfs.go     the recorder's procfs records
-//	audit.go      audit syscalls; auditparse.go reads their records
-//	fds.go        fd tables; files.go file accesses and paths
+//	audit.go      audit syscalls; auditparse.go reads their records;
+//	              auditonly.go what audit alone must infer (threads, pid
+//	              namespaces); fsops.go the changes, signals, mounts
+//	fds.go        fd tables; resolve.go paths made absolute, never stale;
+//	              files.go file accesses in the spool
 //	net.go        network calls: sockets, addresses, entries; the Addr filter
-//	identity.go   what a process ran as; container.go where it ran
-//	output.go     the output phase: selection (select.go), forest, Process
+//	identity.go   what a process ran as; container.go where it ran;
+//	              mounts.go host paths through the mount tables
+//	output.go     the output phase: selection (select.go), forest, Process;
+//	              search.go, changes.go; the writers json.go (jsonenc.go),
+//	              text.go, dot.go (dotgraph.go), prov.go (provrec.go,
+//	              provgraph.go)
 //
 // The processes themselves are in a procstore.Store, which keeps those
 // that ended in the spool.
