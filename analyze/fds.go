@@ -172,17 +172,29 @@ func (b *builder) rootMoved(p *proc) {
 		return
 	}
 	for _, fd := range b.visibleFDs(p, 0, 1<<31-1) {
-		if e := p.FDs.Get(fd); e != nil {
+		if e := b.ownEntry(p, fd); e != nil {
 			e.OtherRoot = true
-		} else if e := b.lookupEntry(p, fd); e != nil {
-			c := *e
-			c.OtherRoot = true
-			if p.FDs == nil {
-				p.FDs = &procstore.FDTable{}
-			}
-			p.FDs.Set(fd, &c)
 		}
 	}
+}
+
+// ownEntry returns p's own entry of fd to change: an inherited one is
+// copied into p's table first (its access stays the parent's, whose
+// count does not change). nil when fd is unknown.
+func (b *builder) ownEntry(p *proc, fd int32) *procstore.FD {
+	if e := p.FDs.Get(fd); e != nil {
+		return e
+	}
+	e := b.lookupEntry(p, fd)
+	if e == nil {
+		return nil
+	}
+	c := *e
+	if p.FDs == nil {
+		p.FDs = &procstore.FDTable{}
+	}
+	p.FDs.Set(fd, &c)
+	return &c
 }
 
 // visibleFDs returns the fds from first to last that p's table or the
@@ -226,21 +238,10 @@ func (b *builder) closeRange(p *proc, first, last uint64, cloexec bool, t int64)
 	}
 	last = min(last, 1<<31-1)
 	for _, fd := range b.visibleFDs(p, first, last) {
-		if cloexec {
-			if e := p.FDs.Get(fd); e != nil {
-				e.Cloexec = true
-			} else if e := b.lookupEntry(p, fd); e != nil {
-				// Inherited: p's own copy, marked (its access is
-				// the parent's, whose count does not change).
-				c := *e
-				c.Cloexec = true
-				if p.FDs == nil {
-					p.FDs = &procstore.FDTable{}
-				}
-				p.FDs.Set(fd, &c)
-			}
-			continue
+		if !cloexec {
+			b.closeFD(p, fd, t)
+		} else if e := b.ownEntry(p, fd); e != nil {
+			e.Cloexec = true
 		}
-		b.closeFD(p, fd, t)
 	}
 }

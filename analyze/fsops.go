@@ -165,9 +165,10 @@ func (b *builder) fileChange(p *proc, c *call, f File) {
 	}
 	if fd < 0 {
 		if it := c.target(""); it != nil && it.name != "" {
+			// resolve names a /proc/self/fd/N path by its fd's file:
 			// glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the file
 			// O_PATH and chmods /proc/self/fd/N (tar x does).
-			f.Path = b.viaFD(p, b.resolve(p, c, dirfd, it))
+			f.Path = b.resolve(p, c, dirfd, it)
 		} else if dirfd != atFDCWD {
 			fd = dirfd // AT_EMPTY_PATH
 		}
@@ -259,9 +260,11 @@ func (b *builder) auditMount(p *proc, c *call) {
 	if flags&msMgcMask == msMgcVal {
 		flags &^= msMgcMask
 	}
-	f := File{Path: b.viaFD(p, b.resolve(p, c, atFDCWD, target)), Op: "mount", Open: c.t, Close: c.t, Flags: flagNames(flags, mountFlags)}
+	// runc mounts onto and from O_PATH fds, as /proc/self/fd/N: resolve
+	// names them by their fds' files.
+	f := File{Path: b.resolve(p, c, atFDCWD, target), Op: "mount", Open: c.t, Close: c.t, Flags: flagNames(flags, mountFlags)}
 	if source != nil {
-		f.Target = b.viaFD(p, b.resolve(p, c, atFDCWD, source))
+		f.Target = b.resolve(p, c, atFDCWD, source)
 	}
 	b.addFile(p, f)
 	if c.success && flags&msBind != 0 && flags&msRemount == 0 {
@@ -369,27 +372,36 @@ func isMemfdExe(exe string) bool { return strings.HasPrefix(exe, "/memfd:") }
 // fds (/proc/self/fd/N, /proc/PID/fd/N of pid, /dev/fd/N): what fexecve
 // runs where execveat is missing.
 func procFDPath(s string, pid int32) (int32, bool) {
-	rest, ok := strings.CutPrefix(s, "/dev/fd/")
+	fd, rest, ok := procFD(s, pid)
+	return fd, ok && rest == ""
+}
+
+// procFD splits a path that begins with one of the process's own fds
+// (/proc/self/fd/N, /proc/PID/fd/N of pid, /dev/fd/N) into the fd and
+// what follows it ("" when nothing does).
+func procFD(s string, pid int32) (fd int32, rest string, ok bool) {
+	rest, ok = strings.CutPrefix(s, "/dev/fd/")
 	if !ok {
 		if rest, ok = strings.CutPrefix(s, "/proc/"); !ok {
-			return 0, false
+			return 0, "", false
 		}
 		var who string
 		if who, rest, ok = strings.Cut(rest, "/"); !ok {
-			return 0, false
+			return 0, "", false
 		}
 		if who != "self" && who != strconv.Itoa(int(pid)) {
-			return 0, false
+			return 0, "", false
 		}
 		if rest, ok = strings.CutPrefix(rest, "fd/"); !ok {
-			return 0, false
+			return 0, "", false
 		}
 	}
-	n, err := strconv.ParseInt(rest, 10, 32)
+	num, rest, _ := strings.Cut(rest, "/")
+	n, err := strconv.ParseInt(num, 10, 32)
 	if err != nil || n < 0 {
-		return 0, false
+		return 0, "", false
 	}
-	return int32(n), true
+	return int32(n), rest, true
 }
 
 // Signals go to the spool as file accesses do, in a chain of their own:

@@ -122,10 +122,10 @@ func (b *builder) unresolvedName(pid, dirfd int32, name string) string {
 }
 
 // viaFD returns the path of the fd that name designates when it is one of
-// p's own (/proc/self/fd/N…, see procFDPath) and the fd table knows it;
+// p's own (/proc/self/fd/N…, see procFD) and the fd table knows it;
 // otherwise name.
 func (b *builder) viaFD(p *proc, name string) string {
-	fd, rest, ok := procFDPrefix(name, p.PID)
+	fd, rest, ok := procFD(name, p.PID)
 	if !ok {
 		return name
 	}
@@ -133,22 +133,6 @@ func (b *builder) viaFD(p *proc, name string) string {
 		return b.joinPath(b.renamedSince(e.Path, e.Time), rest)
 	}
 	return name
-}
-
-// procFDPrefix splits a path that begins with one of the process's own
-// fds (/proc/self/fd/N, /proc/PID/fd/N, /dev/fd/N) into the fd and what
-// follows it.
-func procFDPrefix(s string, pid int32) (fd int32, rest string, ok bool) {
-	head, rest := s, ""
-	for _, pre := range [...]string{"/dev/fd/", "/proc/self/fd/", "/proc/" + strconv.Itoa(int(pid)) + "/fd/"} {
-		if r, ok := strings.CutPrefix(s, pre); ok {
-			num, more, _ := strings.Cut(r, "/")
-			head, rest = pre+num, more
-			break
-		}
-	}
-	n, ok := procFDPath(head, pid)
-	return n, rest, ok
 }
 
 // learnDir remembers that the directory (dev, inode) is at dir.
