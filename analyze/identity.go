@@ -63,6 +63,18 @@ type memos struct {
 	contIndex map[string]int32
 	ids       map[string]*procstore.Identity // interned identities; see internIdentity
 	idKey     []byte                         // internIdentity's
+	// The identity baseIdentity took last from a parent's exec: a
+	// parent's children usually come one after another, and each would
+	// otherwise bring the parent's State back from the spool.
+	lastExec   execKey
+	lastExecID *procstore.Identity
+	pivots     []pivotMemo // by index; see pivotRootOf
+}
+
+// execKey names one exec of a process: its index in Execs, from 1.
+type execKey struct {
+	parent ref
+	n      int
 }
 
 // procMemo is what the output phase memoizes of one process; 16 bytes.
@@ -72,6 +84,15 @@ type procMemo struct {
 	resolving, baseDone     bool
 	contDone, contResolving bool
 }
+
+// pivotMemo is whether the output phase knows that a process made no
+// pivot_root (see pivotRootOf).
+type pivotMemo uint8
+
+const (
+	pivotUnknown pivotMemo = iota
+	pivotNone
+)
 
 // memo returns the memos of the process r names.
 func (b *builder) memo(r ref) *procMemo {
@@ -96,12 +117,8 @@ func (b *builder) baseIdentity(r ref) procstore.Identity {
 	p := b.procs.Get(r)
 	m.resolving = true
 	var id procstore.Identity
-	if par := b.procs.Get(p.Parent); par != nil && (p.ForkSeen || p.CreatedByClone) {
-		if p.ParentExecsAtFork > 0 && p.ParentExecsAtFork <= len(par.Execs) {
-			id = execIdentity(par.Execs[p.ParentExecsAtFork-1])
-		} else {
-			id = b.baseIdentity(par.Ref())
-		}
+	if !p.Parent.None() && (p.ForkSeen || p.CreatedByClone) {
+		id = b.inheritedIdentity(p)
 	}
 	if p.HasProcfsIdentity {
 		// procfs read the process itself; what it could not read stays
@@ -118,6 +135,22 @@ func (b *builder) baseIdentity(r ref) procstore.Identity {
 	m.resolving = false
 	m.baseDone, m.base = true, b.internIdentity(id)
 	return id
+}
+
+// inheritedIdentity is what p ran as at its fork or clone: its parent's
+// exec of that time, else what its parent ran as before its first exec.
+func (b *builder) inheritedIdentity(p *proc) procstore.Identity {
+	key := execKey{p.Parent, p.ParentExecsAtFork}
+	if key.n > 0 && key == b.memos.lastExec {
+		return *b.memos.lastExecID
+	}
+	par := b.procs.Get(p.Parent)
+	if key.n > 0 && key.n <= len(par.Execs) {
+		id := execIdentity(par.Execs[key.n-1])
+		b.memos.lastExec, b.memos.lastExecID = key, &id
+		return id
+	}
+	return b.baseIdentity(par.Ref())
 }
 
 // maxIdentityKey bounds the identities internIdentity shares: a longer one

@@ -76,13 +76,19 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 	e := newJSONEnc(w)
 	e.head(&c, ol.conts)
 	cs := newChangeSet()
+	made, stop := madeOutputs(ol)
+	defer stop() // when the encoder panics; stop again is a no-op
 	writeForest(e, ol.f.roots, ol.f.kids,
-		func(i int32) *Process {
-			out, files, net := ol.process(i)
-			e.moreNet = net
-			if files == nil {
+		func(int32) *Process {
+			it := made.proc()
+			out := it.proc
+			if it.hasNet {
+				e.moreNet = outList(made, outNet, func(b *outBatch) []NetEntry { return b.nets })
+			}
+			if !it.hasFiles {
 				return out
 			}
+			files := outList(made, outFile, func(b *outBatch) []File { return b.files })
 			e.moreFiles = func(yield func(*File) bool) {
 				for f := range files {
 					cs.add(out, f)
@@ -93,6 +99,7 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 			}
 			return out
 		})
+	stop()
 	e.changes(cs.result())
 	if err := e.end(); err != nil {
 		return c, err

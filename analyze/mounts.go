@@ -317,6 +317,24 @@ func (b *builder) rootfsOf(r ref) string {
 	return ""
 }
 
+// pivotRootOf is the new root of the pivot_root of the process r names,
+// "" when it made none. The output phase's memo of the processes that
+// made none spares bringing their States back from the spool.
+func (b *builder) pivotRootOf(r ref) string {
+	m := &b.memos
+	if m.pivots == nil {
+		m.pivots = make([]pivotMemo, b.procs.Len())
+	}
+	if m.pivots[r.Index()] == pivotNone {
+		return ""
+	}
+	root := b.procs.Get(r).PivotRoot
+	if root == "" {
+		m.pivots[r.Index()] = pivotNone
+	}
+	return root
+}
+
 // pathMapOf is the mapping of the paths of process r.
 func (b *builder) pathMapOf(r ref) *pathMap {
 	pm := &pathMap{m: &b.mounts}
@@ -325,12 +343,11 @@ func (b *builder) pathMapOf(r ref) *pathMap {
 		pm.waitFor = "pivot_root"
 	} else {
 		for q, n := p.Parent, 0; !q.None() && n < maxAncestors; n++ {
-			a := b.procs.Get(q)
-			if a.PivotRoot != "" {
-				pm.rootfs = a.PivotRoot
+			if root := b.pivotRootOf(q); root != "" {
+				pm.rootfs = root
 				break
 			}
-			q = a.Parent
+			q = b.procs.Stub(q).Parent
 		}
 	}
 	if len(b.mounts.tables) == 0 {
