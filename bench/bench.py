@@ -744,6 +744,27 @@ def report(m, runs, off, info, scales, args):
     p("|---|---|---|---|")
     for name, got, goal, b in t:
         p(f"| {name} | {got} | {goal} | {'' if b is None else ok(b)} |")
+    # Targets of issue 18: against the physical floors.
+    t18 = [
+        ("recorder CPU per event ÷ the floor reader's", f"{cpr / cpf:.2f}× ({cpr:.2f} vs {cpf:.2f} µs)", "≤ 1.25×",
+         cpr <= 1.25 * cpf),
+        ("loss under record", f"{lost}", "0", lost == 0),
+        ("capture bytes per audit event (connector and procfs included)", f"{cap_bpe:.2f}", "≤ 12", cap_bpe <= 12),
+    ]
+    if off:
+        t18 += [
+            ("analyze ÷ zstd -dc of the same capture (imported, 1×)", f"{an_s / zfloor:.1f}×", "≤ 3×",
+             an_s <= 3 * zfloor),
+            ("analyze events/s ÷ laurel", f"{an / rate['laurel']:.1f}×", "≥ 20×", an >= 20 * rate["laurel"]),
+        ]
+    for s in scales or []:
+        if s["scale"] > 1:
+            t18.append((f"analyze ÷ zstd -dc of the same capture (recorded, {s['scale']}×)",
+                        f"{s['s'] / s['zstd_dc_s']:.1f}×", "≤ 3×", s["s"] <= 3 * s["zstd_dc_s"]))
+    p("\n| target (issue 18) | measured | goal | |")
+    p("|---|---|---|---|")
+    for name, got, goal, b in t18:
+        p(f"| {name} | {got} | {goal} | {ok(b)} |")
     retried = [r for r in runs if r.get("retried")]
     noisy = [r for r in runs if r.get("noisy") and not r.get("retried")]
     p(f"\nRuns repeated because other processes used more than {args.max_noise:.0%} of the machine: "
