@@ -43,9 +43,9 @@ BACKLOG_LIMIT = 8192
 BACKLOG_WAIT = 60000
 # The fields of `auditctl -s` that a run may change and must be restored.
 # The record side's modes, in the order of the report's columns.
-MODES = ("none", "auditd", "record", "floor", "floor-batch")
-NAMES = {"none": "no audit", "auditd": "auditd", "record": "proctrail record", "floor": "floor reader",
-         "floor-batch": "floor, recvmmsg"}
+MODES = ("none", "auditd", "record", "record-base", "floor", "floor-batch")
+NAMES = {"none": "no audit", "auditd": "auditd", "record": "proctrail record", "record-base": "record (--base)",
+         "floor": "floor reader", "floor-batch": "floor, recvmmsg"}
 SETTABLE = ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "backlog_wait_time")
 
 AUDITD_CONF = """\
@@ -330,9 +330,10 @@ class Daemon:
             run(["auditctl", "-R", auditctl_rules(self.rules_file or RULES, w)])
             self.rules = rule_count(self.rules_file or RULES)
         else:
-            if self.mode == "record":
-                self.out = os.path.join(w, f"record-{self.rnd}.zst")
-                cmd = [self.tools["proctrail"], "record", "-o", self.out]
+            if self.mode in ("record", "record-base"):
+                self.out = os.path.join(w, f"{self.mode}-{self.rnd}.zst")
+                exe = self.tools["proctrail" if self.mode == "record" else "proctrail-base"]
+                cmd = [exe, "record", "-o", self.out]
                 if self.rules_file:
                     cmd += ["--rules-file", self.rules_file]
                 ready = "audit recording started"
@@ -451,7 +452,7 @@ def one_run(mode, tools, work, state, rnd, flush):
         r.update(events=s["window_events"], bytes=s["bytes"], file_events=s["audit_events"],
                  records=s["audit_records"], overruns=0, drain_end=drain_end, log=d.log,
                  flood_events=capstat(tools, d.log, t1)["window_events"])
-    elif mode == "record":
+    elif mode in ("record", "record-base"):
         s = capstat(tools, d.out, t0)
         r.update(events=s["window_events"], bytes=s["bytes"], file_events=s["audit_events"],
                  flood_events=capstat(tools, d.out, t1)["window_events"],
@@ -698,6 +699,7 @@ def report(m, runs, off, info, scales, args):
     cpr = med(per("record"))
     cpf = med(per("floor"))
     cpb = med(per("floor-batch")) if "floor-batch" in by else None
+    cpo = med(per("record-base")) if "record-base" in by else None
     lost = sum(r.get("kernel_lost", 0) + r.get("overruns", 0) for r in by["record"])
     cap_bpe, log_bpe = med(bpe("record")), med(bpe("auditd"))
     ok = lambda b: "**met**" if b else "**not met**"
@@ -717,9 +719,12 @@ def report(m, runs, off, info, scales, args):
         ("1 workload wall, record ÷ floor", f"{mm('record', 'wall') / mm('floor', 'wall'):.2f}×", "≤ 1.25×",
          mm("record", "wall") <= 1.25 * mm("floor", "wall")),
         ("1 (info) reader CPU per event, record ÷ floor", f"{cpr / cpf:.2f}× ({cpr:.2f} vs {cpf:.2f} µs)", "–", None),
+    ] + ([("1 (info) reader CPU per event, record ÷ floor with recvmmsg", f"{cpr / cpb:.2f}× ({cpr:.2f} vs {cpb:.2f} µs)",
+           "–", None)] if cpb else []) + [
         ("1 (info) reader CPU per event, floor ÷ auditd", f"{cpf / cpa:.2f} ({cpf:.2f} vs {cpa:.2f} µs)", "–", None),
     ] + ([("1 (info) reader CPU per event, floor with recvmmsg ÷ auditd", f"{cpb / cpa:.2f} ({cpb:.2f} µs)", "–", None)]
-         if cpb else []) + [
+         if cpb else []) + ([("1 (info) reader CPU per event, record (--base) ÷ floor",
+                              f"{cpo / cpf:.2f}× ({cpo:.2f} vs {cpf:.2f} µs)", "–", None)] if cpo else []) + [
         ("2 capture bytes per audit event", f"{cap_bpe:.2f}", "≤ 12", cap_bpe <= 12),
         ("2 auditd log ÷ capture, per event", f"{log_bpe / cap_bpe:.0f}×", "≥ 45×", log_bpe >= 45 * cap_bpe),
     ]
@@ -780,12 +785,14 @@ def report(m, runs, off, info, scales, args):
 # ---------------------------------------------------------------- main
 
 
-def build(work, proctrail):
+def build(work, proctrail, base=None):
     tools = {}
     bin_ = os.path.join(work, "bin")
     os.makedirs(bin_, exist_ok=True)
     # Without cgo, as `make build`: the recorder can then drop its capabilities.
     env = dict(os.environ, CGO_ENABLED="0")
+    if base:
+        tools["proctrail-base"] = os.path.abspath(base)
     if proctrail:
         tools["proctrail"] = os.path.abspath(proctrail)
     else:
@@ -821,6 +828,8 @@ def main():
     ap.add_argument("--flush", default="INCREMENTAL_ASYNC", choices=("INCREMENTAL_ASYNC", "NONE"),
                     help="auditd's flush setting (default INCREMENTAL_ASYNC, Debian's)")
     ap.add_argument("--proctrail", help="the proctrail binary to measure (default: build bin/proctrail)")
+    ap.add_argument("--base", help="also record with this proctrail binary, in the same rounds (a column of its own: "
+                    "before and after a change, side by side)")
     ap.add_argument("--max-noise", type=float, default=0.15,
                     help="repeat a run when other processes used more than this share of the machine (default 0.15)")
     ap.add_argument("--retries", type=int, default=1, help="repeats of a noisy run (default 1)")
@@ -856,7 +865,7 @@ def main():
         raise SystemExit("bench: another bench is running")
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
-    tools = build(args.work, args.proctrail)
+    tools = build(args.work, args.proctrail, args.base)
 
     state = AuditState()
     log("audit state at start:", state.summary(), f"{len(state.rules)} rules")
@@ -868,7 +877,7 @@ def main():
 
     runs = []
     db_capture = None
-    modes = [m for m in MODES if m != "floor-batch" or args.batch_floor]
+    modes = [m for m in MODES if (m != "floor-batch" or args.batch_floor) and (m != "record-base" or args.base)]
     interrupted = None
     try:
         for rnd in range(args.runs):
@@ -887,7 +896,7 @@ def main():
                         r["noisy"] = True
                     runs.append(r)
                     r["retried"] = (r["noisy"] or bool(r.get("interfered"))) and attempt < args.retries
-                    if mode == "record" and (rnd < args.runs - 1 or r["retried"]):
+                    if mode == "record-base" or mode == "record" and (rnd < args.runs - 1 or r["retried"]):
                         os.remove(r["capture"])  # only the last round's capture is kept
                         r["capture"] = None
                     if not r["retried"]:

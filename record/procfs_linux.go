@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"unsafe"
@@ -65,7 +66,12 @@ var (
 // record's strings. It keeps up to about 600 KiB of buffers. A ProcReader is
 // not safe for concurrent use.
 type ProcReader struct {
-	root  string
+	root string
+	// pidfd says whether the ids are read with PIDFD_GET_INFO rather than
+	// from status: when root is the procfs of the reader's own pid
+	// namespace (pidfd_open takes a pid of that namespace) and until the
+	// kernel turns out not to have it (before Linux 6.13).
+	pidfd bool
 	path  []byte // NUL-terminated "/proc/PID"
 	head  []byte // stat and status
 	text  []byte // the record's strings, converted to one string at the end
@@ -84,17 +90,28 @@ func NewProcReader(procRoot string) *ProcReader {
 	}
 	return &ProcReader{
 		root:  procRoot,
+		pidfd: procRootIsOwn(procRoot),
 		head:  make([]byte, 0, procMaxHead),
 		text:  make([]byte, 0, 4<<10),
 		dents: make([]byte, 8<<10),
 	}
 }
 
+// procRootIsOwn says whether the procfs at root shows the pids of the
+// caller's pid namespace: its "self" names the caller.
+func procRootIsOwn(root string) bool {
+	self, err := os.Readlink(root + "/self")
+	return err == nil && self == strconv.Itoa(os.Getpid())
+}
+
 // Read fills rec for the process pid, which should be a thread group id (for
 // any other tid procfs shows that thread's view), and sets rec.Kind to kind.
 //
-// For kind formats.ReasonFork only stat, status and cgroup are read (ppid,
-// start time, comm, ids, cgroup).
+// For kind formats.ReasonFork only stat, the ids and cgroup are read (ppid,
+// start time, comm, ids, cgroup). The ids come from a pidfd where the
+// kernel has PIDFD_GET_INFO, else from status; the task list of a process
+// whose stat counts one thread is its pid, without reading the task
+// directory.
 //
 // Read is best effort: a file that cannot be read (a kernel thread has no
 // exe, another user's process hides its links, the process exits midway)
@@ -110,7 +127,9 @@ func NewProcReader(procRoot string) *ProcReader {
 //
 // All files are read relative to one descriptor of /proc/PID, which pins the
 // process: if it exits and its pid is reused during the Read, the remaining
-// files fail to open instead of describing the new process.
+// files fail to open instead of describing the new process. The pidfd is
+// opened after that descriptor and before stat is read through it, so it
+// names the same process whenever stat is read.
 func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcRecord) error {
 	tids, args, nss := rec.TIDs[:0], rec.Cmdline[:0], rec.Namespaces[:0]
 	*rec = formats.ProcRecord{Kind: kind, PID: pid, TIDs: tids, Cmdline: args, Namespaces: nss}
@@ -125,20 +144,29 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	}
 	defer unix.Close(dir)
 
+	// The ids first, from a pidfd opened after dir: when stat is then read
+	// through dir, the process was alive after the pidfd was opened, so the
+	// pid could not have been reused in between and both show the same
+	// process.
+	uids, gids, haveIDs := p.pidfdIDs(pid)
 	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead)
 	if len(stat) == 0 && procGone(errno) {
 		rec.Gone = true
 		return nil
 	}
 	p.text = p.text[:0]
-	comm, ppid, start, _ := procParseStat(stat)
+	comm, ppid, start, threads, _ := procParseStat(stat)
 	rec.PPID, rec.StartTicks = ppid, start
 	p.text = append(p.text, comm...)
 	commEnd := len(p.text)
 
-	status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead)
-	rec.UIDs = procParseIDs(status, "Uid:")
-	rec.GIDs = procParseIDs(status, "Gid:")
+	if haveIDs && len(stat) > 0 {
+		rec.UIDs, rec.GIDs = uids, gids
+	} else {
+		status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead)
+		rec.UIDs = procParseIDs(status, "Uid:")
+		rec.GIDs = procParseIDs(status, "Gid:")
+	}
 
 	if kind == formats.ReasonFork {
 		// A child just forked has its parent's exe, cwd, root, argv and
@@ -152,7 +180,15 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		return nil
 	}
 
-	rec.TIDs = p.readTIDs(dir, rec.TIDs)
+	if threads == 1 {
+		// A process of one thread: that thread is its leader, whose tid
+		// is the pid (a leader that exits first stays listed, and counted,
+		// until the whole group has), so the task directory (4 system
+		// calls) is not read.
+		rec.TIDs = append(rec.TIDs, pid)
+	} else {
+		rec.TIDs = p.readTIDs(dir, rec.TIDs)
+	}
 
 	p.text = procReadlink(dir, procNameExe, p.text)
 	exeEnd := len(p.text)
@@ -234,6 +270,42 @@ func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
 	tids = p.appendNumericEntries(fd, tids)
 	slices.Sort(tids)
 	return slices.Compact(tids)
+}
+
+// pidfdIDs returns the real, effective, saved and filesystem uids and gids
+// of the process pid from PIDFD_GET_INFO: 3 cheap system calls where
+// reading status formats some 1.5 KiB (its memory figures, CPU lists, …),
+// a third of a fork's read. ok is false when they must be read from
+// status: another pid namespace's procfs, a kernel without PIDFD_GET_INFO
+// (then never asked again), a process gone, out of descriptors.
+//
+// The ids are those status shows: the task's credentials seen from the
+// caller's user namespace.
+func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
+	if !p.pidfd {
+		return uids, gids, false
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0)
+	if errno != 0 {
+		if errno == unix.ENOSYS {
+			p.pidfd = false
+		}
+		return uids, gids, false
+	}
+	defer unix.Close(int(fd))
+	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CREDS}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); errno != 0 {
+		if errno == unix.ENOTTY || errno == unix.EINVAL {
+			p.pidfd = false
+		}
+		return uids, gids, false
+	}
+	if info.Mask&unix.PIDFD_INFO_CREDS == 0 {
+		return uids, gids, false
+	}
+	uids = [4]uint32{info.Ruid, info.Euid, info.Suid, info.Fsuid}
+	gids = [4]uint32{info.Rgid, info.Egid, info.Sgid, info.Fsgid}
+	return uids, gids, true
 }
 
 // Snapshot calls fn with a record of kind [formats.ReasonSnapshot] for every
@@ -376,12 +448,13 @@ func procReadFile(dir int, name, dst []byte, limit int) ([]byte, unix.Errno) {
 
 // procParseStat parses /proc/PID/stat. comm is field 2, between the first
 // '(' and the last ')': it may itself hold ") (", spaces and newlines, but
-// every field after it is a number or the state letter.
-func procParseStat(b []byte) (comm []byte, ppid int32, start uint64, ok bool) {
+// every field after it is a number or the state letter. threads is field
+// 20, num_threads; 0 when it cannot be parsed.
+func procParseStat(b []byte) (comm []byte, ppid int32, start uint64, threads int32, ok bool) {
 	open := bytes.IndexByte(b, '(')
 	end := bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
-		return nil, 0, 0, false
+		return nil, 0, 0, 0, false
 	}
 	comm = b[open+1 : end]
 	b = b[end+1:]
@@ -399,12 +472,14 @@ func procParseStat(b []byte) (comm []byte, ppid int32, start uint64, ok bool) {
 		switch field {
 		case 4:
 			ppid, havePPID = procParseInt32(tok)
+		case 20:
+			threads, _ = procParseInt32(tok)
 		case 22:
 			v, ok := procParseUint(tok, 64)
-			return comm, ppid, v, ok && havePPID
+			return comm, ppid, v, threads, ok && havePPID
 		}
 	}
-	return comm, ppid, 0, false
+	return comm, ppid, 0, threads, false
 }
 
 // procParseIDs parses the four numbers of the status line that begins with

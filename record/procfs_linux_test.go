@@ -1,7 +1,6 @@
 package record
 
 import (
-	"bufio"
 	"errors"
 	"os"
 	"os/exec"
@@ -142,22 +141,7 @@ func TestProcReaderReadComm(t *testing.T) {
 	const comm = "a) (b c"
 	// read is a shell builtin: the shell itself stays, with the comm it set.
 	cmd := exec.Command("sh", "-c", `printf '`+comm+`' > /proc/self/comm && echo ready && read x`)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer stdin.Close()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
+	startReady(t, cmd)
 
 	var rec formats.ProcRecord
 	if err := NewProcReader("").Read(int32(cmd.Process.Pid), formats.ReasonExec, &rec); err != nil {
@@ -351,10 +335,16 @@ func fakeProc(t *testing.T, files map[string]string) string {
 	return root
 }
 
-// fakeStat is a /proc/PID/stat line with the given comm, ppid and start.
+// fakeStat is a /proc/PID/stat line of a process of one thread with the
+// given comm, ppid and start.
 func fakeStat(pid int, comm string, ppid int, start uint64) string {
+	return fakeStatThreads(pid, comm, ppid, start, 1)
+}
+
+// fakeStatThreads is fakeStat with a number of threads.
+func fakeStatThreads(pid int, comm string, ppid int, start uint64, threads int) string {
 	return strconv.Itoa(pid) + " (" + comm + ") S " + strconv.Itoa(ppid) +
-		" 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 " +
+		" 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 " + strconv.Itoa(threads) + " 0 " +
 		strconv.FormatUint(start, 10) + " 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0\n"
 }
 
@@ -370,7 +360,7 @@ func TestProcReaderReadFake(t *testing.T) {
 	}{{
 		name: "full",
 		files: map[string]string{
-			"42/stat":                 fakeStat(42, "a) (b\nc)", 7, 123456789012),
+			"42/stat":                 fakeStatThreads(42, "a) (b\nc)", 7, 123456789012, 3),
 			"42/status":               fakeStatus,
 			"42/task/42/":             "",
 			"42/task/7/":              "",
@@ -424,7 +414,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cmdline": "postgres: checkpointer ",
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5,
+			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5, TIDs: []int32{42},
 			Comm: "postgres", Cmdline: []string{"postgres: checkpointer "},
 		},
 	}, {
@@ -435,7 +425,7 @@ func TestProcReaderReadFake(t *testing.T) {
 			"42/cgroup":  long,
 		},
 		want: formats.ProcRecord{
-			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5, Comm: "x",
+			Kind: formats.ReasonExec, PID: 42, PPID: 1, StartTicks: 5, Comm: "x", TIDs: []int32{42},
 			Cmdline: []string{long[:procMaxFile]}, Cgroup: long[:procMaxFile],
 		},
 	}, {
@@ -486,15 +476,18 @@ func TestProcReaderSnapshotFake(t *testing.T) {
 	})
 	var got []formats.ProcRecord
 	err := NewProcReader(root).Snapshot(func(rec *formats.ProcRecord) error {
-		got = append(got, *rec)
+		r := *rec
+		r.TIDs = slices.Clone(rec.TIDs) // rec's arrays are reused
+		got = append(got, r)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// stat says one thread: the pid itself, with no task directory read.
 	want := []formats.ProcRecord{
-		{Kind: formats.ReasonSnapshot, PID: 42, PPID: 1, StartTicks: 1, Comm: "a"},
-		{Kind: formats.ReasonSnapshot, PID: 100, PPID: 42, StartTicks: 2, Comm: "b"},
+		{Kind: formats.ReasonSnapshot, PID: 42, PPID: 1, StartTicks: 1, Comm: "a", TIDs: []int32{42}},
+		{Kind: formats.ReasonSnapshot, PID: 100, PPID: 42, StartTicks: 2, Comm: "b", TIDs: []int32{100}},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)
@@ -512,25 +505,28 @@ func TestProcParseStat(t *testing.T) {
 		comm       string
 		ppid       int32
 		start      uint64
+		threads    int32
 		ok         bool
 	}{
-		{"plain", fakeStat(1, "init", 0, 3), "init", 0, 3, true},
-		{"parens", fakeStat(5, ") (", 4, 9), ") (", 4, 9, true},
-		{"empty comm", fakeStat(5, "", 4, 9), "", 4, 9, true},
-		{"newline", fakeStat(5, "a\n) S 1", 4, 9), "a\n) S 1", 4, 9, true},
-		{"short", "5 (x) S 4 1 1", "x", 4, 0, false},
-		{"no paren", "5 x S 4", "", 0, 0, false},
-		{"reversed", "5 )x( S 4", "", 0, 0, false},
-		{"bad ppid", strings.Replace(fakeStat(5, "x", 4, 9), " 4 ", " -4 ", 1), "x", 0, 9, false},
-		{"huge start", strings.Replace(fakeStat(5, "x", 4, 9), " 9 ", " 99999999999999999999 ", 1), "x", 4, 0, false},
-		{"empty", "", "", 0, 0, false},
+		{"plain", fakeStat(1, "init", 0, 3), "init", 0, 3, 1, true},
+		{"parens", fakeStat(5, ") (", 4, 9), ") (", 4, 9, 1, true},
+		{"empty comm", fakeStat(5, "", 4, 9), "", 4, 9, 1, true},
+		{"newline", fakeStat(5, "a\n) S 1", 4, 9), "a\n) S 1", 4, 9, 1, true},
+		{"threads", fakeStatThreads(5, "x", 4, 9, 12), "x", 4, 9, 12, true},
+		{"bad threads", fakeStatThreads(5, "x", 4, 9, -1), "x", 4, 9, 0, true},
+		{"short", "5 (x) S 4 1 1", "x", 4, 0, 0, false},
+		{"no paren", "5 x S 4", "", 0, 0, 0, false},
+		{"reversed", "5 )x( S 4", "", 0, 0, 0, false},
+		{"bad ppid", strings.Replace(fakeStat(5, "x", 4, 9), " 4 ", " -4 ", 1), "x", 0, 9, 1, false},
+		{"huge start", strings.Replace(fakeStat(5, "x", 4, 9), " 9 ", " 99999999999999999999 ", 1), "x", 4, 0, 1, false},
+		{"empty", "", "", 0, 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			comm, ppid, start, ok := procParseStat([]byte(tt.stat))
-			if string(comm) != tt.comm || ppid != tt.ppid || start != tt.start || ok != tt.ok {
-				t.Errorf("procParseStat = %q, %d, %d, %v; want %q, %d, %d, %v",
-					comm, ppid, start, ok, tt.comm, tt.ppid, tt.start, tt.ok)
+			comm, ppid, start, threads, ok := procParseStat([]byte(tt.stat))
+			if string(comm) != tt.comm || ppid != tt.ppid || start != tt.start || threads != tt.threads || ok != tt.ok {
+				t.Errorf("procParseStat = %q, %d, %d, %d, %v; want %q, %d, %d, %d, %v",
+					comm, ppid, start, threads, ok, tt.comm, tt.ppid, tt.start, tt.threads, tt.ok)
 			}
 		})
 	}
@@ -547,7 +543,7 @@ func FuzzProcParse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		comm, _, _, ok := procParseStat(b)
+		comm, _, _, _, ok := procParseStat(b)
 		if ok && len(comm) > len(b) {
 			t.Errorf("comm %q longer than its input", comm)
 		}
