@@ -139,10 +139,11 @@
 // order, the restored ones included; it starts empty at each frame, so
 // every frame restores alone.
 //   - A SYSCALL message (1300) with a header starts an event: its header
-//     and its key, the pair of the values of its first "syscall=" and
-//     first "exe=" fields (a field begins the body or follows a space;
-//     its value runs to the next space or the end). A SYSCALL without
-//     a header or without either field ends the event, with no key.
+//     and its key, the pair of the values of its first "syscall=" field
+//     (at the body's start or after a space) and of its last "exe="
+//     field after a space; a value runs to the next space or the end.
+//     A SYSCALL without a header or without either field ends the
+//     event, with no key.
 //   - A message of another type than 1300 and 1320 whose header equals
 //     the event's has the slot (key, type, n), n the number of the
 //     event's earlier messages of that type; only the first 16 types of

@@ -450,3 +450,26 @@ func FuzzElisionRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestEventKeyFields pins the fields an event's key is made of: the first
+// syscall= (at the start or after a space) and the last exe= after a space.
+func TestEventKeyFields(t *testing.T) {
+	for _, tc := range []struct {
+		body, sc, exe string
+		ok            bool
+	}{
+		{`arch=c000003e syscall=257 comm="a" exe="/bin/a" key=(null)`, "257", `"/bin/a"`, true},
+		{`syscall=2 exe=/x`, "2", "/x", true},
+		{`nosyscall=1 syscall=3 exe=a exe=b`, "3", "b", true},
+		{`syscall=4 xexe=a exe=`, "4", "", true},
+		{`syscall=5 comm="exe=a"`, "", "", false},
+		{`exe=/a syscall=6`, "", "", false},
+		{`sys=1 exe=/a`, "", "", false},
+	} {
+		sc, ok1 := field([]byte(tc.body), "syscall=")
+		exe, ok2 := lastField([]byte(tc.body), "exe")
+		if ok := ok1 && ok2; ok != tc.ok || ok && (string(sc) != tc.sc || string(exe) != tc.exe) {
+			t.Errorf("%q: syscall %q (%v), exe %q (%v); want %q, %q, %v", tc.body, sc, ok1, exe, ok2, tc.sc, tc.exe, tc.ok)
+		}
+	}
+}

@@ -85,6 +85,7 @@ type Reader struct {
 	// (pMsg, pEnd, pPrefix, pTime; pPos its block) and the messages its
 	// marker still has to restore, pend[pendI:pendN], built in rbuf.
 	el           elideState
+	elOn         bool // the frame has had a marker: el is kept
 	pMsg, pEnd   int
 	pPrefix      int
 	pPos         int
@@ -339,6 +340,7 @@ func (r *Reader) readFrameBody() error {
 	}
 	r.ubuf, r.pos = out, 0
 	r.el.reset()
+	r.elOn = false
 	r.frameOff = start
 	r.frames++
 	return nil
@@ -629,27 +631,73 @@ func (r *Reader) packet(body []byte) (Record, bool, error) {
 		off += sllLen
 	}
 	rec := Record{Source: ifc.src, Time: ifc.ts(body[4:]), Data: data}
-	var prefix int
-	if ifc.src == SourceAudit {
-		var typ uint16
-		typ, prefix = auditText(data)
-		if k, ok := r.el.advance(r.ubuf, off, off+len(data), typ, prefix); ok {
-			r.el.store(k, span{int32(off + 16 + prefix), int32(len(data) - 16 - prefix)})
-		}
-	}
+	n := 0 // messages elided after this one
 	if o := 20 + int(capLen+(4-capLen&3)&3); o+4 <= len(body) {
-		opts := body[o:]
-		n, err := r.marker(opts)
-		if err == nil && n > 0 && (ifc.src != SourceAudit || prefix == 0) {
-			err = fmt.Errorf("elision marker on a packet that is no audit message with a header: %w", ErrCorrupt)
-		}
-		if err != nil {
+		if n, err = r.marker(body[o:]); err != nil {
 			return Record{}, false, err
 		}
+	}
+	if ifc.src != SourceAudit {
+		if n > 0 {
+			return Record{}, false, errMarkerPlace
+		}
+		return rec, true, nil
+	}
+	if n > 0 && !r.elOn {
+		// The frame's first marker: the state is needed from here on,
+		// and is built over the audit messages before this one. A
+		// frame without markers (every capture written before them)
+		// costs nothing.
+		r.catchUp(r.pos)
+		r.elOn = true
+	}
+	if !r.elOn {
+		return rec, true, nil
+	}
+	typ, prefix := auditText(data)
+	if n > 0 && prefix == 0 {
+		return Record{}, false, errMarkerPlace
+	}
+	r.advance(off, off+len(data), typ, prefix)
+	if n > 0 {
 		r.pMsg, r.pEnd, r.pPrefix, r.pPos, r.pTime = off, off+len(data), prefix, r.pos, rec.Time
 		r.pendI, r.pendN = 0, n
 	}
 	return rec, true, nil
+}
+
+var errMarkerPlace = fmt.Errorf("elision marker on a packet that is no audit message with a header: %w", ErrCorrupt)
+
+// advance runs the elision state over the audit message ubuf[off:end],
+// read from the frame (not restored).
+func (r *Reader) advance(off, end int, typ uint16, prefix int) {
+	if k, ok := r.el.advance(r.ubuf, off, end, typ, prefix); ok {
+		r.el.store(k, span{int32(off + 16 + prefix), int32(end - off - 16 - prefix)})
+	}
+}
+
+// catchUp runs the elision state over the audit messages of the frame's
+// blocks before end, which hold no marker. nextBlock checked them.
+func (r *Reader) catchUp(end int) {
+	for pos := 0; pos+12 <= end; {
+		blen := int(binary.LittleEndian.Uint32(r.ubuf[pos+4:]))
+		if blen < 12 || pos+blen > end {
+			return
+		}
+		if binary.LittleEndian.Uint32(r.ubuf[pos:]) == blockEPB && blen >= 32 {
+			body := r.ubuf[pos+8 : pos+blen-4]
+			ifc, err := r.ifaceFor(binary.LittleEndian.Uint32(body))
+			off, n := pos+28, int(binary.LittleEndian.Uint32(body[12:]))
+			if ifc.sll {
+				off, n = off+sllLen, n-sllLen
+			}
+			if err == nil && ifc.src == SourceAudit && n >= 0 && off+n <= pos+blen-4 {
+				typ, prefix := auditText(r.ubuf[off : off+n])
+				r.advance(off, off+n, typ, prefix)
+			}
+		}
+		pos += blen
+	}
 }
 
 // marker reads a packet's options for an elision marker into pend and
