@@ -122,9 +122,10 @@
 // commas ("proctrail.elided=1307,1302,1327,1320"). It names 1 to 64
 // messages; type 1300 (SYSCALL) is never elided. The restored messages
 // come right after P, before the block after P, with P's receipt time.
-// A marker on a packet that is not an audit message with a header, two
-// markers on one packet, or a marker naming a message the state does not
-// predict make the frame corrupt from P on.
+// A malformed marker (not such a list, on a packet that is not an audit
+// message with a header, or two on one packet) makes the frame corrupt
+// from P on; a marker naming a message the state does not predict, from
+// that message on (P and the messages restored before it are read).
 //
 // An audit message's header is its text's first bytes, "audit(" through
 // the first "): " within the text's first 64 bytes; a message without
