@@ -85,7 +85,8 @@
 // may assume the recording's order.
 //
 // Enhanced Packet Blocks carry the time of receipt (nanoseconds since the
-// Unix epoch), captured length = original length, no options. For the
+// Unix epoch), captured length = original length, and no options but an
+// audit packet's elision marker (below). For the
 // netlink interfaces the data is a 16-byte Linux cooked (SLL v1) header,
 // big-endian: packet type 0, ARPHRD_NETLINK (824), address length 0, eight
 // zero address bytes, protocol = the netlink family (11 NETLINK_CONNECTOR,
@@ -102,6 +103,54 @@
 // the correction, such as the analyzer's test captures, hold it): the
 // text is every byte after the header.
 // A packet's data is at most 1 MiB.
+//
+// # Elided audit records
+//
+// Most audit messages are predictable from the ones before them: an EOE
+// record's text is its event's header alone, and the CWD, PATH and
+// PROCTITLE records of a program's syscall are usually those of its
+// previous one. Such a message is not written as a packet: the audit
+// packet written just before it, P, carries an elision marker naming it,
+// and a reader restores it, byte for byte, from P and the state below.
+// A writer elides a message only when what a reader restores is exactly
+// the message, so a capture's messages are the same, elided or not.
+// Readers that do not restore (tshark) see fewer audit packets.
+//
+// The marker is an opt_comment (1) of P's Enhanced Packet Block, the
+// packet's only option: "proctrail.elided=" then the record types of the
+// messages elided after P, in order, as decimal numbers separated by
+// commas ("proctrail.elided=1307,1302,1327,1320"). It names 1 to 64
+// messages; type 1300 (SYSCALL) is never elided. The restored messages
+// come right after P, before the block after P, with P's receipt time.
+// A malformed marker (not such a list, on a packet that is not an audit
+// message with a header, or two on one packet) makes the frame corrupt
+// from P on; a marker naming a message the state does not predict, from
+// that message on (P and the messages restored before it are read).
+//
+// An audit message's header is its text's first bytes, "audit(" through
+// the first "): " within the text's first 64 bytes; a message without
+// one neither predicts nor is predicted. The body is the text after the
+// header. A restored message of type T is: P's nlmsghdr with nlmsg_type
+// T and nlmsg_len = (the message's length) − (P's length − P's
+// nlmsg_len), modulo 2^32 (P's length convention, see above); P's
+// header; and a body: none for EOE (1320), and for any other type the
+// body of the message's slot.
+//
+// Slots. A reader runs this state over each frame's audit messages in
+// order, the restored ones included; it starts empty at each frame, so
+// every frame restores alone.
+//   - A SYSCALL message (1300) with a header starts an event: its header
+//     and its key, the pair of the values of its first "syscall=" field
+//     (at the body's start or after a space) and of its last "exe="
+//     field after a space; a value runs to the next space or the end.
+//     A SYSCALL without a header or without either field ends the
+//     event, with no key.
+//   - A message of another type than 1300 and 1320 whose header equals
+//     the event's has the slot (key, type, n), n the number of the
+//     event's earlier messages of that type; only the first 16 types of
+//     an event get slots. After a message that is not restored, its
+//     slot's body is the message's body.
+//   - Any other message has no slot and changes nothing.
 //
 // Interface Statistics Blocks carry, per source, cumulative isb_ifrecv (4)
 // = messages received and isb_ifdrop (5) = messages lost: for audit the

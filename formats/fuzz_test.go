@@ -13,6 +13,16 @@ func FuzzReader(f *testing.F) {
 	f.Add(writeCapture(f, nil, 0))
 	b := writeCapture(f, testRecords(5), 0)
 	f.Add(b[:len(b)-3])
+	// Elision markers, restorable and not.
+	ev := append(openEvent(1, "/bin/cat", "/etc/a"), openEvent(2, "/bin/cat", "/etc/a")...)
+	b, _ = writeRecs(f, ev, nil, nil)
+	f.Add(b)
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, &Options{NoElide: true})
+	w.WritePacket(ev[0].Source, ev[0].Time, ev[0].Data)
+	markLast(w, elidedPrefix+"1320,1327,1302")
+	w.Close()
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r, err := NewReader(bytes.NewReader(in), &ReaderOptions{MaxFrameSize: 1 << 20})
 		if (r == nil) != (err != nil) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/klauspost/compress/zstd"
 
@@ -97,5 +98,42 @@ func TestTsharkReadsCapture(t *testing.T) {
 		if family != "" && (len(f) < 3 || f[1] != "824" || f[2] != family) {
 			t.Errorf("packet %d: cooked header %q, want hatype 824 (ARPHRD_NETLINK), family %s", i, l, family)
 		}
+	}
+}
+
+// TestTsharkReadsElidedCapture: tshark reads a capture with elided audit
+// messages without complaint, one frame per packet written (the elided
+// messages are none), and shows each elision marker as the comment of the
+// packet before them.
+func TestTsharkReadsElidedCapture(t *testing.T) {
+	zstdBin := needTool(t, "zstd")
+	tshark := needTool(t, "tshark")
+	recs := append(openEvent(1, "/bin/cat", "/etc/a"), openEvent(2, "/bin/cat", "/etc/a")...)
+	b, w := writeRecs(t, recs, nil, nil)
+	path := t.TempDir() + "/t.zst"
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `"$1" -dc "$2" | "$3" -r - -T fields -E separator=/t -e frame.interface_name -e netlink.hdr_type -e frame.comment -e _ws.malformed -e _ws.expert.severity`, "sh", zstdBin, path, tshark)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	got := strings.Split(strings.TrimSpace(string(out)), "\n")
+	// SYSCALL, CWD, PATH, PROCTITLE (EOE elided), SYSCALL (the rest
+	// elided). tshark reports each comment as expert information of
+	// severity "comment" (0x00100000), and nothing worse.
+	want := []string{
+		"audit\t0x0514\t\t\t",
+		"audit\t0x051b\t\t\t",
+		"audit\t0x0516\t\t\t",
+		"audit\t0x052f\tproctrail.elided=1320\t\t1048576",
+		"audit\t0x0514\tproctrail.elided=1307,1302,1327,1320\t\t1048576",
+	}
+	if w.Packets(SourceAudit)-w.Elided() != uint64(len(want)) {
+		t.Fatalf("wrote %d packets, %d elided; want %d frames", w.Packets(SourceAudit), w.Elided(), len(want))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tshark (-want +got):\n%s", diff)
 	}
 }

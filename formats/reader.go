@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,20 @@ type Reader struct {
 	truncated  int64
 	frames     int
 	err        error
+
+	// Elision (elide.go): the frame's state, the last audit packet read
+	// (pMsg, pEnd, pPrefix, pTime; pPos its block) and the messages its
+	// marker still has to restore, pend[pendI:pendN], built in rbuf.
+	el           elideState
+	elOn         bool // the frame has had a marker: el is kept
+	pMsg, pEnd   int
+	pPrefix      int
+	pPos         int
+	pTime        int64
+	pend         [MaxElided]uint16
+	pendI, pendN int
+	rbuf         []byte
+	restored     uint64
 }
 
 // NewReader checks that r begins with a capture frame, reads the section
@@ -180,14 +195,25 @@ func (r *Reader) Frames() int { return r.frames }
 // returned last.
 func (r *Reader) FrameOffset() int64 { return r.frameOff }
 
-// Next returns the next packet record. Its Data aliases the Reader's
-// buffer and is valid until the next call of Next. Next returns io.EOF at
+// Restored returns how many audit messages were restored so far from
+// elision markers (they are returned by Next like the others).
+func (r *Reader) Restored() uint64 { return r.restored }
+
+// Next returns the next packet record, elided audit messages restored in
+// their place. Its Data aliases the Reader's buffer and is valid until the
+// next call of Next. Next returns io.EOF at
 // the end of the file, also after a truncated tail; any other error is
 // returned again by every later call.
 func (r *Reader) Next() (Record, error) {
 	for {
 		if r.err != nil {
 			return Record{}, r.err
+		}
+		if r.pendI < r.pendN {
+			if rec, ok := r.restore(); ok {
+				return rec, nil
+			}
+			continue
 		}
 		if r.pos < len(r.ubuf) {
 			if rec, ok := r.nextBlock(); ok {
@@ -313,6 +339,8 @@ func (r *Reader) readFrameBody() error {
 		return errSkipFrame
 	}
 	r.ubuf, r.pos = out, 0
+	r.el.reset()
+	r.elOn = false
 	r.frameOff = start
 	r.frames++
 	return nil
@@ -334,9 +362,33 @@ func (r *Reader) discard(n int64) (int64, error) {
 // blockDamage records a malformed block and drops the rest of the frame,
 // since block boundaries after it cannot be trusted.
 func (r *Reader) blockDamage(err error) {
+	r.blockDamageAt(r.pos, err)
+}
+
+// blockDamageAt is blockDamage for the block at pos, before r.pos.
+func (r *Reader) blockDamageAt(pos int, err error) {
 	rest := int64(len(r.ubuf) - r.pos)
-	r.addDamage(r.frameOff, 0, fmt.Errorf("block at %d of the frame: %w (%d bytes of the frame dropped)", r.pos, err, rest))
+	r.addDamage(r.frameOff, 0, fmt.Errorf("block at %d of the frame: %w (%d bytes of the frame dropped)", pos, err, rest))
 	r.pos = len(r.ubuf)
+	r.pendI, r.pendN = 0, 0
+}
+
+// restore returns the next message elided after the packet at pPos.
+// A marker naming a message the state cannot predict is damage: the
+// rest of the frame is dropped, as after any malformed block, since the
+// state the later markers rely on is then unknown.
+func (r *Reader) restore() (Record, bool) {
+	typ := r.pend[r.pendI]
+	r.pendI++
+	k, slotted := r.el.advance(r.ubuf, r.pMsg, r.pEnd, typ, r.pPrefix)
+	var ok bool
+	r.rbuf, ok = r.el.predict(r.rbuf[:0], r.ubuf, r.ubuf[r.pMsg:r.pEnd], r.pPrefix, typ, k, slotted)
+	if !ok {
+		r.blockDamageAt(r.pPos, fmt.Errorf("elision marker names a message of type %d that nothing predicts: %w", typ, ErrCorrupt))
+		return Record{}, false
+	}
+	r.restored++
+	return Record{Source: SourceAudit, Time: r.pTime, Data: r.rbuf}, true
 }
 
 // nextBlock parses the block at pos. ok reports a packet record in rec.
@@ -570,13 +622,104 @@ func (r *Reader) packet(body []byte) (Record, bool, error) {
 	if ifc.src >= numSources {
 		return Record{}, false, nil // another tool's interface: skip
 	}
+	off := r.pos + 8 + 20 // data's offset in the frame
 	if ifc.sll {
 		if len(data) < sllLen {
 			return Record{}, false, fmt.Errorf("netlink packet of %d bytes has no cooked header: %w", len(data), ErrCorrupt)
 		}
 		data = data[sllLen:]
+		off += sllLen
 	}
-	return Record{Source: ifc.src, Time: ifc.ts(body[4:]), Data: data}, true, nil
+	rec := Record{Source: ifc.src, Time: ifc.ts(body[4:]), Data: data}
+	n := 0 // messages elided after this one
+	if o := 20 + int(capLen+(4-capLen&3)&3); o+4 <= len(body) {
+		if n, err = r.marker(body[o:]); err != nil {
+			return Record{}, false, err
+		}
+	}
+	if ifc.src != SourceAudit {
+		if n > 0 {
+			return Record{}, false, errMarkerPlace
+		}
+		return rec, true, nil
+	}
+	if n > 0 && !r.elOn {
+		// The frame's first marker: the state is needed from here on,
+		// and is built over the audit messages before this one. A
+		// frame without markers (every capture written before them)
+		// costs nothing.
+		r.catchUp(r.pos)
+		r.elOn = true
+	}
+	if !r.elOn {
+		return rec, true, nil
+	}
+	typ, prefix := auditText(data)
+	if n > 0 && prefix == 0 {
+		return Record{}, false, errMarkerPlace
+	}
+	r.advance(off, off+len(data), typ, prefix)
+	if n > 0 {
+		r.pMsg, r.pEnd, r.pPrefix, r.pPos, r.pTime = off, off+len(data), prefix, r.pos, rec.Time
+		r.pendI, r.pendN = 0, n
+	}
+	return rec, true, nil
+}
+
+var errMarkerPlace = fmt.Errorf("elision marker on a packet that is no audit message with a header: %w", ErrCorrupt)
+
+// advance runs the elision state over the audit message ubuf[off:end],
+// read from the frame (not restored).
+func (r *Reader) advance(off, end int, typ uint16, prefix int) {
+	if k, ok := r.el.advance(r.ubuf, off, end, typ, prefix); ok {
+		r.el.store(k, span{int32(off + 16 + prefix), int32(end - off - 16 - prefix)})
+	}
+}
+
+// catchUp runs the elision state over the audit messages of the frame's
+// blocks before end, which hold no marker. nextBlock checked them.
+func (r *Reader) catchUp(end int) {
+	for pos := 0; pos+12 <= end; {
+		blen := int(binary.LittleEndian.Uint32(r.ubuf[pos+4:]))
+		if blen < 12 || pos+blen > end {
+			return
+		}
+		if binary.LittleEndian.Uint32(r.ubuf[pos:]) == blockEPB && blen >= 32 {
+			body := r.ubuf[pos+8 : pos+blen-4]
+			ifc, err := r.ifaceFor(binary.LittleEndian.Uint32(body))
+			off, n := pos+28, int(binary.LittleEndian.Uint32(body[12:]))
+			if ifc.sll {
+				off, n = off+sllLen, n-sllLen
+			}
+			if err == nil && ifc.src == SourceAudit && n >= 0 && off+n <= pos+blen-4 {
+				typ, prefix := auditText(r.ubuf[off : off+n])
+				r.advance(off, off+n, typ, prefix)
+			}
+		}
+		pos += blen
+	}
+}
+
+// marker reads a packet's options for an elision marker into pend and
+// returns how many messages it names.
+func (r *Reader) marker(opts []byte) (int, error) {
+	n, found := 0, false
+	var perr error
+	err := forOptions(opts, func(code uint16, v []byte) {
+		if code != optComment || !bytes.HasPrefix(v, []byte(elidedPrefix)) || perr != nil {
+			return
+		}
+		if found {
+			perr = fmt.Errorf("two elision markers on one packet: %w", ErrCorrupt)
+			return
+		}
+		found = true
+		n, perr = parseElided(v[len(elidedPrefix):], &r.pend)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, perr
 }
 
 // IsCapture reports whether b, the first bytes of a file, begin like a

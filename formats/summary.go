@@ -13,10 +13,14 @@ type Summary struct {
 	First, Last int64
 	// Messages counts the records read per source; Stats holds the latest
 	// counters the recorder wrote (Received, Dropped), when present.
-	Messages  [NumSources]uint64
-	Stats     [NumSources]Stats
-	HasStats  [NumSources]bool
-	Frames    int
+	Messages [NumSources]uint64
+	Stats    [NumSources]Stats
+	HasStats [NumSources]bool
+	Frames   int
+	// Restored counts the audit messages restored from elision markers
+	// (counted in Messages too): a pcapng reader such as tshark, which
+	// does not restore them, sees that many fewer packets.
+	Restored  uint64
 	Bytes     int64 // compressed size read
 	Truncated int64 // bytes of an incomplete last frame
 	// Unreadable counts all bytes that could not be read, truncated tail
@@ -65,6 +69,7 @@ func Summarize(r io.Reader, name string) (*Summary, error) {
 		s.Stats[src], s.HasStats[src] = rd.Stats(src)
 	}
 	s.Frames = rd.Frames()
+	s.Restored = rd.Restored()
 	s.Bytes = cr.n
 	s.Truncated = rd.TruncatedBytes()
 	s.Unreadable = rd.UnreadableBytes()

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -39,6 +40,11 @@ type Options struct {
 	// WritePacket and SetStats refuse a source not declared. A capture
 	// imported from auditd logs declares audit alone.
 	Sources []Source
+	// NoElide writes every audit message as a packet of its own. By
+	// default a message the reader restores exactly from the packet
+	// before it is left out and named in that packet's elision marker
+	// (see the package documentation).
+	NoElide bool
 }
 
 // DefaultFrameSize is the uncompressed size at which a frame is closed.
@@ -69,6 +75,22 @@ type Writer struct {
 	exact     bool              // Options.ExactTimes
 	err       error
 
+	// Elision (elide.go): the state of the open frame, and the last
+	// packet written if it is an audit packet that can still take
+	// elided messages (pOff < 0: none).
+	elide   bool
+	el      elideState
+	pOff    int   // its block's offset in buf
+	pMsg    int   // its message's offset
+	pLen    int   // its message's length
+	pOpt    int   // the offset of its options
+	pPrefix int   // its header prefix's length
+	pTS     int64 // its time
+	pTypes  [MaxElided]uint16
+	pN      int
+	pred    []byte
+	elided  uint64
+
 	// With Options.Background: the frame in flight and its result.
 	background bool
 	spare      []byte     // the buffer the next frame will fill
@@ -97,7 +119,7 @@ func NewWriter(w io.Writer, opts *Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("formats: zstd encoder: %w", err)
 	}
-	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background, cut: o.Header.Cut != nil, exact: o.ExactTimes}
+	cw := &Writer{w: w, enc: enc, frameSize: o.FrameSize, buf: make([]byte, 0, 64<<10), background: o.Background, cut: o.Header.Cut != nil, exact: o.ExactTimes, elide: !o.NoElide, pOff: -1}
 	cw.buf = appendSectionHeader(cw.buf, &o.Header)
 	if o.Sources == nil {
 		o.Sources = []Source{SourceConnector, SourceAudit, SourceProcfs}
@@ -144,6 +166,7 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	}
 	pad := (4 - capLen&3) & 3
 	total := 28 + capLen + pad + 4
+	start := len(w.buf)
 	b := w.buf
 	b = binary.LittleEndian.AppendUint32(b, blockEPB)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
@@ -163,11 +186,51 @@ func (w *Writer) WritePacket(src Source, ts int64, data []byte) error {
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	w.buf = b
 	w.packets[src]++
+	if src != SourceAudit || !w.elide {
+		w.pOff = -1
+	} else {
+		w.elideAudit(start, start+total-4-pad-len(data), len(data), ts)
+	}
 	if len(w.buf) >= w.frameSize {
 		return w.Flush()
 	}
 	return nil
 }
+
+// elideAudit runs the elision state over the audit packet just appended
+// at start, its message at msg, n bytes long: if the packet before it
+// predicts it exactly, it is taken out again and named in that packet's
+// marker; otherwise it becomes the packet that may predict the next.
+func (w *Writer) elideAudit(start, msg, n int, ts int64) {
+	data := w.buf[msg : msg+n]
+	typ, prefix := auditText(data)
+	k, slotted := w.el.advance(w.buf, msg, msg+n, typ, prefix)
+	if w.pOff >= 0 && w.pN < MaxElided && ts == w.pTS && typ != auditSyscall {
+		var ok bool
+		w.pred, ok = w.el.predict(w.pred[:0], w.buf, w.buf[w.pMsg:w.pMsg+w.pLen], w.pPrefix, typ, k, slotted)
+		if ok && bytes.Equal(w.pred, data) {
+			w.pTypes[w.pN] = typ
+			w.pN++
+			w.elided++
+			// The packet before is the frame's last block: rewrite its
+			// options and lengths in place.
+			b := appendElided(w.buf[:w.pOpt], w.pTypes[:w.pN])
+			b = appendOption(b, optEnd, nil)
+			total := len(b) - w.pOff + 4
+			binary.LittleEndian.PutUint32(b[w.pOff+4:], uint32(total))
+			w.buf = binary.LittleEndian.AppendUint32(b, uint32(total))
+			return
+		}
+	}
+	if slotted {
+		w.el.store(k, span{int32(msg + 16 + prefix), int32(n - 16 - prefix)})
+	}
+	w.pOff, w.pMsg, w.pLen, w.pOpt, w.pPrefix, w.pTS, w.pN = start, msg, n, len(w.buf)-4, prefix, ts, 0
+}
+
+// Elided returns how many audit messages were elided: written (they
+// count in Packets) as part of the marker of the packet before them.
+func (w *Writer) Elided() uint64 { return w.elided }
 
 // SetStats records src's cumulative counters; they are written as an
 // interface statistics block when the frame closes.
@@ -212,6 +275,8 @@ func (w *Writer) Flush() error {
 }
 
 func (w *Writer) closeFrame() error {
+	w.el.reset()
+	w.pOff = -1
 	if !w.background {
 		err := w.writeFrame(w.buf)
 		w.buf = w.buf[:0]

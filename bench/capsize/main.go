@@ -1,7 +1,8 @@
 // Command capsize shows what a capture's size is made of: it re-encodes the
 // capture's packets with formats.Writer in variants (one source alone,
-// receipt timestamps rounded, other zstd levels) and prints each variant's
-// size in bytes per audit event, as a markdown table.
+// receipt timestamps rounded, other zstd levels, audit messages not
+// elided) and prints each variant's size in bytes per audit event, as a
+// markdown table.
 //
 //	capsize CAPTURE
 //
@@ -27,6 +28,8 @@ type variant struct {
 	level zstd.EncoderLevel
 	keep  func(formats.Record) bool
 	ts    func(int64) int64
+	// noElide writes every audit message as a packet (Options.NoElide).
+	noElide bool
 }
 
 func main() {
@@ -86,26 +89,28 @@ func run(name string) error {
 	round := func(d int64) func(int64) int64 { return func(t int64) int64 { return t / d * d } }
 	zero := func(int64) int64 { return 0 }
 	vs := []variant{
-		{"all (re-encoded as the recorder does)", 0, all, id},
-		{"audit only", 0, only(formats.SourceAudit), id},
-		{"connector only", 0, only(formats.SourceConnector), id},
-		{"procfs only", 0, only(formats.SourceProcfs), id},
-		{"all, receipt times rounded to 1 µs", 0, all, round(1e3)},
-		{"all, receipt times rounded to 1 ms", 0, all, round(1e6)},
-		{"all, receipt times zero", 0, all, zero},
-		{"audit only, receipt times zero", 0, only(formats.SourceAudit), zero},
-		{"all, zstd fastest", zstd.SpeedFastest, all, id},
-		{"all, zstd better", zstd.SpeedBetterCompression, all, id},
-		{"all, zstd best", zstd.SpeedBestCompression, all, id},
-		{"all, times to 1 ms, zstd better", zstd.SpeedBetterCompression, all, round(1e6)},
+		{"all (re-encoded as the recorder does)", 0, all, id, false},
+		{"all, audit messages not elided", 0, all, id, true},
+		{"audit only", 0, only(formats.SourceAudit), id, false},
+		{"audit only, not elided", 0, only(formats.SourceAudit), id, true},
+		{"connector only", 0, only(formats.SourceConnector), id, false},
+		{"procfs only", 0, only(formats.SourceProcfs), id, false},
+		{"all, receipt times rounded to 1 µs", 0, all, round(1e3), false},
+		{"all, receipt times rounded to 1 ms", 0, all, round(1e6), false},
+		{"all, receipt times zero", 0, all, zero, false},
+		{"audit only, receipt times zero", 0, only(formats.SourceAudit), zero, false},
+		{"all, zstd fastest", zstd.SpeedFastest, all, id, false},
+		{"all, zstd better", zstd.SpeedBetterCompression, all, id, false},
+		{"all, zstd best", zstd.SpeedBestCompression, all, id, false},
+		{"all, times to 1 ms, zstd better", zstd.SpeedBetterCompression, all, round(1e6), false},
 	}
 	fmt.Printf("%s: %d bytes, %d packets, %.0f audit events: %.2f B/event as recorded\n\n",
 		name, fi.Size(), len(recs), events, float64(fi.Size())/events)
-	fmt.Println("| variant | packets | uncompressed MB | bytes | B/audit event |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| variant | messages | elided | uncompressed MB | bytes | B/audit event |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, v := range vs {
 		var buf bytes.Buffer
-		w, err := formats.NewWriter(&buf, &formats.Options{Level: v.level})
+		w, err := formats.NewWriter(&buf, &formats.Options{Level: v.level, NoElide: v.noElide})
 		if err != nil {
 			return err
 		}
@@ -122,7 +127,7 @@ func run(name string) error {
 		if err := w.Close(); err != nil {
 			return err
 		}
-		fmt.Printf("| %s | %d | %.1f | %d | %.2f |\n", v.name, n, float64(raw)/1e6, buf.Len(), float64(buf.Len())/events)
+		fmt.Printf("| %s | %d | %d | %.1f | %d | %.2f |\n", v.name, n, w.Elided(), float64(raw)/1e6, buf.Len(), float64(buf.Len())/events)
 	}
 	return nil
 }

@@ -1,0 +1,281 @@
+package formats
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+)
+
+// Elision of predictable audit records (see "Elided audit records" in the
+// package documentation). The Writer and the Reader run the same
+// elideState over a frame's audit messages in order, so what the Writer
+// predicts for a record is exactly what the Reader restores; the Writer
+// elides a record only when that prediction equals the record's bytes.
+
+const (
+	// MaxElided bounds the audit messages elided after one packet.
+	MaxElided = 64
+
+	auditSyscall = 1300 // AUDIT_SYSCALL: starts an event's slots
+	auditEOE     = 1320 // AUDIT_EOE: its text is the event's header alone
+
+	// maxEventTypes bounds the distinct record types of one event that
+	// have slots; messages of further types have none.
+	maxEventTypes = 16
+	// maxPrefix bounds the search for the end of an audit header,
+	// "audit(SECONDS.MS:SERIAL): ".
+	maxPrefix = 64
+
+	elidedPrefix = commentPrefix + "elided="
+)
+
+// span locates bytes in the frame buffer the state is run over.
+type span struct{ off, n int32 }
+
+func (s span) of(frame []byte) []byte { return frame[s.off : s.off+s.n] }
+
+// slotKey names the body a message is predicted from: its event's key,
+// its type and how many messages of that type the event had before it.
+type slotKey struct {
+	key int32
+	typ uint16
+	ord uint32
+}
+
+// elideState is the prediction state of one frame. Spans point into the
+// frame's uncompressed bytes, which stay put until the frame ends: the
+// Writer's buffer or the Reader's decoded frame. Its maps keep their
+// buckets across frames, so it allocates only when a frame brings more
+// slots or keys than any frame before.
+type elideState struct {
+	ev     span  // header prefix of the current event; n 0: none
+	evKey  int32 // key id of the current event
+	types  [maxEventTypes]uint16
+	counts [maxEventTypes]uint32
+	ntypes int
+	keys   map[string]int32
+	slots  map[slotKey]span
+	kbuf   []byte
+}
+
+func (s *elideState) reset() {
+	s.ev = span{}
+	if len(s.keys) > 4096 {
+		s.keys = nil // bound a long run's distinct keys
+	}
+	clear(s.slots)
+}
+
+// auditText splits an audit message (nlmsghdr then text) into its type,
+// the length of its header prefix "audit(…): " after the nlmsghdr (0 when
+// it has none).
+func auditText(msg []byte) (typ uint16, prefix int) {
+	if len(msg) < 16 {
+		return 0, 0
+	}
+	typ = binary.LittleEndian.Uint16(msg[4:])
+	text := msg[16:]
+	if !bytes.HasPrefix(text, []byte("audit(")) {
+		return typ, 0
+	}
+	i := bytes.Index(text[:min(len(text), maxPrefix)], []byte("): "))
+	if i < 0 {
+		return typ, 0
+	}
+	return typ, i + 3
+}
+
+// field returns the value of the first field name= of an audit record's
+// body: at its start or after a space, up to the next space or the end.
+func field(body []byte, name string) ([]byte, bool) {
+	for i := 0; i < len(body); {
+		j := bytes.Index(body[i:], []byte(name))
+		if j < 0 {
+			return nil, false
+		}
+		j += i
+		end := j + len(name)
+		if j == 0 || body[j-1] == ' ' {
+			v := body[end:]
+			if k := bytes.IndexByte(v, ' '); k >= 0 {
+				v = v[:k]
+			}
+			return v, true
+		}
+		i = end
+	}
+	return nil, false
+}
+
+// lastField returns the value of the last field name= of an audit
+// record's body that follows a space (bytes.LastIndex(body, " name=")),
+// up to the next space or the end. exe= is near the end of a SYSCALL
+// record, after many fields beginning with an e: searching from the end
+// for it took a fifth of the Reader's time.
+func lastField(body []byte, name string) ([]byte, bool) {
+	for i := len(body); ; {
+		j := bytes.LastIndexByte(body[:i], '=')
+		if j < 0 {
+			return nil, false
+		}
+		if k := j - len(name); k >= 1 && body[k-1] == ' ' && string(body[k:j]) == name {
+			v := body[j+1:]
+			if e := bytes.IndexByte(v, ' '); e >= 0 {
+				v = v[:e]
+			}
+			return v, true
+		}
+		i = j
+	}
+}
+
+// advance steps the state over the audit message frame[off:end], of type
+// typ and header prefix length prefix (see auditText), and returns the
+// message's slot, if it has one. Every audit message of the frame,
+// restored ones included, passes here once, in order.
+func (s *elideState) advance(frame []byte, off, end int, typ uint16, prefix int) (slotKey, bool) {
+	if typ == auditSyscall {
+		s.ev = span{} // ends the event, whatever follows
+	}
+	if prefix == 0 || typ == auditEOE {
+		return slotKey{}, false
+	}
+	text := off + 16
+	if typ == auditSyscall {
+		body := frame[text+prefix : end]
+		sc, ok1 := field(body, "syscall=")
+		exe, ok2 := lastField(body, "exe")
+		if !ok1 || !ok2 {
+			return slotKey{}, false
+		}
+		// The pair, unambiguously: sc's length, sc, exe.
+		s.kbuf = append(append(binary.LittleEndian.AppendUint32(s.kbuf[:0], uint32(len(sc))), sc...), exe...)
+		id, ok := s.keys[string(s.kbuf)]
+		if !ok {
+			if s.keys == nil {
+				s.keys = make(map[string]int32)
+			}
+			id = int32(len(s.keys))
+			s.keys[string(s.kbuf)] = id
+		}
+		s.ev, s.evKey, s.ntypes = span{int32(text), int32(prefix)}, id, 0
+		return slotKey{}, false
+	}
+	if s.ev.n == 0 || !bytes.Equal(frame[text:text+prefix], s.ev.of(frame)) {
+		return slotKey{}, false
+	}
+	for i := range s.ntypes {
+		if s.types[i] == typ {
+			s.counts[i]++
+			return slotKey{s.evKey, typ, s.counts[i]}, true
+		}
+	}
+	if s.ntypes == maxEventTypes {
+		return slotKey{}, false
+	}
+	s.types[s.ntypes], s.counts[s.ntypes] = typ, 0
+	s.ntypes++
+	return slotKey{s.evKey, typ, 0}, true
+}
+
+// store makes body (a span of the frame) the slot's prediction.
+func (s *elideState) store(k slotKey, body span) {
+	if s.slots == nil {
+		s.slots = make(map[slotKey]span)
+	}
+	s.slots[k] = body
+}
+
+// predict appends to dst the message of type typ that the state restores
+// after the audit message p, whose header prefix is prefix bytes long:
+// p's nlmsghdr with the type and length set, p's header prefix, then the
+// slot's body (none for EOE). ok is false when there is no prediction.
+func (s *elideState) predict(dst, frame, p []byte, prefix int, typ uint16, k slotKey, slotted bool) (_ []byte, ok bool) {
+	var body []byte
+	switch {
+	case typ == auditEOE:
+	case slotted:
+		b, found := s.slots[k]
+		if !found {
+			return dst, false
+		}
+		body = b.of(frame)
+	default:
+		return dst, false
+	}
+	if prefix == 0 {
+		return dst, false
+	}
+	start := len(dst)
+	dst = append(dst, p[:16+prefix]...)
+	dst = append(dst, body...)
+	n := len(dst) - start
+	// The same length convention as p: the kernel's unicast gives
+	// nlmsg_len without the 16-byte header, the multicast with it.
+	delta := uint32(len(p)) - binary.LittleEndian.Uint32(p)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(n)-delta)
+	binary.LittleEndian.PutUint16(dst[start+4:], typ)
+	return dst, true
+}
+
+// parseType parses a record type: 1 to 5 decimal digits, at most 65535.
+func parseType(b []byte) (uint16, bool) {
+	if len(b) == 0 || len(b) > 5 {
+		return 0, false
+	}
+	t := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		t = t*10 + int(c-'0')
+	}
+	return uint16(t), t <= 0xffff
+}
+
+// appendElided appends a packet's elision marker: an opt_comment
+// "proctrail.elided=" and the types, in decimal, separated by commas.
+func appendElided(b []byte, types []uint16) []byte {
+	start := len(b)
+	b = binary.LittleEndian.AppendUint16(b, optComment)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = append(b, elidedPrefix...)
+	for i, t := range types {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(t), 10)
+	}
+	n := len(b) - start - 4
+	binary.LittleEndian.PutUint16(b[start+2:], uint16(n))
+	return append(b, zeros[:(4-n&3)&3]...)
+}
+
+// parseElided parses the value of a marker after its prefix into types.
+func parseElided(v []byte, types *[MaxElided]uint16) (int, error) {
+	n := 0
+	for len(v) > 0 || n == 0 {
+		i := bytes.IndexByte(v, ',')
+		if i < 0 {
+			i = len(v)
+		}
+		t, ok := parseType(v[:i])
+		if !ok || t == 0 || t == auditSyscall {
+			return 0, fmt.Errorf("elision marker %q: bad record type %q: %w", v, v[:i], ErrCorrupt)
+		}
+		if n == MaxElided {
+			return 0, fmt.Errorf("elision marker of more than %d records: %w", MaxElided, ErrCorrupt)
+		}
+		types[n] = uint16(t)
+		n++
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+		if len(v) == 0 {
+			return 0, fmt.Errorf("elision marker ends with a comma: %w", ErrCorrupt)
+		}
+	}
+	return n, nil
+}
