@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +21,18 @@ func TestIntegrationLoadRotatedRecording(t *testing.T) {
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "trace.zst")
+	// A host process from before the recording forks subshells that
+	// never exec, in every file: in a later file it is known first as
+	// their parent, and each file alone must give them the same identity
+	// whatever the order the files are loaded in.
+	host := exec.Command("bash", "-c", `while :; do x=$(cat /etc/hostname); sleep 0.01; done`)
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		host.Process.Kill()
+		host.Wait()
+	}()
 	// sleep lives across the whole recording; the loop fills the files.
 	script := `sleep 2 & i=0; while [ $i -lt 1500 ]; do /bin/true; i=$((i+1)); done; wait`
 	if code, _, stderr := runCLI(t, "record", "-o", out, "--rotate-size", "64K", "--rotate-count", "100", "--", "sh", "-c", script); code != 0 {
