@@ -72,10 +72,7 @@
 //     procfs show exe="/"): the exe is then the name the same inode was
 //     executed under before, else the fd's path; a memfd's stays unknown
 //     (empty) rather than "/". A process that never execs runs what its
-//     parent ran when it forked. A process whose creation was not seen
-//     (before the capture, or before this file of a rotated set) runs
-//     what procfs read of it, else what its first audit record (not a
-//     successful execve's) names: comm= and exe=.
+//     parent ran when it forked.
 //   - Processes in the procfs snapshot, and processes first seen in an
 //     event other than their fork, are marked before_capture; their start
 //     comes from /proc/PID/stat's start time and the capture's boot time.
