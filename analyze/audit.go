@@ -184,13 +184,6 @@ func (b *builder) auditProc(pid, ppid int32, c *call) *proc {
 	if p.ParentSource < procstore.ParentReported {
 		b.reportedParent(p, ppid, c.t)
 	}
-	if !p.ForkSeen && !p.CreatedByClone && !p.HasProcfsIdentity && len(p.Execs) == 0 &&
-		p.FirstAuditComm == "" && p.FirstAuditExe == "" && (!c.success || (c.sc != "execve" && c.sc != "execveat")) {
-		// Known before only as the parent of a fork (a later file of a
-		// rotated set has no snapshot): what it ran comes from its first
-		// audit record, as for a process that record made.
-		p.FirstAuditComm, p.FirstAuditExe = b.strs.intern(c.comm), b.strs.intern(c.exe)
-	}
 	return p
 }
 

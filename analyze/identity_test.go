@@ -44,23 +44,3 @@ func TestInternIdentity(t *testing.T) {
 		t.Error("a long identity was interned, or its memo differs")
 	}
 }
-
-// A process known first as the parent of a fork, as in a later file of a
-// rotated set (no snapshot), takes what it ran from its first audit
-// record, as a process that record made does; its child that never
-// exec'd inherits it. Loading a set's files in any order then gives the
-// same rows (TestIntegrationLoadRotatedRecording met it with the host's
-// bash subshells).
-func TestFirstAuditOfAForkParent(t *testing.T) {
-	m := newScript(t).
-		at(1).fork(100, 200).
-		at(2).audit(100, 1, "clone", `exit=200 comm="act.sh" exe="/usr/bin/bash"`).
-		at(3).audit(100, 1, "close", `comm="renamed" exe="/usr/bin/other"`).
-		at(4).exit(200, 200, 0, 0, 100).
-		build(nil)
-	for _, pid := range []int32{100, 200} {
-		if p := one(t, m, pid); p.Comm != "act.sh" || p.Exe != "/usr/bin/bash" {
-			t.Errorf("pid %d: comm %q exe %q, want act.sh and /usr/bin/bash (the parent's first audit record)", pid, p.Comm, p.Exe)
-		}
-	}
-}
