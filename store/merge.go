@@ -446,11 +446,18 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 	if err := l.update(ctx, m); err != nil {
 		return m, err
 	}
-	if x.exe == "" && x.comm == "" && x.cwd == "" && !yExecs && m.exe != "" {
+	// Either row may be the one its file knew nothing of (a later file
+	// of a rotated set has no snapshot: there a process from before is
+	// first met as the parent of a fork): its children there forked
+	// with no identity, whichever file is loaded first.
+	if (unknown(x) || unknown(y)) && !yExecs && m.exe != "" {
 		return m, l.inheritIdentity(ctx, x.id, m)
 	}
 	return m, nil
 }
+
+// unknown reports whether r's file knew nothing of what its process ran.
+func unknown(r procRow) bool { return r.exe == "" && r.comm == "" && r.cwd == "" }
 
 // inheritIdentity gives m's identity to the children of x that forked
 // from it while its file knew nothing of it, as analyze resolves a
