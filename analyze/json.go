@@ -83,12 +83,12 @@ func BuildJSON(w io.Writer, s EventSource, opts *Options) (Capture, error) {
 			it := made.proc()
 			out := it.proc
 			if it.hasNet {
-				e.moreNet = outList(made, outNet, func(b *outBatch) []NetEntry { return b.nets })
+				e.moreNet = outList(made, outNet, batchNets)
 			}
 			if !it.hasFiles {
 				return out
 			}
-			files := outList(made, outFile, func(b *outBatch) []File { return b.files })
+			files := outList(made, outFile, batchFiles)
 			e.moreFiles = func(yield func(*File) bool) {
 				for f := range files {
 					cs.add(out, f)

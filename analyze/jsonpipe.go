@@ -78,50 +78,55 @@ func forestOrder[N any](roots []N, kids func(N) []N) iter.Seq[N] {
 // in writeForest's order, until the end or until out stops.
 func makeOutputs(ol *outline, out *pipe.Pipe[outBatch]) {
 	defer out.Close()
-	bt := out.Batch()
-	add := func(it outItem) bool {
-		bt.items = append(bt.items, it)
-		if len(bt.items) < outBatchLen {
-			return true
-		}
-		if !out.Send(bt) {
-			return false
-		}
-		bt = out.Batch()
-		return true
-	}
+	m := &outMaker{out: out, bt: out.Batch()}
 	for i := range forestOrder(ol.f.roots, ol.f.kids) {
 		p, files, net := ol.process(i)
-		if !add(outItem{kind: outProc, proc: p, hasFiles: files != nil, hasNet: net != nil}) {
+		if !m.add(outItem{kind: outProc, proc: p, hasFiles: files != nil, hasNet: net != nil}) ||
+			files != nil && !addList(m, files, outFile, batchFiles) ||
+			net != nil && !addList(m, net, outNet, batchNets) {
 			return
 		}
-		if files != nil {
-			for f := range files {
-				bt.files = append(bt.files, *f)
-				if !add(outItem{kind: outFile, i: int32(len(bt.files) - 1)}) {
-					return
-				}
-			}
-			if !add(outItem{kind: outEnd}) {
-				return
-			}
-		}
-		if net != nil {
-			for e := range net {
-				bt.nets = append(bt.nets, *e)
-				if !add(outItem{kind: outNet, i: int32(len(bt.nets) - 1)}) {
-					return
-				}
-			}
-			if !add(outItem{kind: outEnd}) {
-				return
-			}
-		}
 	}
-	if len(bt.items) > 0 {
-		out.Send(bt)
+	if len(m.bt.items) > 0 {
+		out.Send(m.bt)
 	}
 }
+
+// outMaker is makeOutputs' side: the batch it fills.
+type outMaker struct {
+	out *pipe.Pipe[outBatch]
+	bt  *outBatch
+}
+
+// add appends it to the batch, sending the batch when full; false when
+// out stopped.
+func (m *outMaker) add(it outItem) bool {
+	m.bt.items = append(m.bt.items, it)
+	if len(m.bt.items) < outBatchLen {
+		return true
+	}
+	if !m.out.Send(m.bt) {
+		return false
+	}
+	m.bt = m.out.Batch()
+	return true
+}
+
+// addList adds the entries of list, copied into the batch's slice of
+// them, then the list's end.
+func addList[T any](m *outMaker, list iter.Seq[*T], kind outKind, entries func(*outBatch) *[]T) bool {
+	for x := range list {
+		s := entries(m.bt)
+		*s = append(*s, *x)
+		if !m.add(outItem{kind: kind, i: int32(len(*s) - 1)}) {
+			return false
+		}
+	}
+	return m.add(outItem{kind: outEnd})
+}
+
+func batchFiles(b *outBatch) *[]File    { return &b.files }
+func batchNets(b *outBatch) *[]NetEntry { return &b.nets }
 
 // outReader is the encoder's side: the made outputs, item by item.
 type outReader struct {
@@ -159,7 +164,7 @@ func (r *outReader) proc() *outItem {
 // end, which it reads even when the loop stops before it. The encoder
 // takes a process's file list before its network list (it may leave out
 // either: proc skips it).
-func outList[T any](r *outReader, kind outKind, entries func(*outBatch) []T) iter.Seq[*T] {
+func outList[T any](r *outReader, kind outKind, entries func(*outBatch) *[]T) iter.Seq[*T] {
 	return func(yield func(*T) bool) {
 		more := true
 		for {
@@ -168,7 +173,7 @@ func outList[T any](r *outReader, kind outKind, entries func(*outBatch) []T) ite
 				return
 			}
 			if more {
-				more = yield(&entries(r.bt)[it.i])
+				more = yield(&(*entries(r.bt))[it.i])
 			}
 		}
 	}

@@ -33,8 +33,8 @@ func TestOutReaderLists(t *testing.T) {
 		in.Send(bt)
 	}()
 	r := &outReader{in: in}
-	files := func() iter.Seq[*File] { return outList(r, outFile, func(b *outBatch) []File { return b.files }) }
-	nets := func() iter.Seq[*NetEntry] { return outList(r, outNet, func(b *outBatch) []NetEntry { return b.nets }) }
+	files := func() iter.Seq[*File] { return outList(r, outFile, batchFiles) }
+	nets := func() iter.Seq[*NetEntry] { return outList(r, outNet, batchNets) }
 
 	it := r.proc()
 	if it == nil || it.proc.PID != 1 {
