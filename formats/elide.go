@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -45,8 +46,8 @@ type slotKey struct {
 
 // elideState is the prediction state of one frame. Spans point into the
 // frame's uncompressed bytes, which stay put until the frame ends: the
-// Writer's buffer or the Reader's decoded frame. Its maps keep their
-// buckets across frames, so it allocates only when a frame brings more
+// Writer's buffer or the Reader's decoded frame. Its map and tables keep
+// their room across frames, so it allocates only when a frame brings more
 // slots or keys than any frame before.
 type elideState struct {
 	ev     span  // header prefix of the current event; n 0: none
@@ -55,16 +56,40 @@ type elideState struct {
 	counts [maxEventTypes]uint32
 	ntypes int
 	keys   map[string]int32
-	slots  map[slotKey]span
+	slots  []keySlots // by key id
+	more   map[slotKey]span
 	kbuf   []byte
 }
 
+// keySlots are the slots of one key: for each of its types (the first
+// maxEventTypes stored; the slots of further ones are in
+// elideState.more), the bodies by ordinal, a span of off -1 where none
+// was stored. A lookup costs a scan of a few types and an index, not a
+// hash of the slot.
+type keySlots struct {
+	types  []uint16
+	bodies [][]span
+}
+
+// noSpan marks a slot with no body.
+var noSpan = span{off: -1}
+
 func (s *elideState) reset() {
 	s.ev = span{}
+	// Emptied in place, to their length: store takes an entry past it
+	// only as one emptied here.
+	for i := range s.slots {
+		ks := &s.slots[i]
+		for t := range ks.bodies {
+			ks.bodies[t] = ks.bodies[t][:0]
+		}
+		ks.types, ks.bodies = ks.types[:0], ks.bodies[:0]
+	}
+	clear(s.more)
 	if len(s.keys) > 4096 {
 		s.keys = nil // bound a long run's distinct keys
+		s.slots = s.slots[:0]
 	}
-	clear(s.slots)
 }
 
 // auditText splits an audit message (nlmsghdr then text) into its type,
@@ -181,10 +206,55 @@ func (s *elideState) advance(frame []byte, off, end int, typ uint16, prefix int)
 
 // store makes body (a span of the frame) the slot's prediction.
 func (s *elideState) store(k slotKey, body span) {
-	if s.slots == nil {
-		s.slots = make(map[slotKey]span)
+	for int(k.key) >= len(s.slots) {
+		if len(s.slots) < cap(s.slots) {
+			s.slots = s.slots[:len(s.slots)+1]
+		} else {
+			s.slots = append(s.slots, keySlots{})
+		}
 	}
-	s.slots[k] = body
+	ks := &s.slots[k.key]
+	t := slices.Index(ks.types, k.typ)
+	if t < 0 {
+		if len(ks.types) == maxEventTypes {
+			if s.more == nil {
+				s.more = make(map[slotKey]span)
+			}
+			s.more[k] = body
+			return
+		}
+		t = len(ks.types)
+		ks.types = append(ks.types, k.typ)
+		if len(ks.bodies) < cap(ks.bodies) {
+			ks.bodies = ks.bodies[:t+1]
+		} else {
+			ks.bodies = append(ks.bodies, nil)
+		}
+	}
+	b := ks.bodies[t]
+	for uint32(len(b)) <= k.ord {
+		b = append(b, noSpan)
+	}
+	b[k.ord] = body
+	ks.bodies[t] = b
+}
+
+// lookup returns the slot's body, if one was stored.
+func (s *elideState) lookup(k slotKey) (span, bool) {
+	if int(k.key) >= len(s.slots) {
+		return span{}, false
+	}
+	ks := &s.slots[k.key]
+	t := slices.Index(ks.types, k.typ)
+	if t < 0 {
+		b, ok := s.more[k]
+		return b, ok
+	}
+	if k.ord >= uint32(len(ks.bodies[t])) {
+		return span{}, false
+	}
+	b := ks.bodies[t][k.ord]
+	return b, b.off >= 0
 }
 
 // predict appends to dst the message of type typ that the state restores
@@ -196,7 +266,7 @@ func (s *elideState) predict(dst, frame, p []byte, prefix int, typ uint16, k slo
 	switch {
 	case typ == auditEOE:
 	case slotted:
-		b, found := s.slots[k]
+		b, found := s.lookup(k)
 		if !found {
 			return dst, false
 		}

@@ -473,3 +473,61 @@ func TestEventKeyFields(t *testing.T) {
 		}
 	}
 }
+
+// TestElisionKeyReset: a frame with more distinct (syscall, exe) keys than
+// the state keeps makes it forget them at the frame's end; frames after
+// it still elide, and every message reads back as written.
+func TestElisionKeyReset(t *testing.T) {
+	var recs []Record
+	serial := 1
+	frame := func(keys int) {
+		for range 2 {
+			for k := range keys {
+				recs = append(recs, openEvent(serial, fmt.Sprintf("/bin/p%d", k), "/etc/a")...)
+				serial++
+			}
+		}
+	}
+	frame(5000)
+	ends := []int{len(recs)}
+	frame(3)
+	ends = append(ends, len(recs))
+	frame(5000)
+	ends = append(ends, len(recs))
+	frame(3)
+	next := 0
+	b, w := writeRecs(t, recs, &Options{FrameSize: 64 << 20}, func(w *Writer, i int) {
+		if next < len(ends) && i == ends[next] {
+			next++
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	// Every EOE, and the second round of each frame but its SYSCALLs.
+	if want := uint64(5 * (2*5000 + 2*3)); w.Elided() != want {
+		t.Errorf("Elided() = %d, want %d", w.Elided(), want)
+	}
+	checkRoundTrip(t, b, recs)
+}
+
+// TestElisionManyTypes: one key's events bring more record types over a
+// frame than an event may have (maxEventTypes); the slots of every type
+// are kept, so the second round of events is elided whole.
+func TestElisionManyTypes(t *testing.T) {
+	var recs []Record
+	ts := int64(1_700_000_000_000_000_000)
+	serial := 1
+	for range 2 {
+		for typ := range uint16(3 * maxEventTypes) {
+			recs = append(recs, Record{SourceAudit, ts, syscallMsg(serial, 100, "/bin/x")},
+				Record{SourceAudit, ts, auditMsg(1400+typ, serial, fmt.Sprintf("t=%d", typ))})
+			serial++
+		}
+	}
+	b, w := writeRecs(t, recs, nil, nil)
+	if w.Elided() != 3*maxEventTypes {
+		t.Errorf("Elided() = %d, want %d", w.Elided(), 3*maxEventTypes)
+	}
+	checkRoundTrip(t, b, recs)
+}
