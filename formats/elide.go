@@ -104,11 +104,21 @@ func auditText(msg []byte) (typ uint16, prefix int) {
 	if !bytes.HasPrefix(text, []byte("audit(")) {
 		return typ, 0
 	}
-	i := bytes.Index(text[:min(len(text), maxPrefix)], []byte("): "))
-	if i < 0 {
-		return typ, 0
+	// bytes.Index(head, "): "), by its rare first byte: bytes.Index
+	// starts over at each ')' candidate no quicker, and was a tenth of
+	// the recorder's time writing a message.
+	head := text[:min(len(text), maxPrefix)]
+	for i := 0; ; {
+		j := bytes.IndexByte(head[i:], ')')
+		if j < 0 {
+			return typ, 0
+		}
+		i += j
+		if i+2 < len(head) && head[i+1] == ':' && head[i+2] == ' ' {
+			return typ, i + 3
+		}
+		i++
 	}
-	return typ, i + 3
 }
 
 // field returns the value of the first field name= of an audit record's

@@ -531,3 +531,35 @@ func TestElisionManyTypes(t *testing.T) {
 	}
 	checkRoundTrip(t, b, recs)
 }
+
+// TestAuditText: the header prefix is found as bytes.Index finds "): " in
+// the text's first maxPrefix bytes.
+func TestAuditText(t *testing.T) {
+	for _, text := range []string{
+		"audit(1700000000.123:42): arch=c000003e",
+		"audit(1.2:3): ",
+		"audit(1.2:3):",
+		"audit(1.2:3)",
+		"audit(1.2:3) x): y",
+		"audit()): ): ",
+		"audit(" + strings.Repeat(")", 70) + ": x",
+		"audit(" + strings.Repeat("1", 55) + "): x",
+		"audit(" + strings.Repeat("1", 56) + "): x",
+		"audit(" + strings.Repeat("1", 57) + "): x",
+		"audit(1.2:3)): ",
+		"type=1300",
+		"",
+	} {
+		msg := append(make([]byte, 16), text...)
+		binary.LittleEndian.PutUint16(msg[4:], 1300)
+		want := 0
+		if strings.HasPrefix(text, "audit(") {
+			if i := bytes.Index([]byte(text[:min(len(text), maxPrefix)]), []byte("): ")); i >= 0 {
+				want = i + 3
+			}
+		}
+		if typ, got := auditText(msg); typ != 1300 || got != want {
+			t.Errorf("auditText(%q) = %d, %d; want 1300, %d", text, typ, got, want)
+		}
+	}
+}
