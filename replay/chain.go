@@ -48,7 +48,7 @@ type decoded struct {
 	file   int   // index in chain.files
 	offset int64 // of its frame
 	raw    []byte
-	proc   ProcEvent
+	proc   *ProcEvent // a connector message's, from the reader's slabs
 	audit  AuditRecord
 	procfs *formats.ProcRecord
 	err    error
@@ -91,6 +91,7 @@ func (b *batch) reset() {
 func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool) {
 	defer c.pipe.Close()
 	var a arena
+	var procs []ProcEvent // slabs of decoded.proc
 	b := c.pipe.Batch()
 	send := func() bool {
 		if !c.pipe.Send(b) {
@@ -128,7 +129,11 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 				return
 			}
 			b.msgs = append(b.msgs, decoded{time: rec.Time, source: rec.Source, file: fi, offset: r.FrameOffset()})
-			if d := &b.msgs[len(b.msgs)-1]; rawless.Load() {
+			d := &b.msgs[len(b.msgs)-1]
+			if d.source == formats.SourceConnector {
+				d.proc = fromSlab(&procs)
+			}
+			if rawless.Load() {
 				d.decodeRawless(rec.Data, &a)
 			} else {
 				d.decode(a.copy(rec.Data))
@@ -169,7 +174,7 @@ func (d *decoded) decode(raw []byte) {
 	d.raw = raw
 	switch d.source {
 	case formats.SourceConnector:
-		d.proc, d.err = DecodeProcEvent(raw)
+		*d.proc, d.err = DecodeProcEvent(raw)
 	case formats.SourceAudit:
 		d.audit, d.err = decodeAuditShared(raw)
 	case formats.SourceProcfs:
@@ -186,7 +191,7 @@ func (d *decoded) decode(raw []byte) {
 func (d *decoded) decodeRawless(msg []byte, a *arena) {
 	switch d.source {
 	case formats.SourceConnector:
-		d.proc, d.err = DecodeProcEvent(msg)
+		*d.proc, d.err = DecodeProcEvent(msg)
 	case formats.SourceAudit:
 		if d.audit, d.err = decodeAuditShared(msg); d.err == nil {
 			d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))

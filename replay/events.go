@@ -165,9 +165,9 @@ func (s *Stream) nextEvent() (Event, error) {
 		}
 		switch d.source {
 		case formats.SourceConnector:
-			p := s.slabs.procEvent()
-			*p = d.proc
-			return Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, Proc: p}, nil
+			// The reader decoded it into a slab of its own: the
+			// caller may keep it.
+			return Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, Proc: d.proc}, nil
 		case formats.SourceProcfs:
 			// Each procfs record is decoded into a new ProcRecord: the
 			// caller may keep it.
@@ -183,13 +183,11 @@ func (s *Stream) nextEvent() (Event, error) {
 // keeps its slab.
 type slabs struct {
 	audit []AuditEvent
-	proc  []ProcEvent
 }
 
 const slabLen = 64
 
 func (sl *slabs) auditEvent() *AuditEvent { return fromSlab(&sl.audit) }
-func (sl *slabs) procEvent() *ProcEvent   { return fromSlab(&sl.proc) }
 
 // fromSlab takes the next element of *slab, a new slab of slabLen when it
 // is used up.

@@ -319,7 +319,7 @@ func (s *Stream) next() (*Message, error) {
 	}
 	switch d.source {
 	case formats.SourceConnector:
-		s.proc = d.proc
+		s.proc = *d.proc
 		m.Proc = &s.proc
 	case formats.SourceAudit:
 		s.audit = d.audit
