@@ -263,31 +263,16 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	}
 	text := msg[nlmsgHdrLen:]
 	line := trimText(unsafe.String(unsafe.SliceData(text), len(text)))
-	// auparse's parseAuditHeader: "…(SEC.MSEC:SERIAL)…".
+	// auparse's parseAuditHeader: "…(SEC.MSEC:SERIAL)…", in plain
+	// digits as the kernel writes them; anything else (signs, overflow)
+	// goes the long way, for auparse's result or error.
 	start := strings.IndexByte(line, '(')
 	if start < 0 {
 		return DecodeAuditMessage(msg)
 	}
-	dot := strings.IndexByte(line[start:], '.')
-	if dot < 0 {
-		return DecodeAuditMessage(msg)
-	}
-	dot += start
-	sep := strings.IndexByte(line[dot:], ':')
-	if sep < 0 {
-		return DecodeAuditMessage(msg)
-	}
-	sep += dot
-	end := strings.IndexByte(line[sep:], ')')
-	if end < 0 {
-		return DecodeAuditMessage(msg)
-	}
-	end += sep
-	// Plain digits, as the kernel writes them; anything else (signs,
-	// overflow) goes the long way, for auparse's result or error.
-	sec, ok1 := digits(line[start+1:dot], 18)
-	msec, ok2 := digits(line[dot+1:sep], 18)
-	serial, ok3 := digits(line[sep+1:end], 10)
+	sec, i, ok1 := digitsTo(line, start+1, '.', 18)
+	msec, i, ok2 := digitsTo(line, i, ':', 18)
+	serial, _, ok3 := digitsTo(line, i, ')', 10)
 	if !ok1 || !ok2 || !ok3 || serial > math.MaxUint32 {
 		return DecodeAuditMessage(msg)
 	}
@@ -299,19 +284,21 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	}, nil
 }
 
-// digits parses s, 1 to max decimal digits and nothing else; max 18 or
-// less keeps it within an int64.
-func digits(s string, max int) (uint64, bool) {
-	if len(s) == 0 || len(s) > max {
-		return 0, false
-	}
-	var v uint64
-	for i := range len(s) {
-		c := s[i] - '0'
-		if c > 9 {
-			return 0, false
+// digitsTo parses the decimal digits of s from i up to the byte end: 1
+// to max of them and nothing else. It returns their value and the index
+// after end; ok is false when s has anything else there. max 18 or less
+// keeps it within an int64.
+func digitsTo(s string, i int, end byte, max int) (v uint64, next int, ok bool) {
+	for j := i; j < len(s) && j-i <= max; j++ {
+		c := s[j]
+		if c == end {
+			return v, j + 1, j > i
 		}
-		v = v*10 + uint64(c)
+		if c-'0' > 9 {
+			return 0, 0, false
+		}
+		v = v*10 + uint64(c-'0')
 	}
-	return v, true
+	return 0, 0, false
 }
+
