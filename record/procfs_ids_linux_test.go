@@ -144,3 +144,63 @@ func BenchmarkProcReaderReadChild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcReaderReadFresh reads processes never read before, as the
+// recorder reads each new process once after its fork and once after its
+// exec: the kernel makes a dentry and an inode for each file looked up
+// for the first time, which BenchmarkProcReaderReadChild (one process
+// read again and again) does not pay. "ns" is the ten ns/* readlinks of
+// an exec's read alone. The children are started outside the timer, in
+// rounds of 200 sleeping processes.
+func BenchmarkProcReaderReadFresh(b *testing.B) {
+	read := map[string]func(p *ProcReader, pid int32, rec *formats.ProcRecord){
+		"fork": func(p *ProcReader, pid int32, rec *formats.ProcRecord) { p.Read(pid, formats.ReasonFork, rec) },
+		"exec": func(p *ProcReader, pid int32, rec *formats.ProcRecord) { p.Read(pid, formats.ReasonExec, rec) },
+		"ns": func(p *ProcReader, pid int32, rec *formats.ProcRecord) {
+			dir, _, err := p.openPID(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var link [64]byte
+			for _, ns := range procNamespaces {
+				procReadlinkat(dir, ns.path, link[:])
+			}
+			syscall.Close(dir)
+		},
+	}
+	for _, name := range []string{"fork", "exec", "ns"} {
+		b.Run(name, func(b *testing.B) {
+			p := NewProcReader("")
+			var rec formats.ProcRecord
+			var pids []int32
+			var cmds []*exec.Cmd
+			defer func() {
+				for _, c := range cmds {
+					c.Process.Kill()
+					c.Wait()
+				}
+			}()
+			for b.Loop() {
+				if len(pids) == 0 {
+					b.StopTimer()
+					for _, c := range cmds {
+						c.Process.Kill()
+						c.Wait()
+					}
+					cmds = cmds[:0]
+					for range 200 {
+						c := exec.Command("sleep", "600")
+						if err := c.Start(); err != nil {
+							b.Fatal(err)
+						}
+						cmds = append(cmds, c)
+						pids = append(pids, int32(c.Process.Pid))
+					}
+					b.StartTimer()
+				}
+				read[name](p, pids[0], &rec)
+				pids = pids[1:]
+			}
+		})
+	}
+}
