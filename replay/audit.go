@@ -301,4 +301,3 @@ func digitsTo(s string, i int, end byte, max int) (v uint64, next int, ok bool) 
 	}
 	return 0, 0, false
 }
-
