@@ -149,6 +149,10 @@ type Reassembler struct {
 	queue []*openEvent
 	qhead int
 	nopen int // open events in queue
+	// index holds every open event but last, unless it was last when
+	// another opened or took a record (see setLast): the records of one
+	// event mostly come one after the other, and an event that opens
+	// and completes as last costs no map operation.
 	index map[eventKey]*openEvent
 	last  *openEvent   // the open event of the previous record, if any
 	free  []*openEvent // closed events off the queue, for reuse
@@ -168,9 +172,10 @@ type eventKey struct {
 }
 
 type openEvent struct {
-	key    eventKey
-	ev     AuditEvent
-	closed bool
+	key     eventKey
+	ev      AuditEvent
+	closed  bool
+	indexed bool // in Reassembler.index
 }
 
 // recordsCap is the room an event's records get at first, carved from a
@@ -221,7 +226,10 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 	// Records of one event mostly come one after the other.
 	oe := r.last
 	if oe == nil || oe.closed || oe.key != key {
-		oe = r.index[key]
+		oe = nil
+		if len(r.index) > 0 {
+			oe = r.index[key]
+		}
 	}
 	if rec.Type == auparse.AUDIT_EOE {
 		if oe != nil {
@@ -232,7 +240,7 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 	if oe == nil {
 		oe = r.openEvent(key, rec)
 	}
-	r.last = oe
+	r.setLast(oe)
 	oe.ev.Records = append(oe.ev.Records, rec)
 	switch {
 	case rec.Type == auparse.AUDIT_PROCTITLE:
@@ -267,9 +275,18 @@ func (r *Reassembler) openEvent(key eventKey, rec AuditRecord) *openEvent {
 	}}
 	r.recs = r.recs[recordsCap:]
 	r.queue = append(r.queue, oe)
-	r.index[key] = oe
 	r.nopen++
 	return oe
+}
+
+// setLast makes oe the last event, first putting the one before in the
+// index if it is still open and not there yet.
+func (r *Reassembler) setLast(oe *openEvent) {
+	if l := r.last; l != nil && l != oe && !l.closed && !l.indexed {
+		r.index[l.key] = l
+		l.indexed = true
+	}
+	r.last = oe
 }
 
 // front returns the oldest open event, dropping the closed ones before it
@@ -331,7 +348,10 @@ func (r *Reassembler) Lost() uint64 { return r.lost }
 func (r *Reassembler) InFlight() int { return r.nopen }
 
 func (r *Reassembler) complete(oe *openEvent, end EventEnd) {
-	delete(r.index, oe.key)
+	if oe.indexed {
+		delete(r.index, oe.key)
+		oe.indexed = false
+	}
 	oe.ev.End = end
 	oe.ev.Complete = end == EndEOE || end == EndProctitle || end == EndStandalone
 	r.done = append(r.done, oe.ev)

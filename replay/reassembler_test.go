@@ -139,6 +139,23 @@ func TestReassembler(t *testing.T) {
 			},
 		},
 		{
+			// The open event the previous record went to is indexed only
+			// when another one takes a record: each step here finds its
+			// event either way.
+			name: "records going back and forth between three open events",
+			in: []push{
+				{0, arec(SYSCALL, 10)}, {0, arec(SYSCALL, 11)}, {0, arec(CWD, 10)}, {0, arec(SYSCALL, 12)},
+				{0, arec(CWD, 11)}, {0, arec(EOE, 12)}, {0, arec(PATH, 10)}, {0, arec(EOE, 11)},
+				{0, arec(PATH, 11)}, {0, arec(EOE, 10)},
+			},
+			want: []summary{
+				{Serial: 12, Types: types(SYSCALL), Complete: true, End: EndEOE},
+				{Serial: 11, Types: types(SYSCALL, CWD), Complete: true, End: EndEOE},
+				{Serial: 10, Types: types(SYSCALL, CWD, PATH), Complete: true, End: EndEOE},
+			},
+			wantFlush: []summary{{Serial: 11, Types: types(PATH), End: EndFlush}},
+		},
+		{
 			name: "timeout by capture time",
 			in: []push{
 				{0, arec(SYSCALL, 10)},
