@@ -211,6 +211,38 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 	m := &analyze.Model{Capture: totals(files)}
 	m.Capture.Host, m.Capture.Kernel = decodeText(host), decodeText(kernel)
 
+	r := newModelReader(ctx, db, tx, capKey, sel)
+	// The kept processes, then their execs, threads, files, signals and
+	// network entries, each in its process's order.
+	for _, read := range []func() error{r.processes, r.execs, r.threads, r.files, r.signals, r.net} {
+		if err := read(); err != nil {
+			return nil, err
+		}
+	}
+	m.Processes = r.forest()
+	if m.Containers, err = r.containers(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// modelReader reads the kept processes of a capture into analyze's
+// Processes, a table at a time.
+type modelReader struct {
+	ctx    context.Context
+	db     *DB
+	tx     sqlTx
+	capKey int64
+	// with and args select the kept processes' ids as sub, for query.
+	with string
+	args []any
+
+	procs   map[int64]*analyze.Process
+	parents map[int64]int64
+	order   []int64 // the ids of procs, as read
+}
+
+func newModelReader(ctx context.Context, db *DB, tx sqlTx, capKey int64, sel *Selection) *modelReader {
 	// The kept processes, as a recursive query both databases run.
 	var with string
 	args := []any{capKey}
@@ -229,46 +261,54 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		with = strings.Replace(with, "JOIN sub ON c.parent = sub.id", "JOIN sub0 ON c.parent = sub0.id", 1)
 		args = append(args, len([]rune(c)), c)
 	}
-	query := func(q string) (*sql.Rows, error) {
-		return tx.QueryContext(ctx, db.rebind(with+" "+q), args...)
-	}
+	return &modelReader{ctx: ctx, db: db, tx: tx, capKey: capKey, with: with, args: args,
+		procs: map[int64]*analyze.Process{}, parents: map[int64]int64{}}
+}
 
-	rs, err := query(procSelect + " WHERE id IN (SELECT id FROM sub)")
+// each runs q, a query of the kept processes (sub), and calls row for each
+// of its rows; it closes the rows and returns the first error.
+func (r *modelReader) each(q string, row func(rs *sql.Rows) error) error {
+	rs, err := r.tx.QueryContext(r.ctx, r.db.rebind(r.with+" "+q), r.args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	procs := map[int64]*analyze.Process{}
-	parents := map[int64]int64{}
-	var order []int64
+	defer rs.Close()
 	for rs.Next() {
-		r, err := scanProc(sqlRows{rs})
-		if err != nil {
-			rs.Close()
-			return nil, err
+		if err := row(rs); err != nil {
+			return err
 		}
-		p, err := r.process()
-		if err != nil {
-			rs.Close()
-			return nil, err
-		}
-		procs[r.id] = p
-		if id, ok := r.parent.(int64); ok {
-			parents[r.id] = id
-		}
-		order = append(order, r.id)
 	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
+	return rs.Err()
+}
 
-	// Execs, threads, files, signals and network entries, each in its
-	// process's order.
-	rs, err = query("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd, fileless FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n")
-	if err != nil {
-		return nil, err
+// process calls add with the process of id, when it is kept.
+func (r *modelReader) process(id int64, add func(p *analyze.Process)) {
+	if p := r.procs[id]; p != nil {
+		add(p)
 	}
-	for rs.Next() {
+}
+
+func (r *modelReader) processes() error {
+	return r.each(procSelect+" WHERE id IN (SELECT id FROM sub)", func(rs *sql.Rows) error {
+		row, err := scanProc(sqlRows{rs})
+		if err != nil {
+			return err
+		}
+		p, err := row.process()
+		if err != nil {
+			return err
+		}
+		r.procs[row.id] = p
+		if id, ok := row.parent.(int64); ok {
+			r.parents[row.id] = id
+		}
+		r.order = append(r.order, row.id)
+		return nil
+	})
+}
+
+func (r *modelReader) execs() error {
+	return r.each("SELECT process, seq, n, exec_time, exec_time_nsec, exe, argv, cwd, fileless FROM execs WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n", func(rs *sql.Rows) error {
 		var id int64
 		var seq, n int32
 		var t any
@@ -276,28 +316,23 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		var x analyze.Exec
 		var argv string
 		var fileless sql.NullBool
+		var err error
 		if err := rs.Scan(&id, &seq, &n, &t, &tn, &x.Exe, &argv, &x.Cwd, &fileless); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if x.Time, err = scanTime(t, tn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if x.Argv, err = decodeArgv(argv); err != nil {
-			rs.Close()
-			return nil, fmt.Errorf("execs of process %d: argv: %w", id, err)
+			return fmt.Errorf("execs of process %d: argv: %w", id, err)
 		}
 		x.Exe, x.Cwd, x.Fileless = decodeText(x.Exe), decodeText(x.Cwd), fileless.Bool
-		if p := procs[id]; p != nil {
-			p.Execs = append(p.Execs, x)
-		}
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
+		r.process(id, func(p *analyze.Process) { p.Execs = append(p.Execs, x) })
+		return nil
+	})
+}
 
+func (r *modelReader) threads() error {
 	type thread struct {
 		analyze.Thread
 		first bool // the first of its process's first file: the main thread
@@ -305,34 +340,28 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 		n     int32
 	}
 	threads := map[int64][]thread{}
-	rs, err = query("SELECT t.process, t.seq, t.n, t.tid, t.start_time, t.start_time_nsec, t.end_time, t.end_time_nsec, p.first_seq FROM threads t JOIN processes p ON p.id = t.process WHERE t.process IN (SELECT id FROM sub)")
-	if err != nil {
-		return nil, err
-	}
-	for rs.Next() {
+	err := r.each("SELECT t.process, t.seq, t.n, t.tid, t.start_time, t.start_time_nsec, t.end_time, t.end_time_nsec, p.first_seq FROM threads t JOIN processes p ON p.id = t.process WHERE t.process IN (SELECT id FROM sub)", func(rs *sql.Rows) error {
 		var id int64
 		var t thread
 		var start, end any
 		var sn, en int64
 		var first int32
+		var err error
 		if err := rs.Scan(&id, &t.seq, &t.n, &t.TID, &start, &sn, &end, &en, &first); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if t.Start, err = scanTime(start, sn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if t.End, err = scanTime(end, en); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		t.first = t.seq == first && t.n == 0
 		threads[id] = append(threads[id], t)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for id, ts := range threads {
 		// analyze's order: the main thread, then by tid and start.
@@ -345,22 +374,30 @@ func (db *DB) model(ctx context.Context, tx sqlTx, captureID string, sel *Select
 			}
 			return cmp.Or(cmp.Compare(a.TID, b.TID), cmp.Compare(a.Start, b.Start), cmp.Compare(a.seq, b.seq), cmp.Compare(a.n, b.n))
 		})
-		if p := procs[id]; p != nil {
+		r.process(id, func(p *analyze.Process) {
 			p.Threads = make([]analyze.Thread, len(ts))
 			for i, t := range ts {
 				p.Threads[i] = t.Thread
 			}
+		})
+	}
+	return nil
+}
+
+// decodeInto sets each dst whose src is not NULL to its decoded text.
+func decodeInto(pairs ...[2]*string) {
+	for _, v := range pairs {
+		if v[0] != nil {
+			*v[1] = decodeText(*v[0])
 		}
 	}
+}
 
-	rs, err = query(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path,
+func (r *modelReader) files() error {
+	err := r.each(`SELECT f.process, f.op, f.mode, f.open_time, f.open_time_nsec, f.close_time, f.close_time_nsec, f.error, p.path, t.path,
 f.target, f.perm, f.owner, f.type, f.flags, f.size, f.serial, f.container_path, f.to_container_path, f.filesystem, f.unresolved
 FROM file_accesses f JOIN paths p ON p.capture = f.capture AND p.id = f.path LEFT JOIN paths t ON t.capture = f.capture AND t.id = f.to_path
-WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
-	if err != nil {
-		return nil, err
-	}
-	for rs.Next() {
+WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`, func(rs *sql.Rows) error {
 		var id int64
 		var f analyze.File
 		var mode, errno, to *string
@@ -369,33 +406,21 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		var details [8]*string
 		var size, serial sql.NullInt64
 		var unresolved sql.NullBool
+		var err error
 		if err := rs.Scan(&id, &f.Op, &mode, &open, &on, &close, &cn, &errno, &f.Path, &to,
 			&details[0], &details[1], &details[2], &details[3], &details[4], &size, &serial, &details[5], &details[6], &details[7], &unresolved); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if f.Open, err = scanTime(open, on); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if f.Close, err = scanTime(close, cn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		f.Op, f.Path = decodeText(f.Op), decodeText(f.Path)
-		if mode != nil {
-			f.Mode = decodeText(*mode)
-		}
-		if errno != nil {
-			f.Error = decodeText(*errno)
-		}
-		if to != nil {
-			f.To = decodeText(*to)
-		}
+		decodeInto([2]*string{mode, &f.Mode}, [2]*string{errno, &f.Error}, [2]*string{to, &f.To})
 		for i, dst := range [...]*string{&f.Target, &f.Perm, &f.Owner, &f.Type, &f.Flags, &f.ContainerPath, &f.ToContainerPath, &f.Filesystem} {
-			if details[i] != nil {
-				*dst = decodeText(*details[i])
-			}
+			decodeInto([2]*string{details[i], dst})
 		}
 		f.Unresolved = unresolved.Valid && unresolved.Bool
 		if size.Valid {
@@ -404,111 +429,82 @@ WHERE f.process IN (SELECT id FROM sub) ORDER BY f.process, f.seq, f.n`)
 		if serial.Valid && serial.Int64 > 0 {
 			f.Serial = uint64(serial.Int64)
 		}
-		if p := procs[id]; p != nil {
-			p.Files = append(p.Files, f)
-		}
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
-
-	rs, err = query(`SELECT process, op, signal_time, signal_time_nsec, pid, signal, request, target_pid, target_start, target_start_nsec, target_comm, error
-FROM signals WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
+		r.process(id, func(p *analyze.Process) { p.Files = append(p.Files, f) })
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for rs.Next() {
+	for _, p := range r.procs {
+		analyze.MarkSearches(p.Files) // as analyze marks them, from their order
+	}
+	return nil
+}
+
+func (r *modelReader) signals() error {
+	return r.each(`SELECT process, op, signal_time, signal_time_nsec, pid, signal, request, target_pid, target_start, target_start_nsec, target_comm, error
+FROM signals WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`, func(rs *sql.Rows) error {
 		var id int64
 		var sg analyze.Signal
 		var t, ts any
 		var tn, tsn int64
 		var sig, tpid sql.NullInt64
 		var request, tcomm, errno *string
+		var err error
 		if err := rs.Scan(&id, &sg.Op, &t, &tn, &sg.PID, &sig, &request, &tpid, &ts, &tsn, &tcomm, &errno); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if sg.Time, err = scanTime(t, tn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if sg.TargetStart, err = scanTime(ts, tsn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		sg.Op, sg.Signal, sg.TargetPID = decodeText(sg.Op), int(sig.Int64), int32(tpid.Int64)
-		for _, v := range [...]struct {
-			src *string
-			dst *string
-		}{{request, &sg.Request}, {tcomm, &sg.TargetComm}, {errno, &sg.Error}} {
-			if v.src != nil {
-				*v.dst = decodeText(*v.src)
-			}
-		}
-		if p := procs[id]; p != nil {
-			p.Signals = append(p.Signals, sg)
-		}
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
+		decodeInto([2]*string{request, &sg.Request}, [2]*string{tcomm, &sg.TargetComm}, [2]*string{errno, &sg.Error})
+		r.process(id, func(p *analyze.Process) { p.Signals = append(p.Signals, sg) })
+		return nil
+	})
+}
 
-	for _, p := range procs {
-		analyze.MarkSearches(p.Files) // as analyze marks them, from their order
-	}
-
-	rs, err = query(`SELECT process, op, family, proto, address, port, path, net_time, net_time_nsec, error
-FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
-	if err != nil {
-		return nil, err
-	}
-	for rs.Next() {
+func (r *modelReader) net() error {
+	return r.each(`SELECT process, op, family, proto, address, port, path, net_time, net_time_nsec, error
+FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`, func(rs *sql.Rows) error {
 		var id int64
 		var e analyze.NetEntry
 		var proto, addr, path, errno *string
 		var port *int64
 		var t any
 		var tn int64
+		var err error
 		if err := rs.Scan(&id, &e.Op, &e.Family, &proto, &addr, &port, &path, &t, &tn, &errno); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		if e.Time, err = scanTime(t, tn); err != nil {
-			rs.Close()
-			return nil, err
+			return err
 		}
 		e.Op, e.Family = decodeText(e.Op), decodeText(e.Family)
-		for _, v := range [...]struct {
-			src *string
-			dst *string
-		}{{proto, &e.Proto}, {path, &e.Path}, {errno, &e.Error}} {
-			if v.src != nil {
-				*v.dst = decodeText(*v.src)
-			}
-		}
+		decodeInto([2]*string{proto, &e.Proto}, [2]*string{path, &e.Path}, [2]*string{errno, &e.Error})
 		if addr != nil {
 			e.Addr = *addr
 		}
 		if port != nil {
 			e.Port = int(*port)
 		}
-		if p := procs[id]; p != nil {
-			p.Net = append(p.Net, e)
-		}
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
+		r.process(id, func(p *analyze.Process) { p.Net = append(p.Net, e) })
+		return nil
+	})
+}
 
-	// The forest: a kept process whose parent is not kept is a root;
-	// siblings and roots by start, then pid, as analyze orders them.
+// forest links the kept processes into trees and returns the roots: a
+// kept process whose parent is not kept is a root; siblings and roots by
+// start, then pid, as analyze orders them.
+func (r *modelReader) forest() []*analyze.Process {
+	procs := r.procs
 	children := map[int64][]int64{}
 	var roots []int64
-	for _, id := range order {
-		if par, ok := parents[id]; ok && procs[par] != nil && par != id {
+	for _, id := range r.order {
+		if par, ok := r.parents[id]; ok && procs[par] != nil && par != id {
 			children[par] = append(children[par], id)
 		} else {
 			roots = append(roots, id)
@@ -519,10 +515,11 @@ FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
 		return cmp.Or(cmp.Compare(pa.Start, pb.Start), cmp.Compare(pa.PID, pb.PID), cmp.Compare(a, b))
 	}
 	slices.SortFunc(roots, byStart)
-	placed := map[int64]bool{}
-	for _, r := range roots {
-		m.Processes = append(m.Processes, procs[r])
+	var out []*analyze.Process
+	for _, id := range roots {
+		out = append(out, procs[id])
 	}
+	placed := map[int64]bool{}
 	// Without recursion: a deep fork chain cannot exhaust the stack.
 	stack := slices.Clone(roots)
 	for len(stack) > 0 {
@@ -542,37 +539,41 @@ FROM net WHERE process IN (SELECT id FROM sub) ORDER BY process, seq, n`)
 			}
 		}
 	}
+	return out
+}
 
-	// The containers of the kept processes.
+// containers returns the containers of the kept processes, by id.
+func (r *modelReader) containers() ([]analyze.Container, error) {
 	counts := map[string]int{}
-	for _, p := range procs {
+	for _, p := range r.procs {
 		if p.Container != "" {
 			counts[p.Container]++
 		}
 	}
-	if len(counts) > 0 {
-		rs, err := tx.QueryContext(ctx, db.rebind("SELECT id, runtime, rootfs FROM containers WHERE capture = ?"), capKey)
-		if err != nil {
-			return nil, err
-		}
-		for rs.Next() {
-			var c analyze.Container
-			if err := rs.Scan(&c.ID, &c.Runtime, &c.Rootfs); err != nil {
-				rs.Close()
-				return nil, err
-			}
-			c.ID, c.Runtime, c.Rootfs = decodeText(c.ID), decodeText(c.Runtime), decodeText(c.Rootfs)
-			if c.Processes = counts[c.ID]; c.Processes > 0 {
-				m.Containers = append(m.Containers, c)
-			}
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return nil, err
-		}
-		slices.SortFunc(m.Containers, func(a, b analyze.Container) int { return strings.Compare(a.ID, b.ID) })
+	if len(counts) == 0 {
+		return nil, nil
 	}
-	return m, nil
+	rs, err := r.tx.QueryContext(r.ctx, r.db.rebind("SELECT id, runtime, rootfs FROM containers WHERE capture = ?"), r.capKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []analyze.Container
+	for rs.Next() {
+		var c analyze.Container
+		if err := rs.Scan(&c.ID, &c.Runtime, &c.Rootfs); err != nil {
+			return nil, err
+		}
+		c.ID, c.Runtime, c.Rootfs = decodeText(c.ID), decodeText(c.Runtime), decodeText(c.Rootfs)
+		if c.Processes = counts[c.ID]; c.Processes > 0 {
+			out = append(out, c)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b analyze.Container) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // sqlQuerier adapts a database/sql transaction to readFiles.
