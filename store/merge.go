@@ -270,51 +270,84 @@ func (l *loader) mergeChain(ctx context.Context, x procRow) error {
 // merge makes rows x and y one, x's; y's row may be x's already (visit
 // wrote its rows under x's id). Rows of x from y's files on are y's.
 func (l *loader) merge(ctx context.Context, x, y procRow) (procRow, error) {
-	w, db := l.w, l.db
 	if y.id != x.id {
-		// y's paths: added to x's counts where x touched them too.
-		if _, err := w.exec(ctx, `INSERT INTO process_paths (path, capture, process, accesses)
-SELECT path, capture, ?, accesses FROM process_paths WHERE process = ?
-ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses`, x.id, y.id); err != nil {
+		if err := l.moveRows(ctx, x.id, y.id); err != nil {
 			return x, err
-		}
-		if _, err := w.exec(ctx, "DELETE FROM process_paths WHERE process = ?", y.id); err != nil {
-			return x, err
-		}
-		for _, q := range []string{
-			"UPDATE execs SET process = ? WHERE process = ?",
-			"UPDATE threads SET process = ? WHERE process = ?",
-			"UPDATE file_accesses SET process = ? WHERE process = ?",
-			"UPDATE net SET process = ? WHERE process = ?",
-			"UPDATE signals SET process = ? WHERE process = ?",
-			"UPDATE processes SET parent = ? WHERE parent = ?",
-		} {
-			if _, err := w.exec(ctx, q, x.id, y.id); err != nil {
-				return x, err
-			}
-		}
-		if _, err := w.exec(ctx, "DELETE FROM processes WHERE id = ?", y.id); err != nil {
-			return x, err
-		}
-		if l.gone != nil {
-			l.gone[y.id] = true
 		}
 	}
 	l.res.Merged++
-	yFirst := y.firstSeq
+	yExecs, err := l.mergeExecs(ctx, x.id, y.firstSeq)
+	if err != nil {
+		return x, err
+	}
+	if err := l.mergeThreads(ctx, x.id, y.firstSeq); err != nil {
+		return x, err
+	}
+	m := mergeRows(x, y, yExecs)
+	if err := l.update(ctx, m); err != nil {
+		return m, err
+	}
+	// Either row may be the one its file knew nothing of (a later file
+	// of a rotated set has no snapshot: there a process from before is
+	// first met as the parent of a fork): its children there forked
+	// with no identity, whichever file is loaded first.
+	if (unknown(x) || unknown(y)) && !yExecs && m.exe != "" {
+		return m, l.inheritIdentity(ctx, x.id, m)
+	}
+	return m, nil
+}
 
-	// Execs: an exec of x without its EXECVE record (the connector's
-	// event came before the cut) takes the first execs of y made of
-	// audit records alone (whole milliseconds), close after it.
+// moveRows gives process y's rows (paths, execs, threads, files, network,
+// signals, children) to process x and deletes y.
+func (l *loader) moveRows(ctx context.Context, x, y int64) error {
+	w := l.w
+	// y's paths: added to x's counts where x touched them too.
+	if _, err := w.exec(ctx, `INSERT INTO process_paths (path, capture, process, accesses)
+SELECT path, capture, ?, accesses FROM process_paths WHERE process = ?
+ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.accesses + excluded.accesses`, x, y); err != nil {
+		return err
+	}
+	if _, err := w.exec(ctx, "DELETE FROM process_paths WHERE process = ?", y); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		"UPDATE execs SET process = ? WHERE process = ?",
+		"UPDATE threads SET process = ? WHERE process = ?",
+		"UPDATE file_accesses SET process = ? WHERE process = ?",
+		"UPDATE net SET process = ? WHERE process = ?",
+		"UPDATE signals SET process = ? WHERE process = ?",
+		"UPDATE processes SET parent = ? WHERE parent = ?",
+	} {
+		if _, err := w.exec(ctx, q, x, y); err != nil {
+			return err
+		}
+	}
+	if _, err := w.exec(ctx, "DELETE FROM processes WHERE id = ?", y); err != nil {
+		return err
+	}
+	if l.gone != nil {
+		l.gone[y] = true
+	}
+	return nil
+}
+
+// mergeExecs pairs the execs of process x from before file yFirst with
+// those from it, which are y's, when they are halves of one exec cut by
+// the file boundary; yExecs says whether y has execs of its own left.
+func (l *loader) mergeExecs(ctx context.Context, x int64, yFirst int32) (yExecs bool, _ error) {
+	w, db := l.w, l.db
+	// An exec of x without its EXECVE record (the connector's event
+	// came before the cut) takes the first execs of y made of audit
+	// records alone (whole milliseconds), close after it.
 	type execRow struct {
 		seq, n         int32
 		t              int64
 		exe, argv, cwd string
 	}
 	var old, young []execRow
-	r, err := w.query(ctx, "SELECT seq, n, exec_time, exec_time_nsec, exe, argv, cwd FROM execs WHERE process = ? ORDER BY seq, n", x.id)
+	r, err := w.query(ctx, "SELECT seq, n, exec_time, exec_time_nsec, exe, argv, cwd FROM execs WHERE process = ? ORDER BY seq, n", x)
 	if err != nil {
-		return x, err
+		return false, err
 	}
 	for r.Next() {
 		var e execRow
@@ -322,11 +355,11 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 		var tn int64
 		if err := r.Scan(&e.seq, &e.n, &t, &tn, &e.exe, &e.argv, &e.cwd); err != nil {
 			r.Close()
-			return x, err
+			return false, err
 		}
 		if e.t, err = scanTime(t, tn); err != nil {
 			r.Close()
-			return x, err
+			return false, err
 		}
 		if e.seq < yFirst {
 			old = append(old, e)
@@ -336,7 +369,7 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 	}
 	r.Close()
 	if err := r.Err(); err != nil {
-		return x, err
+		return false, err
 	}
 	var blank []execRow
 	for i := len(old) - 1; i >= 0 && old[i].exe == ""; i-- {
@@ -348,11 +381,11 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 		if e.exe == "" || exact(e.t) || e.t > b.t+lateSlack {
 			break
 		}
-		if _, err := w.exec(ctx, "UPDATE execs SET exe = ?, argv = ?, cwd = ? WHERE process = ? AND seq = ? AND n = ?", e.exe, e.argv, e.cwd, x.id, b.seq, b.n); err != nil {
-			return x, err
+		if _, err := w.exec(ctx, "UPDATE execs SET exe = ?, argv = ?, cwd = ? WHERE process = ? AND seq = ? AND n = ?", e.exe, e.argv, e.cwd, x, b.seq, b.n); err != nil {
+			return false, err
 		}
-		if _, err := w.exec(ctx, "DELETE FROM execs WHERE process = ? AND seq = ? AND n = ?", x.id, e.seq, e.n); err != nil {
-			return x, err
+		if _, err := w.exec(ctx, "DELETE FROM execs WHERE process = ? AND seq = ? AND n = ?", x, e.seq, e.n); err != nil {
+			return false, err
 		}
 		paired++
 	}
@@ -370,28 +403,32 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 			if !exact(e.t) || (e.exe != "" && e.exe != a.exe) || e.t > a.t+lateSlack || a.t > e.t+lateSlack {
 				break
 			}
-			if _, err := w.exec(ctx, "UPDATE execs SET exec_time = ?, exec_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?", db.timeVal(e.t), nsecVal(e.t), x.id, a.seq, a.n); err != nil {
-				return x, err
+			if _, err := w.exec(ctx, "UPDATE execs SET exec_time = ?, exec_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?", db.timeVal(e.t), nsecVal(e.t), x, a.seq, a.n); err != nil {
+				return false, err
 			}
-			if _, err := w.exec(ctx, "DELETE FROM execs WHERE process = ? AND seq = ? AND n = ?", x.id, e.seq, e.n); err != nil {
-				return x, err
+			if _, err := w.exec(ctx, "DELETE FROM execs WHERE process = ? AND seq = ? AND n = ?", x, e.seq, e.n); err != nil {
+				return false, err
 			}
 			paired++
 		}
 	}
-	yExecs := len(young) > paired
+	return len(young) > paired, nil
+}
 
-	// Threads: one row per task, the first, from the earliest start to
-	// the latest end (none while running).
+// mergeThreads makes the rows of one task of process x, one from before
+// file yFirst and one from it, one row: the first, from the earliest
+// start to the latest end (none while running).
+func (l *loader) mergeThreads(ctx context.Context, x int64, yFirst int32) error {
+	w, db := l.w, l.db
 	type threadRow struct {
 		seq, n     int32
 		tid        int32
 		start, end int64
 	}
 	var ts []threadRow
-	r, err = w.query(ctx, "SELECT seq, n, tid, start_time, start_time_nsec, end_time, end_time_nsec FROM threads WHERE process = ? ORDER BY seq, n", x.id)
+	r, err := w.query(ctx, "SELECT seq, n, tid, start_time, start_time_nsec, end_time, end_time_nsec FROM threads WHERE process = ? ORDER BY seq, n", x)
 	if err != nil {
-		return x, err
+		return err
 	}
 	for r.Next() {
 		var t threadRow
@@ -399,21 +436,21 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 		var sn, en int64
 		if err := r.Scan(&t.seq, &t.n, &t.tid, &s, &sn, &e, &en); err != nil {
 			r.Close()
-			return x, err
+			return err
 		}
 		if t.start, err = scanTime(s, sn); err != nil {
 			r.Close()
-			return x, err
+			return err
 		}
 		if t.end, err = scanTime(e, en); err != nil {
 			r.Close()
-			return x, err
+			return err
 		}
 		ts = append(ts, t)
 	}
 	r.Close()
 	if err := r.Err(); err != nil {
-		return x, err
+		return err
 	}
 	first := map[int32]int{}
 	for i, t := range ts {
@@ -434,26 +471,14 @@ ON CONFLICT (path, capture, process) DO UPDATE SET accesses = process_paths.acce
 			o.end = max(o.end, t.end)
 		}
 		if _, err := w.exec(ctx, "UPDATE threads SET start_time = ?, start_time_nsec = ?, end_time = ?, end_time_nsec = ? WHERE process = ? AND seq = ? AND n = ?",
-			db.timeVal(o.start), nsecVal(o.start), db.optTimeVal(o.end), nsecVal(o.end), x.id, o.seq, o.n); err != nil {
-			return x, err
+			db.timeVal(o.start), nsecVal(o.start), db.optTimeVal(o.end), nsecVal(o.end), x, o.seq, o.n); err != nil {
+			return err
 		}
-		if _, err := w.exec(ctx, "DELETE FROM threads WHERE process = ? AND seq = ? AND n = ?", x.id, t.seq, t.n); err != nil {
-			return x, err
+		if _, err := w.exec(ctx, "DELETE FROM threads WHERE process = ? AND seq = ? AND n = ?", x, t.seq, t.n); err != nil {
+			return err
 		}
 	}
-
-	m := mergeRows(x, y, yExecs)
-	if err := l.update(ctx, m); err != nil {
-		return m, err
-	}
-	// Either row may be the one its file knew nothing of (a later file
-	// of a rotated set has no snapshot: there a process from before is
-	// first met as the parent of a fork): its children there forked
-	// with no identity, whichever file is loaded first.
-	if (unknown(x) || unknown(y)) && !yExecs && m.exe != "" {
-		return m, l.inheritIdentity(ctx, x.id, m)
-	}
-	return m, nil
+	return nil
 }
 
 // unknown reports whether r's file knew nothing of what its process ran.
