@@ -156,6 +156,59 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 
 // parsePath reads a PATH record.
 func parsePath(text string) pathItem {
+	if it, ok := parsePathKernel(text); ok {
+		return it
+	}
+	return parsePathFields(text)
+}
+
+// parsePathKernel reads a PATH record laid out as the kernel writes it
+// (audit_log_name): "item= name=[ inode= dev= mode= ouid= ogid= rdev=][
+// obj=] nametype=", then the file capabilities, which are not read. As
+// with parseSyscallKernel, any other layout or value returns ok false,
+// and the two readers agree but on a record that repeats a wanted key
+// after nametype=, which the kernel never writes.
+func parsePathKernel(text string) (pathItem, bool) {
+	k := kernelFields{rest: skipHeader(text)}
+	var it pathItem
+	item, ok := k.dec("item=")
+	if !ok {
+		return pathItem{}, false
+	}
+	n, err := atoi(item)
+	if err != nil {
+		return pathItem{}, false
+	}
+	it.item = n
+	if it.name, it.hasName, ok = k.untrusted(" name="); !ok {
+		return pathItem{}, false
+	}
+	if strings.HasPrefix(k.rest, " inode=") {
+		var ok [6]bool
+		it.inode, ok[0] = k.dec(" inode=")
+		it.dev, ok[1] = k.token(" dev=")
+		it.mode, ok[2] = k.dec(" mode=")
+		_, ok[3] = k.dec(" ouid=")
+		_, ok[4] = k.dec(" ogid=")
+		_, ok[5] = k.token(" rdev=")
+		if ok != [6]bool{true, true, true, true, true, true} {
+			return pathItem{}, false
+		}
+		it.dir = strings.HasPrefix(it.mode, "04")
+	}
+	if strings.HasPrefix(k.rest, " obj=") {
+		if _, ok := k.token(" obj="); !ok {
+			return pathItem{}, false
+		}
+	}
+	if it.nametype, ok = k.token(" nametype="); !ok {
+		return pathItem{}, false
+	}
+	return it, true
+}
+
+// parsePathFields reads a PATH record pair by pair.
+func parsePathFields(text string) pathItem {
 	var it pathItem
 	// Not in the for statement: Go would copy f at each iteration.
 	f := newFields(text)
@@ -231,15 +284,7 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 // a record that repeats a wanted key after uid=, which the kernel never
 // writes: this one reads the first, the other the last.
 func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string, ok bool) {
-	if strings.HasPrefix(text, "audit(") {
-		if i := strings.IndexByte(text, ')'); i >= 0 {
-			text = text[i+1:]
-		}
-	}
-	for len(text) > 0 && fieldSkip[text[0]] {
-		text = text[1:]
-	}
-	k := kernelFields{rest: text}
+	k := kernelFields{rest: skipHeader(text)}
 	var (
 		a                [4]uint64
 		exit             int64
@@ -295,16 +340,30 @@ func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string
 		}
 		k.rest = k.rest[i+1:]
 	}
-	if comm, ok = k.untrusted(" comm="); !ok {
+	if comm, _, ok = k.untrusted(" comm="); !ok {
 		return "", "", false
 	}
-	if exe, ok = k.untrusted(" exe="); !ok {
+	if exe, _, ok = k.untrusted(" exe="); !ok {
 		return "", "", false
 	}
 	c.a, c.exit, c.exitNum, c.success = a, exit, exitNum, success
 	c.comm, c.exe = comm, exe
 	ids.pid, ids.ppid, ids.uid = pid, ppid, uid
 	return arch, num, true
+}
+
+// skipHeader returns text after its "audit(…)" header and the separators
+// after it, as the pair-by-pair reader skips them.
+func skipHeader(text string) string {
+	if strings.HasPrefix(text, "audit(") {
+		if i := strings.IndexByte(text, ')'); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	for len(text) > 0 && fieldSkip[text[0]] {
+		text = text[1:]
+	}
+	return text
 }
 
 // kernelFields reads the " key=value" pairs of a record in the order the
@@ -344,32 +403,45 @@ func (k *kernelFields) hex(key string) (string, bool) {
 }
 
 // untrusted takes a string written by audit_log_untrustedstring, decoded
-// by untrusted: quoted, or a bare token (hex, "(null)").
-func (k *kernelFields) untrusted(key string) (string, bool) {
+// by untrusted (have is false for "(null)"): quoted, or a bare token
+// (hex, "(null)").
+func (k *kernelFields) untrusted(key string) (s string, have, ok bool) {
 	if !strings.HasPrefix(k.rest, key) {
-		return "", false
+		return "", false, false
 	}
 	v := k.rest[len(key):]
 	if v != "" && v[0] == '"' {
 		j := strings.IndexByte(v[1:], '"')
 		if j < 0 {
-			return "", false
+			return "", false, false
 		}
 		k.rest = v[j+2:]
-		return v[1 : j+1], true
+		return v[1 : j+1], true, true
 	}
-	if v != "" && v[0] == '\'' {
+	v, ok = k.token(key)
+	if !ok {
+		return "", false, false
+	}
+	s, have = untrusted(v, false)
+	return s, have, true
+}
+
+// token takes a bare value: not quoted, with no tab or newline (which the
+// pair-by-pair reader would take for separators).
+func (k *kernelFields) token(key string) (string, bool) {
+	rest := k.rest
+	v, ok := k.value(key)
+	if !ok || v[0] == '\'' || v[0] == '"' {
+		k.rest = rest
 		return "", false
 	}
-	i := indexSpace(v)
-	for _, c := range []byte(v[:i]) {
+	for _, c := range []byte(v) {
 		if c == '\t' || c == '\n' {
+			k.rest = rest
 			return "", false
 		}
 	}
-	k.rest = v[i:]
-	s, _ := untrusted(v[:i], false)
-	return s, true
+	return v, true
 }
 
 // parseSyscallFields reads a SYSCALL record pair by pair.

@@ -56,21 +56,29 @@ func checkSyscallKernel(t *testing.T, text string) bool {
 		}
 		return false
 	}
-	seen := map[string]bool{}
-	f := newFields(text)
-	for f.next() {
-		if syscallKeys[f.key] {
-			if seen[f.key] {
-				return true
-			}
-			seen[f.key] = true
-		}
+	if repeatsKey(text, syscallKeys) {
+		return true
 	}
 	want, _ := readSyscall(text, false)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("SYSCALL record %q read (-pair by pair +kernel layout):\n%s", text, diff)
 	}
 	return true
+}
+
+// repeatsKey says whether the record has one of keys twice.
+func repeatsKey(text string, keys map[string]bool) bool {
+	seen := map[string]bool{}
+	f := newFields(text)
+	for f.next() {
+		if keys[f.key] {
+			if seen[f.key] {
+				return true
+			}
+			seen[f.key] = true
+		}
+	}
+	return false
 }
 
 var syscallTexts = []struct {
@@ -106,12 +114,11 @@ func TestParseSyscallKernel(t *testing.T) {
 	}
 }
 
-// TestParseSyscallKernelCorpus reads every SYSCALL record of the public
-// corpus both ways; the kernel-layout path must read most of them.
-func TestParseSyscallKernelCorpus(t *testing.T) {
-	dir := corpus.Dir(t)
-	var total, fast int
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+// corpusRecords calls fn with the text of every record of type typ in the
+// public corpus.
+func corpusRecords(t *testing.T, typ auparse.AuditMessageType, fn func(text string)) {
+	t.Helper()
+	err := filepath.WalkDir(corpus.Dir(t), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() == "SOURCES.md" {
 			return err
 		}
@@ -124,12 +131,8 @@ func TestParseSyscallKernelCorpus(t *testing.T) {
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			rec, err := replay.ParseLogLine(strings.TrimLeft(sc.Text(), " "))
-			if err != nil || rec.Type != auparse.AUDIT_SYSCALL {
-				continue
-			}
-			total++
-			if checkSyscallKernel(t, rec.Text) {
-				fast++
+			if err == nil && rec.Type == typ {
+				fn(rec.Text)
 			}
 		}
 		return sc.Err()
@@ -137,9 +140,27 @@ func TestParseSyscallKernelCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d SYSCALL records, %d read in the kernel's layout", total, fast)
-	if total == 0 || fast*2 < total {
-		t.Errorf("%d of %d SYSCALL records read in the kernel's layout; want most", fast, total)
+}
+
+// TestKernelLayoutCorpus reads every SYSCALL and PATH record of the
+// public corpus both ways; the kernel-layout readers must read most of
+// them (the others are interpreted logs).
+func TestKernelLayoutCorpus(t *testing.T) {
+	for _, tc := range []struct {
+		typ   auparse.AuditMessageType
+		check func(*testing.T, string) bool
+	}{{auparse.AUDIT_SYSCALL, checkSyscallKernel}, {auparse.AUDIT_PATH, checkPathKernel}} {
+		var total, fast int
+		corpusRecords(t, tc.typ, func(text string) {
+			total++
+			if tc.check(t, text) {
+				fast++
+			}
+		})
+		t.Logf("%d %v records, %d read in the kernel's layout", total, tc.typ, fast)
+		if total == 0 || fast*2 < total {
+			t.Errorf("%d of %d %v records read in the kernel's layout; want most", fast, total, tc.typ)
+		}
 	}
 }
 
@@ -148,4 +169,66 @@ func FuzzParseSyscallKernel(f *testing.F) {
 		f.Add(tc.text)
 	}
 	f.Fuzz(func(t *testing.T, text string) { checkSyscallKernel(t, text) })
+}
+
+// pathKeys are the keys parsePath reads.
+var pathKeys = map[string]bool{"item": true, "name": true, "nametype": true, "dev": true, "inode": true, "mode": true}
+
+// checkPathKernel fails when parsePathKernel reads a record and
+// parsePathFields reads it otherwise; records that repeat a wanted key
+// are outside the contract. It returns whether the fast path read it.
+func checkPathKernel(t *testing.T, text string) bool {
+	t.Helper()
+	got, ok := parsePathKernel(text)
+	if !ok {
+		if got != (pathItem{}) {
+			t.Fatalf("parsePathKernel(%q) declined but returned %+v", text, got)
+		}
+		return false
+	}
+	if repeatsKey(text, pathKeys) {
+		return true
+	}
+	if want := parsePathFields(text); want != got {
+		t.Fatalf("PATH record %q read %+v pair by pair, %+v in the kernel's layout", text, want, got)
+	}
+	return true
+}
+
+var pathTexts = []struct {
+	text string
+	fast bool
+}{
+	{`audit(1796570685.833:27319750): item=0 name="/etc/passwd" inode=1234 dev=fe:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0`, true},
+	{`audit(1.2:3): item=1 name="/tmp/" inode=2 dev=00:1f mode=041777 ouid=0 ogid=0 rdev=00:00 obj=system_u:object_r:tmp_t:s0 nametype=PARENT cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0`, true},
+	{`item=0 name=(null) nametype=UNKNOWN cap_fp=0`, true},
+	{`item=2 name=2F746D702F6120622063 inode=5 dev=08:02 mode=0100600 ouid=1000 ogid=1000 rdev=00:00 nametype=CREATE`, true},
+	{`item=0 name="x" nametype=DELETE`, true},
+	// Not the kernel's layout: read pair by pair.
+	{`name="/x" item=0 nametype=NORMAL`, false},
+	{`item=0 name="/x" inode=5 mode=0100644 dev=08:02 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL`, false},
+	{"item=0 name=\"/x\" inode=5 dev=08:02\tmode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL", false},
+	{`item=0 name='/x' nametype=NORMAL`, false},
+	{`item=0 name="/x nametype=NORMAL`, false},
+	{`item=x name="/x" nametype=NORMAL`, false},
+	{`item=99999999999999999999 name="/x" nametype=NORMAL`, false},
+	{`item=0 name="/x"`, false},
+	{`item=0 name= nametype=NORMAL`, false},
+	{`item=0 name="/x" nametype="NORMAL"`, false},
+	{``, false},
+}
+
+func TestParsePathKernel(t *testing.T) {
+	for _, tc := range pathTexts {
+		if got := checkPathKernel(t, tc.text); got != tc.fast {
+			t.Errorf("parsePathKernel(%q) read it: %v, want %v", tc.text, got, tc.fast)
+		}
+	}
+}
+
+func FuzzParsePathKernel(f *testing.F) {
+	for _, tc := range pathTexts {
+		f.Add(tc.text)
+	}
+	f.Fuzz(func(t *testing.T, text string) { checkPathKernel(t, text) })
 }
