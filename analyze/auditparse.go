@@ -312,11 +312,12 @@ func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string
 		exit, exitNum = n, true
 	}
 	for i, key := range [...]string{" a0=", " a1=", " a2=", " a3="} {
-		v, ok := k.hex(key)
-		if !ok {
+		v, _ := k.value(key)
+		n, err := parseHex64(v) // an empty or odd value is an error too
+		if err != nil {
 			return "", "", false
 		}
-		a[i], _ = parseHex64(v)
+		a[i] = n
 	}
 	_, ok1 = k.dec(" items=")
 	ppid, ok2 := k.dec(" ppid=")
@@ -712,21 +713,30 @@ func parseHex(s string, bits int) (uint64, error) {
 	if n := len(s); n > 0 && n <= bits/4 {
 		var v uint64
 		for i := range n {
-			c := s[i]
-			switch {
-			case c >= '0' && c <= '9':
-				c -= '0'
-			case c|0x20 >= 'a' && c|0x20 <= 'f':
-				c = c | 0x20 - 'a' + 10
-			default:
+			d := hexDigit[s[i]]
+			if d > 0xf {
 				return strconv.ParseUint(s, 16, bits)
 			}
-			v = v<<4 | uint64(c)
+			v = v<<4 | uint64(d)
 		}
 		return v, nil
 	}
 	return strconv.ParseUint(s, 16, bits)
 }
+
+// hexDigit is the value of each hex digit, 0xff for other bytes.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range byte(10) {
+		t['0'+i] = i
+	}
+	for i := range byte(6) {
+		t['a'+i], t['A'+i] = 10+i, 10+i
+	}
+	return t
+}()
 
 func parseHex64(s string) (uint64, error) { return parseHex(s, 64) }
 

@@ -100,7 +100,7 @@ var syscallTexts = []struct {
 	{`arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 gid=0`, false},
 	{`arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x"`, false},
 	{`arch=c000003e syscall=59 success=yes exit= a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
-	{`arch=c000003e syscall=59 success=yes exit=0 a0=10000000000000000 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, true},
+	{`arch=c000003e syscall=59 success=yes exit=0 a0=10000000000000000 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
 	{`arch=c000003e syscall=59 success=yes exit=99999999999999999999 a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
 	{``, false},
 	{`audit(1.2:3`, false},
