@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
 )
 
 // Elision of predictable audit records (see "Elided audit records" in the
@@ -35,6 +34,12 @@ const (
 type span struct{ off, n int32 }
 
 func (s span) of(frame []byte) []byte { return frame[s.off : s.off+s.n] }
+
+// bodySpan is the body of the audit message frame[off:end], whose header
+// prefix is prefix bytes long: what follows its nlmsghdr and header.
+func bodySpan(off, end, prefix int) span {
+	return span{int32(off + 16 + prefix), int32(end - off - 16 - prefix)}
+}
 
 // slotKey names the body a message is predicted from: its event's key,
 // its type and how many messages of that type the event had before it.
@@ -312,24 +317,6 @@ func parseType(b []byte) (uint16, bool) {
 		t = t*10 + int(c-'0')
 	}
 	return uint16(t), t <= 0xffff
-}
-
-// appendElided appends a packet's elision marker: an opt_comment
-// "proctrail.elided=" and the types, in decimal, separated by commas.
-func appendElided(b []byte, types []uint16) []byte {
-	start := len(b)
-	b = binary.LittleEndian.AppendUint16(b, optComment)
-	b = binary.LittleEndian.AppendUint16(b, 0)
-	b = append(b, elidedPrefix...)
-	for i, t := range types {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(t), 10)
-	}
-	n := len(b) - start - 4
-	binary.LittleEndian.PutUint16(b[start+2:], uint16(n))
-	return append(b, zeros[:(4-n&3)&3]...)
 }
 
 // parseElided parses the value of a marker after its prefix into types.

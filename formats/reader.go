@@ -672,7 +672,7 @@ var errMarkerPlace = fmt.Errorf("elision marker on a packet that is no audit mes
 // read from the frame (not restored).
 func (r *Reader) advance(off, end int, typ uint16, prefix int) {
 	if k, ok := r.el.advance(r.ubuf, off, end, typ, prefix); ok {
-		r.el.store(k, span{int32(off + 16 + prefix), int32(end - off - 16 - prefix)})
+		r.el.store(k, bodySpan(off, end, prefix))
 	}
 }
 

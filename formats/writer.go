@@ -80,14 +80,14 @@ type Writer struct {
 	// elided messages (pOff < 0: none).
 	elide   bool
 	el      elideState
-	pOff    int   // its block's offset in buf
-	pMsg    int   // its message's offset
-	pLen    int   // its message's length
-	pOpt    int   // the offset of its options
-	pPrefix int   // its header prefix's length
-	pTS     int64 // its time
-	pTypes  [MaxElided]uint16
-	pN      int
+	pOff    int    // its block's offset in buf
+	pMsg    int    // its message's offset
+	pLen    int    // its message's length
+	pOpt    int    // the offset of its options
+	pPrefix int    // its header prefix's length
+	pTS     int64  // its time
+	pN      int    // messages elided after it
+	pMark   []byte // its marker's text: elidedPrefix and their types
 	pred    []byte
 	elided  uint64
 
@@ -209,12 +209,17 @@ func (w *Writer) elideAudit(start, msg, n int, ts int64) {
 		var ok bool
 		w.pred, ok = w.el.predict(w.pred[:0], w.buf, w.buf[w.pMsg:w.pMsg+w.pLen], w.pPrefix, typ, k, slotted)
 		if ok && bytes.Equal(w.pred, data) {
-			w.pTypes[w.pN] = typ
+			if w.pN == 0 {
+				w.pMark = append(w.pMark[:0], elidedPrefix...)
+			} else {
+				w.pMark = append(w.pMark, ',')
+			}
+			w.pMark = strconv.AppendUint(w.pMark, uint64(typ), 10)
 			w.pN++
 			w.elided++
 			// The packet before is the frame's last block: rewrite its
 			// options and lengths in place.
-			b := appendElided(w.buf[:w.pOpt], w.pTypes[:w.pN])
+			b := appendOption(w.buf[:w.pOpt], optComment, w.pMark)
 			b = appendOption(b, optEnd, nil)
 			total := len(b) - w.pOff + 4
 			binary.LittleEndian.PutUint32(b[w.pOff+4:], uint32(total))
@@ -223,7 +228,7 @@ func (w *Writer) elideAudit(start, msg, n int, ts int64) {
 		}
 	}
 	if slotted {
-		w.el.store(k, span{int32(msg + 16 + prefix), int32(n - 16 - prefix)})
+		w.el.store(k, bodySpan(msg, msg+n, prefix))
 	}
 	w.pOff, w.pMsg, w.pLen, w.pOpt, w.pPrefix, w.pTS, w.pN = start, msg, n, len(w.buf)-4, prefix, ts, 0
 }
