@@ -165,9 +165,10 @@ func parsePath(text string) pathItem {
 // parsePathKernel reads a PATH record laid out as the kernel writes it
 // (audit_log_name): "item= name=[ inode= dev= mode= ouid= ogid= rdev=][
 // obj=] nametype=", then the file capabilities, which are not read. As
-// with parseSyscallKernel, any other layout or value returns ok false,
-// and the two readers agree but on a record that repeats a wanted key
-// after nametype=, which the kernel never writes.
+// with parseSyscallKernel, any other layout or value returns ok false
+// (so does a record without inode= that has inode=, dev= or mode= after
+// nametype=), and the two readers agree but on a record that repeats a
+// wanted key after nametype=, which the kernel never writes.
 func parsePathKernel(text string) (pathItem, bool) {
 	k := kernelFields{rest: skipHeader(text)}
 	var it pathItem
@@ -202,6 +203,12 @@ func parsePathKernel(text string) (pathItem, bool) {
 		}
 	}
 	if it.nametype, ok = k.token(" nametype="); !ok {
+		return pathItem{}, false
+	}
+	// The kernel leaves inode= to rdev= out when it has no inode; the
+	// pair-by-pair reader would read them after nametype= too.
+	if it.inode == "" && (strings.Contains(k.rest, "inode=") || strings.Contains(k.rest, "dev=") ||
+		strings.Contains(k.rest, "mode=")) {
 		return pathItem{}, false
 	}
 	return it, true
@@ -279,10 +286,12 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 // skips from uid to comm, and what follows exe, instead of scanning some
 // thirty pairs: a third of the parse of an event. Each value must be what
 // the kernel writes there (digits, hex, yes or no, a quoted string or hex
-// for comm and exe); otherwise ok is false and nothing was set, and the
-// record is read pair by pair (parseSyscallFields). The two agree but on
-// a record that repeats a wanted key after uid=, which the kernel never
-// writes: this one reads the first, the other the last.
+// for comm and exe), the skipped pairs must hold no quote, tab or
+// newline, and a record without success= must have none elsewhere;
+// otherwise ok is false and nothing was set, and the record is read pair
+// by pair (parseSyscallFields). The two agree but on a record that
+// repeats a wanted key after uid=, which the kernel never writes: this
+// one reads the first, the other the last.
 func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string, ok bool) {
 	k := kernelFields{rest: skipHeader(text)}
 	var (
@@ -330,6 +339,7 @@ func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string
 	// gid= to ses=: numbers and a tty name, none wanted. No key there
 	// has a 'c', which strings.IndexByte finds quicker than
 	// strings.Index finds " comm=" among so many spaces.
+	skipped := k.rest
 	for {
 		i := strings.IndexByte(k.rest, 'c')
 		if i < 0 {
@@ -341,16 +351,44 @@ func parseSyscallKernel(c *call, ids *syscallIDs, text string) (arch, num string
 		}
 		k.rest = k.rest[i+1:]
 	}
+	// The kernel writes no quote, tab or newline there; the pair-by-pair
+	// reader would read the pairs after one otherwise.
+	skipped = skipped[:len(skipped)-len(k.rest)]
+	if !plainTokens(skipped) {
+		return "", "", false
+	}
 	if comm, _, ok = k.untrusted(" comm="); !ok {
 		return "", "", false
 	}
 	if exe, _, ok = k.untrusted(" exe="); !ok {
 		return "", "", false
 	}
+	// The kernel leaves success= and exit= out when the call did not
+	// return; the pair-by-pair reader would read them anywhere else.
+	if !exitNum && (hasResult(skipped) || hasResult(k.rest)) {
+		return "", "", false
+	}
 	c.a, c.exit, c.exitNum, c.success = a, exit, exitNum, success
 	c.comm, c.exe = comm, exe
 	ids.pid, ids.ppid, ids.uid = pid, ppid, uid
 	return arch, num, true
+}
+
+// hasResult reports whether s may hold a success= or exit= pair.
+func hasResult(s string) bool {
+	return strings.Contains(s, "success=") || strings.Contains(s, "exit=")
+}
+
+// plainTokens reports whether s holds no quote, tab or newline: bytes
+// the pair-by-pair reader reads as anything but part of a key or a bare
+// value, or a space between them.
+func plainTokens(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\'' || c == '\t' || c == '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 // skipHeader returns text after its "audit(…)" header and the separators

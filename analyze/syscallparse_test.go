@@ -102,6 +102,15 @@ var syscallTexts = []struct {
 	{`arch=c000003e syscall=59 success=yes exit= a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
 	{`arch=c000003e syscall=59 success=yes exit=0 a0=10000000000000000 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
 	{`arch=c000003e syscall=59 success=yes exit=99999999999999999999 a0=1 a1=2 a2=3 a3=4 items=1 ppid=5 pid=6 auid=7 uid=8 comm="x" exe="/x"`, false},
+	// A quote, tab or newline among the fields skipped before comm=.
+	{`arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 0=" comm=0 exe=00`, false},
+	{`arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 tty='x comm=0 exe=00`, false},
+	{"arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 tty=x\tpid=9 comm=\"x\" exe=\"/x\"", false},
+	// success= and exit= are left out when the call did not return; a
+	// record that has them elsewhere is not the kernel's.
+	{`arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 comm="x" exe="/x" success=yes exit=3`, false},
+	{`arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 tty=x exit=3 comm="x" exe="/x"`, false},
+	{`arch=0 syscall=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid=0 pid=0 auid=0 uid=0 comm="x" exe="/x" key="success=yes"`, false},
 	{``, false},
 	{`audit(1.2:3`, false},
 }
@@ -215,6 +224,11 @@ var pathTexts = []struct {
 	{`item=0 name="/x"`, false},
 	{`item=0 name= nametype=NORMAL`, false},
 	{`item=0 name="/x" nametype="NORMAL"`, false},
+	// inode= to rdev= are left out when there is no inode; a record that
+	// has them after nametype= is not the kernel's.
+	{`item=0 name=0 nametype=0 inode=0`, false},
+	{`item=0 name="/x" nametype=NORMAL cap_fp=0 x="a"mode=0100644`, false},
+	{`item=0 name="/x" nametype=NORMAL dev=08:02`, false},
 	{``, false},
 }
 
