@@ -383,7 +383,14 @@ func hasResult(s string) bool {
 // the pair-by-pair reader reads as anything but part of a key or a bare
 // value, or a space between them.
 func plainTokens(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s[i:])
+		if matchByte(x, '"')|matchByte(x, '\'')|matchByte(x, '\t')|matchByte(x, '\n') != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c == '"' || c == '\'' || c == '\t' || c == '\n' {
 			return false
 		}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bufio"
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -245,4 +246,31 @@ func FuzzParsePathKernel(f *testing.F) {
 		f.Add(tc.text)
 	}
 	f.Fuzz(func(t *testing.T, text string) { checkPathKernel(t, text) })
+}
+
+// TestSWARScans compares the eight-bytes-at-a-time scans with the
+// standard library's, at every length and position, with bytes next to
+// the ones looked for in value.
+func TestSWARScans(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for at := -1; at < n; at++ {
+			for _, c := range []byte{' ', '"', '\'', '\t', '\n', '!', '&', 0x80, 0xa2, 0x1f} {
+				b := bytes.Repeat([]byte{'x'}, n)
+				if at >= 0 {
+					b[at] = c
+				}
+				s := string(b)
+				if got, want := plainTokens(s), !strings.ContainsAny(s, "\"'\t\n"); got != want {
+					t.Errorf("plainTokens(%q) = %v, want %v", s, got, want)
+				}
+				want := strings.IndexByte(s, ' ')
+				if want < 0 {
+					want = len(s)
+				}
+				if got := indexSpace(s); got != want {
+					t.Errorf("indexSpace(%q) = %d, want %d", s, got, want)
+				}
+			}
+		}
+	}
 }
