@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -43,26 +44,37 @@ func readSyscall(text string, kernel bool) (syscallRead, bool) {
 var syscallKeys = map[string]bool{"arch": true, "syscall": true, "success": true, "exit": true, "a0": true, "a1": true,
 	"a2": true, "a3": true, "ppid": true, "pid": true, "uid": true, "comm": true, "exe": true}
 
-// checkSyscallKernel fails when parseSyscallKernel reads a record and
-// parseSyscallFields reads it otherwise, or when it leaves the call
-// touched after declining one. Records that repeat a wanted key are
-// outside the contract (the kernel writes each once): they are only
-// checked for not panicking. It returns whether the fast path read it.
+// checkSyscallKernel is checkKernel for SYSCALL records.
 func checkSyscallKernel(t *testing.T, text string) bool {
 	t.Helper()
-	got, ok := readSyscall(text, true)
+	return checkKernel(t, "SYSCALL", text, syscallKeys,
+		func(text string) (syscallRead, bool) { return readSyscall(text, true) },
+		func(text string) syscallRead { r, _ := readSyscall(text, false); return r })
+}
+
+// checkKernel fails when the kernel-layout reader fast reads a record
+// and the pair-by-pair reader slow reads it otherwise, or when fast
+// declines a record but returns something (parseSyscallKernel must
+// leave the call untouched). Records that repeat one of keys are outside
+// the contract (the kernel writes each once): they are only checked for
+// not panicking. It returns whether fast read the record.
+func checkKernel[T comparable](t *testing.T, typ, text string, keys map[string]bool,
+	fast func(string) (T, bool), slow func(string) T) bool {
+	t.Helper()
+	got, ok := fast(text)
 	if !ok {
-		if got != (syscallRead{}) {
-			t.Fatalf("parseSyscallKernel(%q) declined but set %+v", text, got)
+		var zero T
+		if got != zero {
+			t.Fatalf("%s record %q declined by the kernel-layout reader, which set %+v", typ, text, got)
 		}
 		return false
 	}
-	if repeatsKey(text, syscallKeys) {
+	if repeatsKey(text, keys) {
 		return true
 	}
-	want, _ := readSyscall(text, false)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("SYSCALL record %q read (-pair by pair +kernel layout):\n%s", text, diff)
+	if want := slow(text); want != got {
+		t.Fatalf("%s record %q read (-pair by pair +kernel layout):\n%s", typ, text,
+			cmp.Diff(want, got, cmp.Exporter(func(reflect.Type) bool { return true })))
 	}
 	return true
 }
@@ -184,25 +196,10 @@ func FuzzParseSyscallKernel(f *testing.F) {
 // pathKeys are the keys parsePath reads.
 var pathKeys = map[string]bool{"item": true, "name": true, "nametype": true, "dev": true, "inode": true, "mode": true}
 
-// checkPathKernel fails when parsePathKernel reads a record and
-// parsePathFields reads it otherwise; records that repeat a wanted key
-// are outside the contract. It returns whether the fast path read it.
+// checkPathKernel is checkKernel for PATH records.
 func checkPathKernel(t *testing.T, text string) bool {
 	t.Helper()
-	got, ok := parsePathKernel(text)
-	if !ok {
-		if got != (pathItem{}) {
-			t.Fatalf("parsePathKernel(%q) declined but returned %+v", text, got)
-		}
-		return false
-	}
-	if repeatsKey(text, pathKeys) {
-		return true
-	}
-	if want := parsePathFields(text); want != got {
-		t.Fatalf("PATH record %q read %+v pair by pair, %+v in the kernel's layout", text, want, got)
-	}
-	return true
+	return checkKernel(t, "PATH", text, pathKeys, parsePathKernel, parsePathFields)
 }
 
 var pathTexts = []struct {
