@@ -85,8 +85,23 @@ type parser struct {
 	syscalls map[syscallKey]string // a cache of syscall names
 }
 
+// ReadsAuditText reports whether the analysis reads the text of audit
+// records of type t: those parse reads (and Argv, EXECVE). Pass it as
+// replay.Options.AuditTexts to a Stream that is only analyzed: the other
+// records, PROCTITLE the largest of them, are then grouped into events
+// without their text being copied, and the outputs are the same.
+func ReadsAuditText(t auparse.AuditMessageType) bool {
+	switch t {
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_CWD, auparse.AUDIT_PATH, auparse.AUDIT_EXECVE,
+		auparse.AUDIT_SOCKADDR, auparse.AUDIT_OBJ_PID, auparse.AUDIT_FD_PAIR:
+		return true
+	}
+	return false
+}
+
 // parse reads ev, received at capture time capT, into c, its PATH items
-// appended to items, which it returns. ok is false for an event the
+// appended to items, which it returns. It reads the records of the types
+// ReadsAuditText names, no other. ok is false for an event the
 // builder skips: one without a SYSCALL record (CONFIG_CHANGE, USER_*, …),
 // of an unknown syscall, or without a pid. The strings of c point into
 // ev's records.
@@ -96,7 +111,7 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 	var sys, saddr *replay.AuditRecord
 	for i := range ev.Records {
 		r := &ev.Records[i]
-		switch r.Type {
+		switch r.Type { // a type read here is one ReadsAuditText names
 		case auparse.AUDIT_SOCKADDR:
 			saddr = r
 		case auparse.AUDIT_SYSCALL:

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/google/go-cmp/cmp"
 
 	"proctrail/analyze/internal/spool"
+	"proctrail/internal/corpus"
 	"proctrail/replay"
 )
 
@@ -288,6 +291,7 @@ func TestBuildJSONMatchesBuild(t *testing.T) {
 			for _, o := range append(filterOptions(m), nil) {
 				checkBuildJSON(t, src, o)
 				checkBuildText(t, src, o)
+				checkAuditTexts(t, files, o)
 			}
 		})
 	}
@@ -350,4 +354,52 @@ func FuzzBuildJSON(f *testing.F) {
 			t.Fatalf("without retiring, BuildJSON differs (-want +got):\n%s", cmp.Diff(want.String(), got.String()))
 		}
 	})
+}
+
+// checkAuditTexts fails when BuildJSON's output on files differs with a
+// Stream that keeps only the texts ReadsAuditText names.
+func checkAuditTexts(t *testing.T, files []string, o *Options) {
+	t.Helper()
+	var out [2]bytes.Buffer
+	for i, texts := range []func(auparse.AuditMessageType) bool{nil, ReadsAuditText} {
+		s, err := replay.Open(files, &replay.Options{AuditTexts: texts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = BuildJSON(&out[i], s, o)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Fatalf("BuildJSON with AuditTexts: ReadsAuditText differs (-all texts +those read):\n%s", cmp.Diff(out[0].String(), out[1].String()))
+	}
+}
+
+// TestAuditTextsCorpus analyzes every auditd log of the public corpus
+// with every text and with those ReadsAuditText names: the output must be
+// the same (it would not be if the parser read a type not named).
+func TestAuditTextsCorpus(t *testing.T) {
+	var n, skipped int
+	err := filepath.WalkDir(corpus.Dir(t), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "SOURCES.md" {
+			return err
+		}
+		if s, err := replay.Open([]string{path}, nil); err != nil {
+			skipped++ // not a log
+			return nil
+		} else {
+			s.Close()
+		}
+		n++
+		checkAuditTexts(t, []string{path}, nil)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 100 {
+		t.Fatalf("only %d corpus files analyzed (%d not opened)", n, skipped)
+	}
 }

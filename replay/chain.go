@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
+
 	"proctrail/formats"
 	"proctrail/internal/pipe"
 )
@@ -87,8 +89,8 @@ func (b *batch) reset() {
 //
 // Once rawless is set (the Stream is read with NextEvent, which shows no
 // Raw), only what the decoded messages keep is copied out of the frame:
-// the text of audit records.
-func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool) {
+// the text of audit records, of the types texts names (all when nil).
+func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool, texts func(auparse.AuditMessageType) bool) {
 	defer c.pipe.Close()
 	var a arena
 	var procs []ProcEvent // slabs of decoded.proc
@@ -134,7 +136,7 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 				d.proc = fromSlab(&procs)
 			}
 			if rawless.Load() {
-				d.decodeRawless(rec.Data, &a)
+				d.decodeRawless(rec.Data, &a, texts)
 			} else {
 				d.decode(a.copy(rec.Data))
 			}
@@ -187,14 +189,19 @@ func (d *decoded) decode(raw []byte) {
 
 // decodeRawless decodes msg, which the reader will overwrite, with no Raw:
 // proc events and procfs records copy what they keep, and an audit
-// record's text is copied into a.
-func (d *decoded) decodeRawless(msg []byte, a *arena) {
+// record's text is copied into a if texts (nil for all) names its type,
+// or else left empty.
+func (d *decoded) decodeRawless(msg []byte, a *arena, texts func(auparse.AuditMessageType) bool) {
 	switch d.source {
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(msg)
 	case formats.SourceAudit:
 		if d.audit, d.err = decodeAuditShared(msg); d.err == nil {
-			d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
+			if texts == nil || texts(d.audit.Type) {
+				d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
+			} else {
+				d.audit.Text = ""
+			}
 		}
 	case formats.SourceProcfs:
 		p := new(formats.ProcRecord)

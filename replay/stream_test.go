@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"proctrail/formats"
 )
@@ -341,5 +343,92 @@ func forEach[T any](t testing.TB, next func() (T, error), f func(T)) {
 			t.Fatal(err)
 		}
 		f(v)
+	}
+}
+
+// TestAuditTexts checks Options.AuditTexts: the events are those of a
+// Stream without it, Info after each too, with the text of the records of
+// other types empty, whether the readers or the merger left it out.
+func TestAuditTexts(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := formats.NewWriter(&buf, &formats.Options{Header: formats.Header{CaptureID: "x"}, FrameSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 600 {
+		ts := int64(i+1) * int64(time.Millisecond)
+		head := fmt.Sprintf("audit(1700000000.%03d:%d): ", i%1000, 500+i)
+		w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_SYSCALL), head+fmt.Sprintf("arch=c000003e syscall=257 success=yes exit=3 items=1 ppid=1 pid=%d comm=\"x\" exe=\"/x\"", 100+i%7), false))
+		w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_PATH), head+fmt.Sprintf("item=0 name=\"/f%d\" nametype=NORMAL", i), false))
+		switch i % 3 {
+		case 0: // ended by its PROCTITLE
+			w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_PROCTITLE), head+"proctitle=2F78", i%2 == 0))
+		case 1:
+			w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_PROCTITLE), head+"proctitle=2F79", false))
+			w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_EOE), head, false))
+		case 2: // a standalone record of a type not kept
+			w.WritePacket(formats.SourceAudit, ts, auditMsg(uint16(auparse.AUDIT_EOE), head, false))
+			w.WritePacket(formats.SourceAudit, ts+1, auditMsg(uint16(auparse.AUDIT_CONFIG_CHANGE), fmt.Sprintf("audit(1700000000.%03d:%d): op=x res=1", i%1000, 100000+i), false))
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "t.zst")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(t auparse.AuditMessageType) bool { return t == auparse.AUDIT_SYSCALL || t == auparse.AUDIT_PATH }
+	type step struct {
+		Ev      Event
+		Records []AuditRecord
+		Info    CaptureInfo
+	}
+	read := func(texts func(auparse.AuditMessageType) bool, inline bool) []step {
+		s, err := Open([]string{p}, &Options{AuditTexts: texts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if inline {
+			s.mode = modeMessages // NextEvent after Next: no merger, texts kept by the readers
+		}
+		var steps []step
+		forEach(t, s.NextEvent, func(ev Event) {
+			st := step{Ev: ev, Info: s.Info()}
+			if ev.Audit != nil {
+				st.Records = ev.Audit.Records
+				st.Ev.Audit = nil
+			}
+			steps = append(steps, st)
+		})
+		return steps
+	}
+	all := read(nil, false)
+	want := make([]step, len(all))
+	var kept, emptied int
+	for i, st := range all {
+		want[i] = st
+		want[i].Records = slices.Clone(st.Records)
+		for j := range want[i].Records {
+			r := &want[i].Records[j]
+			if r.Text == "" {
+				t.Fatalf("a %v record without text, even without AuditTexts", r.Type)
+			}
+			if keep(r.Type) {
+				kept++
+			} else {
+				r.Text = ""
+				emptied++
+			}
+		}
+	}
+	if len(all) != 800 || kept != 1200 || emptied < 400 {
+		t.Fatalf("the capture lacks what the test needs: %d events, %d texts kept, %d emptied", len(all), kept, emptied)
+	}
+	for _, inline := range []bool{false, true} {
+		if diff := cmp.Diff(want, read(keep, inline), cmpopts.IgnoreUnexported(AuditRecord{})); diff != "" {
+			t.Errorf("inline %v: events with AuditTexts (-want +got):\n%s", inline, diff)
+		}
 	}
 }

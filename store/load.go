@@ -187,7 +187,7 @@ func (l *loader) run(ctx context.Context) error {
 	if already, err := l.lookup(ctx); err != nil || already {
 		return err
 	}
-	src, err := replay.Open([]string{l.id.name}, nil)
+	src, err := replay.Open([]string{l.id.name}, &replay.Options{AuditTexts: analyze.ReadsAuditText})
 	if err != nil {
 		return err
 	}

@@ -288,7 +288,7 @@ func runAnalyze(ctx context.Context, cfg *analyzeConfig) error {
 	c := *cfg
 	cfg = &c
 	cfg.Stderr = stderr
-	s, err := replay.Open(cfg.Files, &replay.Options{Open: open})
+	s, err := replay.Open(cfg.Files, &replay.Options{Open: open, AuditTexts: analyze.ReadsAuditText})
 	if err != nil {
 		return err
 	}
