@@ -54,7 +54,8 @@ func benchAnalyze(b *testing.B, render bool) {
 			b.ReportAllocs()
 			var msgs uint64
 			for b.Loop() {
-				s, err := replay.Open([]string{c}, nil)
+				// As the analyze command opens it.
+				s, err := replay.Open([]string{c}, &replay.Options{AuditTexts: ReadsAuditText})
 				if err != nil {
 					b.Fatal(err)
 				}
