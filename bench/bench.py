@@ -492,9 +492,14 @@ def timed(cmd, tmp, stdin=None, stdout=subprocess.DEVNULL):
 
 # The slow offline tools: about 40 s a run on this workload, with little spread.
 SLOW = ("aureport --summary", "ausearch --raw")
+# The fast ones, a tenth of a second or less: a median of 3 such runs on a
+# shared machine moves by a tenth between runs of the bench, so they run
+# at least --fast-runs times.
+FAST = ("zstd -3 (compress)", "zstd -dc (log.zst)", "proctrail import", "proctrail analyze (imported)",
+        "zstd -dc (imported capture)", "proctrail analyze (recorded)", "zstd -dc (recorded capture)")
 
 
-def offline(tools, work, logpath, capture, runs, slow_runs):
+def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
     """Offline tools on auditd's log, alternating. Returns rows and info."""
     tmp = os.path.join(work, "offline")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -525,9 +530,9 @@ def offline(tools, work, logpath, capture, runs, slow_runs):
         cmds["proctrail analyze (recorded)"] = ([tools["proctrail"], "analyze", capture], None)
         cmds["zstd -dc (recorded capture)"] = (["zstd", "-qdc", capture], None)
     res = {k: [] for k in cmds}
-    for i in range(max(runs, slow_runs)):
+    for i in range(max(runs, slow_runs, fast_runs)):
         for name, (cmd, inp) in cmds.items():
-            if i >= (slow_runs if name in SLOW else runs):
+            if i >= (slow_runs if name in SLOW else max(runs, fast_runs) if name in FAST else runs):
                 continue
             shutil.rmtree(laurel_dir, ignore_errors=True)
             os.makedirs(laurel_dir)
@@ -561,17 +566,22 @@ def record_scaled(tools, work, state, k):
     return out
 
 
-def scaled_memory(tools, work, state, scales):
+def scaled_memory(tools, work, state, scales, runs):
     """Records the workload at each scale with proctrail and measures analyze's
-    peak memory on it: it must grow with live processes, not events."""
+    peak memory on it: it must grow with live processes, not events. analyze
+    and zstd -dc alternate runs times; times are medians, memory the most."""
     rows = []
     for k in scales:
         out = record_scaled(tools, work, state, k)
         s = capstat(tools, out)
-        log(f"scale {k}x: analyze")
-        e, m, cpu = timed([tools["proctrail"], "analyze", out], work)
-        rows.append({"scale": k, "events": s["audit_events"], "bytes": s["bytes"], "s": e, "peak_mib": m,
-                     "lost": s["audit_lost"], "zstd_dc_s": timed(["zstd", "-qdc", out], work)[0]})
+        an, zs = [], []
+        for i in range(runs):
+            log(f"scale {k}x: analyze {i + 1}/{runs}")
+            an.append(timed([tools["proctrail"], "analyze", out], work))
+            zs.append(timed(["zstd", "-qdc", out], work))
+        rows.append({"scale": k, "events": s["audit_events"], "bytes": s["bytes"], "s": med([x[0] for x in an]),
+                     "peak_mib": max(x[1] for x in an), "lost": s["audit_lost"],
+                     "zstd_dc_s": med([x[0] for x in zs]), "runs": runs})
         os.remove(out)
     return rows
 
@@ -614,7 +624,8 @@ def offline_report(off, info, args):
     oe = info["log_events"]
     p(f"Offline: auditd's log of the last round, {oe:,} events, {info['log_bytes'] / 1e6:.1f} MB "
       f"({info['log_bytes'] / oe:.0f} B/event); zstd -3: {info['zstd_bytes'] / oe:.1f} B/event; "
-      f"proctrail import: {info['import_bytes'] / oe:.1f} B/event. {args.offline_runs} runs each ({args.slow_runs} of aureport and ausearch), alternating.\n")
+      f"proctrail import: {info['import_bytes'] / oe:.1f} B/event. {args.offline_runs} runs each ({args.slow_runs} of aureport and ausearch, "
+      f"{max(args.offline_runs, args.fast_runs)} of zstd, import and analyze), alternating.\n")
     p("| tool | s | events/s | peak RSS MiB | CPU s | events/s vs laurel | vs aureport |")
     p("|---|---|---|---|---|---|---|")
     rate = {}
@@ -685,6 +696,7 @@ def report(m, runs, off, info, scales, args):
         p("What the capture of the last round is made of (bench/capsize):\n")
         p(info["capsize"].split("\n\n", 1)[1])
     if scales:
+        p(f"analyze and zstd -dc of each scale: {scales[0].get('runs', 1)} runs, alternating; medians, and the peak memory of all.\n")
         p("| analyze scale | audit events | capture MB | analyze s | events/s | peak RSS MiB | zstd -dc s |")
         p("|---|---|---|---|---|---|---|")
         for s in scales:
@@ -822,6 +834,10 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="rounds of the record side (default 5)")
     ap.add_argument("--offline-runs", type=int, default=3, help="runs of each offline tool (default 3)")
     ap.add_argument("--slow-runs", type=int, default=2, help="runs of aureport and ausearch (default 2)")
+    ap.add_argument("--fast-runs", type=int, default=11,
+                    help="runs at least of the offline tools that take a tenth of a second (zstd, import, analyze; default 11)")
+    ap.add_argument("--scale-runs", type=int, default=5,
+                    help="runs of analyze and zstd -dc on each scaled capture, alternating (default 5)")
     ap.add_argument("--batch-floor", action="store_true",
                     help="also run the floor reader with poll+recvmmsg on a locked thread (-batch)")
     ap.add_argument("--scales", default="1,4,16", help="workload scales for analyze's memory ('' to skip)")
@@ -908,12 +924,12 @@ def main():
         off, info = {}, {}
         if args.offline_runs > 0:
             off, info = offline(tools, args.work, logpath, caps[-1]["capture"] if caps else None,
-                                args.offline_runs, min(args.slow_runs, args.offline_runs))
+                                args.offline_runs, min(args.slow_runs, args.offline_runs), args.fast_runs)
         if caps:
             log("capture size breakdown")
             info["capsize"] = run([tools["capsize"], caps[-1]["capture"]]).stdout
         scales = [int(s) for s in args.scales.split(",") if s.strip()]
-        scaled = scaled_memory(tools, args.work, state, scales) if scales else []
+        scaled = scaled_memory(tools, args.work, state, scales, max(1, args.scale_runs)) if scales else []
         db_capture = args.db_capture
         if not db_capture and args.db_scale > 0:
             db_capture = record_scaled(tools, args.work, state, args.db_scale)
