@@ -423,7 +423,7 @@ func TestAuditTexts(t *testing.T) {
 			}
 		}
 	}
-	if len(all) != 800 || kept != 1200 || emptied < 400 {
+	if len(all) != 800 || kept != 1200 || emptied != 600 {
 		t.Fatalf("the capture lacks what the test needs: %d events, %d texts kept, %d emptied", len(all), kept, emptied)
 	}
 	for _, inline := range []bool{false, true} {
