@@ -271,3 +271,46 @@ func TestSWARScans(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsAuditTextCoversParse guards ReadsAuditText against the parser
+// itself rather than against the record types some captures hold: an
+// execve's event gets a second record of each type from 1000 to 2999, its
+// text holding every key the parser's readers look for, and parse must
+// read the same with that text emptied unless ReadsAuditText names the
+// type. Each type it names must make a difference, or the text would not
+// be one the readers take.
+func TestReadsAuditTextCoversParse(t *testing.T) {
+	const head = "audit(1700000000.000:42): "
+	sys := replay.AuditRecord{Type: auparse.AUDIT_SYSCALL, Serial: 42, Text: head +
+		`arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="x" exe="/x" key=(null)`}
+	// The keys of CWD, PATH, EXECVE, SOCKADDR, OBJ_PID and FD_PAIR.
+	text := head + `cwd="/c" item=0 name="/n" inode=5 dev=08:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL ` +
+		`argc=1 a0="y" saddr=02000050C0A80001 opid=7 oauid=0 oses=1 obj=unconfined ocomm="z" fd0=3 fd1=4`
+	type result struct {
+		ok    bool
+		c     call
+		items []pathItem
+	}
+	parse := func(typ auparse.AuditMessageType, txt string) result {
+		var ps parser
+		var r result
+		ev := &replay.AuditEvent{Serial: 42, Records: []replay.AuditRecord{sys, {Type: typ, Serial: 42, Text: txt}}}
+		r.ok, r.items = ps.parse(&r.c, ev, 1_700_000_000_000_000_000, nil)
+		return r
+	}
+	var named int
+	for typ := auparse.AuditMessageType(1000); typ < 3000; typ++ {
+		differs := !reflect.DeepEqual(parse(typ, text), parse(typ, ""))
+		switch {
+		case differs && !ReadsAuditText(typ):
+			t.Errorf("parse reads the text of %v records, which ReadsAuditText does not name", typ)
+		case !differs && ReadsAuditText(typ) && typ != auparse.AUDIT_SYSCALL: // the event's first SYSCALL is the one read
+			t.Errorf("parse read nothing of a %v record's text: the test's text is not one its reader takes", typ)
+		case ReadsAuditText(typ):
+			named++
+		}
+	}
+	if named != 7 {
+		t.Errorf("ReadsAuditText names %d types between 1000 and 2999, want 7", named)
+	}
+}
