@@ -492,11 +492,13 @@ def timed(cmd, tmp, stdin=None, stdout=subprocess.DEVNULL):
 
 # The slow offline tools: about 40 s a run on this workload, with little spread.
 SLOW = ("aureport --summary", "ausearch --raw")
-# The fast ones, a tenth of a second or less: a median of 3 such runs on a
-# shared machine moves by a tenth between runs of the bench, so they run
-# at least --fast-runs times.
-FAST = ("zstd -3 (compress)", "zstd -dc (log.zst)", "proctrail import", "proctrail analyze (imported)",
-        "zstd -dc (imported capture)", "proctrail analyze (recorded)", "zstd -dc (recorded capture)")
+
+
+def fast(name):
+    """zstd's and proctrail's runs, a tenth of a second or less: a median of
+    3 such runs on a shared machine moves by a tenth between runs of the
+    bench, so they run at least --fast-runs times."""
+    return name.startswith(("zstd ", "proctrail "))
 
 
 def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
@@ -532,7 +534,7 @@ def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
     res = {k: [] for k in cmds}
     for i in range(max(runs, slow_runs, fast_runs)):
         for name, (cmd, inp) in cmds.items():
-            if i >= (slow_runs if name in SLOW else max(runs, fast_runs) if name in FAST else runs):
+            if i >= (slow_runs if name in SLOW else max(runs, fast_runs) if fast(name) else runs):
                 continue
             shutil.rmtree(laurel_dir, ignore_errors=True)
             os.makedirs(laurel_dir)
