@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -26,9 +27,11 @@ const SchemaVersion = 1
 // valid JSON but has no top-level "schema" equal to [SchemaVersion].
 var ErrSchema = errors.New("report: model is not a schema 1 analyze document")
 
-// layout is the template cut at its placeholders once, at init; the hashes
-// of the inline style and script go into the Content-Security-Policy.
-var layout = mustPage()
+// layout is the template cut at its placeholders, once, when the first
+// page is written (not at init: every command would pay for it); the
+// hashes of the inline style and script go into the
+// Content-Security-Policy.
+var layout = sync.OnceValue(mustPage)
 
 type pageParts struct {
 	head, afterStyle, afterModel, afterFolded, tail string // literal text between the inserts
@@ -129,13 +132,14 @@ func WriteHTMLFrom(w io.Writer, r io.Reader) error {
 
 // writePage writes the page of the model read from r.
 func writePage(w io.Writer, r io.Reader) (*pageModel, error) {
+	page := layout()
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(layout.head)
-	bw.WriteString(layout.style)
-	bw.WriteString(layout.afterStyle)
+	bw.WriteString(page.head)
+	bw.WriteString(page.style)
+	bw.WriteString(page.afterStyle)
 	pm := &pageModel{in: bufio.NewReaderSize(r, 64<<10), out: bw}
 	pm.copyModel()
-	bw.WriteString(layout.afterModel)
+	bw.WriteString(page.afterModel)
 	if blob := pm.lists(); blob != nil {
 		// Base64 holds no '<': the text cannot end the element early.
 		bw.WriteString(`<script type="text/plain" id="files-folded">`)
@@ -144,9 +148,9 @@ func writePage(w io.Writer, r io.Reader) (*pageModel, error) {
 		enc.Close()
 		bw.WriteString("</script>\n")
 	}
-	bw.WriteString(layout.afterFolded)
-	bw.WriteString(layout.script)
-	bw.WriteString(layout.tail)
+	bw.WriteString(page.afterFolded)
+	bw.WriteString(page.script)
+	bw.WriteString(page.tail)
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
