@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: build test check deps demo fuzz bench bench-db clean
+.PHONY: build pgo test check deps demo fuzz bench bench-db clean
 
 # staticcheck, pinned, installed into bin/tools by `make check` (needs the Go
 # module proxy). v0.8.2 is staticcheck 2026.2.2, which requires Go 1.26.
@@ -23,8 +23,19 @@ STATICCHECK_PKGS = ./...
 WINDOWS_PKGS := ./formats
 
 # Without cgo: the recorder can then drop its capabilities on every thread.
+# urfave_cli_no_docs leaves out urfave/cli's man page and markdown writers,
+# which proctrail never calls (their markdown library's init was 0.3 ms of
+# every start). cmd/proctrail/default.pgo, the profile the build is
+# optimized with, is written by `make pgo`.
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/proctrail ./cmd/proctrail
+	CGO_ENABLED=0 $(GO) build -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o bin/proctrail ./cmd/proctrail
+
+# The profile the binary is built with, from the captures `make bench`
+# leaves in its work directory (scripts/pgo says what it runs).
+BENCH_WORK ?= /var/tmp/proctrail-bench
+PGO_CAPTURES ?= $(wildcard $(BENCH_WORK)/record-*.zst $(BENCH_WORK)/offline/import.zst)
+pgo:
+	./scripts/pgo $(PGO_CAPTURES)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then ./scripts/install-deps; else echo "not root: skipping package install (tests that need root or tools will skip)"; fi
