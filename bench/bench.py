@@ -526,10 +526,17 @@ def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
         "zstd -dc (log.zst)": (["zstd", "-qdc", zlog], None),
         "proctrail import": ([tools["proctrail"], "import", "-o", imp, logpath], None),
         "proctrail analyze (imported)": ([tools["proctrail"], "analyze", imp], None),
-        "zstd -dc (imported capture)": (["zstd", "-qdc", imp], None),
     }
+    # With --base, its analyze alternates with this one's on the same
+    # captures, so that before and after are side by side in one run.
+    base = tools.get("proctrail-base")
+    if base:
+        cmds["proctrail analyze (imported, --base)"] = ([base, "analyze", imp], None)
+    cmds["zstd -dc (imported capture)"] = (["zstd", "-qdc", imp], None)
     if capture:
         cmds["proctrail analyze (recorded)"] = ([tools["proctrail"], "analyze", capture], None)
+        if base:
+            cmds["proctrail analyze (recorded, --base)"] = ([base, "analyze", capture], None)
         cmds["zstd -dc (recorded capture)"] = (["zstd", "-qdc", capture], None)
     res = {k: [] for k in cmds}
     for i in range(max(runs, slow_runs, fast_runs)):
@@ -576,14 +583,19 @@ def scaled_memory(tools, work, state, scales, runs):
     for k in scales:
         out = record_scaled(tools, work, state, k)
         s = capstat(tools, out)
-        an, zs = [], []
+        an, ab, zs = [], [], []
         for i in range(runs):
             log(f"scale {k}x: analyze {i + 1}/{runs}")
             an.append(timed([tools["proctrail"], "analyze", out], work))
+            if "proctrail-base" in tools:
+                ab.append(timed([tools["proctrail-base"], "analyze", out], work))
             zs.append(timed(["zstd", "-qdc", out], work))
-        rows.append({"scale": k, "events": s["audit_events"], "bytes": s["bytes"], "s": med([x[0] for x in an]),
-                     "peak_mib": max(x[1] for x in an), "lost": s["audit_lost"],
-                     "zstd_dc_s": med([x[0] for x in zs]), "runs": runs})
+        row = {"scale": k, "events": s["audit_events"], "bytes": s["bytes"], "s": med([x[0] for x in an]),
+               "peak_mib": max(x[1] for x in an), "lost": s["audit_lost"],
+               "zstd_dc_s": med([x[0] for x in zs]), "runs": runs}
+        if ab:
+            row["base_s"] = med([x[0] for x in ab])
+        rows.append(row)
         os.remove(out)
     return rows
 
@@ -699,11 +711,14 @@ def report(m, runs, off, info, scales, args):
         p(info["capsize"].split("\n\n", 1)[1])
     if scales:
         p(f"analyze and zstd -dc of each scale: {scales[0].get('runs', 1)} runs, alternating; medians, and the peak memory of all.\n")
-        p("| analyze scale | audit events | capture MB | analyze s | events/s | peak RSS MiB | zstd -dc s |")
-        p("|---|---|---|---|---|---|---|")
+        based = all("base_s" in s for s in scales)
+        p("| analyze scale | audit events | capture MB | analyze s | events/s | peak RSS MiB | zstd -dc s |"
+          + (" analyze (--base) s |" if based else ""))
+        p("|---|---|---|---|---|---|---|" + ("---|" if based else ""))
         for s in scales:
             p(f"| {s['scale']}× | {s['events']:,} | {s['bytes'] / 1e6:.2f} | {s['s']:.2f} | "
-              f"{s['events'] / s['s']:,.0f} | {s['peak_mib']:.0f} | {s['zstd_dc_s']:.3f} |")
+              f"{s['events'] / s['s']:,.0f} | {s['peak_mib']:.0f} | {s['zstd_dc_s']:.3f} |"
+              + (f" {s['base_s']:.2f} |" if based else ""))
         p("")
 
     # Targets of issue 4.
@@ -776,14 +791,24 @@ def report(m, runs, off, info, scales, args):
              an_s <= 3 * zfloor),
             ("analyze events/s ÷ laurel", f"{an / rate['laurel']:.1f}×", "≥ 20×", an >= 20 * rate["laurel"]),
         ]
+        if "proctrail analyze (imported, --base)" in off:
+            anb = rate["proctrail analyze (imported, --base)"]
+            anb_s = med([x[0] for x in off["proctrail analyze (imported, --base)"]])
+            t18 += [
+                ("(info) the same with --base: analyze ÷ zstd -dc (imported, 1×)", f"{anb_s / zfloor:.1f}×", "–", None),
+                ("(info) the same with --base: analyze events/s ÷ laurel", f"{anb / rate['laurel']:.1f}×", "–", None),
+            ]
     for s in scales or []:
         if s["scale"] > 1:
             t18.append((f"analyze ÷ zstd -dc of the same capture (recorded, {s['scale']}×)",
                         f"{s['s'] / s['zstd_dc_s']:.1f}×", "≤ 3×", s["s"] <= 3 * s["zstd_dc_s"]))
+            if "base_s" in s:
+                t18.append((f"(info) the same with --base (recorded, {s['scale']}×)",
+                            f"{s['base_s'] / s['zstd_dc_s']:.1f}×", "–", None))
     p("\n| target (issue 18) | measured | goal | |")
     p("|---|---|---|---|")
     for name, got, goal, b in t18:
-        p(f"| {name} | {got} | {goal} | {ok(b)} |")
+        p(f"| {name} | {got} | {goal} | {'' if b is None else ok(b)} |")
     retried = [r for r in runs if r.get("retried")]
     noisy = [r for r in runs if r.get("noisy") and not r.get("retried")]
     p(f"\nRuns repeated because other processes used more than {args.max_noise:.0%} of the machine: "
@@ -803,7 +828,8 @@ def build(work, proctrail, base=None):
     tools = {}
     bin_ = os.path.join(work, "bin")
     os.makedirs(bin_, exist_ok=True)
-    # Without cgo, as `make build`: the recorder can then drop its capabilities.
+    # Without cgo and with its tag, as `make build`: the recorder can then
+    # drop its capabilities.
     env = dict(os.environ, CGO_ENABLED="0")
     if base:
         tools["proctrail-base"] = os.path.abspath(base)
@@ -812,7 +838,7 @@ def build(work, proctrail, base=None):
     else:
         log("building bin/proctrail")
         tools["proctrail"] = os.path.join(ROOT, "bin", "proctrail")
-        run(["go", "build", "-o", tools["proctrail"], "./cmd/proctrail"], cwd=ROOT, env=env)
+        run(["go", "build", "-tags", "urfave_cli_no_docs", "-o", tools["proctrail"], "./cmd/proctrail"], cwd=ROOT, env=env)
     log("building the floor reader, capstat, capsize and openloop")
     for name in ("floor", "capstat", "capsize"):
         tools[name] = os.path.join(bin_, name)
@@ -847,7 +873,8 @@ def main():
                     help="auditd's flush setting (default INCREMENTAL_ASYNC, Debian's)")
     ap.add_argument("--proctrail", help="the proctrail binary to measure (default: build bin/proctrail)")
     ap.add_argument("--base", help="also record with this proctrail binary, in the same rounds (a column of its own: "
-                    "before and after a change, side by side)")
+                    "before and after a change, side by side), and alternate its analyze with this one's in the "
+                    "offline and scale tables")
     ap.add_argument("--max-noise", type=float, default=0.15,
                     help="repeat a run when other processes used more than this share of the machine (default 0.15)")
     ap.add_argument("--retries", type=int, default=1, help="repeats of a noisy run (default 1)")
