@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -254,11 +255,15 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	if len(msg) < nlmsgHdrLen {
 		return DecodeAuditMessage(msg)
 	}
-	h, _ := parseNLHeader(msg)
-	typ := auparse.AuditMessageType(h.Type)
+	// nlmsg_len and nlmsg_type, the two fields of the header wanted, read
+	// alone: parseNLHeader's whole header, stored field by field and
+	// loaded back at once, stalled on the stores.
+	hLen := binary.LittleEndian.Uint32(msg[0:4])
+	hType := binary.LittleEndian.Uint16(msg[4:6])
+	typ := auparse.AuditMessageType(hType)
 	// The kernel's replies are all numbered below AUDIT_GET_FEATURE+1:
 	// records, from 1100 on, skip the map.
-	if uint64(h.Len) > uint64(len(msg)) || h.Type < nlmsgMinType || (typ <= auparse.AUDIT_GET_FEATURE && auditReplyTypes[typ]) {
+	if uint64(hLen) > uint64(len(msg)) || hType < nlmsgMinType || (typ <= auparse.AUDIT_GET_FEATURE && auditReplyTypes[typ]) {
 		return DecodeAuditMessage(msg)
 	}
 	text := msg[nlmsgHdrLen:]

@@ -140,14 +140,14 @@ func (s *Stream) merge() {
 // nextEvent is NextEvent without the merger.
 func (s *Stream) nextEvent() (Event, error) {
 	for {
-		if ev, ok := s.reasm.Pop(); ok {
+		if s.reasm.popped() {
 			s.info.AuditEvents++
 			s.info.AuditGaps = s.reasm.Lost()
-			// A copy to the heap, made only here: were ev itself to escape,
-			// every call of Pop would allocate, events or not.
+			// Moved to the heap, into a slab, only here: were a popped
+			// event to escape, every Pop would allocate, events or not.
 			e := s.slabs.auditEvent()
-			*e = ev
-			return Event{Time: ev.Received, Source: formats.SourceAudit, Audit: e}, nil
+			s.reasm.popTo(e)
+			return Event{Time: e.Received, Source: formats.SourceAudit, Audit: e}, nil
 		}
 		if s.done {
 			s.info.AuditGaps = s.reasm.Lost()
@@ -177,7 +177,7 @@ func (s *Stream) nextEvent() (Event, error) {
 				// Read before NextEvent, the text may have been kept.
 				d.audit.Text = ""
 			}
-			s.reasm.Push(d.time, d.audit)
+			s.reasm.push(d.time, &d.audit)
 		}
 	}
 }

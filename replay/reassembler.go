@@ -215,7 +215,11 @@ func NewReassembler(opts *ReassemblerOptions) *Reassembler {
 // Push adds a record received at capture time now (nanoseconds since the
 // Unix epoch). A now earlier than a previous one is taken as no time
 // passing. Push may complete events; Pop returns them.
-func (r *Reassembler) Push(now int64, rec AuditRecord) {
+func (r *Reassembler) Push(now int64, rec AuditRecord) { r.push(now, &rec) }
+
+// push is Push of *rec, which it copies once, into its event: the Stream
+// passes the record where its reader decoded it.
+func (r *Reassembler) push(now int64, rec *AuditRecord) {
 	if now > r.now {
 		r.now = now
 	}
@@ -241,7 +245,7 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 		oe = r.openEvent(key, rec)
 	}
 	r.setLast(oe)
-	oe.ev.Records = append(oe.ev.Records, rec)
+	oe.ev.Records = append(oe.ev.Records, *rec)
 	switch {
 	case rec.Type == auparse.AUDIT_PROCTITLE:
 		r.complete(oe, EndProctitle)
@@ -256,7 +260,7 @@ func (r *Reassembler) Push(now int64, rec AuditRecord) {
 }
 
 // openEvent opens the event of key, whose first record is rec.
-func (r *Reassembler) openEvent(key eventKey, rec AuditRecord) *openEvent {
+func (r *Reassembler) openEvent(key eventKey, rec *AuditRecord) *openEvent {
 	var oe *openEvent
 	if n := len(r.free); n > 0 {
 		oe, r.free = r.free[n-1], r.free[:n-1]
@@ -314,17 +318,26 @@ func standalone(t auparse.AuditMessageType) bool {
 
 // Pop returns the oldest completed event not yet popped, and false when
 // there is none. Events come in the order they completed.
-func (r *Reassembler) Pop() (AuditEvent, bool) {
-	if r.head == len(r.done) {
-		return AuditEvent{}, false
+func (r *Reassembler) Pop() (ev AuditEvent, ok bool) {
+	if ok = r.popped(); ok {
+		r.popTo(&ev)
 	}
-	ev := r.done[r.head]
+	return ev, ok
+}
+
+// popped reports whether a completed event waits to be popped.
+func (r *Reassembler) popped() bool { return r.head < len(r.done) }
+
+// popTo is Pop into *dst, when popped: the Stream moves the event straight
+// into the slab it hands out, where copying it through a value returned
+// (88 bytes, written and read back at once) stalled on the stores.
+func (r *Reassembler) popTo(dst *AuditEvent) {
+	*dst = r.done[r.head]
 	r.done[r.head] = AuditEvent{}
 	r.head++
 	if r.head == len(r.done) {
 		r.done, r.head = r.done[:0], 0
 	}
-	return ev, true
 }
 
 // Flush completes every open event, oldest first (EndFlush), and counts
@@ -396,7 +409,7 @@ func (r *Reassembler) expire() {
 	}
 }
 
-func (r *Reassembler) trackSerial(rec AuditRecord) {
+func (r *Reassembler) trackSerial(rec *AuditRecord) {
 	g := r.lastGap
 	if g == nil || r.lastGN != rec.Node {
 		g = r.gaps[rec.Node]
