@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -225,9 +226,11 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // arenaBlock is the size of the blocks messages are copied into: the
-// largest the allocator serves from its per-thread caches (larger ones
-// take a lock and a span of their own).
-const arenaBlock = 32 << 10
+// largest the allocator serves from its per-thread caches. The runtime
+// takes an object as small up to 32 KiB less its 8-byte malloc header,
+// whether it has one or not; a block of 32 KiB was a large object, a
+// span of its own taken under the heap's lock and zeroed at each reuse.
+const arenaBlock = 32<<10 - 8
 
 // arena copies messages into shared blocks: one allocation for many
 // messages instead of one each, which is most of what the garbage
@@ -236,7 +239,12 @@ const arenaBlock = 32 << 10
 // it is freed when no message of it is referenced any more. Whoever keeps
 // a string of a message for long (analyze's model does) clones it, or
 // it keeps its whole block alive.
-type arena struct{ block []byte }
+//
+// A block is a strings.Builder's buffer: Grow is the standard library's
+// one allocation that is not zeroed, and every byte of a block is
+// written before it is handed out. The Builder only appends, so what it
+// handed out stays as written.
+type arena struct{ sb strings.Builder }
 
 func (a *arena) copy(b []byte) []byte {
 	n := len(b)
@@ -245,12 +253,13 @@ func (a *arena) copy(b []byte) []byte {
 		return nil
 	case n > arenaBlock/8:
 		return bytes.Clone(b)
-	case cap(a.block)-len(a.block) < n:
-		a.block = make([]byte, 0, arenaBlock)
+	case a.sb.Cap()-a.sb.Len() < n:
+		a.sb = strings.Builder{}
+		a.sb.Grow(arenaBlock)
 	}
-	i := len(a.block)
-	a.block = append(a.block, b...)
-	return a.block[i:len(a.block):len(a.block)]
+	i := a.sb.Len()
+	a.sb.Write(b)
+	return unsafeBytes(a.sb.String()[i:])
 }
 
 // advance moves c to its next message, taking the next batch from its
