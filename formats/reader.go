@@ -140,12 +140,13 @@ func NewReader(r io.Reader, opts *ReaderOptions) (*Reader, error) {
 	}
 	// Read the section header and interfaces eagerly, so Header is
 	// meaningful before the first Next.
+	var rec Record
 	for cr.pos < len(cr.ubuf) {
 		typ := binary.LittleEndian.Uint32(cr.ubuf[cr.pos:])
 		if typ != blockSHB && typ != blockIDB {
 			break
 		}
-		if _, ok := cr.nextBlock(); ok {
+		if cr.nextBlock(&rec) {
 			break
 		}
 	}
@@ -204,20 +205,30 @@ func (r *Reader) Restored() uint64 { return r.restored }
 // next call of Next. Next returns io.EOF at
 // the end of the file, also after a truncated tail; any other error is
 // returned again by every later call.
-func (r *Reader) Next() (Record, error) {
+func (r *Reader) Next() (rec Record, err error) {
+	err = r.ReadRecord(&rec)
+	return rec, err
+}
+
+// ReadRecord is Next into *rec (the zero Record with an error). The
+// record is written in place, down from the block it is read from: a
+// Record returned by value at each level was stored field by field and
+// loaded back whole at the next, which stalls on the stores.
+func (r *Reader) ReadRecord(rec *Record) error {
 	for {
 		if r.err != nil {
-			return Record{}, r.err
+			*rec = Record{}
+			return r.err
 		}
 		if r.pendI < r.pendN {
-			if rec, ok := r.restore(); ok {
-				return rec, nil
+			if r.restore(rec) {
+				return nil
 			}
 			continue
 		}
 		if r.pos < len(r.ubuf) {
-			if rec, ok := r.nextBlock(); ok {
-				return rec, nil
+			if r.nextBlock(rec) {
+				return nil
 			}
 			continue
 		}
@@ -377,7 +388,7 @@ func (r *Reader) blockDamageAt(pos int, err error) {
 // A marker naming a message the state cannot predict is damage: the
 // rest of the frame is dropped, as after any malformed block, since the
 // state the later markers rely on is then unknown.
-func (r *Reader) restore() (Record, bool) {
+func (r *Reader) restore(rec *Record) bool {
 	typ := r.pend[r.pendI]
 	r.pendI++
 	k, slotted := r.el.advance(r.ubuf, r.pMsg, r.pEnd, typ, r.pPrefix)
@@ -385,27 +396,30 @@ func (r *Reader) restore() (Record, bool) {
 	r.rbuf, ok = r.el.predict(r.rbuf[:0], r.ubuf, r.ubuf[r.pMsg:r.pEnd], r.pPrefix, typ, k, slotted)
 	if !ok {
 		r.blockDamageAt(r.pPos, fmt.Errorf("elision marker names a message of type %d that nothing predicts: %w", typ, ErrCorrupt))
-		return Record{}, false
+		return false
 	}
 	r.restored++
-	return Record{Source: SourceAudit, Time: r.pTime, Data: r.rbuf}, true
+	*rec = Record{Source: SourceAudit, Time: r.pTime, Data: r.rbuf}
+	return true
 }
 
-// nextBlock parses the block at pos. ok reports a packet record in rec.
-func (r *Reader) nextBlock() (rec Record, ok bool) {
+// nextBlock parses the block at pos. It reports whether it was a packet
+// record, which it wrote in *rec (which it may have written otherwise).
+func (r *Reader) nextBlock(rec *Record) bool {
 	rem := r.ubuf[r.pos:]
 	if len(rem) < 12 {
 		r.blockDamage(fmt.Errorf("%d bytes left, less than a block: %w", len(rem), ErrCorrupt))
-		return rec, false
+		return false
 	}
 	typ := binary.LittleEndian.Uint32(rem)
 	blen := binary.LittleEndian.Uint32(rem[4:])
 	if blen < 12 || blen%4 != 0 || uint64(blen) > uint64(len(rem)) || binary.LittleEndian.Uint32(rem[blen-4:]) != blen {
 		r.blockDamage(fmt.Errorf("block type %#x with bad length %d: %w", typ, blen, ErrCorrupt))
-		return rec, false
+		return false
 	}
 	body := rem[8 : blen-4]
 	var err error
+	ok := false
 	switch typ {
 	case blockSHB:
 		err = r.sectionHeader(body)
@@ -414,14 +428,14 @@ func (r *Reader) nextBlock() (rec Record, ok bool) {
 	case blockISB:
 		err = r.interfaceStatistics(body)
 	case blockEPB:
-		rec, ok, err = r.packet(body)
+		ok, err = r.packet(rec, body)
 	}
 	if err != nil {
 		r.blockDamage(err)
-		return Record{}, false
+		return false
 	}
 	r.pos += int(blen)
-	return rec, ok
+	return ok
 }
 
 // forOptions calls fn for each option of an options list.
@@ -606,42 +620,45 @@ func (r *Reader) interfaceStatistics(body []byte) error {
 	return nil
 }
 
-func (r *Reader) packet(body []byte) (Record, bool, error) {
+// packet reads an enhanced packet block's body. It reports whether the
+// block was a record of ours, which it then wrote in *rec.
+func (r *Reader) packet(rec *Record, body []byte) (bool, error) {
 	if len(body) < 20 {
-		return Record{}, false, fmt.Errorf("packet block of %d bytes: %w", len(body), ErrCorrupt)
+		return false, fmt.Errorf("packet block of %d bytes: %w", len(body), ErrCorrupt)
 	}
 	ifc, err := r.ifaceFor(binary.LittleEndian.Uint32(body))
 	if err != nil {
-		return Record{}, false, err
+		return false, err
 	}
 	capLen := binary.LittleEndian.Uint32(body[12:])
 	if uint64(capLen) > uint64(len(body)-20) {
-		return Record{}, false, fmt.Errorf("packet of %d bytes exceeds its block: %w", capLen, ErrCorrupt)
+		return false, fmt.Errorf("packet of %d bytes exceeds its block: %w", capLen, ErrCorrupt)
 	}
 	data := body[20 : 20+capLen]
 	if ifc.src >= numSources {
-		return Record{}, false, nil // another tool's interface: skip
+		return false, nil // another tool's interface: skip
 	}
 	off := r.pos + 8 + 20 // data's offset in the frame
 	if ifc.sll {
 		if len(data) < sllLen {
-			return Record{}, false, fmt.Errorf("netlink packet of %d bytes has no cooked header: %w", len(data), ErrCorrupt)
+			return false, fmt.Errorf("netlink packet of %d bytes has no cooked header: %w", len(data), ErrCorrupt)
 		}
 		data = data[sllLen:]
 		off += sllLen
 	}
-	rec := Record{Source: ifc.src, Time: ifc.ts(body[4:]), Data: data}
+	t := ifc.ts(body[4:])
 	n := 0 // messages elided after this one
 	if o := 20 + int(capLen+(4-capLen&3)&3); o+4 <= len(body) {
 		if n, err = r.marker(body[o:]); err != nil {
-			return Record{}, false, err
+			return false, err
 		}
 	}
 	if ifc.src != SourceAudit {
 		if n > 0 {
-			return Record{}, false, errMarkerPlace
+			return false, errMarkerPlace
 		}
-		return rec, true, nil
+		*rec = Record{Source: ifc.src, Time: t, Data: data}
+		return true, nil
 	}
 	if n > 0 && !r.elOn {
 		// The frame's first marker: the state is needed from here on,
@@ -652,18 +669,20 @@ func (r *Reader) packet(body []byte) (Record, bool, error) {
 		r.elOn = true
 	}
 	if !r.elOn {
-		return rec, true, nil
+		*rec = Record{Source: ifc.src, Time: t, Data: data}
+		return true, nil
 	}
 	typ, prefix := auditText(data)
 	if n > 0 && prefix == 0 {
-		return Record{}, false, errMarkerPlace
+		return false, errMarkerPlace
 	}
 	r.advance(off, off+len(data), typ, prefix)
 	if n > 0 {
-		r.pMsg, r.pEnd, r.pPrefix, r.pPos, r.pTime = off, off+len(data), prefix, r.pos, rec.Time
+		r.pMsg, r.pEnd, r.pPrefix, r.pPos, r.pTime = off, off+len(data), prefix, r.pos, t
 		r.pendI, r.pendN = 0, n
 	}
-	return rec, true, nil
+	*rec = Record{Source: ifc.src, Time: t, Data: data}
+	return true, nil
 }
 
 var errMarkerPlace = fmt.Errorf("elision marker on a packet that is no audit message with a header: %w", ErrCorrupt)

@@ -240,6 +240,12 @@ func (l *LogReader) addDamage(err error) {
 	}
 }
 
+// ReadRecord is Next into *rec, as formats.Reader's.
+func (l *LogReader) ReadRecord(rec *formats.Record) (err error) {
+	*rec, err = l.Next()
+	return err
+}
+
 // Next returns the next record: Source audit, Time from the record's audit
 // header, Data the synthesized netlink message. Data is valid until the
 // next call. It returns io.EOF at the end. An error reading the file (or

@@ -36,7 +36,7 @@ type fileHead struct {
 
 // recordReader is what a chain reads: a capture file or an auditd log.
 type recordReader interface {
-	Next() (formats.Record, error)
+	ReadRecord(*formats.Record) error // Next into a Record of the caller's
 	FrameOffset() int64
 	Stats(formats.Source) (formats.Stats, bool)
 	Damage() []formats.Damage
@@ -128,8 +128,9 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 			send()
 			return
 		}
+		var rec formats.Record
 		for {
-			rec, err := r.Next()
+			err := r.ReadRecord(&rec)
 			if err == io.EOF {
 				break
 			}
