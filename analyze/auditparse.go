@@ -127,7 +127,8 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 				}
 			}
 		case auparse.AUDIT_PATH:
-			items = append(items, parsePath(r.Text))
+			items = append(items, pathItem{})
+			parsePath(&items[len(items)-1], r.Text)
 		case auparse.AUDIT_OBJ_PID:
 			if o, ok := parseObjPID(r.Text); ok {
 				c.objs = append(c.objs, o)
@@ -140,7 +141,8 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 	if sys == nil {
 		return false, items
 	}
-	ids := ps.parseSyscall(c, sys.Text)
+	var ids syscallIDs
+	ps.parseSyscall(c, &ids, sys.Text)
 	slices.SortStableFunc(c.items, func(x, y pathItem) int { return cmp.Compare(x.item, y.item) })
 	// The header time is the kernel's coarse clock at the syscall,
 	// printed in milliseconds: the truth lies within auditClockSlack
@@ -169,35 +171,36 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 	return true, items
 }
 
-// parsePath reads a PATH record.
-func parsePath(text string) pathItem {
-	if it, ok := parsePathKernel(text); ok {
-		return it
+// parsePath reads a PATH record into *it, which is zero. The item is
+// written in place, as the ids of parseSyscall are.
+func parsePath(it *pathItem, text string) {
+	if !parsePathKernel(it, text) {
+		*it = pathItem{}
+		parsePathFields(it, text)
 	}
-	return parsePathFields(text)
 }
 
 // parsePathKernel reads a PATH record laid out as the kernel writes it
 // (audit_log_name): "item= name=[ inode= dev= mode= ouid= ogid= rdev=][
 // obj=] nametype=", then the file capabilities, which are not read. As
-// with parseSyscallKernel, any other layout or value returns ok false
-// (so does a record without inode= that has inode=, dev= or mode= after
-// nametype=), and the two readers agree but on a record that repeats a
-// wanted key after nametype=, which the kernel never writes.
-func parsePathKernel(text string) (pathItem, bool) {
+// with parseSyscallKernel, any other layout or value returns false (so
+// does a record without inode= that has inode=, dev= or mode= after
+// nametype=), having written part of *it, which the caller empties; and
+// the two readers agree but on a record that repeats a wanted key after
+// nametype=, which the kernel never writes.
+func parsePathKernel(it *pathItem, text string) bool {
 	k := kernelFields{rest: skipHeader(text)}
-	var it pathItem
 	item, ok := k.dec("item=")
 	if !ok {
-		return pathItem{}, false
+		return false
 	}
 	n, err := atoi(item)
 	if err != nil {
-		return pathItem{}, false
+		return false
 	}
 	it.item = n
 	if it.name, it.hasName, ok = k.untrusted(" name="); !ok {
-		return pathItem{}, false
+		return false
 	}
 	if strings.HasPrefix(k.rest, " inode=") {
 		var ok [6]bool
@@ -208,30 +211,30 @@ func parsePathKernel(text string) (pathItem, bool) {
 		_, ok[4] = k.dec(" ogid=")
 		_, ok[5] = k.token(" rdev=")
 		if ok != [6]bool{true, true, true, true, true, true} {
-			return pathItem{}, false
+			return false
 		}
 		it.dir = strings.HasPrefix(it.mode, "04")
 	}
 	if strings.HasPrefix(k.rest, " obj=") {
 		if _, ok := k.token(" obj="); !ok {
-			return pathItem{}, false
+			return false
 		}
 	}
 	if it.nametype, ok = k.token(" nametype="); !ok {
-		return pathItem{}, false
+		return false
 	}
 	// The kernel leaves inode= to rdev= out when it has no inode; the
 	// pair-by-pair reader would read them after nametype= too.
 	if it.inode == "" && (strings.Contains(k.rest, "inode=") || strings.Contains(k.rest, "dev=") ||
 		strings.Contains(k.rest, "mode=")) {
-		return pathItem{}, false
+		return false
 	}
-	return it, true
+	return true
 }
 
-// parsePathFields reads a PATH record pair by pair.
-func parsePathFields(text string) pathItem {
-	var it pathItem
+// parsePathFields reads a PATH record pair by pair into *it, which is
+// zero.
+func parsePathFields(it *pathItem, text string) {
 	// Not in the for statement: Go would copy f at each iteration.
 	f := newFields(text)
 	for f.next() {
@@ -251,7 +254,6 @@ func parsePathFields(text string) pathItem {
 			it.mode = v
 		}
 	}
-	return it
 }
 
 // parseObjPID reads an OBJ_PID record.
@@ -277,11 +279,13 @@ func parseObjPID(text string) (objPID, bool) {
 type syscallIDs struct{ pid, ppid, uid, arch string }
 
 // parseSyscall reads a SYSCALL record into c: the syscall, its arguments,
-// result, comm and exe; and returns its ids for the caller to parse.
-func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
-	arch, num, ok := parseSyscallKernel(c, &ids, text)
+// result, comm and exe; and its ids into *ids (zero), for the caller to
+// parse. The ids are written in place, not returned: a struct returned by
+// value is stored field by field and copied whole, which stalls.
+func (ps *parser) parseSyscall(c *call, ids *syscallIDs, text string) {
+	arch, num, ok := parseSyscallKernel(c, ids, text)
 	if !ok {
-		arch, num = parseSyscallFields(c, &ids, text)
+		arch, num = parseSyscallFields(c, ids, text)
 	}
 	c.sc = ps.syscallName(arch, num)
 	if a, err := parseHex(arch, 32); err == nil {
@@ -291,7 +295,6 @@ func (ps *parser) parseSyscall(c *call, text string) (ids syscallIDs) {
 	if c.exitNum && c.exit < 0 {
 		c.errno = errnoName(-c.exit)
 	}
-	return ids
 }
 
 // parseSyscallKernel reads a SYSCALL record laid out as the kernel writes

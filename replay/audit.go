@@ -251,9 +251,18 @@ func isPadding(r rune) bool { return r == 0 || unicode.IsSpace(r) }
 // two allocations a record and most records are never asked for their
 // fields. The header is parsed as auparse.Parse parses it; whatever this
 // fast path does not accept goes to DecodeAuditMessage, for its error.
-func decodeAuditShared(msg []byte) (AuditRecord, error) {
+func decodeAuditShared(msg []byte) (rec AuditRecord, err error) {
+	err = decodeAuditSharedTo(&rec, msg)
+	return rec, err
+}
+
+// decodeAuditSharedTo is decodeAuditShared into *rec, written in place:
+// a record returned by value was stored on the stack field by field and
+// copied from there whole, which stalled on the stores.
+func decodeAuditSharedTo(rec *AuditRecord, msg []byte) (err error) {
 	if len(msg) < nlmsgHdrLen {
-		return DecodeAuditMessage(msg)
+		*rec, err = DecodeAuditMessage(msg)
+		return err
 	}
 	// nlmsg_len and nlmsg_type, the two fields of the header wanted, read
 	// alone: parseNLHeader's whole header, stored field by field and
@@ -264,7 +273,8 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	// The kernel's replies are all numbered below AUDIT_GET_FEATURE+1:
 	// records, from 1100 on, skip the map.
 	if uint64(hLen) > uint64(len(msg)) || hType < nlmsgMinType || (typ <= auparse.AUDIT_GET_FEATURE && auditReplyTypes[typ]) {
-		return DecodeAuditMessage(msg)
+		*rec, err = DecodeAuditMessage(msg)
+		return err
 	}
 	text := msg[nlmsgHdrLen:]
 	line := trimText(unsafe.String(unsafe.SliceData(text), len(text)))
@@ -273,20 +283,23 @@ func decodeAuditShared(msg []byte) (AuditRecord, error) {
 	// goes the long way, for auparse's result or error.
 	start := strings.IndexByte(line, '(')
 	if start < 0 {
-		return DecodeAuditMessage(msg)
+		*rec, err = DecodeAuditMessage(msg)
+		return err
 	}
 	sec, i, ok1 := digitsTo(line, start+1, '.', 18)
 	msec, i, ok2 := digitsTo(line, i, ':', 18)
 	serial, _, ok3 := digitsTo(line, i, ')', 10)
 	if !ok1 || !ok2 || !ok3 || serial > math.MaxUint32 {
-		return DecodeAuditMessage(msg)
+		*rec, err = DecodeAuditMessage(msg)
+		return err
 	}
-	return AuditRecord{
+	*rec = AuditRecord{
 		Type:   typ,
 		Serial: serial,
 		Time:   time.Unix(int64(sec), int64(msec)*int64(time.Millisecond)).UTC(),
 		Text:   line,
-	}, nil
+	}
+	return nil
 }
 
 // digitsTo parses the decimal digits of s from i up to the byte end: 1
