@@ -399,7 +399,9 @@ func (r *Reader) restore(rec *Record) bool {
 		return false
 	}
 	r.restored++
-	*rec = Record{Source: SourceAudit, Time: r.pTime, Data: r.rbuf}
+	// Field by field, as in packet: a composite literal assigned through
+	// a pointer is built on the stack and copied whole, which stalls.
+	rec.Source, rec.Time, rec.Data = SourceAudit, r.pTime, r.rbuf
 	return true
 }
 
@@ -657,7 +659,7 @@ func (r *Reader) packet(rec *Record, body []byte) (bool, error) {
 		if n > 0 {
 			return false, errMarkerPlace
 		}
-		*rec = Record{Source: ifc.src, Time: t, Data: data}
+		rec.Source, rec.Time, rec.Data = ifc.src, t, data
 		return true, nil
 	}
 	if n > 0 && !r.elOn {
@@ -669,7 +671,7 @@ func (r *Reader) packet(rec *Record, body []byte) (bool, error) {
 		r.elOn = true
 	}
 	if !r.elOn {
-		*rec = Record{Source: ifc.src, Time: t, Data: data}
+		rec.Source, rec.Time, rec.Data = ifc.src, t, data
 		return true, nil
 	}
 	typ, prefix := auditText(data)
@@ -681,7 +683,7 @@ func (r *Reader) packet(rec *Record, body []byte) (bool, error) {
 		r.pMsg, r.pEnd, r.pPrefix, r.pPos, r.pTime = off, off+len(data), prefix, r.pos, t
 		r.pendI, r.pendN = 0, n
 	}
-	*rec = Record{Source: ifc.src, Time: t, Data: data}
+	rec.Source, rec.Time, rec.Data = ifc.src, t, data
 	return true, nil
 }
 

@@ -293,12 +293,10 @@ func decodeAuditSharedTo(rec *AuditRecord, msg []byte) (err error) {
 		*rec, err = DecodeAuditMessage(msg)
 		return err
 	}
-	*rec = AuditRecord{
-		Type:   typ,
-		Serial: serial,
-		Time:   time.Unix(int64(sec), int64(msec)*int64(time.Millisecond)).UTC(),
-		Text:   line,
-	}
+	// Field by field: the compiler builds a composite literal assigned
+	// through a pointer on the stack first, then copies it whole.
+	rec.Type, rec.Serial, rec.Node, rec.Text, rec.body = typ, serial, "", line, nil
+	rec.Time = time.Unix(int64(sec), int64(msec)*int64(time.Millisecond)).UTC()
 	return nil
 }
 

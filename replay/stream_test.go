@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -129,6 +130,15 @@ func checkSharedDecode(t *testing.T, msg []byte) {
 	}
 	if diff := cmp.Diff(want, got, ignoreBody); diff != "" {
 		t.Fatalf("decodeAuditShared(%q) (-DecodeAuditMessage +decodeAuditShared):\n%s", msg, diff)
+	}
+	// Into a record that held another one (the reader's batches are
+	// reused), every field is written again.
+	stale := AuditRecord{Type: 1, Serial: 2, Time: time.Unix(3, 0), Node: "stale", Text: "old", body: &recordBody{}}
+	if err := decodeAuditSharedTo(&stale, bytes.Clone(msg)); (err == nil) != (gerr == nil) {
+		t.Fatalf("decodeAuditSharedTo(%q) error %v, decodeAuditShared %v", msg, err, gerr)
+	}
+	if gerr == nil && !reflect.DeepEqual(stale, got) {
+		t.Fatalf("decodeAuditSharedTo(%q) over a used record: %+v, want %+v", msg, stale, got)
 	}
 	if werr != nil {
 		return
