@@ -140,7 +140,7 @@ func (s *Stream) merge() {
 // nextEvent is NextEvent without the merger.
 func (s *Stream) nextEvent() (Event, error) {
 	for {
-		if s.reasm.popped() {
+		if s.reasm.ready() {
 			s.info.AuditEvents++
 			s.info.AuditGaps = s.reasm.Lost()
 			// Moved to the heap, into a slab, only here: were a popped

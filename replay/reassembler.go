@@ -319,16 +319,16 @@ func standalone(t auparse.AuditMessageType) bool {
 // Pop returns the oldest completed event not yet popped, and false when
 // there is none. Events come in the order they completed.
 func (r *Reassembler) Pop() (ev AuditEvent, ok bool) {
-	if ok = r.popped(); ok {
+	if ok = r.ready(); ok {
 		r.popTo(&ev)
 	}
 	return ev, ok
 }
 
-// popped reports whether a completed event waits to be popped.
-func (r *Reassembler) popped() bool { return r.head < len(r.done) }
+// ready reports whether a completed event waits to be popped.
+func (r *Reassembler) ready() bool { return r.head < len(r.done) }
 
-// popTo is Pop into *dst, when popped: the Stream moves the event straight
+// popTo is Pop into *dst, when ready: the Stream moves the event straight
 // into the slab it hands out, where copying it through a value returned
 // (88 bytes, written and read back at once) stalled on the stores.
 func (r *Reassembler) popTo(dst *AuditEvent) {
