@@ -406,7 +406,7 @@ func (r *Reader) restore(rec *Record) bool {
 }
 
 // nextBlock parses the block at pos. It reports whether it was a packet
-// record, which it wrote in *rec (which it may have written otherwise).
+// record of ours, which it then wrote in *rec (and only then).
 func (r *Reader) nextBlock(rec *Record) bool {
 	rem := r.ubuf[r.pos:]
 	if len(rem) < 12 {
