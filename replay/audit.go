@@ -251,15 +251,11 @@ func isPadding(r rune) bool { return r == 0 || unicode.IsSpace(r) }
 // two allocations a record and most records are never asked for their
 // fields. The header is parsed as auparse.Parse parses it; whatever this
 // fast path does not accept goes to DecodeAuditMessage, for its error.
-func decodeAuditShared(msg []byte) (rec AuditRecord, err error) {
-	err = decodeAuditSharedTo(&rec, msg)
-	return rec, err
-}
-
-// decodeAuditSharedTo is decodeAuditShared into *rec, written in place:
-// a record returned by value was stored on the stack field by field and
-// copied from there whole, which stalled on the stores.
-func decodeAuditSharedTo(rec *AuditRecord, msg []byte) (err error) {
+//
+// It decodes into *rec, written in place: a record returned by value was
+// stored on the stack field by field and copied from there whole, which
+// stalled on the stores.
+func decodeAuditShared(rec *AuditRecord, msg []byte) (err error) {
 	if len(msg) < nlmsgHdrLen {
 		*rec, err = DecodeAuditMessage(msg)
 		return err

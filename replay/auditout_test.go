@@ -197,8 +197,8 @@ func TestAppendLogLineRoundTrip(t *testing.T) {
 	var read []string
 	lr := NewLogReader(strings.NewReader(log), "audit.log")
 	forEach(t, lr.Next, func(r formats.Record) {
-		rec, err := decodeAuditShared(r.Data)
-		if err != nil {
+		var rec AuditRecord
+		if err := decodeAuditShared(&rec, r.Data); err != nil {
 			t.Fatal(err)
 		}
 		read = append(read, string(AppendLogLine(nil, rec)))

@@ -189,7 +189,7 @@ func (d *decoded) decode(raw []byte) {
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(raw)
 	case formats.SourceAudit:
-		d.err = decodeAuditSharedTo(&d.audit, raw)
+		d.err = decodeAuditShared(&d.audit, raw)
 	case formats.SourceProcfs:
 		p := new(formats.ProcRecord)
 		if d.err = p.UnmarshalBinary(raw); d.err == nil {
@@ -207,7 +207,7 @@ func (d *decoded) decodeRawless(msg []byte, a *arena, texts func(auparse.AuditMe
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(msg)
 	case formats.SourceAudit:
-		if d.err = decodeAuditSharedTo(&d.audit, msg); d.err == nil {
+		if d.err = decodeAuditShared(&d.audit, msg); d.err == nil {
 			if texts == nil || texts(d.audit.Type) {
 				d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
 			} else {

@@ -8,7 +8,7 @@ import (
 )
 
 // TestInPlaceFields guards the records written field by field (see
-// decodeAuditSharedTo and formats.Reader.ReadRecord): a field added to
+// decodeAuditShared and formats.Reader.ReadRecord): a field added to
 // either type must be set there too, or a reused record keeps the value
 // of the one before.
 func TestInPlaceFields(t *testing.T) {

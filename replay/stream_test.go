@@ -124,7 +124,8 @@ func TestOpenErrors(t *testing.T) {
 func checkSharedDecode(t *testing.T, msg []byte) {
 	t.Helper()
 	want, werr := DecodeAuditMessage(msg)
-	got, gerr := decodeAuditShared(bytes.Clone(msg))
+	var got AuditRecord
+	gerr := decodeAuditShared(&got, bytes.Clone(msg))
 	if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
 		t.Fatalf("decodeAuditShared(%q) error %v, DecodeAuditMessage %v", msg, gerr, werr)
 	}
@@ -134,11 +135,11 @@ func checkSharedDecode(t *testing.T, msg []byte) {
 	// Into a record that held another one (the reader's batches are
 	// reused), every field is written again.
 	stale := AuditRecord{Type: 1, Serial: 2, Time: time.Unix(3, 0), Node: "stale", Text: "old", body: &recordBody{}}
-	if err := decodeAuditSharedTo(&stale, bytes.Clone(msg)); (err == nil) != (gerr == nil) {
-		t.Fatalf("decodeAuditSharedTo(%q) error %v, decodeAuditShared %v", msg, err, gerr)
+	if err := decodeAuditShared(&stale, bytes.Clone(msg)); (err == nil) != (gerr == nil) {
+		t.Fatalf("decodeAuditShared(%q) over a used record: error %v, over a zero one %v", msg, err, gerr)
 	}
 	if gerr == nil && !reflect.DeepEqual(stale, got) {
-		t.Fatalf("decodeAuditSharedTo(%q) over a used record: %+v, want %+v", msg, stale, got)
+		t.Fatalf("decodeAuditShared(%q) over a used record: %+v, want %+v", msg, stale, got)
 	}
 	if werr != nil {
 		return
