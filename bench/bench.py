@@ -828,17 +828,17 @@ def build(work, proctrail, base=None):
     tools = {}
     bin_ = os.path.join(work, "bin")
     os.makedirs(bin_, exist_ok=True)
-    # Without cgo and with its tag, as `make build`: the recorder can then
-    # drop its capabilities.
+    # Without cgo, as `make build` (which builds proctrail itself): the
+    # recorder can then drop its capabilities.
     env = dict(os.environ, CGO_ENABLED="0")
     if base:
         tools["proctrail-base"] = os.path.abspath(base)
     if proctrail:
         tools["proctrail"] = os.path.abspath(proctrail)
     else:
-        log("building bin/proctrail")
+        log("building bin/proctrail (make build)")
         tools["proctrail"] = os.path.join(ROOT, "bin", "proctrail")
-        run(["go", "build", "-tags", "urfave_cli_no_docs", "-o", tools["proctrail"], "./cmd/proctrail"], cwd=ROOT, env=env)
+        run(["make", "build"], cwd=ROOT)
     log("building the floor reader, capstat, capsize and openloop")
     for name in ("floor", "capstat", "capsize"):
         tools[name] = os.path.join(bin_, name)
