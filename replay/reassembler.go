@@ -53,8 +53,9 @@ type AuditEvent struct {
 	// Received is the capture time of the first record, nanoseconds since
 	// the Unix epoch, as given to [Reassembler.Push].
 	Received int64
-	// Records are the event's records in arrival order; never empty. The
-	// slice belongs to the caller once popped.
+	// Records are the event's records in arrival order; never empty, but
+	// for a Stream's events with Options.AuditTexts. The slice belongs to
+	// the caller once popped.
 	Records []AuditRecord
 	// Complete is true when the audit stream marked the end of the event
 	// (End is EndEOE, EndProctitle or EndStandalone), false when the
@@ -154,11 +155,12 @@ type Reassembler struct {
 	// event mostly come one after the other, and an event that opens
 	// and completes as last costs no map operation.
 	index map[eventKey]*openEvent
-	last  *openEvent   // the open event of the previous record, if any
-	free  []*openEvent // closed events off the queue, for reuse
-	recs  []AuditRecord
-	done  []AuditEvent // completed, not yet popped
-	head  int          // done[head:] are still to pop
+	last  *openEvent    // the open event of the previous record, if any
+	free  []*openEvent  // closed events off the queue, for reuse
+	recs  []AuditRecord // the slab records are carved from (addRecord)
+	tail  *openEvent    // the open event whose records end recs, if any
+	done  []AuditEvent  // completed, not yet popped
+	head  int           // done[head:] are still to pop
 
 	gaps    map[string]*gapTracker // by node
 	lastGap *gapTracker            // of the previous record's node
@@ -174,14 +176,15 @@ type eventKey struct {
 type openEvent struct {
 	key     eventKey
 	ev      AuditEvent
+	n       int // records pushed, kept or not
 	closed  bool
 	indexed bool // in Reassembler.index
 }
 
-// recordsCap is the room an event's records get at first, carved from a
-// shared slab: most events have 2 to 6 records, and their slices then
-// cost no allocation of their own.
-const recordsCap = 4
+// recsLen is the length of the slabs events' records are carved from:
+// one allocation for many events, each taking exactly the slots it
+// fills (see addRecord).
+const recsLen = 256
 
 // NewReassembler returns a Reassembler with the bounds of opts (nil for
 // the defaults).
@@ -215,11 +218,13 @@ func NewReassembler(opts *ReassemblerOptions) *Reassembler {
 // Push adds a record received at capture time now (nanoseconds since the
 // Unix epoch). A now earlier than a previous one is taken as no time
 // passing. Push may complete events; Pop returns them.
-func (r *Reassembler) Push(now int64, rec AuditRecord) { r.push(now, &rec) }
+func (r *Reassembler) Push(now int64, rec AuditRecord) { r.push(now, &rec, true) }
 
 // push is Push of *rec, which it copies once, into its event: the Stream
-// passes the record where its reader decoded it.
-func (r *Reassembler) push(now int64, rec *AuditRecord) {
+// passes the record where its reader decoded it. A record not kept groups
+// and ends its event as any other, but is left out of its Records: the
+// Stream's AuditTexts leave out the records a reader does not look at.
+func (r *Reassembler) push(now int64, rec *AuditRecord, keep bool) {
 	if now > r.now {
 		r.now = now
 	}
@@ -245,13 +250,16 @@ func (r *Reassembler) push(now int64, rec *AuditRecord) {
 		oe = r.openEvent(key, rec)
 	}
 	r.setLast(oe)
-	oe.ev.Records = append(oe.ev.Records, *rec)
+	if keep {
+		r.addRecord(oe, rec)
+	}
+	oe.n++
 	switch {
 	case rec.Type == auparse.AUDIT_PROCTITLE:
 		r.complete(oe, EndProctitle)
-	case len(oe.ev.Records) == 1 && standalone(rec.Type):
+	case oe.n == 1 && standalone(rec.Type):
 		r.complete(oe, EndStandalone)
-	case len(oe.ev.Records) >= r.opts.MaxRecords:
+	case oe.n >= r.opts.MaxRecords:
 		r.complete(oe, EndOversize)
 	}
 	for r.nopen > r.opts.MaxInFlight {
@@ -267,20 +275,49 @@ func (r *Reassembler) openEvent(key eventKey, rec *AuditRecord) *openEvent {
 	} else {
 		oe = new(openEvent)
 	}
-	if len(r.recs) < recordsCap {
-		r.recs = make([]AuditRecord, 64*recordsCap)
-	}
 	*oe = openEvent{key: key, ev: AuditEvent{
 		Serial:   rec.Serial,
 		Node:     rec.Node,
 		Time:     rec.Time,
 		Received: r.now,
-		Records:  r.recs[:0:recordsCap],
 	}}
-	r.recs = r.recs[recordsCap:]
 	r.queue = append(r.queue, oe)
 	r.nopen++
 	return oe
+}
+
+// addRecord appends *rec to oe's records. Records are carved from a
+// shared slab, recs, filled from its start: the event that took the
+// slots just before the slab's free room (tail) grows in place, and
+// records come mostly one event after the other, so an event takes
+// exactly the slots of its records. An event whose records lie elsewhere
+// moves them to the free room, or to the heap when they would take more
+// than a quarter of a slab. An event's slice ends at its own last slot
+// (its capacity is its length), so that what its caller appends never
+// reaches another's.
+func (r *Reassembler) addRecord(oe *openEvent, rec *AuditRecord) {
+	recs := oe.ev.Records
+	n := len(recs)
+	if oe == r.tail && len(r.recs) < cap(r.recs) {
+		// recs ends where r.recs does: grow both by one slot.
+		r.recs = append(r.recs, *rec)
+		oe.ev.Records = r.recs[len(r.recs)-n-1 : len(r.recs) : len(r.recs)]
+		return
+	}
+	if n+1 > recsLen/4 {
+		oe.ev.Records = append(recs, *rec)
+		if oe == r.tail {
+			r.tail = nil
+		}
+		return
+	}
+	if cap(r.recs)-len(r.recs) < n+1 {
+		r.recs = make([]AuditRecord, 0, recsLen)
+	}
+	r.recs = append(r.recs, recs...)
+	r.recs = append(r.recs, *rec)
+	oe.ev.Records = r.recs[len(r.recs)-n-1 : len(r.recs) : len(r.recs)]
+	r.tail = oe
 }
 
 // setLast makes oe the last event, first putting the one before in the
@@ -364,6 +401,9 @@ func (r *Reassembler) complete(oe *openEvent, end EventEnd) {
 	if oe.indexed {
 		delete(r.index, oe.key)
 		oe.indexed = false
+	}
+	if oe == r.tail {
+		r.tail = nil
 	}
 	oe.ev.End = end
 	oe.ev.Complete = end == EndEOE || end == EndProctitle || end == EndStandalone

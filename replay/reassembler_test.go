@@ -3,6 +3,7 @@ package replay
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -379,5 +380,89 @@ func TestEventEndString(t *testing.T) {
 	want := []string{"eoe", "flush", "end(0)", "end(99)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("String mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestReassemblerRecords checks the records events carry when they share
+// slabs: events interleave, grow past a slab and past a quarter of one,
+// and some records are pushed without being kept. Each kept record must
+// come out once, in its event, in push order; what a caller appends to
+// an event's records, and the events popped after it, must leave it as
+// it was popped.
+func TestReassemblerRecords(t *testing.T) {
+	kinds := []auparse.AuditMessageType{SYSCALL, EXECVE, CWD, PATH, AVC}
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := NewReassembler(&ReassemblerOptions{MaxInFlight: 8, MaxRecords: 150})
+	type popped struct {
+		recs  []AuditRecord
+		texts []string
+	}
+	var out []popped
+	seen := map[string]int{} // text → pops
+	kept := 0
+	take := func() {
+		for {
+			ev, ok := r.Pop()
+			if !ok {
+				return
+			}
+			p := popped{recs: ev.Records}
+			for i, rec := range ev.Records {
+				p.texts = append(p.texts, rec.Text)
+				seen[rec.Text]++
+				if rec.Serial != ev.Serial {
+					t.Fatalf("serial %d's event holds a record of %d", ev.Serial, rec.Serial)
+				}
+				if i > 0 {
+					a, _ := strconv.Atoi(rec.Text[strings.LastIndexByte(rec.Text, ' ')+1:])
+					b, _ := strconv.Atoi(ev.Records[i-1].Text[strings.LastIndexByte(ev.Records[i-1].Text, ' ')+1:])
+					if a <= b {
+						t.Fatalf("serial %d's records out of push order: %q after %q", ev.Serial, rec.Text, ev.Records[i-1].Text)
+					}
+				}
+			}
+			_ = append(ev.Records, arec(LOGIN, 1)) // the caller's to append to
+			out = append(out, p)
+		}
+	}
+	var now int64
+	for i := range 20000 {
+		now += ms
+		s := uint64(1000 + i/100 + rng.IntN(3)) // about 100 records an event, 3 open at once
+		if rng.IntN(8) == 0 {
+			s = uint64(1000 + rng.IntN(i/100+1)) // now and then one already gone
+		}
+		rec := arec(kinds[rng.IntN(len(kinds))], s)
+		rec.Text += " " + strconv.Itoa(i)
+		keep := rng.IntN(5) != 0
+		if keep {
+			kept++
+		}
+		r.push(now, &rec, keep)
+		take()
+	}
+	r.Flush()
+	take()
+	if len(seen) != kept {
+		t.Errorf("%d records came out, %d were kept", len(seen), kept)
+	}
+	for text, n := range seen {
+		if n != 1 {
+			t.Fatalf("%q came out %d times", text, n)
+		}
+	}
+	var big int
+	for _, p := range out {
+		if len(p.recs) > recsLen/4 {
+			big++
+		}
+		for i, rec := range p.recs {
+			if rec.Text != p.texts[i] {
+				t.Fatalf("a popped event's record %d changed: %q, popped as %q", i, rec.Text, p.texts[i])
+			}
+		}
+	}
+	if big == 0 || len(out) < 100 {
+		t.Fatalf("%d events, %d of more than %d records: the test needs both many and large ones", len(out), big, recsLen/4)
 	}
 }

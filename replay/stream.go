@@ -116,14 +116,15 @@ type Options struct {
 	// After Open has read the headers, the Stream's readers call it, one
 	// goroutine per capture set: concurrently when there are several.
 	Open func(name string) (io.ReadCloser, error)
-	// AuditTexts, when set, names the audit record types whose text the
-	// events of NextEvent carry: a record of another type comes with an
-	// empty Text (its type, serial and time are kept, and it groups and
-	// ends events as before). A reader of events that looks at few types
-	// (the analyzer) so spares the copy of every other text out of its
-	// frame: PROCTITLE alone is a fifth of the text of make bench's
-	// workload. Next's messages are not affected. It is called on the
-	// readers' goroutines and the merger's, so concurrently.
+	// AuditTexts, when set, names the audit record types the events of
+	// NextEvent carry: a record of another type groups and ends events as
+	// before, but is left out of its event's Records, which may then be
+	// empty. A reader of events that looks at few types (the analyzer) so
+	// spares the copy of every other text out of its frame, and of every
+	// other record into its event: PROCTITLE alone is a fifth of the text
+	// of make bench's workload, and a third of its records. Next's
+	// messages are not affected. It is called on the readers' goroutines
+	// and the merger's, so concurrently.
 	AuditTexts func(auparse.AuditMessageType) bool
 }
 
