@@ -38,37 +38,39 @@ type objPID struct {
 
 // call is one audited syscall, its records parsed.
 type call struct {
-	sc      string
-	comm    string
-	exe     string
-	success bool
-	exit    int64
-	exitNum bool
-	errno   string
-	a       [4]uint64
-	cwd     string
-	hasCwd  bool
-	items   []pathItem
-	header  int64
-	t       int64
-	pid     int32
-	ppid    int32
-	uid     int64
-	hasUID  bool
-	// arch64 says the syscall was of a 64-bit ABI (not i386's or arm's
-	// compat one).
-	arch64 bool
+	sc    string
+	comm  string
+	exe   string
+	errno string
+	cwd   string
+	exit  int64
+	a     [4]uint64
+	items []pathItem
+	// header and t are the event's header time and its time (see parse).
+	header int64
+	t      int64
+	uid    int64
 	// argv is a successful execve's, from its EXECVE records; nil when
 	// they are missing or malformed.
 	argv []string
 	// objs are its OBJ_PID records (kill, tkill, tgkill, ptrace).
 	objs []objPID
-	// sock is the address of its SOCKADDR record, when hasSock.
-	sock    sockAddr
-	hasSock bool
+	// sock is the address of its SOCKADDR record, if any.
+	sock *sockAddr
+	pid  int32
+	ppid int32
 	// fdPair is the FD_PAIR record of a pipe or socketpair, when
 	// hasFDPair: the two fds it made.
-	fdPair    [2]int32
+	fdPair [2]int32
+	// The flags are last, together: a call is written for every event and
+	// moved through the pipes in batches, so its size counts.
+	success bool
+	exitNum bool
+	hasCwd  bool
+	hasUID  bool
+	// arch64 says the syscall was of a 64-bit ABI (not i386's or arm's
+	// compat one).
+	arch64    bool
 	hasFDPair bool
 }
 
@@ -166,7 +168,9 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 		}
 	}
 	if saddr != nil {
-		c.sock, c.hasSock = parseSockaddr(saddr.Text, ids.arch)
+		if sa, ok := parseSockaddr(saddr.Text, ids.arch); ok {
+			c.sock = &sa
+		}
 	}
 	return true, items
 }

@@ -220,7 +220,7 @@ func (b *builder) auditNet(p *proc, c *call) {
 			return
 		}
 	case "sendto", "sendmsg":
-		if !c.hasSock {
+		if c.sock == nil {
 			// On a connected socket: its connect told the address.
 			return
 		}
@@ -228,7 +228,7 @@ func (b *builder) auditNet(p *proc, c *call) {
 	default:
 		return
 	}
-	if c.hasSock {
+	if c.sock != nil {
 		e.Family, e.Addr, e.Port, e.Path = c.sock.family, c.sock.addr, c.sock.port, c.sock.path
 		if e.Path != "" && e.Path[0] != '/' && e.Path[0] != '@' {
 			dir := p.Cwd
