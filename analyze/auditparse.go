@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"encoding/hex"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -823,11 +824,11 @@ func untrusted(v string, quoted bool) (string, bool) {
 	return v, true
 }
 
-// syscallKey is an audit arch (AUDIT_ARCH_*) and syscall number.
-type syscallKey struct {
-	arch uint32
-	num  int
-}
+// syscallKey is an audit arch (AUDIT_ARCH_*) in its high 32 bits and a
+// syscall number in its low ones: one word, which a map looks up on its
+// fast path, where a struct's bytes were hashed (4% of the parser's
+// profile).
+type syscallKey uint64
 
 // maxSyscallNames bounds the builder's cache of syscall names.
 const maxSyscallNames = 1024
@@ -843,7 +844,10 @@ func (ps *parser) syscallName(arch, num string) string {
 	if err != nil {
 		return ""
 	}
-	k := syscallKey{uint32(a), n}
+	if n < 0 || n > math.MaxUint32 {
+		return auparse.AuditSyscalls[auparse.AuditArch(a).String()][n]
+	}
+	k := syscallKey(a<<32 | uint64(n))
 	name, ok := ps.syscalls[k]
 	if !ok {
 		name = auparse.AuditSyscalls[auparse.AuditArch(a).String()][n]

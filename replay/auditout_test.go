@@ -198,7 +198,7 @@ func TestAppendLogLineRoundTrip(t *testing.T) {
 	lr := NewLogReader(strings.NewReader(log), "audit.log")
 	forEach(t, lr.Next, func(r formats.Record) {
 		var rec AuditRecord
-		if err := decodeAuditShared(&rec, r.Data); err != nil {
+		if err := decodeAuditShared(&rec, r.Data, nil); err != nil {
 			t.Fatal(err)
 		}
 		read = append(read, string(AppendLogLine(nil, rec)))

@@ -99,6 +99,7 @@ func (b *batch) reset() {
 func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.Bool, texts func(auparse.AuditMessageType) bool) {
 	defer c.pipe.Close()
 	var a arena
+	var hc headerCache
 	var procs []ProcEvent // slabs of decoded.proc
 	b := c.pipe.Batch()
 	noRaw := rawless.Load()
@@ -147,9 +148,9 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 				d.proc = fromSlab(&procs)
 			}
 			if noRaw {
-				d.decodeRawless(rec.Data, &a, texts)
+				d.decodeRawless(rec.Data, &a, &hc, texts)
 			} else {
-				d.decode(a.copy(rec.Data))
+				d.decode(a.copy(rec.Data), &hc)
 			}
 			if len(b.msgs) == pipe.Len && !send() {
 				r.Close()
@@ -182,14 +183,15 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 	}
 }
 
-// decode decodes raw, the message d describes.
-func (d *decoded) decode(raw []byte) {
+// decode decodes raw, the message d describes; hc is the reader's (see
+// decodeAuditShared).
+func (d *decoded) decode(raw []byte, hc *headerCache) {
 	d.raw = raw
 	switch d.source {
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(raw)
 	case formats.SourceAudit:
-		d.err = decodeAuditShared(&d.audit, raw)
+		d.err = decodeAuditShared(&d.audit, raw, hc)
 	case formats.SourceProcfs:
 		p := new(formats.ProcRecord)
 		if d.err = p.UnmarshalBinary(raw); d.err == nil {
@@ -202,12 +204,12 @@ func (d *decoded) decode(raw []byte) {
 // proc events and procfs records copy what they keep, and an audit
 // record's text is copied into a if texts (nil for all) names its type,
 // or else left empty.
-func (d *decoded) decodeRawless(msg []byte, a *arena, texts func(auparse.AuditMessageType) bool) {
+func (d *decoded) decodeRawless(msg []byte, a *arena, hc *headerCache, texts func(auparse.AuditMessageType) bool) {
 	switch d.source {
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(msg)
 	case formats.SourceAudit:
-		if d.err = decodeAuditShared(&d.audit, msg); d.err == nil {
+		if d.err = decodeAuditShared(&d.audit, msg, hc); d.err == nil {
 			if texts == nil || texts(d.audit.Type) {
 				d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
 			} else {

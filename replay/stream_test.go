@@ -124,17 +124,30 @@ func checkSharedDecode(t *testing.T, msg []byte) {
 	t.Helper()
 	want, werr := DecodeAuditMessage(msg)
 	var got AuditRecord
-	gerr := decodeAuditShared(&got, bytes.Clone(msg))
+	gerr := decodeAuditShared(&got, bytes.Clone(msg), nil)
 	if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
 		t.Fatalf("decodeAuditShared(%q) error %v, DecodeAuditMessage %v", msg, gerr, werr)
 	}
 	if diff := cmp.Diff(want, got, ignoreBody); diff != "" {
 		t.Fatalf("decodeAuditShared(%q) (-DecodeAuditMessage +decodeAuditShared):\n%s", msg, diff)
 	}
+	// With a header cache: first one that held another header, then the
+	// same cache again, which now holds msg's header if it was parsed.
+	hc := headerCache{n: 7, b: [40]byte{'(', '1', '.', '2', ':', '3', ')'}, serial: 3, time: time.Unix(1, 2e6).UTC()}
+	for i := range 2 {
+		var r AuditRecord
+		err := decodeAuditShared(&r, bytes.Clone(msg), &hc)
+		if (err == nil) != (gerr == nil) || (err != nil && err.Error() != gerr.Error()) {
+			t.Fatalf("decodeAuditShared(%q) with a header cache (%d): error %v, without %v", msg, i, err, gerr)
+		}
+		if !reflect.DeepEqual(r, got) {
+			t.Fatalf("decodeAuditShared(%q) with a header cache (%d): %+v, without %+v", msg, i, r, got)
+		}
+	}
 	// Into a record that held another one (the reader's batches are
 	// reused), every field is written again.
 	stale := AuditRecord{Type: 1, Serial: 2, Time: time.Unix(3, 0), Node: "stale", Text: "old", body: &recordBody{}}
-	if err := decodeAuditShared(&stale, bytes.Clone(msg)); (err == nil) != (gerr == nil) {
+	if err := decodeAuditShared(&stale, bytes.Clone(msg), nil); (err == nil) != (gerr == nil) {
 		t.Fatalf("decodeAuditShared(%q) over a used record: error %v, over a zero one %v", msg, err, gerr)
 	}
 	if gerr == nil && !reflect.DeepEqual(stale, got) {
