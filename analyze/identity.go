@@ -68,7 +68,9 @@ type memos struct {
 	// otherwise bring the parent's State back from the spool.
 	lastExec   execKey
 	lastExecID *procstore.Identity
-	pivots     []pivotMemo // by index; see pivotRootOf
+	pivots     []pivotMemo  // by index; see pivotRootOf
+	rootfs     []rootfsMemo // by index; see rootfsOf
+	walked     []ref        // rootfsOf's
 }
 
 // execKey names one exec of a process: its index in Execs, from 1.

@@ -301,12 +301,35 @@ func (b *builder) bindMounted(source, target string) {
 
 // rootfsOf is the root that process r is under, without mount tables:
 // the pivot_root of the nearest of r and its ancestors that made one,
-// following a setns into another's mount namespace (runc exec).
+// following a setns into another's mount namespace (runc exec). The
+// output phase asks it of every process's parent: each walk memoizes its
+// answer for every process it went through, so that a State comes back
+// from the spool once, not once for each of its descendants (1.8 ms of
+// the 11 of the imported log's output phase). A walk that comes back to
+// a process of its own (a loop of setns) or goes beyond maxAncestors
+// finds no root.
 func (b *builder) rootfsOf(r ref) string {
+	m := &b.memos
+	if m.rootfs == nil {
+		m.rootfs = make([]rootfsMemo, b.procs.Len())
+	}
+	walked := m.walked[:0]
+	root := ""
 	for n := 0; !r.None() && n < maxAncestors; n++ {
+		rm := &m.rootfs[r.Index()]
+		if rm.state == rootfsKnown {
+			root = rm.root
+			break
+		}
+		if rm.state == rootfsWalking {
+			break
+		}
+		rm.state = rootfsWalking
+		walked = append(walked, r)
 		p := b.procs.Get(r)
 		if p.PivotRoot != "" {
-			return p.PivotRoot
+			root = p.PivotRoot
+			break
 		}
 		if !p.JoinedMountNS.None() {
 			r = p.JoinedMountNS
@@ -314,8 +337,24 @@ func (b *builder) rootfsOf(r ref) string {
 		}
 		r = p.Parent
 	}
-	return ""
+	for _, q := range walked {
+		m.rootfs[q.Index()] = rootfsMemo{root: root, state: rootfsKnown}
+	}
+	m.walked = walked[:0]
+	return root
 }
+
+// rootfsMemo is rootfsOf's memo of one process.
+type rootfsMemo struct {
+	root  string
+	state uint8 // rootfsUnknown, rootfsWalking, rootfsKnown
+}
+
+const (
+	rootfsUnknown = iota
+	rootfsWalking
+	rootfsKnown
+)
 
 // pivotRootOf is the new root of the pivot_root of the process r names,
 // "" when it made none. The output phase's memo of the processes that

@@ -1,8 +1,10 @@
 package analyze
 
 import (
+	"math/rand/v2"
 	"testing"
 
+	"proctrail/analyze/internal/procstore"
 	"proctrail/formats"
 )
 
@@ -72,4 +74,81 @@ func TestMountBounds(t *testing.T) {
 func mountsRecord(pid int32, table string) *formats.ProcRecord {
 	return &formats.ProcRecord{Kind: formats.ReasonMounts, PID: pid, Mountinfo: table,
 		Namespaces: []formats.Namespace{{Name: "mnt", Inode: 1}}}
+}
+
+// TestRootfsOfMemo checks rootfsOf's memo: asked of every process, in
+// any order, it must answer as a walk that memoizes nothing. The capture
+// has a pivot_root under a chain of descendants, runc exec's setns into
+// that mount namespace, and two processes that join each other's.
+func TestRootfsOfMemo(t *testing.T) {
+	s := newScript(t)
+	s.at(1).fork(1, 500)
+	s.at(1).fork(500, 501)
+	s.at(2).audit(501, 500, "openat", "exit=5 a0=ffffff9c a2=10000", cwd("/bundle"), dirPath(0, "/bundle/rootfs", "NORMAL", 40))
+	s.at(3).audit(501, 500, "fchdir", "a0=5", cwd("/bundle"))
+	s.at(4).audit(501, 500, "pivot_root", "", cwd("/"), dirPath(0, ".", "NORMAL", 40), dirPath(1, ".", "NORMAL", 40))
+	for pid := int32(502); pid < 520; pid++ {
+		s.at(5).fork(pid-1, pid)
+	}
+	s.at(10).fork(1, 600)
+	s.at(11).audit(600, 1, "openat", "exit=7 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/510/ns/mnt", "NORMAL"))
+	s.at(12).audit(600, 1, "setns", "a0=7")
+	s.at(13).fork(600, 601)
+	s.at(14).fork(601, 602)
+	s.at(20).fork(1, 900)
+	s.at(20).fork(1, 901)
+	s.at(21).audit(900, 1, "openat", "exit=3 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/901/ns/mnt", "NORMAL"))
+	s.at(21).audit(900, 1, "setns", "a0=3")
+	s.at(22).audit(901, 1, "openat", "exit=3 a0=ffffff9c a2=0", cwd("/"), pathRec(0, "/proc/900/ns/mnt", "NORMAL"))
+	s.at(22).audit(901, 1, "setns", "a0=3")
+	s.at(23).fork(901, 902)
+	b, _, err := runFilter(s.source(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.spool.Close()
+	// walk is rootfsOf without its memo.
+	walk := func(r ref) string {
+		for n := 0; !r.None() && n < maxAncestors; n++ {
+			p := b.procs.Get(r)
+			if p.PivotRoot != "" {
+				return p.PivotRoot
+			}
+			if !p.JoinedMountNS.None() {
+				r = p.JoinedMountNS
+				continue
+			}
+			r = p.Parent
+		}
+		return ""
+	}
+	n := b.procs.Len()
+	orders := [][]int{make([]int, n), make([]int, n), rand.New(rand.NewPCG(5, 6)).Perm(n)}
+	for i := range n {
+		orders[0][i], orders[1][i] = i, n-1-i
+	}
+	var rooted, joined int
+	b.procs.View(func() {
+		want := make([]string, n)
+		for i := range n {
+			want[i] = walk(procstore.RefOf(i))
+			if want[i] == "/bundle/rootfs" {
+				rooted++
+			}
+			if !b.procs.Get(procstore.RefOf(i)).JoinedMountNS.None() {
+				joined++
+			}
+		}
+		for k, order := range orders {
+			b.memos.rootfs = nil
+			for _, i := range order {
+				if got := b.rootfsOf(procstore.RefOf(i)); got != want[i] {
+					t.Errorf("order %d: rootfsOf(process %d) = %q, want %q", k, i, got, want[i])
+				}
+			}
+		}
+	})
+	if rooted < 20 || joined < 3 {
+		t.Fatalf("%d processes under the pivot_root, %d that joined a mount namespace: the test tests too little", rooted, joined)
+	}
 }
