@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 
 	"proctrail/analyze/internal/procstore"
-	"proctrail/analyze/internal/spool"
 )
 
 // File accesses go to the spool as they are made, each a record that
@@ -90,7 +89,7 @@ func (b *builder) chain(rec []byte, first, last *int64) int64 {
 // readStrings sets each of dsts from d, read as a uvarint length and
 // the bytes, in turn, and returns what follows them; ok is false when d
 // is too short.
-func readStrings(sp *spool.Spool, d []byte, dsts ...*string) (rest []byte, ok bool) {
+func readStrings(sp spoolReader, d []byte, dsts ...*string) (rest []byte, ok bool) {
 	for _, dst := range dsts {
 		l, k := binary.Uvarint(d)
 		if k <= 0 || l > uint64(len(d)-k) {
@@ -136,9 +135,18 @@ func (b *builder) closeFile(f *procstore.OpenFile, t int64) {
 	b.spool.Patch(f.Off, fileClose, uint64(t))
 }
 
+// spoolReader is what the records of a spool are read back with: the
+// Spool itself, or a Reader of it for the output phase's second
+// goroutine (see makeOutputs).
+type spoolReader interface {
+	Record(off int64) []byte
+	Intern(b []byte) string
+	Corrupt(off int64)
+}
+
 // fileReader reads file accesses back from a spool.
 type fileReader struct {
-	sp      *spool.Spool
+	sp      spoolReader
 	scratch File
 }
 
@@ -208,6 +216,11 @@ func (f *File) details() [6]*string {
 // process's life), in the order they were made. The File is valid until
 // the next.
 func (b *builder) spooled(first int64) func(yield func(*File) bool) {
-	r := &fileReader{sp: b.spool}
+	return spooledFiles(b.spool, first)
+}
+
+// spooledFiles is spooled, read with sp.
+func spooledFiles(sp spoolReader, first int64) func(yield func(*File) bool) {
+	r := &fileReader{sp: sp}
 	return chained(first, r.read)
 }

@@ -7,12 +7,12 @@ import (
 	"proctrail/internal/pipe"
 )
 
-// The output phase of BuildJSON in two stages, as the replay is: a
+// The output phase of BuildJSON in three stages, as the replay is: a
 // goroutine makes each process's output (its State back from the spool,
-// its identity, its files and network entries decoded and mapped to host
-// paths) in the forest's order, ahead of the caller's, which encodes
-// them. The encoder gets the same processes in the same order, so the
-// bytes are the same; a second core does half the work.
+// its identity) in the forest's order; a second one decodes its files and
+// network entries and maps them to host paths, with a spool.Reader of
+// its own; the caller's encodes them. The encoder gets the same
+// processes in the same order, so the bytes are the same.
 
 // outKind is what an outItem is.
 type outKind uint8
@@ -75,21 +75,66 @@ func forestOrder[N any](roots []N, kids func(N) []N) iter.Seq[N] {
 }
 
 // makeOutputs sends the outputs of the processes of ol's forest on out,
-// in writeForest's order, until the end or until out stops.
-func makeOutputs(ol *outline, out *pipe.Pipe[outBatch]) {
+// in writeForest's order, until the end or until out stops (stopped is
+// closed). The processes are made on a goroutine of its own (makeProcs),
+// their lists on this one: the lists of the imported log's processes
+// took as long as the processes themselves, and the encoder waited for
+// both.
+func makeOutputs(ol *outline, out *pipe.Pipe[outBatch], stopped chan struct{}) {
 	defer out.Close()
+	procs := pipe.New(stopped, newProcBatch, (*procBatch).reset)
+	var wg sync.WaitGroup
+	defer wg.Wait() // before out.Close: ol is the caller's once out is closed
+	wg.Go(func() { makeProcs(ol, procs) })
+	sp := ol.b.spool.NewReader()
 	m := &outMaker{out: out, bt: out.Batch()}
-	for i := range forestOrder(ol.f.roots, ol.f.kids) {
-		p, files, net := ol.process(i)
-		if !m.add(outItem{kind: outProc, proc: p, hasFiles: files != nil, hasNet: net != nil}) ||
-			files != nil && !addList(m, files, outFile, batchFiles) ||
-			net != nil && !addList(m, net, outNet, batchNets) {
-			return
+	for {
+		bt, ok := procs.Take()
+		if !ok {
+			break
+		}
+		for i := range bt.procs {
+			po := &bt.procs[i]
+			files, net := ol.lists(po, sp)
+			if !m.add(outItem{kind: outProc, proc: po.out, hasFiles: files != nil, hasNet: net != nil}) ||
+				files != nil && !addList(m, files, outFile, batchFiles) ||
+				net != nil && !addList(m, net, outNet, batchNets) {
+				return
+			}
 		}
 	}
 	if len(m.bt.items) > 0 {
 		out.Send(m.bt)
 	}
+}
+
+// makeProcs sends the processes of ol's forest, without their lists, on
+// out, in writeForest's order, until the end or until out stops.
+func makeProcs(ol *outline, out *pipe.Pipe[procBatch]) {
+	defer out.Close()
+	bt := out.Batch()
+	for i := range forestOrder(ol.f.roots, ol.f.kids) {
+		bt.procs = append(bt.procs, ol.proc(i))
+		if len(bt.procs) == pipe.Len {
+			if !out.Send(bt) {
+				return
+			}
+			bt = out.Batch()
+		}
+	}
+	if len(bt.procs) > 0 {
+		out.Send(bt)
+	}
+}
+
+// procBatch is a batch of processes on their way to makeOutputs.
+type procBatch struct{ procs []procOut }
+
+func newProcBatch() *procBatch { return &procBatch{procs: make([]procOut, 0, pipe.Len)} }
+
+func (b *procBatch) reset() {
+	clear(b.procs)
+	b.procs = b.procs[:0]
 }
 
 // outMaker is makeOutputs' side: the batch it fills.
@@ -187,7 +232,7 @@ func madeOutputs(ol *outline) (*outReader, func()) {
 	stopped := make(chan struct{})
 	in := pipe.New(stopped, newOutBatch, (*outBatch).reset)
 	var wg sync.WaitGroup
-	wg.Go(func() { makeOutputs(ol, in) })
+	wg.Go(func() { makeOutputs(ol, in, stopped) })
 	return &outReader{in: in}, sync.OnceFunc(func() {
 		close(stopped)
 		wg.Wait()

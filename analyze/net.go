@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"proctrail/analyze/internal/procstore"
-	"proctrail/analyze/internal/spool"
 )
 
 // Network entries: socket, connect, bind, listen, accept and accept4, and
@@ -279,7 +278,7 @@ func (b *builder) addNet(p *proc, e *NetEntry) {
 
 // netReader reads network entries back from a spool.
 type netReader struct {
-	sp      *spool.Spool
+	sp      spoolReader
 	scratch NetEntry
 }
 
@@ -313,15 +312,21 @@ func (r *netReader) read(off int64) (*NetEntry, int64) {
 // process's FirstNet), in the order they were made, times not clamped.
 // The NetEntry is valid until the next.
 func (b *builder) spooledNet(first int64) func(yield func(*NetEntry) bool) {
-	r := &netReader{sp: b.spool}
+	return spooledNets(b.spool, first)
+}
+
+// spooledNets is spooledNet, read with sp.
+func spooledNets(sp spoolReader, first int64) func(yield func(*NetEntry) bool) {
+	r := &netReader{sp: sp}
 	return chained(first, r.read)
 }
 
-// nets yields the network entries whose chain begins at first, of a
-// process whose output form is out, their times clamped to its life.
-func (b *builder) nets(first int64, out *Process) func(yield func(*NetEntry) bool) {
+// outNets yields, read with sp, the network entries whose chain begins
+// at first, of a process whose output form is out, their times clamped
+// to its life.
+func outNets(sp spoolReader, first int64, out *Process) func(yield func(*NetEntry) bool) {
 	return func(yield func(*NetEntry) bool) {
-		for e := range b.spooledNet(first) {
+		for e := range spooledNets(sp, first) {
 			e.Time = clampTo(e.Time, out.Start, out.End)
 			if !yield(e) {
 				return

@@ -220,25 +220,49 @@ func (ol *outline) close() { ol.b.spool.Close() }
 // entries: files and net yield them from the spool (nil with
 // Options.NoFiles and NoNet), until the next call.
 func (ol *outline) process(i int32) (out *Process, files iter.Seq[*File], net iter.Seq[*NetEntry]) {
+	po := ol.proc(i)
+	files, net = ol.lists(&po, ol.b.spool)
+	return po.out, files, net
+}
+
+// procOut is process's first part, proc: a process's output, and what
+// its lists need.
+type procOut struct {
+	out             *Process
+	first, firstNet int64    // where its file accesses and network entries begin
+	pm              *pathMap // how its paths map to the host's
+}
+
+// proc makes process i's output, without its files and network
+// entries.
+func (ol *outline) proc(i int32) procOut {
 	b := ol.b
-	var first, firstSig, firstNet int64
-	var pm *pathMap
+	var po procOut
+	var firstSig int64
 	b.procs.View(func() {
 		p := b.procs.Get(procstore.RefOf(int(i)))
-		out, _ = b.process(p, ol.boot, ol.start)
-		first, firstSig, firstNet = p.FirstFile, p.FirstSignal, p.FirstNet
-		pm = b.pathMapOf(p.Ref())
+		po.out, _ = b.process(p, ol.boot, ol.start)
+		po.first, firstSig, po.firstNet = p.FirstFile, p.FirstSignal, p.FirstNet
+		po.pm = b.pathMapOf(p.Ref())
 	})
 	if firstSig != 0 {
-		out.Signals = b.signals(firstSig, out, ol.boot, ol.start)
+		po.out.Signals = b.signals(firstSig, po.out, ol.boot, ol.start)
 	}
+	return po
+}
+
+// lists is process's second part: the file accesses and network entries
+// of po, read from the spool with sp. It uses nothing of the builder but
+// the spool, read with sp, and po, which it changes (pm's progress): it
+// may run on another goroutine than proc, one process behind.
+func (ol *outline) lists(po *procOut, sp spoolReader) (files iter.Seq[*File], net iter.Seq[*NetEntry]) {
 	if !ol.o.NoFiles {
-		files = markSearches(b.files(first, out, pm))
+		files = markSearches(outFiles(sp, po.first, po.out, po.pm))
 	}
-	if !ol.o.NoNet && firstNet != 0 {
-		net = b.nets(firstNet, out)
+	if !ol.o.NoNet && po.firstNet != 0 {
+		net = outNets(sp, po.firstNet, po.out)
 	}
-	return out, files, net
+	return files, net
 }
 
 func captureOf(info replay.CaptureInfo) Capture {
@@ -487,13 +511,13 @@ func clampTo(t, start, end int64) int64 {
 	return t
 }
 
-// files yields the file accesses whose chain begins at first, of a
-// process whose output form without files is out, in the order they were
-// made, their times clamped to its life. The File is valid until the
-// next.
-func (b *builder) files(first int64, out *Process, pm *pathMap) iter.Seq[*File] {
+// outFiles yields, read with sp, the file accesses whose chain begins
+// at first, of a process whose output form without files is out, in the
+// order they were made, their paths mapped with pm and their times
+// clamped to its life. The File is valid until the next.
+func outFiles(sp spoolReader, first int64, out *Process, pm *pathMap) iter.Seq[*File] {
 	return func(yield func(*File) bool) {
-		for f := range b.spooled(first) {
+		for f := range spooledFiles(sp, first) {
 			pm.apply(f)
 			f.Open = clampTo(f.Open, out.Start, out.End)
 			if f.Close != 0 {

@@ -14,7 +14,8 @@
 //
 // Records are whole in memory or whole in the file. [Spool.Patch] writes
 // 8 bytes inside a record in place (a close time, a link to the next
-// record). A Spool is not safe for concurrent use.
+// record). A Spool is not safe for concurrent use, but for its Readers'
+// reads (see Reader).
 package spool
 
 import (
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Sizes are the sizes a Spool works with. Zero fields mean the defaults.
@@ -63,10 +65,10 @@ type Spool struct {
 	buf    []byte // the records from base on
 	sizes  Sizes
 	noFile bool
-	err    error
-	cache  [slots]slot // what was read of the file
-	clock  uint64      // the cache's use count
-	strs   map[string]string
+	own    Reader // the Spool's own reads
+
+	mu  sync.Mutex // guards err: a Reader may be on another goroutine
+	err error
 }
 
 // file is a Spool's temporary file.
@@ -109,9 +111,26 @@ type slot struct {
 	used uint64
 }
 
+// Reader reads the records of a Spool through a cache and a string
+// table of its own. Readers, and the Spool's own reads, may run on
+// several goroutines at once while nothing is written to the Spool (no
+// Append or Patch): the output phase reads the processes on one
+// goroutine and their file accesses on another. A Reader is not safe
+// for concurrent use.
+type Reader struct {
+	s     *Spool
+	cache [slots]slot // what was read of the file
+	clock uint64      // the cache's use count
+	strs  map[string]string
+}
+
+// NewReader returns a Reader of s.
+func (s *Spool) NewReader() *Reader { return &Reader{s: s} }
+
 // New returns an empty Spool of the given sizes (nil: the defaults).
 func New(sizes *Sizes) *Spool {
 	s := &Spool{sizes: DefaultSizes}
+	s.own.s = s
 	if sizes != nil {
 		if sizes.Mem > 0 {
 			s.sizes.Mem = sizes.Mem
@@ -135,21 +154,26 @@ func (s *Spool) Append(data []byte) int64 {
 
 // Record returns the data of the record at off, valid until the next call
 // of a method of s; nil when there is none (s's error says why).
-func (s *Spool) Record(off int64) []byte {
-	h := s.read(off, header)
+func (s *Spool) Record(off int64) []byte { return s.own.Record(off) }
+
+// Record returns the data of the record at off, valid until the next call
+// of a method of r or a write to its Spool; nil when there is none (the
+// Spool's error says why).
+func (r *Reader) Record(off int64) []byte {
+	h := r.read(off, header)
 	if h == nil {
 		return nil
 	}
 	n := int(binary.LittleEndian.Uint32(h))
 	if n < header {
-		s.Corrupt(off)
+		r.s.Corrupt(off)
 		return nil
 	}
-	r := s.read(off, n)
-	if r == nil {
+	b := r.read(off, n)
+	if b == nil {
 		return nil
 	}
-	return r[header:]
+	return b[header:]
 }
 
 // Patch writes v, little-endian, at byte at of the data of the record at
@@ -164,14 +188,26 @@ func (s *Spool) InFile() bool { return s.f != nil }
 
 // Err is the first error of the spool: its file could not be written
 // and read back, or a record was not what its reader expected.
-func (s *Spool) Err() error { return s.err }
+func (s *Spool) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
 
 // Corrupt records that the record at off could not be read; it is the
 // spool's error unless it has one.
-func (s *Spool) Corrupt(off int64) {
+func (s *Spool) Corrupt(off int64) { s.fail(fmt.Errorf("no record at offset %d", off)) }
+
+// Corrupt is the Spool's Corrupt.
+func (r *Reader) Corrupt(off int64) { r.s.Corrupt(off) }
+
+// fail makes err the spool's error unless it has one.
+func (s *Spool) fail(err error) {
+	s.mu.Lock()
 	if s.err == nil {
-		s.err = fmt.Errorf("no record at offset %d", off)
+		s.err = err
 	}
+	s.mu.Unlock()
 }
 
 // reserve makes room for a record of n bytes in the buffer: when it is
@@ -197,8 +233,8 @@ func (s *Spool) patch(at int64, v uint64) {
 		binary.LittleEndian.PutUint64(s.buf[at-s.base:], v)
 		return
 	}
-	for i := range s.cache {
-		c := &s.cache[i]
+	for i := range s.own.cache {
+		c := &s.own.cache[i]
 		switch {
 		case at >= c.off && at+8 <= c.off+int64(len(c.buf)):
 			binary.LittleEndian.PutUint64(c.buf[at-c.off:], v)
@@ -243,19 +279,18 @@ func (s *Spool) spill() {
 func (s *Spool) toMemory(werr error) {
 	all := make([]byte, s.base, s.base+int64(len(s.buf)))
 	if _, err := s.f.ReadAt(all, 0); err != nil {
-		if s.err == nil {
-			s.err = werr
-		}
+		s.fail(werr)
 		return
 	}
 	s.buf = append(all, s.buf...)
-	s.base, s.cache = 0, [slots]slot{}
+	s.base, s.own.cache = 0, [slots]slot{}
 	s.f.Close()
 	s.f, s.noFile = nil, true
 }
 
 // read returns n bytes at off, valid until the next read.
-func (s *Spool) read(off int64, n int) []byte {
+func (r *Reader) read(off int64, n int) []byte {
+	s := r.s
 	if off < 0 {
 		s.Corrupt(off)
 		return nil
@@ -267,12 +302,12 @@ func (s *Spool) read(off int64, n int) []byte {
 		}
 		return s.buf[off-s.base:][:n]
 	}
-	s.clock++
-	c := &s.cache[0]
-	for i := range s.cache {
-		sl := &s.cache[i]
+	r.clock++
+	c := &r.cache[0]
+	for i := range r.cache {
+		sl := &r.cache[i]
 		if off >= sl.off && off+int64(n) <= sl.off+int64(len(sl.buf)) {
-			sl.used = s.clock
+			sl.used = r.clock
 			return sl.buf[off-sl.off:][:n]
 		}
 		if sl.used < c.used {
@@ -293,33 +328,34 @@ func (s *Spool) read(off int64, n int) []byte {
 	c.buf = c.buf[:size]
 	if _, err := s.f.ReadAt(c.buf, off); err != nil {
 		c.buf = c.buf[:0]
-		if s.err == nil {
-			s.err = err
-		}
+		s.fail(err)
 		return nil
 	}
-	c.off, c.used = off, s.clock
+	c.off, c.used = off, r.clock
 	return c.buf[:n]
 }
 
 // Intern returns b as a string, shared with an equal one Intern returned
 // before when it can: the strings decoded from records (paths, names)
 // repeat. It keeps a bounded number of strings.
-func (s *Spool) Intern(b []byte) string {
+func (s *Spool) Intern(b []byte) string { return s.own.Intern(b) }
+
+// Intern is the Spool's Intern, with a table of r's own.
+func (r *Reader) Intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if v, ok := s.strs[string(b)]; ok {
+	if v, ok := r.strs[string(b)]; ok {
 		return v
 	}
 	v := string(b)
 	if len(b) > maxInternLen {
 		return v
 	}
-	if s.strs == nil || len(s.strs) >= maxInterned {
-		s.strs = make(map[string]string)
+	if r.strs == nil || len(r.strs) >= maxInterned {
+		r.strs = make(map[string]string)
 	}
-	s.strs[v] = v
+	r.strs[v] = v
 	return v
 }
 
@@ -330,5 +366,5 @@ func (s *Spool) Close() {
 		s.f.Close()
 		s.f = nil
 	}
-	s.buf, s.cache, s.strs = nil, [slots]slot{}, nil
+	s.buf, s.own = nil, Reader{s: s}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -85,6 +86,36 @@ func TestSpool(t *testing.T) {
 				}
 			}
 			check()
+			// Readers, each on a goroutine of its own, and the Spool's
+			// own reads at the same time, once nothing is written: each
+			// reads every record as it is, in an order of its own.
+			var wg sync.WaitGroup
+			bad := make(chan string, 4)
+			for g := range 4 {
+				wg.Go(func() {
+					rd := s.NewReader()
+					read := rd.Record
+					if g == 0 {
+						read = s.Record
+					}
+					order := rand.New(rand.NewPCG(uint64(g), 9)).Perm(len(all))
+					for _, i := range order {
+						if got := read(all[i].off); !bytes.Equal(got, all[i].data) {
+							bad <- fmt.Sprintf("reader %d: record %d at %d differs", g, i, all[i].off)
+							return
+						}
+						if g > 0 && len(all[i].data) < maxInternLen && rd.Intern(all[i].data) != string(all[i].data) {
+							bad <- fmt.Sprintf("reader %d: Intern of record %d differs", g, i)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(bad)
+			for msg := range bad {
+				t.Error(msg)
+			}
 			if s.Err() != nil {
 				t.Fatal(s.Err())
 			}
@@ -272,14 +303,14 @@ func TestIntern(t *testing.T) {
 		t.Error("equal strings not shared")
 	}
 	long := bytes.Repeat([]byte("y"), maxInternLen+1)
-	if got := s.Intern(long); got != string(long) || len(s.strs) != 1 {
-		t.Errorf("a long string was kept: %d strings", len(s.strs))
+	if got := s.Intern(long); got != string(long) || len(s.own.strs) != 1 {
+		t.Errorf("a long string was kept: %d strings", len(s.own.strs))
 	}
 	for i := range maxInterned + 10 {
 		s.Intern(fmt.Append(nil, i))
 	}
-	if len(s.strs) > maxInterned {
-		t.Errorf("%d strings kept, more than %d", len(s.strs), maxInterned)
+	if len(s.own.strs) > maxInterned {
+		t.Errorf("%d strings kept, more than %d", len(s.own.strs), maxInterned)
 	}
 }
 
