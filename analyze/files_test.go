@@ -181,16 +181,25 @@ func TestSpoolInFileSameOutput(t *testing.T) {
 					t.Fatalf("%s: model differs (-want +got):\n%s", what, diff)
 				}
 			}
-			for _, z := range tinySpoolSizes {
-				withSpoolSizes(t, z)
-				dir := t.TempDir()
-				t.Setenv("TMPDIR", dir)
-				check(fmt.Sprintf("in a file, %+v", z))
-				if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
-					t.Errorf("left behind: %v", left)
+			// With no State kept, every process that can be is retired:
+			// States in the file too. With few kept, some are.
+			for _, kept := range []int{0, 3} {
+				withKeptStates(t, kept)
+				sizes := tinySpoolSizes
+				if kept != 0 {
+					sizes = sizes[1:2]
 				}
-				t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
-				check(fmt.Sprintf("no temporary file, %+v", z))
+				for _, z := range sizes {
+					withSpoolSizes(t, z)
+					dir := t.TempDir()
+					t.Setenv("TMPDIR", dir)
+					check(fmt.Sprintf("in a file, %+v, %d States kept", z, kept))
+					if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+						t.Errorf("left behind: %v", left)
+					}
+					t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
+					check(fmt.Sprintf("no temporary file, %+v, %d States kept", z, kept))
+				}
 			}
 		})
 	}
@@ -241,6 +250,14 @@ func TestNoFiles(t *testing.T) {
 	}
 }
 
+// withKeptStates sets keptStates to n for t.
+func withKeptStates(t *testing.T, n int) {
+	t.Helper()
+	old := keptStates
+	keptStates = n
+	t.Cleanup(func() { keptStates = old })
+}
+
 func withKeepInMemory(t *testing.T) {
 	t.Helper()
 	keepInMemory = true
@@ -253,6 +270,7 @@ func withKeepInMemory(t *testing.T) {
 // previous incarnation. The output must be the same as with every
 // process kept in memory.
 func TestRetireLate(t *testing.T) {
+	withKeptStates(t, 0)
 	s := newScript(t)
 	s.at(0).fork(1, 80)
 	s.at(1).audit(80, 1, "openat", "exit=3 a0=ffffff9c a2=10000", cwd("/"), dirPath(0, "/data", "NORMAL", 5))

@@ -338,11 +338,15 @@ func FuzzBuildJSON(f *testing.F) {
 			t.Fatal(err)
 		}
 		withSpoolSizes(t, spool.Sizes{Mem: 512, Read: 256})
-		if _, err := BuildJSON(&got, s.source(), nil); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Fatalf("spooled to a file, BuildJSON differs (-want +got):\n%s", cmp.Diff(want.String(), got.String()))
+		for _, kept := range []int{0, 2} {
+			withKeptStates(t, kept)
+			got.Reset()
+			if _, err := BuildJSON(&got, s.source(), nil); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("spooled to a file, %d States kept, BuildJSON differs (-want +got):\n%s", kept, cmp.Diff(want.String(), got.String()))
+			}
 		}
 		// The same bytes with every process kept in memory.
 		got.Reset()

@@ -37,6 +37,7 @@ type Stub struct {
 	PID int32
 	// What the Store's bookkeeping needs.
 	finalized, finalizeQueued, retireQueued bool
+	kept                                    bool // in Store.kept: its State stays past RetireAfter
 	// Parent is the process the filter takes for the parent: see State's
 	// ParentSource.
 	Parent Ref

@@ -23,6 +23,14 @@ type Options struct {
 	Finalize func(p *Stub)
 	// InMemory keeps every process in memory: tests compare the two ways.
 	InMemory bool
+	// KeepStates is how many of the processes that ended RetireAfter ago
+	// keep their State in memory all the same, the last ones to end, and
+	// Seal sends none of them to the spool: an analysis of fewer
+	// processes never brings a State back from it, and its output phase
+	// decodes none (there it decoded each State twice, a fifth of the
+	// phase). Memory grows by at most KeepStates States; the output is
+	// the same.
+	KeepStates int
 	// Track has each Update note the processes it got or added: see
 	// [Store.Touched].
 	Track bool
@@ -43,6 +51,12 @@ type Store struct {
 	// The processes that ended, in the order they ended, until
 	// RetireAfter and FinalizeAfter have passed.
 	retireQ, finalizeQ queue
+	// kept are the processes RetireAfter passed for whose State stayed
+	// (Options.KeepStates), in the order they came, from keptHead on,
+	// each with its end then: a process revived since has an entry of an
+	// end that is no longer its own, which is skipped.
+	kept     []keptProc
+	keptHead int
 	// back are the processes whose State came back from the spool in
 	// the current Update or View; thawed those whose stub did, or that
 	// were finalized.
@@ -112,11 +126,11 @@ func (s *Store) Seal() {
 	s.expire(math.MaxInt64)
 	s.settle()
 	for _, p := range s.procs {
-		if p != nil {
+		if p != nil && !p.kept {
 			s.retire(p)
 		}
 	}
-	s.retireQ, s.finalizeQ = queue{}, queue{}
+	s.retireQ, s.finalizeQ, s.kept, s.keptHead = queue{}, queue{}, nil, 0
 	s.scope, s.sealed = outside, true
 }
 
@@ -252,7 +266,7 @@ func (s *Store) Reloads() (states, stubs int) { return s.reloads, s.thaws }
 func (s *Store) expire(now int64) {
 	s.retireQ.expire(now, s.opts.RetireAfter, func(p *Proc) {
 		p.retireQueued = false
-		s.retire(p)
+		s.keepOrRetire(p)
 	})
 	s.finalizeQ.expire(now, s.opts.FinalizeAfter, func(p *Proc) {
 		p.finalizeQueued = false
@@ -302,6 +316,37 @@ func (s *Store) settle() {
 // FinalizeAfter, not the processes seen. A late record brings a process
 // back (Get) for the rest of its Update; the output is the same either
 // way.
+
+// keepOrRetire retires p, or keeps its State and retires the process
+// kept longest when more than KeepStates are.
+func (s *Store) keepOrRetire(p *Proc) {
+	if s.opts.KeepStates <= 0 || p.State == nil || p.end == 0 {
+		s.retire(p)
+		return
+	}
+	p.kept = true
+	s.kept = append(s.kept, keptProc{p, p.end})
+	for len(s.kept)-s.keptHead > s.opts.KeepStates {
+		k := s.kept[s.keptHead]
+		s.kept[s.keptHead] = keptProc{}
+		s.keptHead++
+		if k.p.end == k.end {
+			k.p.kept = false
+			s.retire(k.p)
+		}
+	}
+	if s.keptHead > 64 && s.keptHead*2 > len(s.kept) {
+		n := copy(s.kept, s.kept[s.keptHead:])
+		clear(s.kept[n:])
+		s.kept, s.keptHead = s.kept[:n], 0
+	}
+}
+
+// keptProc is an entry of Store.kept.
+type keptProc struct {
+	p   *Proc
+	end int64
+}
 
 // retire sends p's State to the spool.
 func (s *Store) retire(p *Proc) {

@@ -236,6 +236,68 @@ func TestInMemory(t *testing.T) {
 	}
 }
 
+// TestKeepStates: with KeepStates, the last processes whose RetireAfter
+// passed keep their State in memory, the others are retired in the
+// order they ended; Seal sends none of the kept to the spool, and a View
+// gets them as they were. A process revived while kept stays in memory
+// and is kept again at its next end.
+func TestKeepStates(t *testing.T) {
+	sp := spool.New(nil)
+	defer sp.Close()
+	const keep = 3
+	s := New(sp, Options{RetireAfter: retireAfter, FinalizeAfter: finalizeAfter, KeepStates: keep})
+	var refs []Ref
+	for i := range 8 {
+		s.Update(int64(i+1), func() {
+			p := s.Add()
+			p.PID, p.Tasks, p.Cwd = int32(100+i), []Task{{TID: int32(100 + i)}}, fmt.Sprint("/d", i)
+			refs = append(refs, p.Ref())
+			s.End(p, int64(i+1))
+		})
+	}
+	s.Update(8+retireAfter, func() {})
+	var got []string
+	for _, r := range refs {
+		got = append(got, where(s, r))
+	}
+	want := []string{"retired", "retired", "retired", "retired", "retired", "memory", "memory", "memory"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after RetireAfter: %q, want %q", got, want)
+	}
+	// Revived while kept: it stays, and counts again when it ends again.
+	s.Update(9+retireAfter, func() {
+		if !s.Revive(s.Get(refs[5])) {
+			t.Fatal("Revive refused")
+		}
+	})
+	s.Update(10+retireAfter, func() {
+		p := s.Add()
+		p.Tasks = []Task{{}}
+		refs = append(refs, p.Ref())
+		s.End(p, 10+retireAfter)
+		s.End(s.Get(refs[5]), 10+retireAfter)
+	})
+	s.Update(10+2*retireAfter, func() {})
+	for i, w := range map[int]string{5: "memory", 6: "retired", 7: "memory", 8: "memory"} {
+		if got := where(s, refs[i]); got != w {
+			t.Errorf("process %d after a revival: %s, want %s", i, got, w)
+		}
+	}
+	s.Seal()
+	for _, i := range []int{5, 7, 8} {
+		if got := where(s, refs[i]); got != "memory" {
+			t.Errorf("process %d after Seal: %s, want memory", i, got)
+		}
+	}
+	s.View(func() {
+		for i, r := range refs[:8] {
+			if p := s.Get(r); p.Cwd != fmt.Sprint("/d", i) {
+				t.Errorf("process %d: cwd %q", i, p.Cwd)
+			}
+		}
+	})
+}
+
 // TestProcSize guards the size of what the Store keeps for every
 // process alive or ended in the last FinalizeAfter: a field that pushes
 // a Proc into the next size class costs 16 bytes a process.
@@ -335,8 +397,9 @@ func TestStateCodec(t *testing.T) {
 }
 
 // TestStubCodec checks that a frozen stub keeps every field of a Stub
-// but those freeze leaves out on purpose (its Ref, its fd table): a field
-// added to Stub and not to the codec fails it.
+// but those freeze leaves out on purpose (its Ref, its fd table, and
+// kept: a kept process has its State in memory, so is never frozen): a
+// field added to Stub and not to the codec fails it.
 func TestStubCodec(t *testing.T) {
 	s := newStore(t, nil)
 	var other, r Ref
@@ -346,7 +409,7 @@ func TestStubCodec(t *testing.T) {
 	})
 	want := Stub{ref: r}
 	n := 0
-	fill(t, reflect.ValueOf(&want).Elem(), other, &n, "ref", "FDs")
+	fill(t, reflect.ValueOf(&want).Elem(), other, &n, "ref", "FDs", "kept")
 	data := s.appendStub(nil, &want)
 	s.procs[r.Index()] = nil // no stub in memory, as when frozen
 	s.frozen[r.Index()] = s.spool.Append(data) + 1
