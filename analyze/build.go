@@ -151,9 +151,9 @@ type pendingClone struct {
 // workload, for no time).
 //
 // Test hooks: keepInMemory keeps every process in memory (the output
-// must be the same), spoolSizes makes the spool small; the tests set
-// keptStates to 0, so that they retire every process they can, but for
-// those of keptStates itself.
+// must be the same), spoolSizes makes the spool small. The tests that
+// compare a spooled analysis with one in memory set keptStates to 0, so
+// that every process that can is retired, and to a few.
 var (
 	keptStates   = 2048
 	keepInMemory = false

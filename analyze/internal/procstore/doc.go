@@ -13,6 +13,9 @@
 //	ended before that (finalized, frozen)          all in the spool; 8 bytes in memory
 //
 // so that memory follows the processes alive, not the processes seen.
+// Options.KeepStates keeps the States of the last few processes to end
+// in memory past RetireAfter and Seal: an analysis of fewer processes
+// never decodes one from the spool.
 // Nothing of this shows in the filter's code: it names processes by
 // [Ref], gets them from the Store with [Store.Get] and changes them in
 // place, and the Store brings back whatever it sent to the spool and
