@@ -88,11 +88,12 @@ type parser struct {
 	syscalls map[syscallKey]string // a cache of syscall names
 }
 
-// ReadsAuditText reports whether the analysis reads the text of audit
-// records of type t: those parse reads (and Argv, EXECVE). Pass it as
+// ReadsAuditText reports whether the analysis reads audit records of
+// type t: those parse reads (and Argv, EXECVE). Pass it as
 // replay.Options.AuditTexts to a Stream that is only analyzed: the other
-// records, PROCTITLE the largest of them, are then grouped into events
-// without their text being copied, and the outputs are the same.
+// records, PROCTITLE the largest of them, then group and end events
+// without being copied into them, text and all, and the outputs are the
+// same.
 func ReadsAuditText(t auparse.AuditMessageType) bool {
 	switch t {
 	case auparse.AUDIT_SYSCALL, auparse.AUDIT_CWD, auparse.AUDIT_PATH, auparse.AUDIT_EXECVE,
