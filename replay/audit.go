@@ -283,8 +283,9 @@ func decodeAuditShared(rec *AuditRecord, msg []byte, hc *headerCache) (err error
 		*rec, err = DecodeAuditMessage(msg)
 		return err
 	}
-	// Field by field: the compiler builds a composite literal assigned
-	// through a pointer on the stack first, then copies it whole.
+	// The records are written field by field: the compiler builds a
+	// composite literal assigned through a pointer on the stack first,
+	// then copies it whole.
 	var head string
 	if hc != nil {
 		if j := strings.IndexByte(line[start:], ')'); j > 0 && j < len(hc.b) {

@@ -55,6 +55,9 @@ type decoded struct {
 	audit  AuditRecord
 	procfs *formats.ProcRecord
 	err    error
+	// kept says an audit record goes into its event: the Stream's
+	// AuditTexts (all when nil) names its type.
+	kept bool
 }
 
 // fileEnd is what a chain's reader learned at the end of a file.
@@ -91,8 +94,10 @@ func (b *batch) reset() {
 // Once rawless is set (the Stream is read with NextEvent, which shows no
 // Raw), only what the decoded messages keep is copied out of the frame:
 // the text of audit records, of the types texts names (all when nil).
-// The merger empties the texts a batch decoded before that kept, so
-// rawless is looked at once a batch, not once a message: it shares a
+// Either way each audit record is marked kept or not (decoded.kept), and
+// the merger leaves the others out of their events, whatever text a
+// batch decoded before rawless was set copied; so rawless is looked at
+// once a batch, not once a message: it shares a
 // cache line with what the Stream's reader writes at every event, and
 // loading it at every message from another core was 2% of the CPU of an
 // analysis.
@@ -150,7 +155,7 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 			if noRaw {
 				d.decodeRawless(rec.Data, &a, &hc, texts)
 			} else {
-				d.decode(a.copy(rec.Data), &hc)
+				d.decode(a.copy(rec.Data), &hc, texts)
 			}
 			if len(b.msgs) == pipe.Len && !send() {
 				r.Close()
@@ -184,14 +189,16 @@ func (c *chain) read(open func(string) (io.ReadCloser, error), rawless *atomic.B
 }
 
 // decode decodes raw, the message d describes; hc is the reader's (see
-// decodeAuditShared).
-func (d *decoded) decode(raw []byte, hc *headerCache) {
+// decodeAuditShared), texts the Stream's AuditTexts.
+func (d *decoded) decode(raw []byte, hc *headerCache, texts func(auparse.AuditMessageType) bool) {
 	d.raw = raw
 	switch d.source {
 	case formats.SourceConnector:
 		*d.proc, d.err = DecodeProcEvent(raw)
 	case formats.SourceAudit:
-		d.err = decodeAuditShared(&d.audit, raw, hc)
+		if d.err = decodeAuditShared(&d.audit, raw, hc); d.err == nil {
+			d.kept = texts == nil || texts(d.audit.Type)
+		}
 	case formats.SourceProcfs:
 		p := new(formats.ProcRecord)
 		if d.err = p.UnmarshalBinary(raw); d.err == nil {
@@ -210,7 +217,7 @@ func (d *decoded) decodeRawless(msg []byte, a *arena, hc *headerCache, texts fun
 		*d.proc, d.err = DecodeProcEvent(msg)
 	case formats.SourceAudit:
 		if d.err = decodeAuditShared(&d.audit, msg, hc); d.err == nil {
-			if texts == nil || texts(d.audit.Type) {
+			if d.kept = texts == nil || texts(d.audit.Type); d.kept {
 				d.audit.Text = unsafeString(a.copy(unsafeBytes(d.audit.Text)))
 			} else {
 				d.audit.Text = ""

@@ -173,7 +173,7 @@ func (s *Stream) nextEvent() (Event, error) {
 			// caller may keep it.
 			return Event{Time: d.time, Source: d.source, File: c.files[d.file].name, Offset: d.offset, ProcFS: d.procfs}, nil
 		case formats.SourceAudit:
-			s.reasm.push(d.time, &d.audit, s.texts == nil || s.texts(d.audit.Type))
+			s.reasm.push(d.time, &d.audit, d.kept)
 		}
 	}
 }
