@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -44,8 +45,22 @@ func newNetlinkSource(conn *netlink.Conn, readBuffer int) (*netlinkSource, error
 	}
 	s := &netlinkSource{conn: conn, rc: rc}
 	s.readFn = func(fd uintptr) bool {
-		s.n, s.err = unix.Read(int(fd), s.buf)
-		return s.err != unix.EAGAIN
+		// A receive that never blocks (MSG_DONTWAIT), made without
+		// entersyscall, as the audit socket's (see AuditSession.readFd).
+		for {
+			n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.buf))), uintptr(len(s.buf)), unix.MSG_DONTWAIT, 0, 0)
+			switch errno {
+			case 0:
+				s.n, s.err = int(n), nil
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			default:
+				s.n, s.err = 0, errno
+			}
+			return true
+		}
 	}
 	if readBuffer > 0 {
 		_ = conn.SetReadBuffer(readBuffer)

@@ -5,7 +5,6 @@ import (
 	"hash/maphash"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
-	"golang.org/x/sys/unix"
 
 	"proctrail/formats"
 )
@@ -123,7 +122,7 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 	if gone || err != nil {
 		return false, gone, err
 	}
-	defer unix.Close(dir)
+	defer procClose(dir)
 	var link [64]byte
 	n, errno := procReadlinkat(dir, procNameMntNS, link[:])
 	if errno != 0 {
@@ -133,7 +132,7 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 	if !ok {
 		return false, false, nil
 	}
-	p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile)
+	p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, procMayWait)
 	if errno != 0 || len(p.text) == 0 {
 		return false, procGone(errno), nil
 	}

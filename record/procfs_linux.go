@@ -67,6 +67,9 @@ var (
 // not safe for concurrent use.
 type ProcReader struct {
 	root string
+	// rawRoot says whether root is "/proc", whose path names no file
+	// system but procfs and the root's own (see procSys).
+	rawRoot bool
 	// pidfd says whether the ids are read with PIDFD_GET_INFO rather than
 	// from status: when root is the procfs of the reader's own pid
 	// namespace (pidfd_open takes a pid of that namespace) and until the
@@ -89,11 +92,12 @@ func NewProcReader(procRoot string) *ProcReader {
 		procRoot = "/proc"
 	}
 	return &ProcReader{
-		root:  procRoot,
-		pidfd: procRootIsOwn(procRoot),
-		head:  make([]byte, 0, procMaxHead),
-		text:  make([]byte, 0, 4<<10),
-		dents: make([]byte, 8<<10),
+		root:    procRoot,
+		rawRoot: procRoot == "/proc",
+		pidfd:   procRootIsOwn(procRoot),
+		head:    make([]byte, 0, procMaxHead),
+		text:    make([]byte, 0, 4<<10),
+		dents:   make([]byte, 8<<10),
 	}
 }
 
@@ -142,14 +146,14 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dir)
+	defer procClose(dir)
 
 	// The ids first, from a pidfd opened after dir: when stat is then read
 	// through dir, the process was alive after the pidfd was opened, so the
 	// pid could not have been reused in between and both show the same
 	// process.
 	uids, gids, haveIDs := p.pidfdIDs(pid)
-	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead)
+	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead, procNoWait)
 	if len(stat) == 0 && procGone(errno) {
 		rec.Gone = true
 		return nil
@@ -163,7 +167,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if haveIDs && len(stat) > 0 {
 		rec.UIDs, rec.GIDs = uids, gids
 	} else {
-		status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead)
+		status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead, procMayWait)
 		rec.UIDs = procParseIDs(status, "Uid:")
 		rec.GIDs = procParseIDs(status, "Gid:")
 	}
@@ -174,7 +178,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		// exec, if any, gets a read of its own: only what the analysis
 		// needs of a fork is read (start time, ids, cgroup), 5 system
 		// calls instead of 16. This was a third of the recorder's CPU.
-		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile)
+		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, procNoWait)
 		s := string(p.text)
 		rec.Comm, rec.Cgroup = s[:commEnd], s[commEnd:]
 		return nil
@@ -196,9 +200,9 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	cwdEnd := len(p.text)
 	p.text = procReadlink(dir, procNameRoot, p.text)
 	rootEnd := len(p.text)
-	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile)
+	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile, procMayWait)
 	cmdEnd := len(p.text)
-	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile)
+	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, procNoWait)
 	cgEnd := len(p.text)
 
 	for _, ns := range procNamespaces {
@@ -215,7 +219,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
 		// The first record of a mount namespace carries its mount table.
 		var errno unix.Errno
-		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile); errno == 0 {
+		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile, procMayWait); errno == 0 {
 			p.mounts.note(ino, pid, p.text[cgEnd:])
 		}
 	}
@@ -249,7 +253,7 @@ func (p *ProcReader) openPID(pid int32) (dir int, gone bool, err error) {
 	p.path = append(p.path, '/')
 	p.path = strconv.AppendInt(p.path, int64(pid), 10)
 	p.path = append(p.path, 0)
-	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, !p.rawRoot)
 	if procGone(errno) {
 		return -1, true, nil
 	}
@@ -262,11 +266,11 @@ func (p *ProcReader) openPID(pid int32) (dir int, gone bool, err error) {
 // readTIDs appends the tids of /proc/PID/task to tids, ascending: the kernel
 // lists them in thread-list order, which pid wrap-around makes unsorted.
 func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
-	fd, errno := procOpenat(dir, procNameTask, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	fd, errno := procOpenat(dir, procNameTask, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, procNoWait)
 	if errno != 0 {
 		return tids
 	}
-	defer unix.Close(fd)
+	defer procClose(fd)
 	tids = p.appendNumericEntries(fd, tids)
 	slices.Sort(tids)
 	return slices.Compact(tids)
@@ -285,16 +289,16 @@ func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
 	if !p.pidfd {
 		return uids, gids, false
 	}
-	fd, _, errno := unix.Syscall(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0)
+	fd, errno := procSys(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0, 0, procNoWait)
 	if errno != 0 {
 		if errno == unix.ENOSYS {
 			p.pidfd = false
 		}
 		return uids, gids, false
 	}
-	defer unix.Close(int(fd))
+	defer procClose(int(fd))
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CREDS}
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); errno != 0 {
+	if _, errno := procSys(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)), 0, procNoWait); errno != 0 {
 		if errno == unix.ENOTTY || errno == unix.EINVAL {
 			p.pidfd = false
 		}
@@ -316,12 +320,12 @@ func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
 // of fn or Read and returns it.
 func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 	p.path = append(append(p.path[:0], p.root...), 0)
-	fd, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	fd, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, procMayWait)
 	if errno != 0 {
 		return fmt.Errorf("record: procfs: open %s: %w", p.root, errno)
 	}
 	p.pids = p.appendNumericEntries(fd, p.pids[:0])
-	unix.Close(fd)
+	procClose(fd)
 	slices.Sort(p.pids)
 	p.pids = slices.Compact(p.pids)
 
@@ -344,11 +348,8 @@ func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 // are decimal numbers that fit an int32.
 func (p *ProcReader) appendNumericEntries(fd int, ids []int32) []int32 {
 	for {
-		n, err := unix.Getdents(fd, p.dents)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n <= 0 {
+		n, errno := procSys(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&p.dents[0])), uintptr(len(p.dents)), 0, procNoWait)
+		if errno != 0 || int(n) <= 0 {
 			return ids
 		}
 		b := p.dents[:n]
@@ -376,23 +377,58 @@ func procGone(errno unix.Errno) bool {
 	return errno == unix.ENOENT || errno == unix.ESRCH
 }
 
-// procOpenat is openat(2) on a NUL-terminated name. unix.Openat would copy
-// its string argument to a fresh NUL-terminated buffer on every call, one
-// allocation per file on the recorder's hot path.
-func procOpenat(dir int, name []byte, flags int) (int, unix.Errno) {
+// Whether a procfs system call may wait: an argument of procSys.
+const (
+	procNoWait  = false
+	procMayWait = true
+)
+
+// procSys makes a system call of a procfs read. One the kernel may make
+// wait (mayWait) goes through unix.Syscall6, which lets the runtime give the
+// thread's P to another goroutine while it waits: reading cmdline takes the
+// target's mmap lock, which a process can hold for as long as it likes (a
+// page fault on a stalled FUSE file), and mountinfo its mount namespace's
+// lock. The others (a lookup under /proc/PID, the links, stat, cgroup, the
+// task list, the pidfd's, close) take no lock that sleeps, and go through
+// unix.RawSyscall6. Syscall6's entersyscall wakes the runtime's sysmon thread
+// when every P was idle, as each read of a new process found them; sysmon
+// then polls every 20 µs until the Ps are idle again. Those wakes were a
+// tenth of the recorder's CPU.
+func procSys(trap, a1, a2, a3, a4 uintptr, mayWait bool) (uintptr, unix.Errno) {
+	var r uintptr
+	var errno unix.Errno
 	for {
-		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(flags), 0, 0, 0)
+		if mayWait {
+			r, _, errno = unix.Syscall6(trap, a1, a2, a3, a4, 0, 0)
+		} else {
+			r, _, errno = unix.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
+		}
 		if errno != unix.EINTR {
-			return int(fd), errno
+			return r, errno
 		}
 	}
 }
 
-// procReadlinkat is readlinkat(2) on a NUL-terminated name, without the
-// allocation of unix.Readlinkat.
+// procOpenat is openat(2) on a NUL-terminated name. unix.Openat would copy
+// its string argument to a fresh NUL-terminated buffer on every call, one
+// allocation per file on the recorder's hot path. A path from the current
+// directory may cross any file system, so it may wait unless the caller
+// knows better.
+func procOpenat(dir int, name []byte, flags int, mayWait bool) (int, unix.Errno) {
+	fd, errno := procSys(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(flags), 0, mayWait)
+	return int(fd), errno
+}
+
+// procReadlinkat is readlinkat(2) on a NUL-terminated name relative to
+// /proc/PID, without the allocation of unix.Readlinkat.
 func procReadlinkat(dir int, name, buf []byte) (int, unix.Errno) {
-	n, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	n, errno := procSys(unix.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), procNoWait)
 	return int(n), errno
+}
+
+// procClose closes a descriptor of a procfs file or a pidfd.
+func procClose(fd int) {
+	_, _ = procSys(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, procNoWait)
 }
 
 // procReadlink appends the target of the link name to dst. An unreadable
@@ -412,13 +448,14 @@ func procReadlink(dir int, name, dst []byte) []byte {
 // A short read ends the file: procfs fills the buffer given whenever it has
 // the data (seq_file loops until the buffer is full, cmdline page by page),
 // so the read that would return 0 is saved, one syscall of the ~30 a Read
-// makes for each of stat, status, cmdline and cgroup.
-func procReadFile(dir int, name, dst []byte, limit int) ([]byte, unix.Errno) {
-	fd, errno := procOpenat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC)
+// makes for each of stat, status, cmdline and cgroup. mayWait is procSys's,
+// for the reads: whether producing the file can wait on a lock.
+func procReadFile(dir int, name, dst []byte, limit int, mayWait bool) ([]byte, unix.Errno) {
+	fd, errno := procOpenat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, procNoWait)
 	if errno != 0 {
 		return dst, errno
 	}
-	defer unix.Close(fd)
+	defer procClose(fd)
 	start := len(dst)
 	for len(dst)-start < limit {
 		if len(dst) == cap(dst) {
@@ -426,14 +463,11 @@ func procReadFile(dir int, name, dst []byte, limit int) ([]byte, unix.Errno) {
 			dst = slices.Grow(dst, min(max(cap(dst), 512), start+limit-len(dst)))
 		}
 		end := min(cap(dst), start+limit)
-		n, err := unix.Read(fd, dst[len(dst):end])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			errno, _ := err.(unix.Errno)
+		r, errno := procSys(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&dst[len(dst):end][0])), uintptr(end-len(dst)), 0, mayWait)
+		if errno != 0 {
 			return dst, errno
 		}
+		n := int(r)
 		if n <= 0 {
 			break
 		}

@@ -231,7 +231,8 @@ func auditReceiveFD() (int, error) {
 
 // readConnector reads and discards proc events until the socket's deadline
 // passes or it is closed, the way the recorder reads them: through the
-// runtime poller, unix.Read into one reused buffer.
+// runtime poller, a recvfrom with MSG_DONTWAIT made without entersyscall
+// (RawSyscall6) into one reused buffer.
 func readConnector(cn *netlink.Conn, res *result) {
 	rc, err := cn.SyscallConn()
 	if err != nil {
@@ -240,8 +241,20 @@ func readConnector(cn *netlink.Conn, res *result) {
 	buf := make([]byte, 16<<10)
 	var rerr error
 	readFn := func(fd uintptr) bool {
-		_, rerr = unix.Read(int(fd), buf)
-		return rerr != unix.EAGAIN
+		for {
+			_, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_DONTWAIT, 0, 0)
+			switch errno {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			case 0:
+				rerr = nil
+			default:
+				rerr = errno
+			}
+			return true
+		}
 	}
 	for {
 		if err := rc.Read(readFn); err != nil {
