@@ -122,9 +122,9 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 	if gone || err != nil {
 		return false, gone, err
 	}
-	defer procClose(dir)
+	defer procClose(dir, p.raw)
 	var link [64]byte
-	n, errno := procReadlinkat(dir, procNameMntNS, link[:])
+	n, errno := procReadlinkat(dir, procNameMntNS, link[:], p.raw)
 	if errno != 0 {
 		return false, procGone(errno), nil
 	}
@@ -132,7 +132,7 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 	if !ok {
 		return false, false, nil
 	}
-	p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, procMayWait)
+	p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, false)
 	if errno != 0 || len(p.text) == 0 {
 		return false, procGone(errno), nil
 	}

@@ -163,7 +163,7 @@ func BenchmarkProcReaderReadFresh(b *testing.B) {
 			}
 			var link [64]byte
 			for _, ns := range procNamespaces {
-				procReadlinkat(dir, ns.path, link[:])
+				procReadlinkat(dir, ns.path, link[:], p.raw)
 			}
 			syscall.Close(dir)
 		},

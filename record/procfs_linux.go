@@ -67,9 +67,10 @@ var (
 // not safe for concurrent use.
 type ProcReader struct {
 	root string
-	// rawRoot says whether root is "/proc", whose path names no file
-	// system but procfs and the root's own (see procSys).
-	rawRoot bool
+	// raw says whether the system calls of a read that cannot wait on
+	// the real /proc are made raw (see procSys): root is "/proc". Another
+	// root may hold anything, a FIFO or a network file system's files.
+	raw bool
 	// pidfd says whether the ids are read with PIDFD_GET_INFO rather than
 	// from status: when root is the procfs of the reader's own pid
 	// namespace (pidfd_open takes a pid of that namespace) and until the
@@ -92,12 +93,12 @@ func NewProcReader(procRoot string) *ProcReader {
 		procRoot = "/proc"
 	}
 	return &ProcReader{
-		root:    procRoot,
-		rawRoot: procRoot == "/proc",
-		pidfd:   procRootIsOwn(procRoot),
-		head:    make([]byte, 0, procMaxHead),
-		text:    make([]byte, 0, 4<<10),
-		dents:   make([]byte, 8<<10),
+		root:  procRoot,
+		raw:   procRoot == "/proc",
+		pidfd: procRootIsOwn(procRoot),
+		head:  make([]byte, 0, procMaxHead),
+		text:  make([]byte, 0, 4<<10),
+		dents: make([]byte, 8<<10),
 	}
 }
 
@@ -146,14 +147,14 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if err != nil {
 		return err
 	}
-	defer procClose(dir)
+	defer procClose(dir, p.raw)
 
 	// The ids first, from a pidfd opened after dir: when stat is then read
 	// through dir, the process was alive after the pidfd was opened, so the
 	// pid could not have been reused in between and both show the same
 	// process.
 	uids, gids, haveIDs := p.pidfdIDs(pid)
-	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead, procNoWait)
+	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead, p.raw)
 	if len(stat) == 0 && procGone(errno) {
 		rec.Gone = true
 		return nil
@@ -167,7 +168,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if haveIDs && len(stat) > 0 {
 		rec.UIDs, rec.GIDs = uids, gids
 	} else {
-		status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead, procMayWait)
+		status, _ := procReadFile(dir, procNameStatus, p.head[:0], procMaxHead, false)
 		rec.UIDs = procParseIDs(status, "Uid:")
 		rec.GIDs = procParseIDs(status, "Gid:")
 	}
@@ -178,7 +179,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		// exec, if any, gets a read of its own: only what the analysis
 		// needs of a fork is read (start time, ids, cgroup), 5 system
 		// calls instead of 16. This was a third of the recorder's CPU.
-		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, procNoWait)
+		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, false)
 		s := string(p.text)
 		rec.Comm, rec.Cgroup = s[:commEnd], s[commEnd:]
 		return nil
@@ -194,20 +195,20 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		rec.TIDs = p.readTIDs(dir, rec.TIDs)
 	}
 
-	p.text = procReadlink(dir, procNameExe, p.text)
+	p.text = procReadlink(dir, procNameExe, p.text, p.raw)
 	exeEnd := len(p.text)
-	p.text = procReadlink(dir, procNameCwd, p.text)
+	p.text = procReadlink(dir, procNameCwd, p.text, p.raw)
 	cwdEnd := len(p.text)
-	p.text = procReadlink(dir, procNameRoot, p.text)
+	p.text = procReadlink(dir, procNameRoot, p.text, p.raw)
 	rootEnd := len(p.text)
-	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile, procMayWait)
+	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile, false)
 	cmdEnd := len(p.text)
-	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, procNoWait)
+	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, false)
 	cgEnd := len(p.text)
 
 	for _, ns := range procNamespaces {
 		var link [64]byte // "time_for_children" reads "time:[4026531834]"
-		n, errno := procReadlinkat(dir, ns.path, link[:])
+		n, errno := procReadlinkat(dir, ns.path, link[:], p.raw)
 		if errno != 0 {
 			continue
 		}
@@ -219,7 +220,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
 		// The first record of a mount namespace carries its mount table.
 		var errno unix.Errno
-		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile, procMayWait); errno == 0 {
+		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile, false); errno == 0 {
 			p.mounts.note(ino, pid, p.text[cgEnd:])
 		}
 	}
@@ -253,7 +254,7 @@ func (p *ProcReader) openPID(pid int32) (dir int, gone bool, err error) {
 	p.path = append(p.path, '/')
 	p.path = strconv.AppendInt(p.path, int64(pid), 10)
 	p.path = append(p.path, 0)
-	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, !p.rawRoot)
+	dir, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, p.raw)
 	if procGone(errno) {
 		return -1, true, nil
 	}
@@ -266,11 +267,11 @@ func (p *ProcReader) openPID(pid int32) (dir int, gone bool, err error) {
 // readTIDs appends the tids of /proc/PID/task to tids, ascending: the kernel
 // lists them in thread-list order, which pid wrap-around makes unsorted.
 func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
-	fd, errno := procOpenat(dir, procNameTask, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, procNoWait)
+	fd, errno := procOpenat(dir, procNameTask, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, p.raw)
 	if errno != 0 {
 		return tids
 	}
-	defer procClose(fd)
+	defer procClose(fd, p.raw)
 	tids = p.appendNumericEntries(fd, tids)
 	slices.Sort(tids)
 	return slices.Compact(tids)
@@ -289,16 +290,16 @@ func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
 	if !p.pidfd {
 		return uids, gids, false
 	}
-	fd, errno := procSys(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0, 0, procNoWait)
+	fd, errno := procSys(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0, 0, true)
 	if errno != 0 {
 		if errno == unix.ENOSYS {
 			p.pidfd = false
 		}
 		return uids, gids, false
 	}
-	defer procClose(int(fd))
+	defer procClose(int(fd), true)
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CREDS}
-	if _, errno := procSys(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)), 0, procNoWait); errno != 0 {
+	if _, errno := procSys(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)), 0, true); errno != 0 {
 		if errno == unix.ENOTTY || errno == unix.EINVAL {
 			p.pidfd = false
 		}
@@ -320,12 +321,12 @@ func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
 // of fn or Read and returns it.
 func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 	p.path = append(append(p.path[:0], p.root...), 0)
-	fd, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, procMayWait)
+	fd, errno := procOpenat(unix.AT_FDCWD, p.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, false)
 	if errno != 0 {
 		return fmt.Errorf("record: procfs: open %s: %w", p.root, errno)
 	}
 	p.pids = p.appendNumericEntries(fd, p.pids[:0])
-	procClose(fd)
+	procClose(fd, false)
 	slices.Sort(p.pids)
 	p.pids = slices.Compact(p.pids)
 
@@ -348,7 +349,7 @@ func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 // are decimal numbers that fit an int32.
 func (p *ProcReader) appendNumericEntries(fd int, ids []int32) []int32 {
 	for {
-		n, errno := procSys(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&p.dents[0])), uintptr(len(p.dents)), 0, procNoWait)
+		n, errno := procSys(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&p.dents[0])), uintptr(len(p.dents)), 0, p.raw)
 		if errno != 0 || int(n) <= 0 {
 			return ids
 		}
@@ -377,31 +378,27 @@ func procGone(errno unix.Errno) bool {
 	return errno == unix.ENOENT || errno == unix.ESRCH
 }
 
-// Whether a procfs system call may wait: an argument of procSys.
-const (
-	procNoWait  = false
-	procMayWait = true
-)
-
-// procSys makes a system call of a procfs read. One the kernel may make
-// wait (mayWait) goes through unix.Syscall6, which lets the runtime give the
-// thread's P to another goroutine while it waits: reading cmdline takes the
-// target's mmap lock, which a process can hold for as long as it likes (a
-// page fault on a stalled FUSE file), and mountinfo its mount namespace's
-// lock. The others (a lookup under /proc/PID, the links, stat, cgroup, the
-// task list, the pidfd's, close) take no lock that sleeps, and go through
-// unix.RawSyscall6. Syscall6's entersyscall wakes the runtime's sysmon thread
-// when every P was idle, as each read of a new process found them; sysmon
-// then polls every 20 µs until the Ps are idle again. Those wakes were a
-// tenth of the recorder's CPU.
-func procSys(trap, a1, a2, a3, a4 uintptr, mayWait bool) (uintptr, unix.Errno) {
+// procSys makes a system call of a procfs read, raw (unix.RawSyscall6)
+// where the caller knows it cannot wait, else with unix.Syscall6, which lets
+// the runtime give the thread's P to another goroutine while the call
+// waits. On the real /proc, reading cmdline takes the target's mmap lock,
+// which a process can hold for as long as it likes (a page fault on a
+// stalled FUSE file), mountinfo its mount namespace's lock, cgroup the
+// cgroup_mutex on older kernels (cgroup operations hold it), and
+// status is read rarely; those may wait. The others (a lookup under
+// /proc/PID, the links, stat, the task list, close) and the pidfd's calls
+// take no lock that sleeps, and are raw: Syscall6's entersyscall wakes the
+// runtime's sysmon thread when every P was idle, as each read of a new
+// process found them, and sysmon then polls every 20 µs while any P is
+// busy. A raw call holds its P, and the garbage collector waits for it.
+func procSys(trap, a1, a2, a3, a4 uintptr, raw bool) (uintptr, unix.Errno) {
 	var r uintptr
 	var errno unix.Errno
 	for {
-		if mayWait {
-			r, _, errno = unix.Syscall6(trap, a1, a2, a3, a4, 0, 0)
-		} else {
+		if raw {
 			r, _, errno = unix.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
+		} else {
+			r, _, errno = unix.Syscall6(trap, a1, a2, a3, a4, 0, 0)
 		}
 		if errno != unix.EINTR {
 			return r, errno
@@ -411,31 +408,29 @@ func procSys(trap, a1, a2, a3, a4 uintptr, mayWait bool) (uintptr, unix.Errno) {
 
 // procOpenat is openat(2) on a NUL-terminated name. unix.Openat would copy
 // its string argument to a fresh NUL-terminated buffer on every call, one
-// allocation per file on the recorder's hot path. A path from the current
-// directory may cross any file system, so it may wait unless the caller
-// knows better.
-func procOpenat(dir int, name []byte, flags int, mayWait bool) (int, unix.Errno) {
-	fd, errno := procSys(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(flags), 0, mayWait)
+// allocation per file on the recorder's hot path. raw is procSys's.
+func procOpenat(dir int, name []byte, flags int, raw bool) (int, unix.Errno) {
+	fd, errno := procSys(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(flags), 0, raw)
 	return int(fd), errno
 }
 
-// procReadlinkat is readlinkat(2) on a NUL-terminated name relative to
-// /proc/PID, without the allocation of unix.Readlinkat.
-func procReadlinkat(dir int, name, buf []byte) (int, unix.Errno) {
-	n, errno := procSys(unix.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), procNoWait)
+// procReadlinkat is readlinkat(2) on a NUL-terminated name, without the
+// allocation of unix.Readlinkat. raw is procSys's.
+func procReadlinkat(dir int, name, buf []byte, raw bool) (int, unix.Errno) {
+	n, errno := procSys(unix.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), raw)
 	return int(n), errno
 }
 
-// procClose closes a descriptor of a procfs file or a pidfd.
-func procClose(fd int) {
-	_, _ = procSys(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, procNoWait)
+// procClose closes fd; raw is procSys's.
+func procClose(fd int, raw bool) {
+	_, _ = procSys(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, raw)
 }
 
 // procReadlink appends the target of the link name to dst. An unreadable
-// link appends nothing.
-func procReadlink(dir int, name, dst []byte) []byte {
+// link appends nothing. raw is procSys's.
+func procReadlink(dir int, name, dst []byte, raw bool) []byte {
 	dst = slices.Grow(dst, procMaxLink)
-	n, errno := procReadlinkat(dir, name, dst[len(dst):len(dst)+procMaxLink])
+	n, errno := procReadlinkat(dir, name, dst[len(dst):len(dst)+procMaxLink], raw)
 	if errno != 0 || n <= 0 {
 		return dst
 	}
@@ -448,14 +443,14 @@ func procReadlink(dir int, name, dst []byte) []byte {
 // A short read ends the file: procfs fills the buffer given whenever it has
 // the data (seq_file loops until the buffer is full, cmdline page by page),
 // so the read that would return 0 is saved, one syscall of the ~30 a Read
-// makes for each of stat, status, cmdline and cgroup. mayWait is procSys's,
-// for the reads: whether producing the file can wait on a lock.
-func procReadFile(dir int, name, dst []byte, limit int, mayWait bool) ([]byte, unix.Errno) {
-	fd, errno := procOpenat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, procNoWait)
+// makes for each of stat, status, cmdline and cgroup. raw is procSys's, for
+// the open, the reads and the close.
+func procReadFile(dir int, name, dst []byte, limit int, raw bool) ([]byte, unix.Errno) {
+	fd, errno := procOpenat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, raw)
 	if errno != 0 {
 		return dst, errno
 	}
-	defer procClose(fd)
+	defer procClose(fd, raw)
 	start := len(dst)
 	for len(dst)-start < limit {
 		if len(dst) == cap(dst) {
@@ -463,7 +458,7 @@ func procReadFile(dir int, name, dst []byte, limit int, mayWait bool) ([]byte, u
 			dst = slices.Grow(dst, min(max(cap(dst), 512), start+limit-len(dst)))
 		}
 		end := min(cap(dst), start+limit)
-		r, errno := procSys(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&dst[len(dst):end][0])), uintptr(end-len(dst)), 0, mayWait)
+		r, errno := procSys(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&dst[len(dst):end][0])), uintptr(end-len(dst)), 0, raw)
 		if errno != 0 {
 			return dst, errno
 		}

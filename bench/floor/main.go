@@ -4,7 +4,8 @@
 // (through [record.StartAudit], so the same never rule for itself, backlog
 // limit and wait time, socket and 16 MiB receive buffer), joins the process
 // connector like the recorder, and reads both sockets the recorder's way
-// (the runtime poller, one reused buffer) and discards every message: no
+// (the runtime poller, one reused buffer, on one P unless GOMAXPROCS is
+// set) and discards every message: no
 // copying, no timestamps, no writing. The only work per message is a look
 // at the type in its netlink header, to count EOE records (one ends every
 // syscall event) and to timestamp USER records (type 1005, sent by
@@ -28,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"proctrail/record"
@@ -39,6 +41,9 @@ func main() {
 	noConnector := flag.Bool("no-connector", false, "read audit only, not the process connector")
 	batch := flag.Bool("batch", false, "read audit with poll and recvmmsg (64 a call) on a thread of its own, not the recorder's way")
 	flag.Parse()
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1) // as proctrail record runs
+	}
 	rules, err := record.PresetRules("forensic")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)

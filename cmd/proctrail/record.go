@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,20 @@ import (
 	"proctrail/internal/units"
 	"proctrail/record"
 )
+
+// recordProcs is the recorder's GOMAXPROCS, unless the environment sets
+// one. Its goroutines hand each other work (a connector event to the procfs
+// reader, a frame to the compressor) many thousand times a second. With one
+// P the one readied runs on the same thread when the other blocks; with
+// more, each handoff wakes another thread, which then spins looking for
+// work, and every P's goroutines wake the runtime's sysmon. The recorder's
+// CPU fell by a quarter on one P (bench/bench.py, the issue-4 workload,
+// 1,240 → 920 ms), and it drained audit faster, 72,000 against 67,000
+// events/s in the open/close flood: its work is one stream of messages,
+// which a second core did not share. A read of procfs that waits (cmdline
+// behind a process's mmap lock) gives the P up, as any blocking system
+// call does.
+const recordProcs = 1
 
 func recordCommand() *cli.Command {
 	return &cli.Command{
@@ -49,6 +64,9 @@ Example:
 			cfg, err := recordConfig(c)
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOMAXPROCS") == "" {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(recordProcs))
 			}
 			return runRecord(c.Context, cfg, os.Stdin, rawWriter(c.App.Writer), c.App.ErrWriter)
 		},
