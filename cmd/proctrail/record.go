@@ -20,16 +20,15 @@ import (
 
 // recordProcs is the recorder's GOMAXPROCS, unless the environment sets
 // one. Its goroutines hand each other work (a connector event to the procfs
-// reader, a frame to the compressor) many thousand times a second. With one
-// P the one readied runs on the same thread when the other blocks; with
+// reader, a frame to the compressor) thousands of times a second. On one P
+// the goroutine readied runs on the same thread once the other blocks; on
 // more, each handoff wakes another thread, which then spins looking for
-// work, and every P's goroutines wake the runtime's sysmon. The recorder's
-// CPU fell by a quarter on one P (bench/bench.py, the issue-4 workload,
-// 1,240 → 920 ms), and it drained audit faster, 72,000 against 67,000
-// events/s in the open/close flood: its work is one stream of messages,
-// which a second core did not share. A read of procfs that waits (cmdline
-// behind a process's mmap lock) gives the P up, as any blocking system
-// call does.
+// work. In `make bench` (the issue-4 workload) the recorder's CPU fell from
+// 1,220 to 980 ms on one P, and it drained audit faster: 72,000 against
+// 62,000 events/s in the open/close flood. Its work is one stream of
+// messages, which a second core did not share. A procfs read that waits
+// (cmdline behind a process's mmap lock) gives the P up, as any blocking
+// system call does (TestProcReaderWaitGivesUpP).
 const recordProcs = 1
 
 func recordCommand() *cli.Command {
