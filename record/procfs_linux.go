@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -71,6 +72,10 @@ type ProcReader struct {
 	// the real /proc are made raw (see procSys): root is "/proc". Another
 	// root may hold anything, a FIFO or a network file system's files.
 	raw bool
+	// rawCgroup says whether cgroup is read raw too: raw, on Linux 6.8 or
+	// later, whose proc_cgroup_show holds a spinlock under RCU where the
+	// kernels before took the cgroup_mutex, which cgroup operations hold.
+	rawCgroup bool
 	// pidfd says whether the ids are read with PIDFD_GET_INFO rather than
 	// from status: when root is the procfs of the reader's own pid
 	// namespace (pidfd_open takes a pid of that namespace) and until the
@@ -93,12 +98,13 @@ func NewProcReader(procRoot string) *ProcReader {
 		procRoot = "/proc"
 	}
 	return &ProcReader{
-		root:  procRoot,
-		raw:   procRoot == "/proc",
-		pidfd: procRootIsOwn(procRoot),
-		head:  make([]byte, 0, procMaxHead),
-		text:  make([]byte, 0, 4<<10),
-		dents: make([]byte, 8<<10),
+		root:      procRoot,
+		raw:       procRoot == "/proc",
+		rawCgroup: procRoot == "/proc" && kernelAtLeast(kernelRelease(), 6, 8),
+		pidfd:     procRootIsOwn(procRoot),
+		head:      make([]byte, 0, procMaxHead),
+		text:      make([]byte, 0, 4<<10),
+		dents:     make([]byte, 8<<10),
 	}
 }
 
@@ -179,7 +185,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 		// exec, if any, gets a read of its own: only what the analysis
 		// needs of a fork is read (start time, ids, cgroup), 5 system
 		// calls instead of 16. This was a third of the recorder's CPU.
-		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, false)
+		p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, p.rawCgroup)
 		s := string(p.text)
 		rec.Comm, rec.Cgroup = s[:commEnd], s[commEnd:]
 		return nil
@@ -203,7 +209,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	rootEnd := len(p.text)
 	p.text, _ = procReadFile(dir, procNameCmdline, p.text, procMaxFile, false)
 	cmdEnd := len(p.text)
-	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, false)
+	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, p.rawCgroup)
 	cgEnd := len(p.text)
 
 	for _, ns := range procNamespaces {
@@ -373,6 +379,36 @@ func (p *ProcReader) appendNumericEntries(fd int, ids []int32) []int32 {
 	}
 }
 
+// kernelRelease is the running kernel's release, as uname -r prints it; ""
+// if uname fails.
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// kernelAtLeast says whether release (uname -r: "6.18.44-fc-v1300",
+// "5.14.0-362.el9.x86_64") is major.minor or later. A release it cannot
+// read is not.
+func kernelAtLeast(release string, major, minor int) bool {
+	maj, rest, ok := strings.Cut(release, ".")
+	if !ok {
+		return false
+	}
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	m, err1 := strconv.Atoi(maj)
+	n, err2 := strconv.Atoi(rest[:end])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return m > major || m == major && n >= minor
+}
+
 // procGone says whether an errno from /proc/PID means the process is gone.
 func procGone(errno unix.Errno) bool {
 	return errno == unix.ENOENT || errno == unix.ESRCH
@@ -384,7 +420,7 @@ func procGone(errno unix.Errno) bool {
 // waits. On the real /proc, reading cmdline takes the target's mmap lock,
 // which a process can hold for as long as it likes (a page fault on a
 // stalled FUSE file), mountinfo its mount namespace's lock, cgroup the
-// cgroup_mutex on older kernels (cgroup operations hold it), and
+// cgroup_mutex before Linux 6.8 (cgroup operations hold it), and
 // status is read rarely; those may wait. The others (a lookup under
 // /proc/PID, the links, stat, the task list, close) and the pidfd's calls
 // take no lock that sleeps, and are raw: Syscall6's entersyscall wakes the

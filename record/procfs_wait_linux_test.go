@@ -41,7 +41,9 @@ func waitWorkload() int {
 	runtime.GOMAXPROCS(1)
 	root := os.Getenv("PROCTRAIL_TEST_ROOT")
 	p := NewProcReader(root)
-	p.raw = true // as for /proc: only the calls that may wait go through the scheduler
+	// As for /proc: only the calls that may wait go through the scheduler;
+	// cgroup among them, as before Linux 6.8 (rawCgroup stays false).
+	p.raw = true
 	kind, fifos := formats.ReasonExec, waitFIFOs
 	if os.Getenv("PROCTRAIL_TEST_KIND") == "fork" {
 		kind, fifos = formats.ReasonFork, waitFIFOs[1:]
@@ -95,8 +97,8 @@ func waitWorkload() int {
 }
 
 // TestProcReaderWaitGivesUpP checks that the procfs reads that can wait
-// (cmdline behind the target's mmap lock, cgroup behind the cgroup_mutex on
-// older kernels) are not raw system calls: the recorder runs on one P
+// (cmdline behind the target's mmap lock, cgroup behind the cgroup_mutex
+// before Linux 6.8) are not raw system calls: the recorder runs on one P
 // (cmd/proctrail's recordProcs), and a raw call that waits would stop every
 // goroutine, and the garbage collector for good. The reader is in a child
 // process, which hangs if it is wrong; the test gives it a minute.
@@ -138,5 +140,35 @@ func TestProcReaderRaw(t *testing.T) {
 	}
 	if p := NewProcReader(t.TempDir()); p.raw {
 		t.Error("a reader of another root makes raw system calls")
+	}
+}
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.44-fc-v1300", true},
+		{"6.8.0-45-generic", true},
+		{"6.8", true},
+		{"7.0.1", true},
+		{"6.7.12", false},
+		{"6.10-rc1", true},
+		{"5.14.0-362.el9.x86_64", false},
+		{"4.19.0", false},
+		{"", false},
+		{"six.eight", false},
+		{"6", false},
+		{"6.", false},
+	} {
+		if got := kernelAtLeast(c.release, 6, 8); got != c.want {
+			t.Errorf("kernelAtLeast(%q, 6, 8) = %v, want %v", c.release, got, c.want)
+		}
+	}
+	if p := NewProcReader(""); p.rawCgroup != kernelAtLeast(kernelRelease(), 6, 8) {
+		t.Errorf("the reader of /proc on %s reads cgroup raw: %v", kernelRelease(), p.rawCgroup)
+	}
+	if p := NewProcReader(t.TempDir()); p.rawCgroup {
+		t.Error("a reader of another root reads cgroup raw")
 	}
 }
