@@ -406,8 +406,8 @@ func (s *AuditSession) readFd(fd uintptr) bool {
 		// Syscall6's entersyscall wakes the runtime's sysmon thread
 		// whenever every P was idle, as at each burst of messages; sysmon
 		// then polls every 20 µs while any P is busy. That polling was a
-		// third of the CPU of the floor reader (bench/floor), which reads
-		// this way.
+		// quarter of the CPU of the floor reader (bench/floor), which
+		// reads this way.
 		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd,
 			uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT,
