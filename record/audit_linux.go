@@ -401,23 +401,11 @@ func (s *AuditSession) read(buf []byte) (int, error) {
 func (s *AuditSession) readFd(fd uintptr) bool {
 	for {
 		s.fromLen = unix.SizeofSockaddrNetlink
-		// RawSyscall6, not Syscall6: a recvfrom with MSG_DONTWAIT returns
-		// at once, so it need not offer its P to the scheduler, and
-		// Syscall6's entersyscall wakes the runtime's sysmon thread
-		// whenever every P was idle, as at each burst of messages; sysmon
-		// then polls every 20 µs while any P is busy. That polling was a
-		// quarter of the CPU of the floor reader (bench/floor), which
-		// reads this way.
-		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd,
-			uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)),
-			unix.MSG_TRUNC|unix.MSG_DONTWAIT,
-			uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&s.fromLen)))
+		n, errno := recvDontWait(fd, s.rbuf, unix.MSG_TRUNC, &s.from, &s.fromLen)
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
 			return false
-		case unix.EINTR:
-			continue
 		case unix.ENOBUFS:
 			s.rerr = errOverrun
 			return true
@@ -428,7 +416,7 @@ func (s *AuditSession) readFd(fd uintptr) bool {
 		if s.from.Pid != 0 {
 			continue // not from the kernel
 		}
-		s.rn = int(n)
+		s.rn = n
 		// The kernel's unicast to the audit daemon sets nlmsg_len to the
 		// text's length alone (kernel/audit.c audit_log_end; the multicast
 		// copy is corrected in kauditd_send_multicast_skb). Captures store

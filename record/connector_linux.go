@@ -45,22 +45,16 @@ func newNetlinkSource(conn *netlink.Conn, readBuffer int) (*netlinkSource, error
 	}
 	s := &netlinkSource{conn: conn, rc: rc}
 	s.readFn = func(fd uintptr) bool {
-		// A receive that never blocks (MSG_DONTWAIT), made without
-		// entersyscall, as the audit socket's (see AuditSession.readFd).
-		for {
-			n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.buf))), uintptr(len(s.buf)), unix.MSG_DONTWAIT, 0, 0)
-			switch errno {
-			case 0:
-				s.n, s.err = int(n), nil
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				s.n, s.err = 0, errno
-			}
-			return true
+		n, errno := recvDontWait(fd, s.buf, 0, nil, nil)
+		switch errno {
+		case 0:
+			s.n, s.err = n, nil
+		case unix.EAGAIN:
+			return false
+		default:
+			s.n, s.err = 0, errno
 		}
+		return true
 	}
 	if readBuffer > 0 {
 		_ = conn.SetReadBuffer(readBuffer)
@@ -78,6 +72,25 @@ func newNetlinkSource(conn *netlink.Conn, readBuffer int) (*netlinkSource, error
 		}
 	})
 	return s, nil
+}
+
+// recvDontWait is recvfrom(2) of one datagram with MSG_DONTWAIT added to
+// flags, retried on EINTR; from and fromLen may be nil. It never waits, so it
+// is a raw system call (unix.RawSyscall6): it need not offer its P to the
+// scheduler, and Syscall6's entersyscall wakes the runtime's sysmon thread
+// whenever every P was idle, as at each burst of messages; sysmon then polls
+// every 20 µs while any P is busy. That polling was a quarter of the CPU of
+// the floor reader (bench/floor), which reads the recorder's way.
+func recvDontWait(fd uintptr, buf []byte, flags int, from *unix.RawSockaddrNetlink, fromLen *uint32) (int, unix.Errno) {
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)),
+			uintptr(flags|unix.MSG_DONTWAIT),
+			uintptr(unsafe.Pointer(from)), uintptr(unsafe.Pointer(fromLen)))
+		if errno != unix.EINTR {
+			return int(n), errno
+		}
+	}
 }
 
 // Read blocks until a datagram arrives and copies it into buf. An overrun
