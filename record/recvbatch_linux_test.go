@@ -12,10 +12,9 @@ import (
 // header's length (the audit unicast's, the text alone, unless full is
 // set) and text, from the port id given; a length past the slot stands
 // for a datagram the kernel truncated.
-func fillBatch(b *auditBatch, grams []testGram) {
-	b.buf = make([]byte, auditBatchLen*MaxAuditMessage)
+func fillBatch(b *recvBatch, grams []testGram) {
 	for i, g := range grams {
-		slot := b.buf[i*MaxAuditMessage : (i+1)*MaxAuditMessage]
+		slot := b.buf[i*b.slot : (i+1)*b.slot]
 		hl := uint32(len(g.text))
 		if g.full {
 			hl += nlmsgHdrLen
@@ -44,7 +43,7 @@ type testGram struct {
 // skipped, a truncated one reported, and what was received handed out
 // after Interrupt before the session says it is closed.
 func TestAuditBatchTake(t *testing.T) {
-	s := &AuditSession{}
+	s := &AuditSession{batch: newRecvBatch(auditBatchLen, MaxAuditMessage)}
 	fillBatch(&s.batch, []testGram{
 		{text: "audit(1.000:1): first"},
 		{text: "audit(1.000:1): spoofed", port: 4242},
