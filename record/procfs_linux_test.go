@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -200,6 +202,19 @@ func TestProcReaderReadDeletedExe(t *testing.T) {
 	defer cmd.Process.Kill()
 	if err := os.Remove(exe); err != nil {
 		t.Fatal(err)
+	}
+	// Start returns once the exec closed the child's close-on-exec
+	// descriptors (begin_new_exec), before the new program's argument
+	// area is set up: until then its cmdline reads empty. The recorder
+	// reads after the connector's exec event, sent when exec is done.
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(cmdline); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still empty after 10 s", cmdline)
+		}
 	}
 
 	var rec formats.ProcRecord
