@@ -37,7 +37,9 @@ until runc state "$id" 2>/dev/null | grep -q '"status": "running"'; do
 	i=$((i+1)); [ $i -lt 200 ] || { echo "container did not start" >&2; exit 1; }
 	sleep 0.02
 done
-runc exec "$id" sh -c 'echo exec > /data/exec.txt && echo exec > /etc/exec.txt'
+# The exec'd process outlives its read of /proc (a process gone before it
+# is read has no namespaces, and its paths no host paths).
+runc exec "$id" sh -c 'echo exec > /data/exec.txt && echo exec > /etc/exec.txt && sleep 0.3'
 wait $run
 runc delete -f "$id" 2>/dev/null || true
 echo "$cid"
