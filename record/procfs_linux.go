@@ -518,15 +518,14 @@ func procGone(errno unix.Errno) bool {
 // waits. On the real /proc, reading cmdline takes the target's mmap lock,
 // which a process can hold for as long as it likes (a page fault on a
 // stalled FUSE file), mountinfo its mount namespace's lock, cgroup the
-// cgroup_mutex before Linux 6.8 (cgroup operations hold it), and status
-// is read rarely; those may wait. The others (a lookup under /proc/PID,
-// the links, stat, the task list, close) and the pidfd's calls (its ids;
-// its namespaces, each an ioctl, then a statx and a close of the
-// namespace's descriptor) take no lock that sleeps, and are raw:
-// Syscall6's entersyscall wakes the runtime's sysmon thread when every P
-// was idle, as each read of a new process found them, and sysmon then
-// polls every 20 µs while any P is busy. A raw call holds its P, and the
-// garbage collector waits for it.
+// cgroup_mutex before Linux 6.8 (cgroup operations hold it), and
+// status is read rarely; those may wait. The others (a lookup under
+// /proc/PID, the links, stat, the task list, close) and the pidfd's calls
+// (its ids; its namespaces, each an ioctl, then a statx and a close of the
+// namespace's descriptor) take no lock that sleeps, and are raw: Syscall6's entersyscall wakes the
+// runtime's sysmon thread when every P was idle, as each read of a new
+// process found them, and sysmon then polls every 20 µs while any P is
+// busy. A raw call holds its P, and the garbage collector waits for it.
 func procSys(trap, a1, a2, a3, a4 uintptr, raw bool) (uintptr, unix.Errno) {
 	var r uintptr
 	var errno unix.Errno
