@@ -29,6 +29,3 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 func (p *ProcReader) Snapshot(fn func(rec *formats.ProcRecord) error) error {
 	return errProcUnsupported
 }
-
-// pinOwnNamespaces does nothing: namespaces are Linux's.
-func pinOwnNamespaces() {}
