@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -66,70 +64,6 @@ func TestProcReaderPidfdIDs(t *testing.T) {
 			}
 			if pidfd && !p.pidfd {
 				t.Logf("this kernel has no PIDFD_GET_INFO (Linux 6.13): the ids came from status")
-			}
-		}
-	}
-}
-
-// TestProcReaderNamespacesPidfd checks that the namespaces read from a
-// pidfd (PIDFD_GET_*_NAMESPACE) are those of the ns/* links, for the test
-// itself, a child, and (as root) a process that has unshared every kind
-// of namespace, whose pid_for_children and time_for_children then differ
-// from its pid and time.
-func TestProcReaderNamespacesPidfd(t *testing.T) {
-	pids := []int32{int32(os.Getpid())}
-	sleep := exec.Command("sleep", "60")
-	if err := sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sleep.Process.Kill()
-		sleep.Wait()
-	})
-	pids = append(pids, int32(sleep.Process.Pid))
-	if os.Geteuid() == 0 || testenv.CI() {
-		testenv.NeedRoot(t)
-		unshare := testenv.NeedTool(t, "unshare")
-		// unshare forks its child once it has unshared them all, and
-		// the child says so.
-		cmd := exec.Command(unshare, "--user", "--map-root-user", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--time", "--fork",
-			"sh", "-c", "echo ready; exec cat")
-		cmd.Stderr = os.Stderr
-		startReady(t, cmd)
-		pids = append(pids, int32(cmd.Process.Pid))
-	}
-	var self formats.ProcRecord
-	for i, pid := range pids {
-		var byLink, byPidfd formats.ProcRecord
-		links := NewProcReader("")
-		links.nsPidfd = false
-		if err := links.Read(pid, formats.ReasonExec, &byLink); err != nil || byLink.Gone {
-			t.Fatal(pid, err, byLink.Gone)
-		}
-		p := NewProcReader("")
-		if err := p.Read(pid, formats.ReasonExec, &byPidfd); err != nil || byPidfd.Gone {
-			t.Fatal(pid, err, byPidfd.Gone)
-		}
-		if !p.nsPidfd {
-			if kernelAtLeast(kernelRelease(), 6, 13) {
-				t.Fatalf("Linux %s: the namespaces were not read from the pidfd", kernelRelease())
-			}
-			t.Skipf("Linux %s has no PIDFD_GET_*_NAMESPACE (6.11) or PIDFD_GET_INFO (6.13)", kernelRelease())
-		}
-		if len(byLink.Namespaces) != len(procNamespaces) || !slices.Equal(byPidfd.Namespaces, byLink.Namespaces) {
-			t.Errorf("pid %d: namespaces from the pidfd %v, from the links %v", pid, byPidfd.Namespaces, byLink.Namespaces)
-		}
-		if i == 0 {
-			self = byLink
-			continue
-		}
-		if i == 2 {
-			// Only the pid and time namespaces are the test's: unshare
-			// gives those to its child.
-			for j, ns := range byLink.Namespaces {
-				if same := ns.Inode == self.Namespaces[j].Inode; same != (ns.Name == "pid" || ns.Name == "time") {
-					t.Errorf("the unshared process's %s namespace %d, the test's %d", ns.Name, ns.Inode, self.Namespaces[j].Inode)
-				}
 			}
 		}
 	}
@@ -215,11 +149,8 @@ func BenchmarkProcReaderReadChild(b *testing.B) {
 // recorder reads each new process once after its fork and once after its
 // exec: the kernel makes a dentry and an inode for each file looked up
 // for the first time, which BenchmarkProcReaderReadChild (one process
-// read again and again) does not pay. The namespaces of an exec's read
-// alone: the ten ns/* readlinks ("ns"), the pidfd's ioctls as the
-// recorder makes them ("ns-pidfd"), and those without the descriptors of the
-// recorder's own namespaces that keep their nsfs dentries alive
-// ("ns-pidfd-unpinned"). The children are started outside the timer, in
+// read again and again) does not pay. "ns" is the ten ns/* readlinks of
+// an exec's read alone. The children are started outside the timer, in
 // rounds of 200 sleeping processes.
 func BenchmarkProcReaderReadFresh(b *testing.B) {
 	read := map[string]func(p *ProcReader, pid int32, rec *formats.ProcRecord){
@@ -236,23 +167,10 @@ func BenchmarkProcReaderReadFresh(b *testing.B) {
 			}
 			syscall.Close(dir)
 		},
-		"ns-pidfd": func(p *ProcReader, pid int32, rec *formats.ProcRecord) {
-			pidfd := p.openPidfd(pid)
-			rec.Namespaces = p.readNamespaces(-1, pidfd, rec.Namespaces[:0])
-			syscall.Close(pidfd)
-		},
 	}
-	read["ns-pidfd-unpinned"] = read["ns-pidfd"]
-	for _, name := range []string{"fork", "exec", "ns", "ns-pidfd", "ns-pidfd-unpinned"} {
+	for _, name := range []string{"fork", "exec", "ns"} {
 		b.Run(name, func(b *testing.B) {
 			p := NewProcReader("")
-			if name == "ns-pidfd-unpinned" {
-				unpinOwnNamespaces()
-				defer pinOwnNamespaces()
-			}
-			if strings.HasPrefix(name, "ns-pidfd") && !p.nsPidfd {
-				b.Skip("no PIDFD_GET_*_NAMESPACE")
-			}
 			var rec formats.ProcRecord
 			var pids []int32
 			var cmds []*exec.Cmd
@@ -285,14 +203,4 @@ func BenchmarkProcReaderReadFresh(b *testing.B) {
 			}
 		})
 	}
-}
-
-// unpinOwnNamespaces closes the descriptors pinOwnNamespaces opened, and
-// lets it open them again.
-func unpinOwnNamespaces() {
-	for _, fd := range ownNamespaces.fds {
-		syscall.Close(fd)
-	}
-	ownNamespaces.fds = nil
-	ownNamespaces.once = sync.Once{}
 }

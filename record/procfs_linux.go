@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -49,12 +48,6 @@ var procNamespaces = [...]struct {
 	{"uts", []byte("ns/uts\x00")},
 }
 
-// pidfdGetNamespace is PIDFD_GET_CGROUP_NAMESPACE, _IO(PIDFS_IOCTL_MAGIC,
-// 1) (Linux 6.11): it and the nine after it, up to
-// PIDFD_GET_UTS_NAMESPACE, return a descriptor of the pidfd's task's
-// namespace in the order of procNamespaces.
-const pidfdGetNamespace = 0xFF01
-
 // NUL-terminated names relative to /proc/PID, for the raw *at syscalls.
 var (
 	procNameStat    = []byte("stat\x00")
@@ -88,15 +81,11 @@ type ProcReader struct {
 	// namespace (pidfd_open takes a pid of that namespace) and until the
 	// kernel turns out not to have it (before Linux 6.13).
 	pidfd bool
-	// nsPidfd says whether an exec's read takes the namespaces from the
-	// pidfd (see readNamespaces) rather than from the ns/* links: while
-	// pidfd holds and until the kernel turns out not to have the ioctls.
-	nsPidfd bool
-	path    []byte // NUL-terminated "/proc/PID"
-	head    []byte // stat and status
-	text    []byte // the record's strings, converted to one string at the end
-	dents   []byte // getdents64 output
-	pids    []int32
+	path  []byte // NUL-terminated "/proc/PID"
+	head  []byte // stat and status
+	text  []byte // the record's strings, converted to one string at the end
+	dents []byte // getdents64 output
+	pids  []int32
 	// mounts are the mount namespaces whose table a record carried.
 	mounts mountTables
 }
@@ -108,47 +97,15 @@ func NewProcReader(procRoot string) *ProcReader {
 	if procRoot == "" {
 		procRoot = "/proc"
 	}
-	own := procRootIsOwn(procRoot)
-	if own {
-		pinOwnNamespaces()
-	}
 	return &ProcReader{
 		root:      procRoot,
 		raw:       procRoot == "/proc",
 		rawCgroup: procRoot == "/proc" && kernelAtLeast(kernelRelease(), 6, 8),
-		pidfd:     own,
-		nsPidfd:   own,
+		pidfd:     procRootIsOwn(procRoot),
 		head:      make([]byte, 0, procMaxHead),
 		text:      make([]byte, 0, 4<<10),
 		dents:     make([]byte, 8<<10),
 	}
-}
-
-// ownNamespaces holds a descriptor of each of the process's own
-// namespaces, opened once and kept for the life of the process.
-//
-// A namespace's nsfs dentry and inode live while something holds them: a
-// PIDFD_GET_*_NAMESPACE ioctl then hands out a descriptor of the one
-// stashed, and otherwise makes both anew, then frees them at the close.
-// Most processes a recorder reads share its namespaces, so holding these
-// makes an exec's ten namespace reads about twice as cheap
-// (BenchmarkProcReaderReadFresh, "ns-pidfd" against "ns-pidfd-unpinned").
-// They keep alive nothing the process does not: it is a member of each.
-var ownNamespaces struct {
-	once sync.Once
-	fds  []int
-}
-
-// pinOwnNamespaces opens ownNamespaces, once; a namespace that cannot be
-// opened is left out.
-func pinOwnNamespaces() {
-	ownNamespaces.once.Do(func() {
-		for _, ns := range procNamespaces {
-			if fd, err := unix.Open("/proc/self/"+string(ns.path[:len(ns.path)-1]), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				ownNamespaces.fds = append(ownNamespaces.fds, fd)
-			}
-		}
-	})
 }
 
 // procRootIsOwn says whether the procfs at root shows the pids of the
@@ -202,11 +159,7 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	// through dir, the process was alive after the pidfd was opened, so the
 	// pid could not have been reused in between and both show the same
 	// process.
-	pidfd := p.openPidfd(pid)
-	if pidfd >= 0 {
-		defer procClose(pidfd, true)
-	}
-	uids, gids, haveIDs := p.pidfdIDs(pidfd)
+	uids, gids, haveIDs := p.pidfdIDs(pid)
 	stat, errno := procReadFile(dir, procNameStat, p.head[:0], procMaxHead, p.raw)
 	if len(stat) == 0 && procGone(errno) {
 		rec.Gone = true
@@ -259,7 +212,16 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	p.text, _ = procReadFile(dir, procNameCgroup, p.text, procMaxFile, p.rawCgroup)
 	cgEnd := len(p.text)
 
-	rec.Namespaces = p.readNamespaces(dir, pidfd, rec.Namespaces)
+	for _, ns := range procNamespaces {
+		var link [64]byte // "time_for_children" reads "time:[4026531834]"
+		n, errno := procReadlinkat(dir, ns.path, link[:], p.raw)
+		if errno != 0 {
+			continue
+		}
+		if ino, ok := procParseNS(link[:n]); ok {
+			rec.Namespaces = append(rec.Namespaces, formats.Namespace{Name: ns.name, Inode: ino})
+		}
+	}
 
 	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
 		// The first record of a mount namespace carries its mount table.
@@ -321,41 +283,31 @@ func (p *ProcReader) readTIDs(dir int, tids []int32) []int32 {
 	return slices.Compact(tids)
 }
 
-// openPidfd returns a pidfd of the process pid, or -1 where the reader
-// takes nothing from one: another pid namespace's procfs (pidfd_open
-// takes a pid of the caller's), a kernel without PIDFD_GET_INFO (Linux
-// 6.13; then never asked again), a process gone, out of descriptors.
-func (p *ProcReader) openPidfd(pid int32) int {
+// pidfdIDs returns the real, effective, saved and filesystem uids and gids
+// of the process pid from PIDFD_GET_INFO: 3 cheap system calls where
+// reading status formats some 1.5 KiB (its memory figures, CPU lists, …),
+// a third of a fork's read. ok is false when they must be read from
+// status: another pid namespace's procfs, a kernel without PIDFD_GET_INFO
+// (then never asked again), a process gone, out of descriptors.
+//
+// The ids are those status shows: the task's credentials seen from the
+// caller's user namespace.
+func (p *ProcReader) pidfdIDs(pid int32) (uids, gids [4]uint32, ok bool) {
 	if !p.pidfd {
-		return -1
+		return uids, gids, false
 	}
 	fd, errno := procSys(unix.SYS_PIDFD_OPEN, uintptr(pid), 0, 0, 0, true)
 	if errno != 0 {
 		if errno == unix.ENOSYS {
-			p.pidfd, p.nsPidfd = false, false
+			p.pidfd = false
 		}
-		return -1
-	}
-	return int(fd)
-}
-
-// pidfdIDs returns the real, effective, saved and filesystem uids and gids
-// of the pidfd's process from PIDFD_GET_INFO: 3 cheap system calls with
-// the pidfd's open and close, where reading status formats some 1.5 KiB
-// (its memory figures, CPU lists, …), a third of a fork's read. ok is
-// false when they must be read from status: no pidfd (see openPidfd), a
-// kernel without PIDFD_GET_INFO (then never asked again), a process gone.
-//
-// The ids are those status shows: the task's credentials seen from the
-// caller's user namespace.
-func (p *ProcReader) pidfdIDs(pidfd int) (uids, gids [4]uint32, ok bool) {
-	if pidfd < 0 || !p.pidfd {
 		return uids, gids, false
 	}
+	defer procClose(int(fd), true)
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CREDS}
-	if _, errno := procSys(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)), 0, true); errno != 0 {
+	if _, errno := procSys(unix.SYS_IOCTL, fd, unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)), 0, true); errno != 0 {
 		if errno == unix.ENOTTY || errno == unix.EINVAL {
-			p.pidfd, p.nsPidfd = false, false
+			p.pidfd = false
 		}
 		return uids, gids, false
 	}
@@ -365,56 +317,6 @@ func (p *ProcReader) pidfdIDs(pidfd int) (uids, gids [4]uint32, ok bool) {
 	uids = [4]uint32{info.Ruid, info.Euid, info.Suid, info.Fsuid}
 	gids = [4]uint32{info.Rgid, info.Egid, info.Sgid, info.Fsgid}
 	return uids, gids, true
-}
-
-// procEmptyPath is the empty name statx(2) takes with AT_EMPTY_PATH.
-var procEmptyPath = []byte{0}
-
-// readNamespaces appends the namespaces of the process whose /proc/PID is
-// dir, and whose pidfd is pidfd (or -1), to nss, in the order of
-// procNamespaces; one that cannot be read is left out.
-//
-// From a pidfd each is an ioctl (PIDFD_GET_*_NAMESPACE, Linux 6.11), a
-// statx of the descriptor it returns (the namespace's inode, which its
-// ns/* link shows) and a close. A readlink of ns/* makes a procfs dentry
-// and inode for each of the ten in each new process, ~6–10 µs apiece on
-// a VM; the ioctl instead hands out the namespace's own nsfs dentry,
-// which pinOwnNamespaces keeps alive for the namespaces the recorder
-// shares. The ioctl checks what the link's readlink does (ptrace read
-// access with the caller's filesystem credentials).
-func (p *ProcReader) readNamespaces(dir, pidfd int, nss []formats.Namespace) []formats.Namespace {
-	if pidfd >= 0 && p.nsPidfd {
-		base := len(nss)
-		for i, ns := range procNamespaces {
-			fd, errno := procSys(unix.SYS_IOCTL, uintptr(pidfd), uintptr(pidfdGetNamespace+i), 0, 0, true)
-			if errno == unix.ENOTTY || errno == unix.EINVAL {
-				// A kernel before Linux 6.11: the links then, from now on.
-				p.nsPidfd = false
-				return p.readNamespaces(dir, -1, nss[:base])
-			}
-			if errno != 0 {
-				continue
-			}
-			var stx unix.Statx_t
-			_, _, errno = unix.RawSyscall6(unix.SYS_STATX, fd, uintptr(unsafe.Pointer(&procEmptyPath[0])), unix.AT_EMPTY_PATH, unix.STATX_INO, uintptr(unsafe.Pointer(&stx)), 0)
-			procClose(int(fd), true)
-			if errno == 0 && stx.Mask&unix.STATX_INO != 0 {
-				nss = append(nss, formats.Namespace{Name: ns.name, Inode: stx.Ino})
-			}
-		}
-		return nss
-	}
-	for _, ns := range procNamespaces {
-		var link [64]byte // "time_for_children" reads "time:[4026531834]"
-		n, errno := procReadlinkat(dir, ns.path, link[:], p.raw)
-		if errno != 0 {
-			continue
-		}
-		if ino, ok := procParseNS(link[:n]); ok {
-			nss = append(nss, formats.Namespace{Name: ns.name, Inode: ino})
-		}
-	}
-	return nss
 }
 
 // Snapshot calls fn with a record of kind [formats.ReasonSnapshot] for every
@@ -521,8 +423,7 @@ func procGone(errno unix.Errno) bool {
 // cgroup_mutex before Linux 6.8 (cgroup operations hold it), and
 // status is read rarely; those may wait. The others (a lookup under
 // /proc/PID, the links, stat, the task list, close) and the pidfd's calls
-// (its ids; its namespaces, each an ioctl, then a statx and a close of the
-// namespace's descriptor) take no lock that sleeps, and are raw: Syscall6's entersyscall wakes the
+// take no lock that sleeps, and are raw: Syscall6's entersyscall wakes the
 // runtime's sysmon thread when every P was idle, as each read of a new
 // process found them, and sysmon then polls every 20 µs while any P is
 // busy. A raw call holds its P, and the garbage collector waits for it.

@@ -23,8 +23,6 @@ func TestMain(m *testing.M) {
 		r.Close()
 		w.Close()
 	}
-	// Readers of /proc hold the process's own namespaces for its life.
-	pinOwnNamespaces()
 	fds := openFDs()
 	goroutines := runtime.NumGoroutine()
 	code := m.Run()
