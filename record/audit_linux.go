@@ -450,8 +450,7 @@ func (s *AuditSession) readFd(fd uintptr) bool {
 }
 
 // Interrupt makes a blocked Read return net.ErrClosed promptly, and every
-// later Read too once the datagrams already received are handed out. Call
-// it before Close from another goroutine than Read's.
+// later Read too. Call it before Close from another goroutine than Read's.
 func (s *AuditSession) Interrupt() error {
 	s.interrupted.Store(true)
 	if s.conn == nil {
