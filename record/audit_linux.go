@@ -76,7 +76,7 @@ type AuditSession struct {
 	// does not allocate a closure per call.
 	readFn func(fd uintptr) bool
 	rerr   error
-	batch  recvBatch
+	batch  auditBatch
 
 	interrupted atomic.Bool
 
@@ -121,7 +121,6 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 		ctl:       ctl,
 	}
 	s.readFn = s.readFd
-	s.batch = newRecvBatch(auditBatchLen, MaxAuditMessage)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.Close())
@@ -366,7 +365,7 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 	if len(buf) < nlmsgHdrLen {
 		return 0, io.ErrShortBuffer
 	}
-	if m, trunc := takeAudit(&s.batch); m != nil {
+	if m, trunc := s.batch.take(); m != nil {
 		return deliver(buf, m, trunc)
 	}
 	if s.interrupted.Load() {
@@ -381,7 +380,8 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 
 // read is Read without the interrupt check.
 func (s *AuditSession) read(buf []byte) (int, error) {
-	m, trunc := takeAudit(&s.batch)
+	b := &s.batch
+	m, trunc := b.take()
 	for m == nil {
 		s.rerr = nil
 		if err := s.rc.Read(s.readFn); err != nil {
@@ -390,7 +390,7 @@ func (s *AuditSession) read(buf []byte) (int, error) {
 		if s.rerr != nil {
 			return 0, s.rerr
 		}
-		m, trunc = takeAudit(&s.batch)
+		m, trunc = b.take()
 	}
 	return deliver(buf, m, trunc)
 }
@@ -407,46 +407,100 @@ func deliver(buf, m []byte, trunc bool) (int, error) {
 // auditBatchLen is how many datagrams one receive takes at most.
 const auditBatchLen = 16
 
-// takeAudit returns the next datagram of b sent by the kernel (port id 0;
-// any other is skipped), and whether it was longer than its slot; nil
-// when none is left.
-func takeAudit(b *recvBatch) (m []byte, trunc bool) {
-	for {
-		m, port, trunc, ok := b.take()
-		if !ok {
-			return nil, false
-		}
-		if port != 0 {
+// auditBatch is what one recvmmsg(2) received: Read hands its datagrams
+// out one by one, and receives again once they are all out.
+type auditBatch struct {
+	buf  []byte // auditBatchLen slots of MaxAuditMessage
+	iov  [auditBatchLen]unix.Iovec
+	hdrs [auditBatchLen]mmsghdr
+	from [auditBatchLen]unix.RawSockaddrNetlink
+	n    int // datagrams received
+	next int // the next one to hand out
+}
+
+// mmsghdr is struct mmsghdr, which x/sys/unix does not define.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// take returns the next datagram sent by the kernel (port id 0; any other
+// is skipped), and whether it was longer than its slot; nil when none is
+// left.
+func (b *auditBatch) take() (m []byte, trunc bool) {
+	for b.next < b.n {
+		i := b.next
+		b.next++
+		if b.from[i].Pid != 0 {
 			continue // not from the kernel
 		}
+		n := int(b.hdrs[i].len)
+		slot := b.buf[i*MaxAuditMessage : (i+1)*MaxAuditMessage]
+		if n > len(slot) {
+			return slot, true
+		}
+		m = slot[:n]
 		// The kernel's unicast to the audit daemon sets nlmsg_len to the
 		// text's length alone (kernel/audit.c audit_log_end; the multicast
 		// copy is corrected in kauditd_send_multicast_skb). Captures store
 		// well-formed netlink messages, which Wireshark's dissector and any
 		// LINKTYPE_NETLINK reader expect: cover the header.
-		if n := len(m); !trunc && n >= nlmsgHdrLen {
+		if n >= nlmsgHdrLen {
 			if l := binary.NativeEndian.Uint32(m); int(l) == n-nlmsgHdrLen {
 				binary.NativeEndian.PutUint32(m, uint32(n))
 			}
 		}
-		return m, trunc
+		return m, false
 	}
+	return nil, false
 }
 
-// readFd receives the datagrams queued, up to auditBatchLen, into s.batch
-// (see recvBatch). It returns false on EAGAIN so that the runtime poller
-// waits for the socket.
+// readFd receives up to auditBatchLen datagrams into s.batch with one
+// recvmmsg(2) that does not wait (a raw system call: see recvDontWait). It
+// returns false on EAGAIN so that the runtime poller waits for the socket.
+// Each datagram's MSG_TRUNC gives its real length, and its sockaddr (kept
+// in the batch) lets take drop anything not sent by the kernel.
+//
+// One call per burst of records instead of one per record: the kernel
+// sends an event's records together, and a call's entry and exit (with
+// the audit context's reset at exit) cost as much as receiving a record.
 func (s *AuditSession) readFd(fd uintptr) bool {
-	switch errno := s.batch.recv(fd); errno {
-	case 0:
-	case unix.EAGAIN:
-		return false
-	case unix.ENOBUFS:
-		s.rerr = errOverrun
-	default:
-		s.rerr = os.NewSyscallError("recvmmsg", errno)
+	b := &s.batch
+	if b.buf == nil {
+		b.buf = make([]byte, auditBatchLen*MaxAuditMessage)
+		for i := range b.hdrs {
+			b.iov[i].Base = &b.buf[i*MaxAuditMessage]
+			b.iov[i].SetLen(MaxAuditMessage)
+			b.hdrs[i].hdr.Iov = &b.iov[i]
+			b.hdrs[i].hdr.SetIovlen(1)
+			b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
+		}
 	}
-	return true
+	for i := range b.hdrs {
+		b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
+		b.hdrs[i].hdr.Flags = 0
+	}
+	b.n, b.next = 0, 0
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), auditBatchLen,
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			b.n = int(n)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case unix.ENOBUFS:
+			s.rerr = errOverrun
+			return true
+		default:
+			s.rerr = os.NewSyscallError("recvmmsg", errno)
+			return true
+		}
+	}
 }
 
 // Interrupt makes a blocked Read return net.ErrClosed promptly, and every

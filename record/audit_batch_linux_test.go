@@ -12,9 +12,10 @@ import (
 // header's length (the audit unicast's, the text alone, unless full is
 // set) and text, from the port id given; a length past the slot stands
 // for a datagram the kernel truncated.
-func fillBatch(b *recvBatch, grams []testGram) {
+func fillBatch(b *auditBatch, grams []testGram) {
+	b.buf = make([]byte, auditBatchLen*MaxAuditMessage)
 	for i, g := range grams {
-		slot := b.buf[i*b.slot : (i+1)*b.slot]
+		slot := b.buf[i*MaxAuditMessage : (i+1)*MaxAuditMessage]
 		hl := uint32(len(g.text))
 		if g.full {
 			hl += nlmsgHdrLen
@@ -43,7 +44,7 @@ type testGram struct {
 // skipped, a truncated one reported, and what was received handed out
 // after Interrupt before the session says it is closed.
 func TestAuditBatchTake(t *testing.T) {
-	s := &AuditSession{batch: newRecvBatch(auditBatchLen, MaxAuditMessage)}
+	s := &AuditSession{}
 	fillBatch(&s.batch, []testGram{
 		{text: "audit(1.000:1): first"},
 		{text: "audit(1.000:1): spoofed", port: 4242},
