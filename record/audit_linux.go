@@ -57,7 +57,7 @@ func (closedError) Is(target error) bool { return target == net.ErrClosed || tar
 
 // errOverrun is returned by Read on ENOBUFS. Preallocated: an overrun happens
 // under load, when the reader can least afford garbage.
-var errOverrun error = os.NewSyscallError("recvmmsg", unix.ENOBUFS)
+var errOverrun error = os.NewSyscallError("recvfrom", unix.ENOBUFS)
 
 // AuditSession is a running audit recording: the receive socket and the
 // audit state changed for it. Read and Interrupt may be called from one
@@ -74,9 +74,12 @@ type AuditSession struct {
 
 	// Read's scratch, used by readFn, which is created once so that Read
 	// does not allocate a closure per call.
-	readFn func(fd uintptr) bool
-	rerr   error
-	batch  auditBatch
+	readFn  func(fd uintptr) bool
+	rbuf    []byte
+	rn      int
+	rerr    error
+	from    unix.RawSockaddrNetlink
+	fromLen uint32
 
 	interrupted atomic.Bool
 
@@ -357,17 +360,10 @@ func (s *AuditSession) Mode() string { return s.mode }
 // datagram is truncated to len(buf) and reported with io.ErrShortBuffer.
 // After a receive buffer overrun it returns an error matching
 // errors.Is(err, unix.ENOBUFS) and reading can continue (records were
-// lost). After Interrupt or Close it returns the datagrams already
-// received (one system call takes up to 16), then an error matching both
-// net.ErrClosed and os.ErrClosed. Read does not allocate; it is not safe
-// for concurrent use.
+// lost). After Interrupt or Close it returns an error matching both
+// net.ErrClosed and os.ErrClosed. Read does not
+// allocate; it is not safe for concurrent use.
 func (s *AuditSession) Read(buf []byte) (int, error) {
-	if len(buf) < nlmsgHdrLen {
-		return 0, io.ErrShortBuffer
-	}
-	if m, trunc := s.batch.take(); m != nil {
-		return deliver(buf, m, trunc)
-	}
 	if s.interrupted.Load() {
 		return 0, errSessionClosed
 	}
@@ -380,126 +376,58 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 
 // read is Read without the interrupt check.
 func (s *AuditSession) read(buf []byte) (int, error) {
-	b := &s.batch
-	m, trunc := b.take()
-	for m == nil {
-		s.rerr = nil
-		if err := s.rc.Read(s.readFn); err != nil {
-			return 0, err
-		}
-		if s.rerr != nil {
-			return 0, s.rerr
-		}
-		m, trunc = b.take()
+	if len(buf) < nlmsgHdrLen {
+		return 0, io.ErrShortBuffer
 	}
-	return deliver(buf, m, trunc)
-}
-
-// deliver copies the datagram m, truncated (longer than its slot) or not,
-// into buf, as Read returns it.
-func deliver(buf, m []byte, trunc bool) (int, error) {
-	if !trunc && len(m) <= len(buf) {
-		return copy(buf, m), nil
+	s.rbuf, s.rn, s.rerr = buf, 0, nil
+	err := s.rc.Read(s.readFn)
+	s.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case s.rerr != nil:
+		return 0, s.rerr
+	case s.rn > len(buf):
+		return len(buf), io.ErrShortBuffer
 	}
-	return copy(buf, m), io.ErrShortBuffer
+	return s.rn, nil
 }
 
-// auditBatchLen is how many datagrams one receive takes at most.
-const auditBatchLen = 16
-
-// auditBatch is what one recvmmsg(2) received: Read hands its datagrams
-// out one by one, and receives again once they are all out.
-type auditBatch struct {
-	buf  []byte // auditBatchLen slots of MaxAuditMessage
-	iov  [auditBatchLen]unix.Iovec
-	hdrs [auditBatchLen]mmsghdr
-	from [auditBatchLen]unix.RawSockaddrNetlink
-	n    int // datagrams received
-	next int // the next one to hand out
-}
-
-// mmsghdr is struct mmsghdr, which x/sys/unix does not define.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	len uint32
-	_   [4]byte
-}
-
-// take returns the next datagram sent by the kernel (port id 0; any other
-// is skipped), and whether it was longer than its slot; nil when none is
-// left.
-func (b *auditBatch) take() (m []byte, trunc bool) {
-	for b.next < b.n {
-		i := b.next
-		b.next++
-		if b.from[i].Pid != 0 {
-			continue // not from the kernel
-		}
-		n := int(b.hdrs[i].len)
-		slot := b.buf[i*MaxAuditMessage : (i+1)*MaxAuditMessage]
-		if n > len(slot) {
-			return slot, true
-		}
-		m = slot[:n]
-		// The kernel's unicast to the audit daemon sets nlmsg_len to the
-		// text's length alone (kernel/audit.c audit_log_end; the multicast
-		// copy is corrected in kauditd_send_multicast_skb). Captures store
-		// well-formed netlink messages, which Wireshark's dissector and any
-		// LINKTYPE_NETLINK reader expect: cover the header.
-		if n >= nlmsgHdrLen {
-			if l := binary.NativeEndian.Uint32(m); int(l) == n-nlmsgHdrLen {
-				binary.NativeEndian.PutUint32(m, uint32(n))
-			}
-		}
-		return m, false
-	}
-	return nil, false
-}
-
-// readFd receives up to auditBatchLen datagrams into s.batch with one
-// recvmmsg(2) that does not wait (a raw system call: see recvDontWait). It
-// returns false on EAGAIN so that the runtime poller waits for the socket.
-// Each datagram's MSG_TRUNC gives its real length, and its sockaddr (kept
-// in the batch) lets take drop anything not sent by the kernel.
-//
-// One call per burst of records instead of one per record: the kernel
-// sends an event's records together, and a call's entry and exit (with
-// the audit context's reset at exit) cost as much as receiving a record.
+// readFd receives one datagram from the kernel into s.rbuf. It returns false
+// on EAGAIN so that the runtime poller waits for the socket. recvfrom gets
+// MSG_TRUNC to learn a truncated datagram's real length, and a sockaddr kept
+// in s (unix.Recvfrom would allocate one per call) to drop anything not
+// sent by the kernel (port id 0).
 func (s *AuditSession) readFd(fd uintptr) bool {
-	b := &s.batch
-	if b.buf == nil {
-		b.buf = make([]byte, auditBatchLen*MaxAuditMessage)
-		for i := range b.hdrs {
-			b.iov[i].Base = &b.buf[i*MaxAuditMessage]
-			b.iov[i].SetLen(MaxAuditMessage)
-			b.hdrs[i].hdr.Iov = &b.iov[i]
-			b.hdrs[i].hdr.SetIovlen(1)
-			b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
-		}
-	}
-	for i := range b.hdrs {
-		b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
-		b.hdrs[i].hdr.Flags = 0
-	}
-	b.n, b.next = 0, 0
 	for {
-		n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), auditBatchLen,
-			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		s.fromLen = unix.SizeofSockaddrNetlink
+		n, errno := recvDontWait(fd, s.rbuf, unix.MSG_TRUNC, &s.from, &s.fromLen)
 		switch errno {
 		case 0:
-			b.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
 		case unix.EAGAIN:
 			return false
 		case unix.ENOBUFS:
 			s.rerr = errOverrun
 			return true
 		default:
-			s.rerr = os.NewSyscallError("recvmmsg", errno)
+			s.rerr = os.NewSyscallError("recvfrom", errno)
 			return true
 		}
+		if s.from.Pid != 0 {
+			continue // not from the kernel
+		}
+		s.rn = n
+		// The kernel's unicast to the audit daemon sets nlmsg_len to the
+		// text's length alone (kernel/audit.c audit_log_end; the multicast
+		// copy is corrected in kauditd_send_multicast_skb). Captures store
+		// well-formed netlink messages, which Wireshark's dissector and any
+		// LINKTYPE_NETLINK reader expect: cover the header.
+		if s.rn >= nlmsgHdrLen && s.rn <= len(s.rbuf) {
+			if l := binary.NativeEndian.Uint32(s.rbuf); int(l) == s.rn-nlmsgHdrLen {
+				binary.NativeEndian.PutUint32(s.rbuf, uint32(s.rn))
+			}
+		}
+		return true
 	}
 }
 
