@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,9 @@ var (
 // recordAndAnalyze records cmd and returns the --cmd subtree's model.
 func recordAndAnalyze(t *testing.T, cmd ...string) *analyze.Model {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "trace.zst")
+	// The capture is an artifact: `go test -artifacts` keeps it, for a
+	// failure that does not come back when run again.
+	out := capturePath(t)
 	res, err := record.Record(context.Background(), &record.Config{Output: out, Audit: true, Command: cmd, Stderr: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,11 @@ func recordAndAnalyze(t *testing.T, cmd ...string) *analyze.Model {
 		}
 	}
 	return m
+}
+
+// capturePath is where recordAndAnalyze records t's capture.
+func capturePath(t *testing.T) string {
+	return filepath.Join(t.ArtifactDir(), "trace.zst")
 }
 
 func walk(p *analyze.Process, fn func(*analyze.Process)) {
@@ -290,6 +298,7 @@ func TestIntegrationLiveContainerOverlay(t *testing.T) {
 		t.Fatalf("writer %+v, runc exec's %+v: want both in %s", writer, execd, id)
 	}
 	vol := filepath.Join(dir, "volume")
+	explained := false
 	for _, c := range []struct {
 		p          *analyze.Process
 		path, host string
@@ -304,6 +313,10 @@ func TestIntegrationLiveContainerOverlay(t *testing.T) {
 		f := seenFile(c.p, c.path, "create")
 		if f == nil || f.Path != c.host {
 			t.Errorf("%s: %+v, want it at %s on the host", c.path, f, c.host)
+			if !explained {
+				explained = true
+				explainMounts(t, capturePath(t), m, c.p)
+			}
 			continue
 		}
 		checkHostFile(t, f, c.content)
@@ -607,4 +620,64 @@ func splitArgs(s string) []string {
 		}
 	}
 	return append(out, strings.TrimSpace(s[start:]))
+}
+
+// explainMounts logs what the capture of t (recordAndAnalyze's artifact)
+// says of how p's paths were mapped: the procfs records (namespaces,
+// container, mount tables) and the connector events of p and its
+// ancestors, and their calls that change a mount table. A failure that
+// does not come back when run again is then read from the log.
+func explainMounts(t *testing.T, capture string, m *analyze.Model, p *analyze.Process) {
+	t.Helper()
+	if p == nil {
+		return
+	}
+	parent := map[int32]int32{}
+	for _, q := range all(m) {
+		parent[int32(q.PID)] = int32(q.PPID)
+	}
+	pids := map[int32]bool{}
+	for q, n := int32(p.PID), 0; q > 1 && n < 8; q, n = parent[q], n+1 {
+		pids[q] = true
+	}
+	s, err := replay.Open([]string{capture}, nil)
+	if err != nil {
+		t.Logf("explain: %v", err)
+		return
+	}
+	defer s.Close()
+	pidField := regexp.MustCompile(` pid=(\d+) `)
+	mountCall := regexp.MustCompile(` syscall=(308|272|165|166|155|429) `)
+	var b strings.Builder
+	fmt.Fprintf(&b, "pid %d and its ancestors %v in the capture:\n", p.PID, slices.Sorted(maps.Keys(pids)))
+	for lines := 0; lines < 300; {
+		msg, err := s.Next()
+		if err != nil {
+			break
+		}
+		line := ""
+		switch {
+		case msg.ProcFS != nil && pids[msg.ProcFS.PID]:
+			r := msg.ProcFS
+			cg, _, _ := strings.Cut(r.Cgroup, "\n")
+			line = fmt.Sprintf("procfs %s pid=%d gone=%v after=%q mnt=%d cgroup=%q exe=%q root=%q mountinfo=%d lines",
+				r.Kind, r.PID, r.Gone, r.After, r.MountNS(), cg, r.Exe, r.Root, strings.Count(r.Mountinfo, "\n"))
+		case msg.Proc != nil && msg.Proc.Kind == replay.ProcFork && pids[msg.Proc.ChildTGID]:
+			e := msg.Proc
+			line = fmt.Sprintf("connector fork parent=%d/%d child=%d/%d", e.ParentPID, e.ParentTGID, e.ChildPID, e.ChildTGID)
+		case msg.Proc != nil && msg.Proc.Kind != replay.ProcFork && pids[msg.Proc.TGID]:
+			line = fmt.Sprintf("connector %s pid=%d/%d", msg.Proc.Kind, msg.Proc.PID, msg.Proc.TGID)
+		case msg.Audit != nil && mountCall.MatchString(msg.Audit.Text):
+			if sm := pidField.FindStringSubmatch(msg.Audit.Text); sm != nil {
+				if n, _ := strconv.Atoi(sm[1]); pids[int32(n)] {
+					line = "audit " + msg.Audit.Text[:min(len(msg.Audit.Text), 200)]
+				}
+			}
+		}
+		if line != "" {
+			fmt.Fprintf(&b, "%d %s\n", msg.Time, line)
+			lines++
+		}
+	}
+	t.Log(b.String())
 }

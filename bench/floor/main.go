@@ -4,16 +4,19 @@
 // (through [record.StartAudit], so the same never rule for itself, backlog
 // limit and wait time, socket and 16 MiB receive buffer), joins the process
 // connector like the recorder, and reads both sockets the recorder's way
-// (the runtime poller, one reused buffer, on one P unless GOMAXPROCS is
-// set) and discards every message: no
+// (the runtime poller; audit with one recvmmsg(2) of up to 16 datagrams a
+// burst, the connector one datagram a call; one reused buffer; on one P
+// unless GOMAXPROCS is set) and discards every message: no
 // copying, no timestamps, no writing. The only work per message is a look
 // at the type in its netlink header, to count EOE records (one ends every
 // syscall event) and to timestamp USER records (type 1005, sent by
 // `auditctl -m` as the benchmark's end-of-drain marker).
 //
-// With -batch it reads audit more cheaply than the recorder can: poll(2)
-// and recvmmsg(2), up to 64 datagrams a call, on a locked thread outside the
-// runtime poller. That variant shows what batching would save.
+// With -batch it reads audit another way: poll(2) and recvmmsg(2), up to 64
+// datagrams a call, on a locked thread outside the runtime poller. That
+// variant shows what leaving the poller would save (nothing since the
+// recorder's receives are raw system calls: it measured dearer than the
+// floor that reads the recorder's way).
 //
 // SIGUSR1 marks the workload's start, SIGUSR2 the start of its open/close
 // flood. SIGINT or SIGTERM stops it: it restores the audit state and prints
