@@ -57,7 +57,7 @@ func (closedError) Is(target error) bool { return target == net.ErrClosed || tar
 
 // errOverrun is returned by Read on ENOBUFS. Preallocated: an overrun happens
 // under load, when the reader can least afford garbage.
-var errOverrun error = os.NewSyscallError("recvfrom", unix.ENOBUFS)
+var errOverrun error = os.NewSyscallError("recvmmsg", unix.ENOBUFS)
 
 // AuditSession is a running audit recording: the receive socket and the
 // audit state changed for it. Read and Interrupt may be called from one
@@ -74,12 +74,9 @@ type AuditSession struct {
 
 	// Read's scratch, used by readFn, which is created once so that Read
 	// does not allocate a closure per call.
-	readFn  func(fd uintptr) bool
-	rbuf    []byte
-	rn      int
-	rerr    error
-	from    unix.RawSockaddrNetlink
-	fromLen uint32
+	readFn func(fd uintptr) bool
+	rerr   error
+	batch  recvBatch
 
 	interrupted atomic.Bool
 
@@ -124,6 +121,7 @@ func StartAudit(cfg *AuditConfig) (_ *AuditSession, err error) {
 		ctl:       ctl,
 	}
 	s.readFn = s.readFd
+	s.batch = newRecvBatch(auditBatchLen, MaxAuditMessage)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.Close())
@@ -360,10 +358,17 @@ func (s *AuditSession) Mode() string { return s.mode }
 // datagram is truncated to len(buf) and reported with io.ErrShortBuffer.
 // After a receive buffer overrun it returns an error matching
 // errors.Is(err, unix.ENOBUFS) and reading can continue (records were
-// lost). After Interrupt or Close it returns an error matching both
-// net.ErrClosed and os.ErrClosed. Read does not
-// allocate; it is not safe for concurrent use.
+// lost). After Interrupt or Close it returns the datagrams already
+// received (one system call takes up to 16), then an error matching both
+// net.ErrClosed and os.ErrClosed. Read does not allocate; it is not safe
+// for concurrent use.
 func (s *AuditSession) Read(buf []byte) (int, error) {
+	if len(buf) < nlmsgHdrLen {
+		return 0, io.ErrShortBuffer
+	}
+	if m, trunc := takeAudit(&s.batch); m != nil {
+		return deliver(buf, m, trunc)
+	}
 	if s.interrupted.Load() {
 		return 0, errSessionClosed
 	}
@@ -376,63 +381,77 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 
 // read is Read without the interrupt check.
 func (s *AuditSession) read(buf []byte) (int, error) {
-	if len(buf) < nlmsgHdrLen {
-		return 0, io.ErrShortBuffer
+	m, trunc := takeAudit(&s.batch)
+	for m == nil {
+		s.rerr = nil
+		if err := s.rc.Read(s.readFn); err != nil {
+			return 0, err
+		}
+		if s.rerr != nil {
+			return 0, s.rerr
+		}
+		m, trunc = takeAudit(&s.batch)
 	}
-	s.rbuf, s.rn, s.rerr = buf, 0, nil
-	err := s.rc.Read(s.readFn)
-	s.rbuf = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case s.rerr != nil:
-		return 0, s.rerr
-	case s.rn > len(buf):
-		return len(buf), io.ErrShortBuffer
-	}
-	return s.rn, nil
+	return deliver(buf, m, trunc)
 }
 
-// readFd receives one datagram from the kernel into s.rbuf. It returns false
-// on EAGAIN so that the runtime poller waits for the socket. recvfrom gets
-// MSG_TRUNC to learn a truncated datagram's real length, and a sockaddr kept
-// in s (unix.Recvfrom would allocate one per call) to drop anything not
-// sent by the kernel (port id 0).
-func (s *AuditSession) readFd(fd uintptr) bool {
+// deliver copies the datagram m, truncated (longer than its slot) or not,
+// into buf, as Read returns it.
+func deliver(buf, m []byte, trunc bool) (int, error) {
+	if !trunc && len(m) <= len(buf) {
+		return copy(buf, m), nil
+	}
+	return copy(buf, m), io.ErrShortBuffer
+}
+
+// auditBatchLen is how many datagrams one receive takes at most.
+const auditBatchLen = 16
+
+// takeAudit returns the next datagram of b sent by the kernel (port id 0;
+// any other is skipped), and whether it was longer than its slot; nil
+// when none is left.
+func takeAudit(b *recvBatch) (m []byte, trunc bool) {
 	for {
-		s.fromLen = unix.SizeofSockaddrNetlink
-		n, errno := recvDontWait(fd, s.rbuf, unix.MSG_TRUNC, &s.from, &s.fromLen)
-		switch errno {
-		case 0:
-		case unix.EAGAIN:
-			return false
-		case unix.ENOBUFS:
-			s.rerr = errOverrun
-			return true
-		default:
-			s.rerr = os.NewSyscallError("recvfrom", errno)
-			return true
+		m, port, trunc, ok := b.take()
+		if !ok {
+			return nil, false
 		}
-		if s.from.Pid != 0 {
+		if port != 0 {
 			continue // not from the kernel
 		}
-		s.rn = n
 		// The kernel's unicast to the audit daemon sets nlmsg_len to the
 		// text's length alone (kernel/audit.c audit_log_end; the multicast
 		// copy is corrected in kauditd_send_multicast_skb). Captures store
 		// well-formed netlink messages, which Wireshark's dissector and any
 		// LINKTYPE_NETLINK reader expect: cover the header.
-		if s.rn >= nlmsgHdrLen && s.rn <= len(s.rbuf) {
-			if l := binary.NativeEndian.Uint32(s.rbuf); int(l) == s.rn-nlmsgHdrLen {
-				binary.NativeEndian.PutUint32(s.rbuf, uint32(s.rn))
+		if n := len(m); !trunc && n >= nlmsgHdrLen {
+			if l := binary.NativeEndian.Uint32(m); int(l) == n-nlmsgHdrLen {
+				binary.NativeEndian.PutUint32(m, uint32(n))
 			}
 		}
-		return true
+		return m, trunc
 	}
 }
 
+// readFd receives the datagrams queued, up to auditBatchLen, into s.batch
+// (see recvBatch). It returns false on EAGAIN so that the runtime poller
+// waits for the socket.
+func (s *AuditSession) readFd(fd uintptr) bool {
+	switch errno := s.batch.recv(fd); errno {
+	case 0:
+	case unix.EAGAIN:
+		return false
+	case unix.ENOBUFS:
+		s.rerr = errOverrun
+	default:
+		s.rerr = os.NewSyscallError("recvmmsg", errno)
+	}
+	return true
+}
+
 // Interrupt makes a blocked Read return net.ErrClosed promptly, and every
-// later Read too. Call it before Close from another goroutine than Read's.
+// later Read too once the datagrams already received are handed out. Call
+// it before Close from another goroutine than Read's.
 func (s *AuditSession) Interrupt() error {
 	s.interrupted.Store(true)
 	if s.conn == nil {
