@@ -366,10 +366,7 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 	if len(buf) < nlmsgHdrLen {
 		return 0, io.ErrShortBuffer
 	}
-	if m, trunc := takeAudit(&s.batch); m != nil {
-		return deliver(buf, m, trunc)
-	}
-	if s.interrupted.Load() {
+	if !s.batch.pending() && s.interrupted.Load() {
 		return 0, errSessionClosed
 	}
 	n, err := s.read(buf)
@@ -379,7 +376,8 @@ func (s *AuditSession) Read(buf []byte) (int, error) {
 	return n, err
 }
 
-// read is Read without the interrupt check.
+// read is Read without its checks: the next datagram of the batch,
+// receiving more when none is left.
 func (s *AuditSession) read(buf []byte) (int, error) {
 	m, trunc := takeAudit(&s.batch)
 	for m == nil {

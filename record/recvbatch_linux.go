@@ -77,6 +77,9 @@ func (b *recvBatch) recv(fd uintptr) unix.Errno {
 	}
 }
 
+// pending reports whether a datagram received is still to be taken.
+func (b *recvBatch) pending() bool { return b.next < b.n }
+
 // take returns the next datagram received, its sender's port id, and
 // whether it was longer than its slot (m is then the slot, full); ok is
 // false when every datagram has been taken. m is valid until the next
