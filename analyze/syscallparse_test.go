@@ -40,13 +40,37 @@ func readSyscall(text string, kernel bool) (syscallRead, bool) {
 	return syscallRead{c.a, c.exit, c.exitNum, c.success, c.comm, c.exe, ids.pid, ids.ppid, ids.uid, arch, num}, ok
 }
 
+// checkSyscallMemo fails when parseSyscall reads a record's body from
+// its memo otherwise than it read it the first time: the body again
+// behind another header, and after a different body of the same length.
+func checkSyscallMemo(t *testing.T, text string) {
+	t.Helper()
+	read := func(ps *parser, text string) (c call, ids syscallIDs) {
+		ps.parseSyscall(&c, &ids, text)
+		return c, ids
+	}
+	body := skipHeader(text)
+	other := strings.Repeat("x", len(body)) // a body of the same length
+	for _, again := range []string{text, "audit(1.002:3): " + body, "audit(4.005:6): " + other, text} {
+		var fresh, ps parser
+		wantC, wantIDs := read(&fresh, again)
+		read(&ps, text)
+		gotC, gotIDs := read(&ps, again)
+		if !reflect.DeepEqual(gotC, wantC) || gotIDs != wantIDs {
+			t.Errorf("parseSyscall(%q) after parseSyscall(%q) = %+v %+v, want %+v %+v", again, text, gotC, gotIDs, wantC, wantIDs)
+		}
+	}
+}
+
 // syscallKeys are the keys parseSyscall reads.
 var syscallKeys = map[string]bool{"arch": true, "syscall": true, "success": true, "exit": true, "a0": true, "a1": true,
 	"a2": true, "a3": true, "ppid": true, "pid": true, "uid": true, "comm": true, "exe": true}
 
-// checkSyscallKernel is checkKernel for SYSCALL records.
+// checkSyscallKernel is checkKernel for SYSCALL records, and
+// checkSyscallMemo.
 func checkSyscallKernel(t *testing.T, text string) bool {
 	t.Helper()
+	checkSyscallMemo(t, text)
 	return checkKernel(t, "SYSCALL", text, syscallKeys,
 		func(text string) (syscallRead, bool) { return readSyscall(text, true) },
 		func(text string) syscallRead { r, _ := readSyscall(text, false); return r })

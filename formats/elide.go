@@ -126,11 +126,18 @@ func auditText(msg []byte) (typ uint16, prefix int) {
 	}
 }
 
+// keySyscall is the key of a SYSCALL record's syscall number.
+var keySyscall = []byte("syscall=")
+
 // field returns the value of the first field name= of an audit record's
 // body: at its start or after a space, up to the next space or the end.
-func field(body []byte, name string) ([]byte, bool) {
+//
+// name is a []byte, not a string: in the binary built with the profile
+// (cmd/proctrail/default.pgo), []byte(name) went to the heap at every
+// call, 1.3% of an analysis's CPU.
+func field(body, name []byte) ([]byte, bool) {
 	for i := 0; i < len(body); {
-		j := bytes.Index(body[i:], []byte(name))
+		j := bytes.Index(body[i:], name)
 		if j < 0 {
 			return nil, false
 		}
@@ -184,7 +191,7 @@ func (s *elideState) advance(frame []byte, off, end int, typ uint16, prefix int)
 	text := off + 16
 	if typ == auditSyscall {
 		body := frame[text+prefix : end]
-		sc, ok1 := field(body, "syscall=")
+		sc, ok1 := field(body, keySyscall)
 		exe, ok2 := lastField(body, "exe")
 		if !ok1 || !ok2 {
 			return slotKey{}, false

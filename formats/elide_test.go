@@ -466,7 +466,7 @@ func TestEventKeyFields(t *testing.T) {
 		{`exe=/a syscall=6`, "", "", false},
 		{`sys=1 exe=/a`, "", "", false},
 	} {
-		sc, ok1 := field([]byte(tc.body), "syscall=")
+		sc, ok1 := field([]byte(tc.body), keySyscall)
 		exe, ok2 := lastField([]byte(tc.body), "exe")
 		if ok := ok1 && ok2; ok != tc.ok || ok && (string(sc) != tc.sc || string(exe) != tc.exe) {
 			t.Errorf("%q: syscall %q (%v), exe %q (%v); want %q, %q, %v", tc.body, sc, ok1, exe, ok2, tc.sc, tc.exe, tc.ok)
