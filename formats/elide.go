@@ -64,6 +64,21 @@ type elideState struct {
 	slots  []keySlots // by key id
 	more   map[slotKey]span
 	kbuf   []byte
+	// memo holds the key ids of the last SYSCALL bodies of the frame,
+	// by their length: a flood repeats the same body (call, arguments,
+	// result, process), whose key is then not looked for again. A span
+	// of n 0 is empty.
+	memo [keyMemos]keyMemo
+}
+
+// keyMemos is the number of SYSCALL bodies whose key id elideState
+// remembers.
+const keyMemos = 16
+
+// keyMemo is a SYSCALL body of the frame and its key id.
+type keyMemo struct {
+	body span
+	id   int32
 }
 
 // keySlots are the slots of one key: for each of its types (the first
@@ -81,6 +96,7 @@ var noSpan = span{off: -1}
 
 func (s *elideState) reset() {
 	s.ev = span{}
+	s.memo = [keyMemos]keyMemo{} // its spans are of the frame that ends
 	// Emptied in place, to their length: store takes an entry past it
 	// only as one emptied here.
 	for i := range s.slots {
@@ -191,6 +207,11 @@ func (s *elideState) advance(frame []byte, off, end int, typ uint16, prefix int)
 	text := off + 16
 	if typ == auditSyscall {
 		body := frame[text+prefix : end]
+		m := &s.memo[len(body)%keyMemos]
+		if m.body.n != 0 && int(m.body.off+m.body.n) <= len(frame) && bytes.Equal(m.body.of(frame), body) {
+			s.ev, s.evKey, s.ntypes = span{int32(text), int32(prefix)}, m.id, 0
+			return slotKey{}, false
+		}
 		sc, ok1 := field(body, keySyscall)
 		exe, ok2 := lastField(body, "exe")
 		if !ok1 || !ok2 {
@@ -206,6 +227,7 @@ func (s *elideState) advance(frame []byte, off, end int, typ uint16, prefix int)
 			id = int32(len(s.keys))
 			s.keys[string(s.kbuf)] = id
 		}
+		m.body, m.id = span{int32(text + prefix), int32(len(body))}, id
 		s.ev, s.evKey, s.ntypes = span{int32(text), int32(prefix)}, id, 0
 		return slotKey{}, false
 	}

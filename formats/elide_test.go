@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -471,6 +472,48 @@ func TestEventKeyFields(t *testing.T) {
 		if ok := ok1 && ok2; ok != tc.ok || ok && (string(sc) != tc.sc || string(exe) != tc.exe) {
 			t.Errorf("%q: syscall %q (%v), exe %q (%v); want %q, %q, %v", tc.body, sc, ok1, exe, ok2, tc.sc, tc.exe, tc.ok)
 		}
+	}
+}
+
+// TestElisionKeyMemo: the key ids advance gives SYSCALL messages are
+// those of their (syscall, exe) whether or not a body of the same length
+// came before (the memo's index), and a frame that ends takes its bodies
+// with it: the next frame's bytes at the same place are read afresh.
+func TestElisionKeyMemo(t *testing.T) {
+	a := syscallMsg(1, 100, "/bin/a")
+	b := syscallMsg(2, 100, "/bin/b") // the length of a, another key
+	c := syscallMsg(3, 101, "/bin/a") // the length and key of a, another body
+	d := syscallMsg(4, 1000, "/bin/a")
+	ids := func(s *elideState, msgs ...[]byte) (got []int32) {
+		var frame []byte
+		for _, m := range msgs {
+			frame = append(frame, m...)
+		}
+		for off := 0; off < len(frame); {
+			end := off + len(msgs[len(got)])
+			typ, prefix := auditText(frame[off:end])
+			s.ev = span{}
+			s.advance(frame, off, end, typ, prefix)
+			if s.ev.n == 0 {
+				t.Fatalf("message %d: no event", len(got))
+			}
+			got = append(got, s.evKey)
+			off = end
+		}
+		return got
+	}
+	var s elideState
+	if got, want := ids(&s, a, b, a, a, c, b, d, c), []int32{0, 1, 0, 0, 0, 1, 0, 0}; !slices.Equal(got, want) {
+		t.Errorf("key ids %v, want %v", got, want)
+	}
+	s.reset()
+	// b where the last frame had a: a key the state has, another body.
+	if got, want := ids(&s, b, b, a), []int32{1, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("after reset: key ids %v, want %v", got, want)
+	}
+	s.reset()
+	if got, want := ids(&s, syscallMsg(5, 100, "/bin/c"), a), []int32{2, 0}; !slices.Equal(got, want) {
+		t.Errorf("a new key after reset: key ids %v, want %v", got, want)
 	}
 }
 
