@@ -86,8 +86,9 @@ type call struct {
 // bytes (audit_log_untrustedstring).
 type parser struct {
 	syscalls map[syscallKey]string // a cache of syscall names
-	// memo holds the last SYSCALL records read in the kernel's layout,
-	// by their body's length (see parseSyscall).
+	// memo holds, for each body length modulo syscallMemos, the last
+	// SYSCALL record of that length read in the kernel's layout (see
+	// parseSyscall).
 	memo [syscallMemos]syscallMemo
 }
 
@@ -312,8 +313,9 @@ type syscallIDs struct{ pid, ppid, uid, arch string }
 // follows the header, whose time and serial differ in every record), so
 // a body read before is not read again: a flood repeats the same call,
 // arguments, result and process thousands of times (the open/close loop
-// of the bench, a process polling a descriptor), and a comparison is a
-// tenth of a read. The memo is indexed by the body's length.
+// of the bench, a process polling a descriptor), and comparing a few
+// hundred bytes costs far less than reading them pair by pair. The memo
+// keeps one body per length modulo syscallMemos.
 func (ps *parser) parseSyscall(c *call, ids *syscallIDs, text string) {
 	body := skipHeader(text)
 	m := &ps.memo[len(body)%syscallMemos]

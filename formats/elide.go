@@ -64,8 +64,8 @@ type elideState struct {
 	slots  []keySlots // by key id
 	more   map[slotKey]span
 	kbuf   []byte
-	// memo holds the key ids of the last SYSCALL bodies of the frame,
-	// by their length: a flood repeats the same body (call, arguments,
+	// memo holds the key ids of SYSCALL bodies of the frame, the last
+	// one of each length modulo keyMemos: a flood repeats the same body (call, arguments,
 	// result, process), whose key is then not looked for again. A span
 	// of n 0 is empty.
 	memo [keyMemos]keyMemo
