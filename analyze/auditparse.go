@@ -86,16 +86,26 @@ type call struct {
 // bytes (audit_log_untrustedstring).
 type parser struct {
 	syscalls map[syscallKey]string // a cache of syscall names
-	// memo holds, for each body length modulo syscallMemos, the last
+	// memo holds, for each body length modulo bodyMemos, the last
 	// SYSCALL record of that length read in the kernel's layout (see
 	// parseSyscall).
-	memo [syscallMemos]syscallMemo
+	memo [bodyMemos]syscallMemo
+	// paths holds, for each body length modulo bodyMemos, the last
+	// PATH record of that length read in the kernel's layout (see
+	// parsePath).
+	paths [bodyMemos]pathMemo
 }
 
-// syscallMemos is the number of SYSCALL bodies parseSyscall remembers.
-// Each holds the text it came from, and so up to one block of the texts'
-// arena, alive.
-const syscallMemos = 16
+// pathMemo is what parsePath read from a PATH record's body.
+type pathMemo struct {
+	body string // "" when empty
+	it   pathItem
+}
+
+// bodyMemos is the number of SYSCALL bodies, and of PATH bodies, the
+// parser keeps. Each holds the text it came from, and so up to one block
+// of the texts' arena, alive.
+const bodyMemos = 16
 
 // syscallMemo is what parseSyscall read from a SYSCALL record's body:
 // every field of a call it sets, and the ids.
@@ -152,7 +162,7 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 			}
 		case auparse.AUDIT_PATH:
 			items = append(items, pathItem{})
-			parsePath(&items[len(items)-1], r.Text)
+			ps.parsePath(&items[len(items)-1], r.Text)
 		case auparse.AUDIT_OBJ_PID:
 			if o, ok := parseObjPID(r.Text); ok {
 				c.objs = append(c.objs, o)
@@ -198,12 +208,22 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 }
 
 // parsePath reads a PATH record into *it, which is zero. The item is
-// written in place, as the ids of parseSyscall are.
-func parsePath(it *pathItem, text string) {
+// written in place, as the ids of parseSyscall are. As a SYSCALL body
+// there, a PATH body read in the kernel's layout is kept by its length,
+// and the same body is not read again.
+func (ps *parser) parsePath(it *pathItem, text string) {
+	body := skipHeader(text)
+	m := &ps.paths[len(body)%bodyMemos]
+	if m.body == body && body != "" {
+		*it = m.it
+		return
+	}
 	if !parsePathKernel(it, text) {
 		*it = pathItem{}
 		parsePathFields(it, text)
+		return
 	}
+	m.body, m.it = body, *it
 }
 
 // parsePathKernel reads a PATH record laid out as the kernel writes it
@@ -315,10 +335,10 @@ type syscallIDs struct{ pid, ppid, uid, arch string }
 // arguments, result and process thousands of times (the open/close loop
 // of the bench, a process polling a descriptor), and comparing a few
 // hundred bytes costs far less than reading them pair by pair. The memo
-// keeps one body per length modulo syscallMemos.
+// keeps one body per length modulo bodyMemos.
 func (ps *parser) parseSyscall(c *call, ids *syscallIDs, text string) {
 	body := skipHeader(text)
-	m := &ps.memo[len(body)%syscallMemos]
+	m := &ps.memo[len(body)%bodyMemos]
 	if m.body == body && body != "" {
 		c.sc, c.comm, c.exe, c.errno = m.sc, m.comm, m.exe, m.errno
 		c.a, c.exit = m.a, m.exit

@@ -62,6 +62,25 @@ func checkSyscallMemo(t *testing.T, text string) {
 	}
 }
 
+// checkPathMemo is checkSyscallMemo for parsePath.
+func checkPathMemo(t *testing.T, text string) {
+	t.Helper()
+	read := func(ps *parser, text string) (it pathItem) {
+		ps.parsePath(&it, text)
+		return it
+	}
+	body := skipHeader(text)
+	other := strings.Repeat("x", len(body))
+	for _, again := range []string{text, "audit(1.002:3): " + body, "audit(4.005:6): " + other, text} {
+		var fresh, ps parser
+		want := read(&fresh, again)
+		read(&ps, text)
+		if got := read(&ps, again); got != want {
+			t.Errorf("parsePath(%q) after parsePath(%q) = %+v, want %+v", again, text, got, want)
+		}
+	}
+}
+
 // syscallKeys are the keys parseSyscall reads.
 var syscallKeys = map[string]bool{"arch": true, "syscall": true, "success": true, "exit": true, "a0": true, "a1": true,
 	"a2": true, "a3": true, "ppid": true, "pid": true, "uid": true, "comm": true, "exe": true}
@@ -220,9 +239,10 @@ func FuzzParseSyscallKernel(f *testing.F) {
 // pathKeys are the keys parsePath reads.
 var pathKeys = map[string]bool{"item": true, "name": true, "nametype": true, "dev": true, "inode": true, "mode": true}
 
-// checkPathKernel is checkKernel for PATH records.
+// checkPathKernel is checkKernel for PATH records, and checkPathMemo.
 func checkPathKernel(t *testing.T, text string) bool {
 	t.Helper()
+	checkPathMemo(t, text)
 	// parsePathKernel may leave part of an item it declines: parsePath
 	// empties it.
 	fast := func(text string) (it pathItem, ok bool) {
