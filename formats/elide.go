@@ -65,14 +65,14 @@ type elideState struct {
 	more   map[slotKey]span
 	kbuf   []byte
 	// memo holds the key ids of SYSCALL bodies of the frame, the last
-	// one of each length modulo keyMemos: a flood repeats the same body (call, arguments,
-	// result, process), whose key is then not looked for again. A span
-	// of n 0 is empty.
+	// one of each length modulo keyMemos: a flood repeats the same body
+	// (call, arguments, result, process), whose key is then not looked
+	// for again. A span of n 0 is empty.
 	memo [keyMemos]keyMemo
 }
 
 // keyMemos is the number of SYSCALL bodies whose key id elideState
-// remembers.
+// keeps.
 const keyMemos = 16
 
 // keyMemo is a SYSCALL body of the frame and its key id.
