@@ -194,17 +194,17 @@ func (m mountCalls) match(msg []byte) (call string, pid, ppid int32, ok bool) {
 		return "", 0, 0, false
 	}
 	text := msg[nlmsgHdrLen:]
-	arch, ok1 := fieldUint(text, " arch=", 16)
-	nr, ok2 := fieldUint(text, " syscall=", 10)
+	arch, ok1 := fieldUint(text, keyArch, 16)
+	nr, ok2 := fieldUint(text, keySyscall, 10)
 	if !ok1 || !ok2 {
 		return "", 0, 0, false
 	}
 	call = m[arch<<32|nr&0xffffffff]
-	if call == "" || !bytes.Contains(text, []byte(" success=yes ")) {
+	if call == "" || !bytes.Contains(text, keySuccess) {
 		return "", 0, 0, false
 	}
-	p, ok1 := fieldUint(text, " pid=", 10)
-	pp, ok2 := fieldUint(text, " ppid=", 10)
+	p, ok1 := fieldUint(text, keyPID, 10)
+	pp, ok2 := fieldUint(text, keyPPID, 10)
 	if !ok1 {
 		return "", 0, 0, false
 	}
@@ -214,10 +214,21 @@ func (m mountCalls) match(msg []byte) (call string, pid, ppid int32, ok bool) {
 	return call, int32(p), int32(pp), true
 }
 
+// The keys match reads, as []byte: converted from strings at each call,
+// they went to the heap in the binary built with the profile
+// (cmd/proctrail/default.pgo), on the audit receive loop.
+var (
+	keyArch    = []byte(" arch=")
+	keySyscall = []byte(" syscall=")
+	keySuccess = []byte(" success=yes ")
+	keyPID     = []byte(" pid=")
+	keyPPID    = []byte(" ppid=")
+)
+
 // fieldUint parses the number, in base 10 or 16, after the first key in
 // text. It allocates nothing: it runs on the audit receive loop.
-func fieldUint(text []byte, key string, base uint64) (uint64, bool) {
-	i := bytes.Index(text, []byte(key))
+func fieldUint(text, key []byte, base uint64) (uint64, bool) {
+	i := bytes.Index(text, key)
 	if i < 0 {
 		return 0, false
 	}

@@ -53,7 +53,7 @@ func TestMountCalls(t *testing.T) {
 		text string
 		ok   bool
 	}{{" pid=", false}, {" pid=12x ", false}, {" pid=99999999999999999999 ", false}, {" pid=7", true}} {
-		if _, ok := fieldUint([]byte(c.text), " pid=", 10); ok != c.ok {
+		if _, ok := fieldUint([]byte(c.text), keyPID, 10); ok != c.ok {
 			t.Errorf("fieldUint(%q): %v", c.text, ok)
 		}
 	}
