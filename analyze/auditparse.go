@@ -86,20 +86,10 @@ type call struct {
 // bytes (audit_log_untrustedstring).
 type parser struct {
 	syscalls map[syscallKey]string // a cache of syscall names
-	// memo holds, for each body length modulo bodyMemos, the last
-	// SYSCALL record of that length read in the kernel's layout (see
-	// parseSyscall).
-	memo [bodyMemos]syscallMemo
-	// paths holds, for each body length modulo bodyMemos, the last
-	// PATH record of that length read in the kernel's layout (see
-	// parsePath).
-	paths [bodyMemos]pathMemo
-}
-
-// pathMemo is what parsePath read from a PATH record's body.
-type pathMemo struct {
-	body string // "" when empty
-	it   pathItem
+	// syscallMemo and pathMemo keep SYSCALL and PATH bodies read in the
+	// kernel's layout (see parseSyscall and parsePath).
+	syscallMemo bodyMemo[syscallOut]
+	pathMemo    bodyMemo[pathItem]
 }
 
 // bodyMemos is the number of SYSCALL bodies, and of PATH bodies, the
@@ -107,10 +97,38 @@ type pathMemo struct {
 // of the texts' arena, alive.
 const bodyMemos = 16
 
-// syscallMemo is what parseSyscall read from a SYSCALL record's body:
-// every field of a call it sets, and the ids.
-type syscallMemo struct {
-	body                     string // "" when empty
+// bodyMemo keeps, for each body length modulo bodyMemos, the last record
+// body of that length read in the kernel's layout, and what was read
+// from it. Such a record is read from its body alone (what follows the
+// header, whose time and serial differ in every record), so a body kept
+// is not read again: a flood repeats the same call, arguments, result
+// and process thousands of times (the open/close loop of the bench, a
+// process polling a descriptor), and comparing a few hundred bytes costs
+// far less than reading them pair by pair. Only the kernel-layout
+// readers' results are kept: the pair-by-pair readers read the header
+// too.
+type bodyMemo[T any] [bodyMemos]struct {
+	body string // "" when empty
+	v    T
+}
+
+// get returns what was read from body, if it is kept.
+func (m *bodyMemo[T]) get(body string) (*T, bool) {
+	if e := &m[len(body)%bodyMemos]; e.body == body && body != "" {
+		return &e.v, true
+	}
+	return nil, false
+}
+
+// put keeps what was read from body.
+func (m *bodyMemo[T]) put(body string, v *T) {
+	e := &m[len(body)%bodyMemos]
+	e.body, e.v = body, *v
+}
+
+// syscallOut is what parseSyscall reads from a SYSCALL record: every
+// field of a call it sets, and the ids.
+type syscallOut struct {
 	sc, comm, exe, errno     string
 	a                        [4]uint64
 	exit                     int64
@@ -208,14 +226,12 @@ func (ps *parser) parse(c *call, ev *replay.AuditEvent, capT int64, items []path
 }
 
 // parsePath reads a PATH record into *it, which is zero. The item is
-// written in place, as the ids of parseSyscall are. As a SYSCALL body
-// there, a PATH body read in the kernel's layout is kept by its length,
-// and the same body is not read again.
+// written in place, as the ids of parseSyscall are. A body read before
+// may come from the parser's memo (bodyMemo).
 func (ps *parser) parsePath(it *pathItem, text string) {
 	body := skipHeader(text)
-	m := &ps.paths[len(body)%bodyMemos]
-	if m.body == body && body != "" {
-		*it = m.it
+	if kept, ok := ps.pathMemo.get(body); ok {
+		*it = *kept
 		return
 	}
 	if !parsePathKernel(it, text) {
@@ -223,7 +239,7 @@ func (ps *parser) parsePath(it *pathItem, text string) {
 		parsePathFields(it, text)
 		return
 	}
-	m.body, m.it = body, *it
+	ps.pathMemo.put(body, it)
 }
 
 // parsePathKernel reads a PATH record laid out as the kernel writes it
@@ -327,19 +343,11 @@ type syscallIDs struct{ pid, ppid, uid, arch string }
 // parseSyscall reads a SYSCALL record into c: the syscall, its arguments,
 // result, comm and exe; and its ids into *ids (zero), for the caller to
 // parse. The ids are written in place, not returned: a struct returned by
-// value is stored field by field and copied whole, which stalls.
-//
-// A record in the kernel's layout is read from its body alone (what
-// follows the header, whose time and serial differ in every record), so
-// a body read before is not read again: a flood repeats the same call,
-// arguments, result and process thousands of times (the open/close loop
-// of the bench, a process polling a descriptor), and comparing a few
-// hundred bytes costs far less than reading them pair by pair. The memo
-// keeps one body per length modulo bodyMemos.
+// value is stored field by field and copied whole, which stalls. A body
+// read before may come from the parser's memo (bodyMemo).
 func (ps *parser) parseSyscall(c *call, ids *syscallIDs, text string) {
 	body := skipHeader(text)
-	m := &ps.memo[len(body)%bodyMemos]
-	if m.body == body && body != "" {
+	if m, ok := ps.syscallMemo.get(body); ok {
 		c.sc, c.comm, c.exe, c.errno = m.sc, m.comm, m.exe, m.errno
 		c.a, c.exit = m.a, m.exit
 		c.exitNum, c.success, c.arch64 = m.exitNum, m.success, m.arch64
@@ -359,13 +367,12 @@ func (ps *parser) parseSyscall(c *call, ids *syscallIDs, text string) {
 		c.errno = errnoName(-c.exit)
 	}
 	if kernel {
-		// Only a body read in the kernel's layout: the pair-by-pair
-		// reader reads the header too.
-		m.body = body
-		m.sc, m.comm, m.exe, m.errno = c.sc, c.comm, c.exe, c.errno
-		m.a, m.exit = c.a, c.exit
-		m.exitNum, m.success, m.arch64 = c.exitNum, c.success, c.arch64
-		m.ids = *ids
+		ps.syscallMemo.put(body, &syscallOut{
+			sc: c.sc, comm: c.comm, exe: c.exe, errno: c.errno,
+			a: c.a, exit: c.exit,
+			exitNum: c.exitNum, success: c.success, arch64: c.arch64,
+			ids: *ids,
+		})
 	}
 }
 
