@@ -11,7 +11,9 @@ ends when the reader has received a USER record sent with `auditctl -m`
 after the workload.
 
 Offline side: aureport, ausearch, laurel, zstd and proctrail import and
-analyze on the auditd log of the last round, alternating.
+analyze on the auditd log of the last round, alternating. At each scale
+above 1 (--scales), laurel and analyze also read the scaled recording's
+audit records, written as auditd's log by `proctrail replay --format audit`.
 
 The kernel's audit state is saved first and restored after every run and at
 exit (also on errors and Ctrl-C); the script fails loudly if it differs at
@@ -501,11 +503,9 @@ def fast(name):
     return name.startswith(("zstd ", "proctrail "))
 
 
-def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
-    """Offline tools on auditd's log, alternating. Returns rows and info."""
-    tmp = os.path.join(work, "offline")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+def laurel_conf(tmp):
+    """Writes a laurel config into tmp: Debian's, writing to tmp/laurel.
+    Returns the config's path and that directory."""
     laurel_dir = os.path.join(tmp, "laurel")
     conf = os.path.join(tmp, "laurel.toml")
     with open("/etc/laurel/config.toml") as f:
@@ -515,6 +515,45 @@ def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
     base = re.sub(r'(?m)^size = .*$', "size = 100000000000", base)
     with open(conf, "w") as f:
         f.write(base)
+    return conf, laurel_dir
+
+
+def laurel_scaled(tools, work, capture, k, runs, an_runs):
+    """laurel on the audit records of a scaled capture, written as auditd's
+    log by `proctrail replay --format audit`: at scale k the same events as
+    analyze reads. As at 1×, analyze reads that log imported too
+    (an_runs times, alternating with laurel's runs). Returns the timed()
+    triples of laurel's runs and of analyze's."""
+    tmp = os.path.join(work, f"laurel-{k}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    conf, laurel_dir = laurel_conf(tmp)
+    logf, imp = os.path.join(tmp, "audit.log"), os.path.join(tmp, "import.zst")
+    with open(logf, "w") as f:
+        run([tools["proctrail"], "replay", "--format", "audit", capture], stdout=f, capture_output=False,
+            stderr=subprocess.PIPE)
+    run([tools["proctrail"], "import", "-o", imp, logf])
+    lr, ar = [], []
+    for i in range(max(runs, an_runs)):
+        if i < an_runs:
+            log(f"scale {k}x: analyze (imported) {i + 1}/{an_runs}")
+            ar.append(timed([tools["proctrail"], "analyze", imp], tmp))
+        if i < runs:
+            shutil.rmtree(laurel_dir, ignore_errors=True)
+            os.makedirs(laurel_dir)
+            log(f"scale {k}x: laurel {i + 1}/{runs}")
+            with open(logf) as f:
+                lr.append(timed([tools["laurel"], "-c", conf], tmp, stdin=f))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return lr, ar
+
+
+def offline(tools, work, logpath, capture, runs, slow_runs, fast_runs):
+    """Offline tools on auditd's log, alternating. Returns rows and info."""
+    tmp = os.path.join(work, "offline")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    conf, laurel_dir = laurel_conf(tmp)
     zlog = os.path.join(tmp, "audit.log.zst")
     imp = os.path.join(tmp, "import.zst")
     info = {"log_events": capstat(tools, logpath)["audit_events"], "log_bytes": os.path.getsize(logpath)}
@@ -575,10 +614,12 @@ def record_scaled(tools, work, state, k):
     return out
 
 
-def scaled_memory(tools, work, state, scales, runs):
+def scaled_memory(tools, work, state, scales, runs, laurel_runs):
     """Records the workload at each scale with proctrail and measures analyze's
     peak memory on it: it must grow with live processes, not events. analyze
-    and zstd -dc alternate runs times; times are medians, memory the most."""
+    and zstd -dc alternate runs times; times are medians, memory the most.
+    At each scale above 1, laurel reads the same events laurel_runs times
+    (laurel_scaled): about 3 s per 1× of the workload a run."""
     rows = []
     for k in scales:
         out = record_scaled(tools, work, state, k)
@@ -595,6 +636,9 @@ def scaled_memory(tools, work, state, scales, runs):
                "zstd_dc_s": med([x[0] for x in zs]), "runs": runs}
         if ab:
             row["base_s"] = med([x[0] for x in ab])
+        if k > 1 and laurel_runs > 0:
+            lr, ar = laurel_scaled(tools, work, out, k, laurel_runs, runs)
+            row["laurel_s"], row["imported_s"] = med([x[0] for x in lr]), med([x[0] for x in ar])
         rows.append(row)
         os.remove(out)
     return rows
@@ -710,14 +754,18 @@ def report(m, runs, off, info, scales, args):
         p("What the capture of the last round is made of (bench/capsize):\n")
         p(info["capsize"].split("\n\n", 1)[1])
     if scales:
-        p(f"analyze and zstd -dc of each scale: {scales[0].get('runs', 1)} runs, alternating; medians, and the peak memory of all.\n")
+        p(f"analyze and zstd -dc of each scale: {scales[0].get('runs', 1)} runs, alternating; medians, and the peak memory of all."
+          + (f" Above 1×, laurel reads the capture's audit records as auditd's log (`proctrail replay --format audit`),"
+             f" {args.slow_runs} runs, and analyze that log imported, as at 1×."
+             if any("laurel_s" in s for s in scales) else "") + "\n")
         based = all("base_s" in s for s in scales)
-        p("| analyze scale | audit events | capture MB | analyze s | events/s | peak RSS MiB | zstd -dc s |"
-          + (" analyze (--base) s |" if based else ""))
-        p("|---|---|---|---|---|---|---|" + ("---|" if based else ""))
+        p("| analyze scale | audit events | capture MB | analyze s | events/s | peak RSS MiB | zstd -dc s | "
+          "laurel s | analyze (log imported) s |" + (" analyze (--base) s |" if based else ""))
+        p("|---|---|---|---|---|---|---|---|---|" + ("---|" if based else ""))
         for s in scales:
             p(f"| {s['scale']}× | {s['events']:,} | {s['bytes'] / 1e6:.2f} | {s['s']:.2f} | "
-              f"{s['events'] / s['s']:,.0f} | {s['peak_mib']:.0f} | {s['zstd_dc_s']:.3f} |"
+              f"{s['events'] / s['s']:,.0f} | {s['peak_mib']:.0f} | {s['zstd_dc_s']:.3f} | "
+              + (f"{s['laurel_s']:.2f} | {s['imported_s']:.2f} |" if "laurel_s" in s else "– | – |")
               + (f" {s['base_s']:.2f} |" if based else ""))
         p("")
 
@@ -805,6 +853,14 @@ def report(m, runs, off, info, scales, args):
             if "base_s" in s:
                 t18.append((f"(info) the same with --base (recorded, {s['scale']}×)",
                             f"{s['base_s'] / s['zstd_dc_s']:.1f}×", "–", None))
+            if "laurel_s" in s:
+                t18.append((f"analyze events/s ÷ laurel ({s['scale']}×, the recording's audit records as auditd's log)",
+                            f"{s['laurel_s'] / s['imported_s']:.1f}×", "≥ 20×", s["laurel_s"] >= 20 * s["imported_s"]))
+                t18.append((f"(info) analyze of the recording itself ÷ laurel ({s['scale']}×)",
+                            f"{s['laurel_s'] / s['s']:.1f}×", "–", None))
+                if "base_s" in s:
+                    t18.append((f"(info) the same with --base ({s['scale']}×)",
+                                f"{s['laurel_s'] / s['base_s']:.1f}×", "–", None))
     p("\n| target (issue 18) | measured | goal | |")
     p("|---|---|---|---|")
     for name, got, goal, b in t18:
@@ -861,7 +917,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="rounds of the record side (default 5)")
     ap.add_argument("--offline-runs", type=int, default=3, help="runs of each offline tool (default 3)")
-    ap.add_argument("--slow-runs", type=int, default=2, help="runs of aureport and ausearch (default 2)")
+    ap.add_argument("--slow-runs", type=int, default=2, help="runs of aureport and ausearch, and of laurel at each scale above 1 (default 2)")
     ap.add_argument("--fast-runs", type=int, default=11,
                     help="runs at least of the offline tools that take a tenth of a second (zstd, import, analyze; default 11)")
     ap.add_argument("--scale-runs", type=int, default=5,
@@ -967,7 +1023,8 @@ def main():
             log("capture size breakdown")
             info["capsize"] = run([tools["capsize"], caps[-1]["capture"]]).stdout
         scales = [int(s) for s in args.scales.split(",") if s.strip()]
-        scaled = scaled_memory(tools, args.work, state, scales, max(1, args.scale_runs)) if scales else []
+        scaled = scaled_memory(tools, args.work, state, scales, max(1, args.scale_runs),
+                               args.slow_runs) if scales else []
         db_capture = args.db_capture
         if not db_capture and args.db_scale > 0:
             db_capture = record_scaled(tools, args.work, state, args.db_scale)
