@@ -66,7 +66,7 @@ demo: build
 
 # The benchmark of issue 4, as root: auditd, proctrail record and the floor
 # reader, then aureport, ausearch, laurel, zstd and analyze, side by side
-# (about 8 minutes; results in bench/RESULTS.md). BENCHFLAGS=--help for options.
+# (about 10 minutes; results in bench/RESULTS.md). BENCHFLAGS=--help for options.
 # It ends with the results store's bench (bench/dbbench) on the workload
 # recorded at 32x: load rate, load time / analyze --json, bytes per audit
 # event, the path query on 10 million file accesses, against SQLite and a
