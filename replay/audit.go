@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -237,9 +238,30 @@ func ParseLogLine(line string) (AuditRecord, error) {
 // it before parsing, so they parse the same text: trimming ASCII alone
 // first, as they did, left "\x00" behind a U+0085 that TrimSpace then
 // removed, and the two disagreed on whether the record had fields.
+//
+// A text of ASCII at both ends, as the kernel writes it ("audit(" first, a
+// NUL or nothing last), is trimmed byte by byte; only a byte of 0x80 or
+// more where trimming stops (U+0085 and U+00A0 are spaces) takes the
+// rune by rune way. The runes were 7% of a capture reader's CPU.
 func trimText(s string) string {
-	s = strings.TrimLeftFunc(s, unicode.IsSpace)
-	return strings.TrimRightFunc(s, isPadding)
+	i, j := 0, len(s)
+	for i < j && asciiSpace(s[i]) {
+		i++
+	}
+	for j > i && (s[j-1] == 0 || asciiSpace(s[j-1])) {
+		j--
+	}
+	if i < j && (s[i] >= utf8.RuneSelf || s[j-1] >= utf8.RuneSelf) {
+		s = strings.TrimLeftFunc(s, unicode.IsSpace)
+		return strings.TrimRightFunc(s, isPadding)
+	}
+	return s[i:j]
+}
+
+// asciiSpace reports whether c is one of the ASCII bytes unicode.IsSpace
+// accepts.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c-'\t' <= '\r'-'\t'
 }
 
 func isPadding(r rune) bool { return r == 0 || unicode.IsSpace(r) }

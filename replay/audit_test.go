@@ -529,4 +529,20 @@ func TestTrimText(t *testing.T) {
 			t.Errorf("trimText(%q) = %q, want %q", s, got, want)
 		}
 	}
+	// Every string of up to four pieces: ASCII spaces, NUL, text, the two
+	// spaces of two bytes, another space, a lone byte of each kind.
+	pieces := []string{" ", "\t", "\r", "\x00", "a", "\u0085", "\u00a0", "\u2028", "\xc2", "\x85", "é"}
+	var walk func(s string, n int)
+	walk = func(s string, n int) {
+		if got, want := trimText(s), ref(s); got != want {
+			t.Errorf("trimText(%q) = %q, want %q", s, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, p := range pieces {
+			walk(s+p, n-1)
+		}
+	}
+	walk("", 4)
 }
