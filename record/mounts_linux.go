@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
+	"golang.org/x/sys/unix"
 
 	"proctrail/formats"
 )
@@ -108,6 +109,23 @@ func (m *mountTables) each(fn func(rec *formats.ProcRecord) error) error {
 	return nil
 }
 
+// maxMountRereads bounds the reads again of a table when the process
+// moved to another mount namespace while it was read.
+const maxMountRereads = 2
+
+// readMountNS reads the inode of the mount namespace of the process
+// whose /proc/PID dir is; ok is false when it cannot, errno then says
+// why.
+func (p *ProcReader) readMountNS(dir int) (ino uint64, errno unix.Errno, ok bool) {
+	var link [64]byte
+	n, errno := procReadlinkat(dir, procNameMntNS, link[:], p.raw)
+	if errno != 0 {
+		return 0, errno, false
+	}
+	ino, ok = procParseNS(link[:n])
+	return ino, 0, ok
+}
+
 // ReadMounts fills rec with a record of kind [formats.ReasonMounts] for
 // pid, read after its call after: its mnt namespace, and the mount table
 // unless it is the one last recorded for that namespace (but after a
@@ -123,18 +141,29 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 		return false, gone, err
 	}
 	defer procClose(dir, p.raw)
-	var link [64]byte
-	n, errno := procReadlinkat(dir, procNameMntNS, link[:], p.raw)
-	if errno != 0 {
-		return false, procGone(errno), nil
-	}
-	ino, ok := procParseNS(link[:n])
-	if !ok {
-		return false, false, nil
-	}
-	p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, false)
-	if errno != 0 || len(p.text) == 0 {
-		return false, procGone(errno), nil
+	var ino uint64
+	for try := 0; ; try++ {
+		var errno unix.Errno
+		var ok bool
+		if ino, errno, ok = p.readMountNS(dir); !ok {
+			return false, procGone(errno), nil
+		}
+		p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, false)
+		if errno != 0 || len(p.text) == 0 {
+			return false, procGone(errno), nil
+		}
+		// mountinfo shows the namespace the process is in when it is
+		// opened: runc exec's child joins the container's between two
+		// setns, so its table was once recorded as the host's. The
+		// link read again says whether the table is ino's.
+		if again, _, ok := p.readMountNS(dir); ok && again == ino {
+			break
+		}
+		if try == maxMountRereads {
+			// Still moving: its moves (setns, unshare) each bring a
+			// read of their own.
+			return false, false, nil
+		}
 	}
 	rec.Namespaces = append(nss, formats.Namespace{Name: "mnt", Inode: ino})
 	changed := p.mounts.note(ino, pid, p.text)

@@ -2,7 +2,13 @@ package record
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"proctrail/formats"
 )
 
 // auditMsg is a netlink message of audit type typ holding text.
@@ -56,5 +62,94 @@ func TestMountCalls(t *testing.T) {
 		if _, ok := fieldUint([]byte(c.text), keyPID, 10); ok != c.ok {
 			t.Errorf("fieldUint(%q): %v", c.text, ok)
 		}
+	}
+}
+
+// movingFIFO makes root's 42/mountinfo a FIFO that serves table to the
+// first reader, and before that points 42/ns/mnt at moveTo: a process
+// that moves to another mount namespace between the reader's look at its
+// link and its open of mountinfo. Before it writes table, mountinfo
+// becomes a file holding next, if any, for a second reader (the first
+// reader stops at its first short read, and a FIFO's second round could
+// reach it). It returns a function that waits for the writer to finish.
+func movingFIFO(t *testing.T, root, moveTo, table, next string) func() {
+	t.Helper()
+	fifo := filepath.Join(root, "42", "mountinfo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "42", "ns", "mnt")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // waits for the reader
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		if err := os.Symlink(moveTo, link+".new"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(link+".new", link); err != nil {
+			t.Error(err)
+		}
+		if next != "" {
+			if err := os.WriteFile(fifo+".new", []byte(next), 0o644); err != nil {
+				t.Error(err)
+			}
+			if err := os.Rename(fifo+".new", fifo); err != nil {
+				t.Error(err)
+			}
+		}
+		f.WriteString(table)
+	}()
+	return func() { <-done }
+}
+
+// TestReadMountsMoved: a process that joins another mount namespace
+// while its table is read (runc exec's child, between two setns) does
+// not get that namespace's table recorded as the one it left's; the
+// table is read again, for the namespace it is in.
+func TestReadMountsMoved(t *testing.T) {
+	root := fakeProc(t, map[string]string{"42/ns/mnt": "->mnt:[111]"})
+	wait := movingFIFO(t, root, "mnt:[222]", "1 0 8:1 / / rw - ext4 /dev/a rw\n", "2 0 8:1 /c / rw - ext4 /dev/a rw\n")
+	p := NewProcReader(root)
+	var rec formats.ProcRecord
+	write, gone, err := p.ReadMounts(42, "setns", &rec)
+	wait()
+	if err != nil || gone || !write {
+		t.Fatalf("ReadMounts = %v, %v, %v; want a record", write, gone, err)
+	}
+	if ns := rec.MountNS(); ns != 222 || rec.Mountinfo != "2 0 8:1 /c / rw - ext4 /dev/a rw\n" {
+		t.Errorf("record of namespace %d with table %q; want 222's, read after the move", ns, rec.Mountinfo)
+	}
+	if p.mounts.seen(111) {
+		t.Error("the table read across the move was noted as namespace 111's")
+	}
+}
+
+// TestReadMovedTable: the same for the table the first record of a
+// namespace carries (an exec's read): a process that moved while it
+// was read leaves it out, and the namespace's next record carries it.
+func TestReadMovedTable(t *testing.T) {
+	root := fakeProc(t, map[string]string{
+		"42/stat":   fakeStat(42, "x", 7, 1),
+		"42/status": fakeStatus,
+		"42/ns/mnt": "->mnt:[111]",
+	})
+	wait := movingFIFO(t, root, "mnt:[222]", "1 0 8:1 / / rw - ext4 /dev/a rw\n", "")
+	p := NewProcReader(root)
+	var rec formats.ProcRecord
+	err := p.Read(42, formats.ReasonExec, &rec)
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := rec.MountNS(); ns != 111 || rec.Mountinfo != "" {
+		t.Errorf("record of namespace %d with table %q; want 111 and no table", ns, rec.Mountinfo)
+	}
+	if p.mounts.seen(111) || p.mounts.seen(222) {
+		t.Error("a table read across the move was noted")
 	}
 }

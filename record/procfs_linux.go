@@ -224,10 +224,18 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	}
 
 	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
-		// The first record of a mount namespace carries its mount table.
+		// The first record of a mount namespace carries its mount table:
+		// the one of the namespace the process is in when mountinfo is
+		// opened, which is ino's only if the link still names ino after
+		// (see ReadMounts). A process that moved in between leaves the
+		// table out, for the next record of ino to carry.
 		var errno unix.Errno
 		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile, false); errno == 0 {
-			p.mounts.note(ino, pid, p.text[cgEnd:])
+			if again, _, ok := p.readMountNS(dir); ok && again == ino {
+				p.mounts.note(ino, pid, p.text[cgEnd:])
+			} else {
+				p.text = p.text[:cgEnd]
+			}
 		}
 	}
 
