@@ -126,6 +126,20 @@ func (p *ProcReader) readMountNS(dir int) (ino uint64, errno unix.Errno, ok bool
 	return ino, 0, ok
 }
 
+// readMountTable appends to dst the mount table of the process whose
+// /proc/PID dir is, and reports whether it is that of namespace ino, the
+// one its ns/mnt named just before. mountinfo shows the namespace the
+// process is in when it is opened: runc exec's child joins the
+// container's between two setns, so its table was once recorded as the
+// host's. The link read again after says whether the process stayed.
+func (p *ProcReader) readMountTable(dir int, dst []byte, ino uint64) (_ []byte, same bool, errno unix.Errno) {
+	if dst, errno = procReadFile(dir, procNameMounts, dst, procMaxFile, false); errno != 0 {
+		return dst, false, errno
+	}
+	again, _, ok := p.readMountNS(dir)
+	return dst, ok && again == ino, 0
+}
+
 // ReadMounts fills rec with a record of kind [formats.ReasonMounts] for
 // pid, read after its call after: its mnt namespace, and the mount table
 // unless it is the one last recorded for that namespace (but after a
@@ -144,19 +158,15 @@ func (p *ProcReader) ReadMounts(pid int32, after string, rec *formats.ProcRecord
 	var ino uint64
 	for try := 0; ; try++ {
 		var errno unix.Errno
-		var ok bool
+		var ok, same bool
 		if ino, errno, ok = p.readMountNS(dir); !ok {
 			return false, procGone(errno), nil
 		}
-		p.text, errno = procReadFile(dir, procNameMounts, p.text[:0], procMaxFile, false)
+		p.text, same, errno = p.readMountTable(dir, p.text[:0], ino)
 		if errno != 0 || len(p.text) == 0 {
 			return false, procGone(errno), nil
 		}
-		// mountinfo shows the namespace the process is in when it is
-		// opened: runc exec's child joins the container's between two
-		// setns, so its table was once recorded as the host's. The
-		// link read again says whether the table is ino's.
-		if again, _, ok := p.readMountNS(dir); ok && again == ino {
+		if same {
 			break
 		}
 		if try == maxMountRereads {

@@ -224,14 +224,13 @@ func (p *ProcReader) Read(pid int32, kind formats.ProcReason, rec *formats.ProcR
 	}
 
 	if ino := rec.MountNS(); ino != 0 && !p.mounts.seen(ino) {
-		// The first record of a mount namespace carries its mount table:
-		// the one of the namespace the process is in when mountinfo is
-		// opened, which is ino's only if the link still names ino after
-		// (see ReadMounts). A process that moved in between leaves the
-		// table out, for the next record of ino to carry.
+		// The first record of a mount namespace carries its mount table.
+		// A process that moved while it was read (readMountTable) leaves
+		// it out, for the next record of ino to carry.
+		var same bool
 		var errno unix.Errno
-		if p.text, errno = procReadFile(dir, procNameMounts, p.text, procMaxFile, false); errno == 0 {
-			if again, _, ok := p.readMountNS(dir); ok && again == ino {
+		if p.text, same, errno = p.readMountTable(dir, p.text, ino); errno == 0 {
+			if same {
 				p.mounts.note(ino, pid, p.text[cgEnd:])
 			} else {
 				p.text = p.text[:cgEnd]
